@@ -1,0 +1,255 @@
+//! The vim25 type catalogue: every data type and enum of the newest vSphere API, as data.
+//!
+//! The table in [`generated`] is written by `tools/catalogue/generate.py` from pyVmomi's type
+//! information (newest API) overlaid with govmomi's `vim25/types/types.go` at the version the Go
+//! project pins. The overlay supplies what the payload encoders need to reproduce the Go adapter's
+//! bytes: Go field names, Go field order, pointer-ness and `omitempty`.
+//!
+//! ```
+//! use vsphere_client::catalogue;
+//! let ty = catalogue::lookup("VmPoweredOffEvent").unwrap();
+//! assert!(ty.is_a("Event"));
+//! let key = ty.field("key").unwrap();
+//! assert_eq!(key.go_name, "Key");
+//! ```
+
+#[rustfmt::skip]
+#[allow(clippy::all)]
+mod generated;
+
+pub use generated::{ENUMS, SCHEMA_SOURCES, TYPES};
+
+/// The primitive or structural kind of a field's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// `xsd:boolean`
+    Bool,
+    /// `xsd:byte`
+    Byte,
+    /// `xsd:short`
+    Short,
+    /// `xsd:int`
+    Int,
+    /// `xsd:long`
+    Long,
+    /// `xsd:float`
+    Float,
+    /// `xsd:double`
+    Double,
+    /// `xsd:string`
+    String,
+    /// `xsd:dateTime`
+    DateTime,
+    /// `xsd:base64Binary`
+    Binary,
+    /// `xsd:anyURI`
+    Uri,
+    /// `vmodl.TypeName`: a type name as a string.
+    TypeName,
+    /// `vmodl.MethodName`: a method name as a string.
+    MethodName,
+    /// `vmodl.PropertyPath`: a property path as a string.
+    PropertyPath,
+    /// `xsd:anyType`: the value carries its own `xsi:type`.
+    Any,
+    /// A managed object reference (`<vm type="VirtualMachine">vm-57</vm>`).
+    MoRef,
+    /// An enum; the index points into [`ENUMS`].
+    Enum(u16),
+    /// A data object; the index points into [`TYPES`] (the declared type; a subtype may be sent).
+    Data(u16),
+}
+
+/// Field flags.
+pub mod flags {
+    /// The field is an array (repeated element).
+    pub const ARRAY: u8 = 1;
+    /// The field may be absent on the wire.
+    pub const OPTIONAL: u8 = 2;
+    /// govmomi 0.24 declares this field (it has a Go name, position and tag there).
+    pub const IN_GO: u8 = 4;
+    /// govmomi declares the field as a pointer (`*T`): JSON writes `null` when absent.
+    pub const GO_POINTER: u8 = 8;
+    /// govmomi's xml tag has `omitempty`.
+    pub const OMITEMPTY: u8 = 16;
+    /// govmomi declares the field as an interface (`BaseX`, `AnyType`): nil is `null` in JSON.
+    pub const GO_INTERFACE: u8 = 32;
+    /// The field holds a secret (pyVmomi `F_SECRET`): never log it.
+    pub const SECRET: u8 = 64;
+}
+
+/// One field of a data type (own fields only; inherited ones live on the base type).
+#[derive(Debug, PartialEq, Eq)]
+pub struct FieldInfo {
+    /// The XML element name (lowerCamel), e.g. `fullFormattedMessage`.
+    pub xml_name: &'static str,
+    /// The Go field name govmomi uses, e.g. `FullFormattedMessage`, or the capitalised XML name
+    /// for fields govmomi 0.24 does not know.
+    pub go_name: &'static str,
+    /// The kind of the values.
+    pub kind: Kind,
+    /// A combination of [`flags`].
+    pub flags: u8,
+    /// The vSphere API version that introduced the field, e.g. `vim.version.version5`.
+    pub version: &'static str,
+}
+
+impl FieldInfo {
+    /// Whether the field is an array.
+    pub const fn is_array(&self) -> bool {
+        self.flags & flags::ARRAY != 0
+    }
+    /// Whether the field may be absent.
+    pub const fn is_optional(&self) -> bool {
+        self.flags & flags::OPTIONAL != 0
+    }
+    /// Whether govmomi 0.24 declares the field.
+    pub const fn in_go(&self) -> bool {
+        self.flags & flags::IN_GO != 0
+    }
+    /// Whether the field holds a secret.
+    pub const fn is_secret(&self) -> bool {
+        self.flags & flags::SECRET != 0
+    }
+    /// Test one of the [`flags`].
+    pub const fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+}
+
+/// One data type: its name, base type and own fields in encoding order.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TypeInfo {
+    /// The WSDL name, e.g. `VmPoweredOffEvent` (also the Go type name).
+    pub name: &'static str,
+    /// The index of the base type in [`TYPES`], `None` for the root (`DataObject`).
+    pub base: Option<u16>,
+    /// Own fields: govmomi's fields in govmomi's order first, then fields only newer APIs have.
+    pub fields: &'static [FieldInfo],
+    /// The vSphere API version that introduced the type.
+    pub version: &'static str,
+    /// Whether govmomi 0.24 declares the type.
+    pub in_go: bool,
+}
+
+/// One enum type.
+#[derive(Debug, PartialEq, Eq)]
+pub struct EnumInfo {
+    /// The WSDL name, e.g. `EventFilterSpecRecursionOption`.
+    pub name: &'static str,
+    /// The values, as on the wire.
+    pub values: &'static [&'static str],
+}
+
+impl TypeInfo {
+    /// The base type.
+    pub fn base(&self) -> Option<&'static TypeInfo> {
+        self.base.map(|i| &TYPES[usize::from(i)])
+    }
+
+    /// This type and its bases, the type itself first.
+    pub fn ancestry(&'static self) -> impl Iterator<Item = &'static TypeInfo> {
+        std::iter::successors(Some(self), |t| t.base())
+    }
+
+    /// Whether this type is `name` or derives from it.
+    pub fn is_a(&'static self, name: &str) -> bool {
+        self.ancestry().any(|t| t.name == name)
+    }
+
+    /// All fields, inherited first, in encoding order.
+    pub fn all_fields(&'static self) -> impl Iterator<Item = &'static FieldInfo> {
+        let mut chain: Vec<&'static TypeInfo> = self.ancestry().collect();
+        chain.reverse();
+        chain.into_iter().flat_map(|t| t.fields.iter())
+    }
+
+    /// Find a field, own or inherited, by its XML name.
+    pub fn field(&'static self, xml_name: &str) -> Option<&'static FieldInfo> {
+        self.ancestry()
+            .find_map(|t| t.fields.iter().find(|f| f.xml_name == xml_name))
+    }
+}
+
+/// Look up a data type by its WSDL name.
+pub fn lookup(name: &str) -> Option<&'static TypeInfo> {
+    TYPES
+        .binary_search_by(|t| t.name.cmp(name))
+        .ok()
+        .map(|i| &TYPES[i])
+}
+
+/// Look up an enum by its WSDL name.
+pub fn lookup_enum(name: &str) -> Option<&'static EnumInfo> {
+    ENUMS
+        .binary_search_by(|e| e.name.cmp(name))
+        .ok()
+        .map(|i| &ENUMS[i])
+}
+
+/// The data type at an index of [`TYPES`] (as held by [`Kind::Data`]).
+pub fn type_at(index: u16) -> &'static TypeInfo {
+    &TYPES[usize::from(index)]
+}
+
+/// The enum at an index of [`ENUMS`] (as held by [`Kind::Enum`]).
+pub fn enum_at(index: u16) -> &'static EnumInfo {
+    &ENUMS[usize::from(index)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_are_sorted_for_binary_search() {
+        assert!(TYPES.windows(2).all(|w| w[0].name < w[1].name));
+        assert!(ENUMS.windows(2).all(|w| w[0].name < w[1].name));
+    }
+
+    #[test]
+    fn event_base_fields_follow_go_order() {
+        let ev = lookup("VmPoweredOffEvent").expect("VmPoweredOffEvent");
+        let go: Vec<&str> = ev
+            .all_fields()
+            .filter(|f| f.in_go())
+            .map(|f| f.go_name)
+            .collect();
+        assert_eq!(
+            go,
+            [
+                "Key",
+                "ChainId",
+                "CreatedTime",
+                "UserName",
+                "Datacenter",
+                "ComputeResource",
+                "Host",
+                "Vm",
+                "Ds",
+                "Net",
+                "Dvs",
+                "FullFormattedMessage",
+                "ChangeTag",
+                "Template"
+            ]
+        );
+        assert!(ev.is_a("VmEvent") && ev.is_a("Event") && !ev.is_a("HostEvent"));
+    }
+
+    #[test]
+    fn event_closure_is_present() {
+        let events = TYPES.iter().filter(|t| t.is_a("Event")).count();
+        assert!(events >= 443, "only {events} event types");
+        let ex = lookup("EventEx").expect("EventEx");
+        let args = ex.field("arguments").expect("arguments");
+        assert!(args.is_array());
+        let Kind::Data(kav) = args.kind else {
+            panic!("arguments is {:?}", args.kind)
+        };
+        assert_eq!(type_at(kav).name, "KeyAnyValue");
+        assert_eq!(type_at(kav).field("value").map(|f| f.kind), Some(Kind::Any));
+        let fault = lookup("LocalizedMethodFault").expect("LocalizedMethodFault");
+        assert!(fault.field("fault").is_some());
+    }
+}

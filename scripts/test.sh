@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# The project's test command: what a developer runs before pushing, and what
+# CI runs (.ci/run execs this script).
+#
+# Steps, in order, stopping at the first failure:
+#   1. scripts/install-test-deps.sh   pinned external tools (vcsim), cached
+#   2. cargo fmt --all -- --check
+#   3. tools/catalogue/regenerate.sh --check   the vim25 catalogue is current
+#   4. cargo clippy --workspace --all-targets -- -D warnings
+#   5. cargo test --workspace
+#   6. cargo bench --workspace --no-run        benches still compile
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+REPO_ROOT=$(pwd)
+
+FMT_ARGS=(--check)
+if [[ "${CI:-}" == "true" ]]; then
+    export CARGO_TERM_COLOR=never
+    # rustfmt colours its diff even into a pipe unless told not to.
+    FMT_ARGS+=(--color never)
+fi
+
+CURRENT_STEP=""
+STEP_START=$SECONDS
+SUMMARY=()
+TEST_TOTALS=""
+TEST_LOG=""
+
+banner() {
+    printf '\n==> %s\n' "$*"
+}
+
+# step NAME: starts a step (the previous one succeeded).
+step() {
+    finish_step
+    CURRENT_STEP=$1
+    STEP_START=$SECONDS
+    banner "$CURRENT_STEP"
+}
+
+finish_step() {
+    if [[ -n "$CURRENT_STEP" ]]; then
+        SUMMARY+=("ok   $((SECONDS - STEP_START))s  $CURRENT_STEP")
+    fi
+    CURRENT_STEP=""
+}
+
+on_exit() {
+    local rc=$?
+    if [[ $rc -ne 0 && -n "$CURRENT_STEP" ]]; then
+        SUMMARY+=("FAIL $((SECONDS - STEP_START))s  $CURRENT_STEP")
+    fi
+    if [[ ${#SUMMARY[@]} -gt 0 ]]; then
+        banner "summary"
+        printf '  %s\n' "${SUMMARY[@]}"
+    fi
+    if [[ $rc -ne 0 ]]; then
+        printf '\nscripts/test.sh: FAILED (exit %d) in: %s\n' "$rc" "${CURRENT_STEP:-setup}" >&2
+    elif [[ -n "$TEST_TOTALS" ]]; then
+        # Last line of the run: the totals of `cargo test --workspace`.
+        printf '\n%s\n' "$TEST_TOTALS"
+    fi
+    if [[ -n "$TEST_LOG" ]]; then
+        rm -f "$TEST_LOG"
+    fi
+    exit "$rc"
+}
+trap on_exit EXIT
+
+step "install test dependencies (scripts/install-test-deps.sh)"
+deps_env=$("$REPO_ROOT/scripts/install-test-deps.sh" --env)
+printf '%s\n' "$deps_env"
+eval "$deps_env"
+export VCSIM_BIN
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- "${FMT_ARGS[@]}"
+
+step "tools/catalogue/regenerate.sh --check"
+REGENERATE="$REPO_ROOT/tools/catalogue/regenerate.sh"
+if [[ ! -x "$REGENERATE" ]]; then
+    if [[ -e "$REGENERATE" ]]; then
+        echo "tools/catalogue/regenerate.sh exists but is not executable" >&2
+    else
+        echo "tools/catalogue/regenerate.sh is missing" >&2
+    fi
+    exit 1
+fi
+"$REGENERATE" --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace"
+TEST_LOG=$(mktemp "${TMPDIR:-/tmp}/vmware-sources-test.XXXXXX")
+cargo test --workspace 2>&1 | tee "$TEST_LOG"
+# Totals over every test binary and the doctests, as one closing line.
+read -r passed failed ignored < <(
+    awk '/^test result: /{
+            for (i = 1; i <= NF; i++) {
+                if ($(i+1) ~ /^passed/)  p += $i
+                if ($(i+1) ~ /^failed/)  f += $i
+                if ($(i+1) ~ /^ignored/) g += $i
+            }
+        } END { print p + 0, f + 0, g + 0 }' "$TEST_LOG"
+)
+if [[ $passed -eq 0 ]]; then
+    echo "cargo test ran no test" >&2
+    exit 1
+fi
+TEST_TOTALS=$(printf 'tests: %d passed, %d failed, %d skipped' "$passed" "$failed" "$ignored")
+
+step "cargo bench --workspace --no-run"
+cargo bench --workspace --no-run
+
+finish_step
+banner "all steps passed"
