@@ -66,7 +66,7 @@ write_stamp() {
 require_go() {
     if ! command -v go >/dev/null 2>&1; then
         die "'go' was not found on PATH; it is needed to build vcsim ${VCSIM_VERSION}.
-  Go is preinstalled on the project's machines; elsewhere install Go >= 1.23
+  Go is preinstalled on the project's machines; elsewhere install Go >= 1.22 (govmomi v0.46.3's go.mod)
   (hint: apt-get install golang-go, if your distribution's Go is recent enough)."
     fi
 }

@@ -428,10 +428,7 @@ impl Client {
         self.login_locked(&mut session).await
     }
 
-    async fn login_locked(
-        &self,
-        session: &mut Option<UserSession>,
-    ) -> Result<UserSession, Error> {
+    async fn login_locked(&self, session: &mut Option<UserSession>) -> Result<UserSession, Error> {
         let creds = self
             .inner
             .credentials

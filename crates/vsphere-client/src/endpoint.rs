@@ -37,9 +37,7 @@ impl Endpoint {
             format!("https://{input}")
         };
         let trimmed = with_scheme.trim_end_matches('/');
-        let (scheme, rest) = trimmed
-            .split_once("://")
-            .ok_or_else(|| err("no scheme"))?;
+        let (scheme, rest) = trimmed.split_once("://").ok_or_else(|| err("no scheme"))?;
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "https" && scheme != "http" {
             return Err(UrlError {
@@ -105,7 +103,12 @@ impl fmt::Debug for Endpoint {
 fn has_scheme(s: &str) -> bool {
     // govmomi: `^\w+://`
     match s.find("://") {
-        Some(i) => i > 0 && s[..i].chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        Some(i) => {
+            i > 0
+                && s[..i]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        }
         None => false,
     }
 }
@@ -199,9 +202,18 @@ mod tests {
     fn parses_like_govmomi() {
         assert_eq!(parse("vc.example").0, "https://vc.example/sdk");
         assert_eq!(parse("vc.example/").0, "https://vc.example/sdk");
-        assert_eq!(parse("https://vc.example:443").0, "https://vc.example:443/sdk");
-        assert_eq!(parse("http://127.0.0.1:8989/sdk").0, "http://127.0.0.1:8989/sdk");
-        assert_eq!(parse("https://vc.example/custom/").0, "https://vc.example/custom");
+        assert_eq!(
+            parse("https://vc.example:443").0,
+            "https://vc.example:443/sdk"
+        );
+        assert_eq!(
+            parse("http://127.0.0.1:8989/sdk").0,
+            "http://127.0.0.1:8989/sdk"
+        );
+        assert_eq!(
+            parse("https://vc.example/custom/").0,
+            "https://vc.example/custom"
+        );
         assert_eq!(parse("[::1]:8443").0, "https://[::1]:8443/sdk");
     }
 

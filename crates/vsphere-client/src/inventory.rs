@@ -62,7 +62,12 @@ impl Client {
         req.moref("container", &content.root_folder)
             .text("type", kind)
             .text("recursive", "true");
-        let view = match self.invoke(req, Some(Kind::MoRef), None).await?.into_iter().next() {
+        let view = match self
+            .invoke(req, Some(Kind::MoRef), None)
+            .await?
+            .into_iter()
+            .next()
+        {
             Some(Value::MoRef(m)) => m,
             other => {
                 return Err(Error::Unexpected {
@@ -157,7 +162,10 @@ impl Client {
                 let host = o.get_moref("runtime.host").cloned();
                 VmSummary {
                     name: o.get_str("name").unwrap_or_default().to_owned(),
-                    power_state: o.get_str("runtime.powerState").unwrap_or_default().to_owned(),
+                    power_state: o
+                        .get_str("runtime.powerState")
+                        .unwrap_or_default()
+                        .to_owned(),
                     host_name: host.as_ref().and_then(|h| hosts.get(&h.value).cloned()),
                     host,
                     vm: o.obj,

@@ -375,10 +375,7 @@ impl Event {
     pub fn entity(&self, argument: &str) -> Option<(&str, Option<&MoRef>)> {
         let arg = self.object.get_object(argument)?;
         let name = arg.get_str("name").unwrap_or_default();
-        let moref = arg
-            .fields
-            .iter()
-            .find_map(|f| f.value.as_moref());
+        let moref = arg.fields.iter().find_map(|f| f.value.as_moref());
         Some((name, moref))
     }
 

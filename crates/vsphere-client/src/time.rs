@@ -26,7 +26,9 @@ pub fn parse_xsd_datetime(text: &str) -> Result<DateTime, DateTimeError> {
         reason,
     };
     // Split off the offset: `Z`, `+hh:mm` or `-hh:mm` after the time part.
-    let time_start = text.find('T').ok_or_else(|| err("no 'T' separator".into()))?;
+    let time_start = text
+        .find('T')
+        .ok_or_else(|| err("no 'T' separator".into()))?;
     let (body, offset) = match text[time_start..].find(['Z', 'z', '+', '-']) {
         Some(i) => text.split_at(time_start + i),
         None => (text, ""),
@@ -53,9 +55,7 @@ pub fn parse_xsd_datetime(text: &str) -> Result<DateTime, DateTimeError> {
                 .map_err(|e| err(format!("{e}")))?
         }
     };
-    offset
-        .to_timestamp(civil)
-        .map_err(|e| err(format!("{e}")))
+    offset.to_timestamp(civil).map_err(|e| err(format!("{e}")))
 }
 
 /// Format as RFC 3339 in UTC with the fraction Go's `time.RFC3339Nano` writes: up to nine
@@ -97,10 +97,19 @@ mod tests {
     fn parses_the_spellings_vcenter_and_vcsim_use() {
         let cases = [
             ("2026-03-21T08:40:39.553822Z", "2026-03-21T08:40:39.553822Z"),
-            ("2026-11-27T02:55:53.66589625Z", "2026-11-27T02:55:53.66589625Z"),
-            ("2026-11-27T02:55:53.123456789+02:00", "2026-11-27T00:55:53.123456789Z"),
+            (
+                "2026-11-27T02:55:53.66589625Z",
+                "2026-11-27T02:55:53.66589625Z",
+            ),
+            (
+                "2026-11-27T02:55:53.123456789+02:00",
+                "2026-11-27T00:55:53.123456789Z",
+            ),
             ("2026-03-21T08:40:39", "2026-03-21T08:40:39Z"),
-            ("2026-03-21T08:40:39.1234567891Z", "2026-03-21T08:40:39.123456789Z"),
+            (
+                "2026-03-21T08:40:39.1234567891Z",
+                "2026-03-21T08:40:39.123456789Z",
+            ),
             ("2026-03-21T08:40:39.100-05:30", "2026-03-21T14:10:39.1Z"),
             (" 2026-03-21T08:40:39.000Z\n", "2026-03-21T08:40:39Z"),
         ];
@@ -112,7 +121,12 @@ mod tests {
 
     #[test]
     fn rejects_garbage_with_the_value_in_the_message() {
-        for bad in ["", "yesterday", "2026-13-01T00:00:00Z", "2026-01-01T00:00:00+5"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+            "2026-01-01T00:00:00+5",
+        ] {
             let e = parse_xsd_datetime(bad).expect_err(bad);
             assert!(e.to_string().contains("invalid xsd:dateTime"), "{e}");
         }

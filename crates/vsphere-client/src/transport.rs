@@ -157,8 +157,13 @@ impl Transport {
                 limit,
             });
         }
-        let mut body = Vec::with_capacity(resp.content_length().unwrap_or(8192).min(1 << 20) as usize);
-        while let Some(chunk) = resp.chunk().await.map_err(|e| self.send_error(e, timeout))? {
+        let mut body =
+            Vec::with_capacity(resp.content_length().unwrap_or(8192).min(1 << 20) as usize);
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| self.send_error(e, timeout))?
+        {
             if body.len() + chunk.len() > limit {
                 return Err(Error::ResponseTooLarge {
                     endpoint: self.endpoint.to_string(),
@@ -248,6 +253,9 @@ mod tests {
             Some(r#""52a1-x""#)
         );
         assert_eq!(parse_session_cookie("other=1; Path=/"), None);
-        assert_eq!(parse_session_cookie("vmware_soap_session=; Max-Age=0"), None);
+        assert_eq!(
+            parse_session_cookie("vmware_soap_session=; Max-Age=0"),
+            None
+        );
     }
 }

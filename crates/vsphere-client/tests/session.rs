@@ -42,10 +42,18 @@ async fn logs_in_reads_the_clock_and_logs_out() {
     assert!(!content.about.api_version.is_empty());
     let t = client.current_time().await.expect("CurrentTime");
     let now = jiff::Timestamp::now();
-    assert!((now - t).get_seconds().abs() < 60, "vcsim clock {t} vs {now}");
+    assert!(
+        (now - t).get_seconds().abs() < 60,
+        "vcsim clock {t} vs {now}"
+    );
     assert!(client.session_is_active().await.expect("SessionIsActive"));
     client.logout().await.expect("Logout");
-    assert!(!client.session_is_active().await.expect("SessionIsActive after logout"));
+    assert!(
+        !client
+            .session_is_active()
+            .await
+            .expect("SessionIsActive after logout")
+    );
 }
 
 #[tokio::test]
@@ -68,7 +76,10 @@ async fn a_trailing_newline_in_the_password_is_pointed_out() {
     let sim = sim();
     let err = Client::builder(sim.url())
         .insecure(true)
-        .credentials(Credentials::new(sim.username(), format!("{}\n", sim.password())))
+        .credentials(Credentials::new(
+            sim.username(),
+            format!("{}\n", sim.password()),
+        ))
         .connect()
         .await
         .expect_err("login must fail");
@@ -171,7 +182,10 @@ async fn a_terminated_session_is_replaced_transparently() {
         .await
         .expect("TerminateSession");
     // The next call fails with NotAuthenticated, logs in again and succeeds.
-    client.current_time().await.expect("CurrentTime after re-login");
+    client
+        .current_time()
+        .await
+        .expect("CurrentTime after re-login");
     assert_eq!(client.relogins(), 1);
     let new_session = client.user_session().await.expect("logged in again");
     assert_ne!(new_session.key, session.key);
@@ -199,7 +213,10 @@ async fn without_credentials_session_calls_fail_clearly() {
         .connect()
         .await
         .expect("RetrieveServiceContent needs no session");
-    let err = client.current_time().await.expect_err("vcsim wants a session");
+    let err = client
+        .current_time()
+        .await
+        .expect_err("vcsim wants a session");
     assert!(err.is_session_lost(), "{err:?}");
     assert!(err.to_string().contains("NotAuthenticated"), "{err}");
     assert_eq!(client.relogins(), 0);

@@ -247,7 +247,9 @@ impl<'a> Decoder<'a> {
                 XmlEvent::Empty(e) if self.is_soap(&e, "Body") => {
                     return Ok(Body::Return(Vec::new()));
                 }
-                XmlEvent::End(_) | XmlEvent::Eof => return Err(self.error("SOAP Envelope without Body")),
+                XmlEvent::End(_) | XmlEvent::Eof => {
+                    return Err(self.error("SOAP Envelope without Body"));
+                }
                 _ => {}
             }
         }
@@ -314,7 +316,9 @@ impl<'a> Decoder<'a> {
                 XmlEvent::Start(e) => (e, false),
                 XmlEvent::Empty(e) => (e, true),
                 XmlEvent::End(_) => return Ok(()),
-                XmlEvent::Eof => return Err(self.error("unexpected end of document in fault detail")),
+                XmlEvent::Eof => {
+                    return Err(self.error("unexpected end of document in fault detail"));
+                }
                 _ => continue,
             };
             if fault.detail.is_some() {
@@ -631,7 +635,10 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn resolve_ref(&self, r: &quick_xml::events::BytesRef<'_>) -> Result<Cow<'static, str>, DecodeError> {
+    fn resolve_ref(
+        &self,
+        r: &quick_xml::events::BytesRef<'_>,
+    ) -> Result<Cow<'static, str>, DecodeError> {
         if r.is_char_ref() {
             return match r.resolve_char_ref() {
                 Ok(Some(c)) => Ok(Cow::Owned(c.to_string())),
@@ -680,9 +687,9 @@ impl<'a> Decoder<'a> {
             Kind::Long => Value::Long(t.parse().map_err(|_| bad("xsd:long", t))?),
             Kind::Float => Value::Float(parse_float(t).ok_or_else(|| bad("xsd:float", t))? as f32),
             Kind::Double => Value::Double(parse_float(t).ok_or_else(|| bad("xsd:double", t))?),
-            Kind::DateTime => Value::DateTime(
-                parse_xsd_datetime(t).map_err(|e| self.error(e.to_string()))?,
-            ),
+            Kind::DateTime => {
+                Value::DateTime(parse_xsd_datetime(t).map_err(|e| self.error(e.to_string()))?)
+            }
             Kind::Binary => {
                 let compact: String = t.chars().filter(|c| !c.is_whitespace()).collect();
                 Value::Binary(

@@ -210,7 +210,11 @@ impl LatestPageWatch {
         let timeout = Duration::from_secs(secs) + Duration::from_secs(60);
         let values = self
             .client
-            .invoke(req, Some(Kind::Data(type_index("UpdateSet"))), Some(timeout))
+            .invoke(
+                req,
+                Some(Kind::Data(type_index("UpdateSet"))),
+                Some(timeout),
+            )
             .await?;
         match values.into_iter().next() {
             Some(Value::Object(set)) => {

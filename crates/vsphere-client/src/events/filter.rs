@@ -184,7 +184,10 @@ mod tests {
             .categories(["info"])
             .begin_time(t)
             .entity(MoRef::new("Folder", "group-d1"), Recursion::All);
-        let mut req = Request::new("CreateCollectorForEvents", &MoRef::new("EventManager", "EventManager"));
+        let mut req = Request::new(
+            "CreateCollectorForEvents",
+            &MoRef::new("EventManager", "EventManager"),
+        );
         spec.write(&mut req);
         let xml = req.finish();
         assert!(xml.contains(concat!(
