@@ -146,10 +146,7 @@ fn session_gone(collector: &EventCollector, e: &vsphere_client::Error) -> bool {
 }
 
 /// Print events as JSON lines, skipping what was printed before a collector was replaced.
-fn print_events(
-    events: &[Event],
-    last: &mut Option<(i64, Timestamp)>,
-) -> std::io::Result<()> {
+fn print_events(events: &[Event], last: &mut Option<(i64, Timestamp)>) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     for event in events {
         let (Some(created), key) = (event.created_time(), event.key()) else {

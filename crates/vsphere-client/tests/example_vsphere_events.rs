@@ -13,12 +13,19 @@ fn example() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
     let path = dir.join("examples").join("vsphere-events");
-    assert!(path.exists(), "{} is not built; run `cargo test` (it builds examples)", path.display());
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo test` (it builds examples)",
+        path.display()
+    );
     path
 }
 
 fn run(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(example()).args(args).output().expect("run vsphere-events");
+    let out = Command::new(example())
+        .args(args)
+        .output()
+        .expect("run vsphere-events");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -67,7 +74,10 @@ fn prints_history_as_json_lines() {
     assert!(lines.len() > 10, "{stdout}");
     let first = stdout.lines().next().unwrap_or_default();
     assert!(first.starts_with(r#"{"key":1,"type":"#), "{first}");
-    let keys: Vec<i64> = lines.iter().map(|l| l["key"].as_i64().unwrap_or(-1)).collect();
+    let keys: Vec<i64> = lines
+        .iter()
+        .map(|l| l["key"].as_i64().unwrap_or(-1))
+        .collect();
     assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
     for l in &lines {
         for field in ["type", "class", "createdTime", "message"] {
@@ -82,7 +92,10 @@ fn refuses_an_untrusted_certificate_and_a_half_given_login() {
     let sim = Vcsim::start().expect("vcsim");
     let (ok, _, stderr) = run(&["--url", sim.url()]);
     assert!(!ok);
-    assert!(stderr.contains("cannot reach vCenter") && stderr.contains("certificate"), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach vCenter") && stderr.contains("certificate"),
+        "{stderr}"
+    );
     let (ok, _, stderr) = run(&["--url", sim.url(), "--insecure", "--username", "user"]);
     assert!(!ok);
     assert!(stderr.contains("--username needs --password"), "{stderr}");
