@@ -83,10 +83,10 @@ class Page:
 
     # --- ordinary events -------------------------------------------------------------------
 
-    def vm_event(self, ty, verb):
+    def vm_event(self, ty, verb, extra=""):
         host, vm = self.rng.choice(HOSTS), self.rng.choice(VMS)
         base, _ = self.base(host, vm, message="%s on %s in Datacenter %s" % (vm[0], host[0], verb))
-        return self.returnval(ty, base + el("template", "false"))
+        return self.returnval(ty, base + el("template", "false") + extra)
 
     def host_event(self, ty, verb):
         host = self.rng.choice(HOSTS)
@@ -163,7 +163,7 @@ class Page:
         info += el("descriptionId", "VirtualMachine.powerOn") + moref("entity", "VirtualMachine", vm[1]) + el("entityName", vm[0])
         info += el("state", "error" if failed else "queued") + el("cancelled", "false") + el("cancelable", "true")
         if failed:
-            info += '<error><fault xsi:type="NoPermission"><privilegeId>VirtualMachine.Interact.PowerOn</privilegeId></fault><localizedMessage>Permission to perform this operation was denied.</localizedMessage></error>'
+            info += '<error><fault xsi:type="NoPermission"><object type="VirtualMachine">%s</object><privilegeId>VirtualMachine.Interact.PowerOn</privilegeId></fault><localizedMessage>Permission to perform this operation was denied.</localizedMessage></error>' % vm[1]
         info += '<reason xsi:type="TaskReasonUser">%s</reason>' % el("userName", user)
         info += el("queueTime", xml_time(self.time)) + el("eventChainId", key)
         return self.returnval("TaskEvent", base + "<info>%s</info>" % info)
@@ -269,7 +269,7 @@ def main():
         lambda: page.vm_event("VmStartingEvent", "is starting"),
         lambda: page.vm_event("VmStoppingEvent", "is stopping"),
         lambda: page.vm_event("VmResourceReallocatedEvent", "resource allocation changed"),
-        lambda: page.vm_event("VmMessageEvent", "has a message"),
+        lambda: page.vm_event("VmMessageEvent", "has a message", el("message", "Guest OS reported: disk /var is 91% full")),
         lambda: page.host_event("HostConnectionLostEvent", "is not responding"),
         lambda: page.host_event("HostReconnectionFailedEvent", "could not be reconnected"),
         page.login,

@@ -98,3 +98,50 @@ impl std::fmt::Display for SoapFault {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue;
+
+    fn fault(ty: &str) -> SoapFault {
+        let detail = catalogue::lookup(ty).map(DataObject::new);
+        SoapFault {
+            code: "ServerFaultCode".into(),
+            message: String::new(),
+            fault_type: Some(ty.into()),
+            detail,
+        }
+    }
+
+    #[test]
+    fn classifies_by_type_and_inheritance() {
+        assert_eq!(fault("NotAuthenticated").class(), FaultClass::SessionLost);
+        assert_eq!(fault("InvalidLogin").class(), FaultClass::BadCredentials);
+        // A subtype of InvalidLogin is still a credentials problem.
+        assert!(catalogue::lookup("PasswordExpired").is_some_and(|t| t.is_a("InvalidLogin")));
+        assert_eq!(fault("PasswordExpired").class(), FaultClass::BadCredentials);
+        assert_eq!(fault("RequestCanceled").class(), FaultClass::Transient);
+        assert_eq!(fault("HostNotConnected").class(), FaultClass::Transient);
+        assert_eq!(fault("InvalidArgument").class(), FaultClass::Permanent);
+        assert!(fault("ManagedObjectNotFound").is_object_gone());
+        assert!(!fault("InvalidArgument").is_object_gone());
+        // A fault type newer than the catalogue: permanent unless named.
+        let unknown = SoapFault {
+            fault_type: Some("FutureFault".into()),
+            ..SoapFault::default()
+        };
+        assert_eq!(unknown.class(), FaultClass::Permanent);
+    }
+
+    #[test]
+    fn displays_type_and_message() {
+        let mut f = fault("InvalidLogin");
+        f.message = "Cannot complete login due to an incorrect user name or password.".into();
+        assert_eq!(
+            f.to_string(),
+            "InvalidLogin: Cannot complete login due to an incorrect user name or password."
+        );
+        assert_eq!(fault("NotAuthenticated").to_string(), "NotAuthenticated");
+    }
+}
