@@ -1,0 +1,32 @@
+//! Checkpoints for the vmware-sources adapters: where to resume reading after a restart.
+//!
+//! - [`Checkpoint`]: the JSON the Go adapter writes under the ConfigMap key `checkpoint`
+//!   (`{"vCenter","lastEventKey","lastEventType","lastEventKeyTimestamp","createdTimestamp"}`),
+//!   read back even when only `lastEventKeyTimestamp` is present.
+//! - [`CheckpointConfig`]: `VSPHERE_CHECKPOINT_CONFIG` (`{"maxAge":"5m","period":"10s"}`, Go
+//!   duration strings) and the replay rule [`CheckpointConfig::begin_at`].
+//! - [`CheckpointStore`]: load, save, delete; [`FileStore`] (atomic: temporary file, fsync,
+//!   rename, directory fsync) for standalone runs and [`MemoryStore`] for tests and embedding.
+//!   The Kubernetes ConfigMap store lives with the adapter, which owns the Kubernetes client.
+//!
+//! ```
+//! # async fn demo() -> Result<(), checkpoint::StoreError> {
+//! use checkpoint::{Checkpoint, CheckpointStore, MemoryStore};
+//! let store = MemoryStore::default();
+//! assert!(store.load().await?.is_none());
+//! let t = "2021-02-15T19:20:35.598999Z".parse().unwrap();
+//! store.save(&Checkpoint::new("https://vc/sdk", 17208, "UserLogoutSessionEvent", t)).await?;
+//! assert_eq!(store.load().await?.unwrap().last_event_key, Some(17208));
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod model;
+mod store;
+
+pub use config::{CheckpointConfig, ConfigError, parse_go_duration};
+pub use model::{Checkpoint, CheckpointError};
+pub use store::{CheckpointStore, FileStore, MemoryStore, StoreError};
+
+/// The ConfigMap key the Go adapter uses.
+pub const CHECKPOINT_KEY: &str = "checkpoint";
