@@ -142,7 +142,7 @@ async fn tail(
 }
 
 fn session_gone(collector: &EventCollector, e: &vsphere_client::Error) -> bool {
-    !collector.is_current() || e.fault().is_some_and(|f| f.is_object_gone())
+    !collector.is_current() || e.is_object_gone()
 }
 
 /// Print events as JSON lines, skipping what was printed before a collector was replaced.

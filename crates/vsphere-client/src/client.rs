@@ -342,7 +342,10 @@ impl Client {
         }
         match decode_body(&resp.body, expected) {
             Ok(Body::Return(values)) => Ok(values),
-            Ok(Body::Fault(fault)) => Err(Error::Fault { method, fault }),
+            Ok(Body::Fault(fault)) => Err(Error::Fault {
+                method,
+                fault: Box::new(fault),
+            }),
             Err(source) => {
                 let looks_like_xml = resp.content_type.contains("xml")
                     || resp.body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<');
@@ -438,7 +441,8 @@ impl Client {
         req.text("userName", &creds.username)
             .text("password", creds.password.expose())
             .text("locale", "en_US");
-        self.inner.transport.clear_cookie();
+        // Log in on the session the server already gave us (its cookie came with
+        // RetrieveServiceContent); clearing it would leave an orphan session behind.
         let expected = Some(Kind::Data(type_index("UserSession")));
         let values = match self.exchange("Login", req.finish(), expected, None).await {
             Ok(v) => v,

@@ -69,7 +69,7 @@ pub enum Error {
         /// The SOAP method.
         method: &'static str,
         /// The fault.
-        fault: SoapFault,
+        fault: Box<SoapFault>,
     },
     /// Login was refused: wrong user name or password.
     #[error("vCenter at {endpoint} refused the login for user {username:?}: {fault}{hint}")]
@@ -79,9 +79,16 @@ pub enum Error {
         /// The user name tried.
         username: String,
         /// The fault.
-        fault: SoapFault,
+        fault: Box<SoapFault>,
         /// A hint (e.g. a trailing newline in the credentials).
         hint: String,
+    },
+    /// A session-bound object (an event collector, a property filter) belongs to a session the
+    /// client has since replaced; create a new one.
+    #[error("{object} belongs to a vCenter session that was replaced; create a new one")]
+    SessionReplaced {
+        /// The object's reference.
+        object: String,
     },
     /// A call needs a session but the client has no credentials.
     #[error("{method} needs a logged-in session and the client has no credentials")]
@@ -103,7 +110,7 @@ impl Error {
     /// The SOAP fault, if this is one.
     pub fn fault(&self) -> Option<&SoapFault> {
         match self {
-            Error::Fault { fault, .. } | Error::BadCredentials { fault, .. } => Some(fault),
+            Error::Fault { fault, .. } | Error::BadCredentials { fault, .. } => Some(fault.as_ref()),
             _ => None,
         }
     }
@@ -111,6 +118,13 @@ impl Error {
     /// Whether the session is gone (re-login and recreate session-bound objects).
     pub fn is_session_lost(&self) -> bool {
         self.fault().is_some_and(SoapFault::is_session_lost)
+    }
+
+    /// Whether the object the call was about is gone (a collector destroyed on the server, or
+    /// from a replaced session): create a new one.
+    pub fn is_object_gone(&self) -> bool {
+        matches!(self, Error::SessionReplaced { .. })
+            || self.fault().is_some_and(SoapFault::is_object_gone)
     }
 
     /// Whether the credentials were refused.

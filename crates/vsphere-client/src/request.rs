@@ -111,7 +111,11 @@ impl Request {
     }
 }
 
-fn write_object(buf: &mut String, name: &str, obj: &DataObject) {
+/// Write a data object as `<name xsi:type="Type">…</name>`, fields in catalogue (WSDL) order
+/// then fields the catalogue does not know (with their `xsi:type`). Used for request
+/// parameters and by servers (simulators) writing responses; the `xsi` and `xsd` prefixes must
+/// be declared by an enclosing element.
+pub fn write_object(buf: &mut String, name: &str, obj: &DataObject) {
     buf.push('<');
     buf.push_str(name);
     if !obj.type_name.is_empty() {
@@ -145,7 +149,9 @@ fn write_object(buf: &mut String, name: &str, obj: &DataObject) {
     buf.push('>');
 }
 
-fn write_value(buf: &mut String, name: &str, kind: Kind, value: &Value) {
+/// Write a value of a field of kind `kind` as element `name` (arrays repeat the element;
+/// `Kind::Any` values carry an `xsi:type`).
+pub fn write_value(buf: &mut String, name: &str, kind: Kind, value: &Value) {
     let typed = kind == Kind::Any;
     let prim = |buf: &mut String, xsd: &str, text: &str| {
         buf.push('<');

@@ -178,7 +178,7 @@ async fn a_terminated_session_is_replaced_transparently() {
     let admin = connect(&sim).await;
     let session = client.user_session().await.expect("logged in");
     admin
-        .terminate_sessions(&[session.key.clone()])
+        .terminate_sessions(std::slice::from_ref(&session.key))
         .await
         .expect("TerminateSession");
     // The next call fails with NotAuthenticated, logs in again and succeeds.

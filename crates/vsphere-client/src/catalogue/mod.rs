@@ -187,6 +187,16 @@ pub fn lookup_enum(name: &str) -> Option<&'static EnumInfo> {
         .map(|i| &ENUMS[i])
 }
 
+/// The [`Kind`] of values of the data type `name` (for decoding a value of a declared type,
+/// e.g. `data_kind("Event")`).
+pub fn data_kind(name: &str) -> Option<Kind> {
+    TYPES
+        .binary_search_by(|t| t.name.cmp(name))
+        .ok()
+        .and_then(|i| u16::try_from(i).ok())
+        .map(Kind::Data)
+}
+
 /// The data type at an index of [`TYPES`] (as held by [`Kind::Data`]).
 pub fn type_at(index: u16) -> &'static TypeInfo {
     &TYPES[usize::from(index)]

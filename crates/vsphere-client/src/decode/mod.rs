@@ -1,10 +1,13 @@
 //! The schema-guided streaming decoder: SOAP response bytes to [`Value`]s typed by the catalogue.
 //!
-//! One pass over a quick-xml [`NsReader`]; no DOM. `xsi:type` is resolved by namespace URI
-//! whatever prefix the server chose (`xsi:`, `XMLSchema-instance:`, `_XMLSchema-instance:`), so
-//! inheritance and polymorphic slots decode to their concrete type. Types and elements the
-//! catalogue does not know (a newer vCenter) are decoded generically and kept. Malformed input is
-//! an error naming the byte position; the decoder never panics and bounds nesting depth.
+//! One pass over the document with a small pull tokenizer ([`Xml`]) made for what SOAP uses:
+//! elements, attributes, namespaces, character data, CDATA and the predefined and character
+//! references; comments, processing instructions and a DOCTYPE are skipped, and no entity is
+//! ever expanded from a DTD. No DOM. `xsi:type` is resolved by namespace URI whatever prefix
+//! the server chose (`xsi:`, `XMLSchema-instance:`, `_XMLSchema-instance:`), so inheritance and
+//! polymorphic slots decode to their concrete type. Types and elements the catalogue does not
+//! know (a newer vCenter) are decoded generically and kept. Malformed input is an error naming
+//! the byte position; the decoder never panics and bounds nesting depth.
 //!
 //! ```
 //! use vsphere_client::decode::decode_events;
@@ -22,13 +25,11 @@
 //! ```
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use base64::Engine as _;
-use quick_xml::events::{BytesStart, Event as XmlEvent};
-use quick_xml::name::{QName, ResolveResult};
-use quick_xml::reader::NsReader;
 
-use crate::catalogue::{self, Kind, TypeInfo};
+use crate::catalogue::{self, FieldInfo, Kind, TypeInfo};
 use crate::fault::SoapFault;
 use crate::model::{DataObject, Event, Field, FieldName, MoRef, TypeRef, Value};
 use crate::time::parse_xsd_datetime;
@@ -74,36 +75,36 @@ pub fn decode_events(xml: &[u8]) -> Result<Vec<Event>, DecodeError> {
 
 /// Turn decoded `returnval`s of declared type `Event` into events.
 pub fn values_to_events(values: Vec<Value>) -> Result<Vec<Event>, DecodeError> {
+    fn push(events: &mut Vec<Event>, item: Value) -> Result<(), DecodeError> {
+        match item {
+            Value::Object(obj) => match Event::from_object(*obj) {
+                Ok(ev) => {
+                    events.push(ev);
+                    Ok(())
+                }
+                Err(obj) => Err(DecodeError {
+                    position: 0,
+                    message: format!("event of type {} has no integer key", obj.type_name),
+                }),
+            },
+            other => Err(DecodeError {
+                position: 0,
+                message: format!("expected an event object, got {other:?}"),
+            }),
+        }
+    }
     let mut events = Vec::with_capacity(values.len());
     for value in values {
-        for item in flatten(value) {
-            match item {
-                Value::Object(obj) => match Event::from_object(*obj) {
-                    Ok(ev) => events.push(ev),
-                    Err(obj) => {
-                        return Err(DecodeError {
-                            position: 0,
-                            message: format!("event of type {} has no integer key", obj.type_name),
-                        });
-                    }
-                },
-                other => {
-                    return Err(DecodeError {
-                        position: 0,
-                        message: format!("expected an event object, got {other:?}"),
-                    });
+        match value {
+            Value::Array(items) => {
+                for item in items {
+                    push(&mut events, item)?;
                 }
             }
+            single => push(&mut events, single)?,
         }
     }
     Ok(events)
-}
-
-fn flatten(value: Value) -> Vec<Value> {
-    match value {
-        Value::Array(items) => items,
-        other => vec![other],
-    }
 }
 
 /// Decode a SOAP envelope. `returnval` elements are decoded as `expected` (the method's declared
@@ -122,16 +123,16 @@ pub fn decode_body(xml: &[u8], expected: Option<Kind>) -> Result<Body, DecodeErr
 pub fn decode_element(xml: &str, expected: Option<Kind>) -> Result<Value, DecodeError> {
     let mut dec = Decoder::new(xml);
     loop {
-        match dec.next()? {
-            XmlEvent::Start(e) => {
+        match dec.xml.next()? {
+            Tok::Start(e) => {
                 let v = dec.value(&e, false, expected, 0)?;
                 return Ok(v.unwrap_or(Value::String(String::new())));
             }
-            XmlEvent::Empty(e) => {
+            Tok::Empty(e) => {
                 let v = dec.value(&e, true, expected, 0)?;
                 return Ok(v.unwrap_or(Value::String(String::new())));
             }
-            XmlEvent::Eof => return Err(dec.error("no element found")),
+            Tok::Eof => return Err(dec.error("no element found")),
             _ => {}
         }
     }
@@ -145,22 +146,22 @@ pub(crate) fn type_index(name: &str) -> u16 {
     }
 }
 
-/// What an element's attributes say about its value.
+/// What an element's attributes say about its value (borrowing from the start tag).
 #[derive(Default)]
-struct Attrs {
+struct Attrs<'e> {
     /// `xsi:type`, resolved.
-    xsi_type: Option<XsiType>,
+    xsi_type: Option<XsiType<'e>>,
     /// `xsi:nil="true"`.
     nil: bool,
     /// The unqualified `type` attribute (managed object references).
     moref_type: Option<String>,
 }
 
-enum XsiType {
+enum XsiType<'e> {
     /// A type in the XML Schema namespace (`xsd:int`).
-    Xsd(String),
+    Xsd(Cow<'e, str>),
     /// A vim type (`VmPoweredOffEvent`, `ArrayOfString`).
-    Vim(String),
+    Vim(Cow<'e, str>),
 }
 
 /// How to decode one element.
@@ -176,78 +177,55 @@ enum Plan {
 }
 
 struct Decoder<'a> {
-    reader: NsReader<&'a [u8]>,
+    xml: Xml<'a>,
 }
 
 impl<'a> Decoder<'a> {
     fn new(text: &'a str) -> Self {
-        let mut reader = NsReader::from_str(text);
-        reader.config_mut().check_end_names = true;
-        Self { reader }
+        Self {
+            xml: Xml::new(text),
+        }
     }
 
+    /// An error at the current position (just after what was read last).
     fn error(&self, message: impl Into<String>) -> DecodeError {
-        DecodeError {
-            position: self.reader.buffer_position(),
-            message: message.into(),
-        }
+        self.xml.error_at(self.xml.pos, message)
     }
 
-    /// The next event that matters (no comments, declarations, processing instructions).
-    fn next(&mut self) -> Result<XmlEvent<'a>, DecodeError> {
-        loop {
-            match self.reader.read_event() {
-                Ok(XmlEvent::Comment(_) | XmlEvent::Decl(_) | XmlEvent::PI(_))
-                | Ok(XmlEvent::DocType(_)) => continue,
-                Ok(ev) => return Ok(ev),
-                Err(e) => {
-                    return Err(DecodeError {
-                        position: self.reader.error_position(),
-                        message: e.to_string(),
-                    });
-                }
-            }
-        }
-    }
-
-    fn is_soap(&self, e: &BytesStart<'_>, local: &str) -> bool {
-        let (ns, name) = self.reader.resolver().resolve_element(e.name());
-        name.as_ref() == local
-            && match ns {
-                ResolveResult::Bound(ns) => ns.as_ref() == SOAP_ENV,
-                _ => true,
+    fn is_soap(&self, e: &Tag<'_>, local: &str) -> bool {
+        let (prefix, name) = split_qname(e.name);
+        name == local
+            && match self.xml.namespace(prefix, true) {
+                Some(ns) => ns == SOAP_ENV,
+                None => true,
             }
     }
 
     fn body(&mut self, expected: Option<Kind>) -> Result<Body, DecodeError> {
         // Envelope
         loop {
-            match self.next()? {
-                XmlEvent::Start(e) if self.is_soap(&e, "Envelope") => break,
-                XmlEvent::Start(e) | XmlEvent::Empty(e) => {
-                    return Err(self.error(format!(
-                        "expected a SOAP Envelope, found <{}>",
-                        e.name().as_ref()
-                    )));
+            match self.xml.next()? {
+                Tok::Start(e) if self.is_soap(&e, "Envelope") => break,
+                Tok::Start(e) | Tok::Empty(e) => {
+                    return Err(self.error(format!("expected a SOAP Envelope, found <{}>", e.name)));
                 }
-                XmlEvent::Text(t) if t.as_ref().trim().is_empty() => {}
-                XmlEvent::Text(_) | XmlEvent::CData(_) | XmlEvent::GeneralRef(_) => {
+                Tok::Text { raw, .. } if raw.trim().is_empty() => {}
+                Tok::Text { .. } | Tok::CData(_) => {
                     return Err(self.error("expected a SOAP Envelope, found text"));
                 }
-                XmlEvent::Eof => return Err(self.error("empty document, expected a SOAP Envelope")),
-                XmlEvent::End(_) => return Err(self.error("unexpected end tag")),
-                _ => {}
+                Tok::Eof => return Err(self.error("empty document, expected a SOAP Envelope")),
+                Tok::End => return Err(self.error("unexpected end tag")),
             }
         }
         // Header (skipped) and Body
         loop {
-            match self.next()? {
-                XmlEvent::Start(e) if self.is_soap(&e, "Body") => break,
-                XmlEvent::Start(e) => self.skip(&e)?,
-                XmlEvent::Empty(e) if self.is_soap(&e, "Body") => {
+            match self.xml.next()? {
+                Tok::Start(e) if self.is_soap(&e, "Body") => break,
+                Tok::Start(_) => self.skip()?,
+                Tok::Empty(e) if self.is_soap(&e, "Body") => {
                     return Ok(Body::Return(Vec::new()));
                 }
-                XmlEvent::End(_) | XmlEvent::Eof => {
+                Tok::End | Tok::Eof => {
                     return Err(self.error("SOAP Envelope without Body"));
                 }
                 _ => {}
@@ -255,13 +233,13 @@ impl<'a> Decoder<'a> {
         }
         // The response element or a fault
         loop {
-            match self.next()? {
-                XmlEvent::Start(e) if self.is_soap(&e, "Fault") => {
+            match self.xml.next()? {
+                Tok::Start(e) if self.is_soap(&e, "Fault") => {
                     return self.fault().map(Body::Fault);
                 }
-                XmlEvent::Start(_) => return self.returnvals(expected).map(Body::Return),
-                XmlEvent::Empty(_) | XmlEvent::End(_) => return Ok(Body::Return(Vec::new())),
-                XmlEvent::Eof => return Err(self.error("unexpected end of document in SOAP Body")),
+                Tok::Start(_) => return self.returnvals(expected).map(Body::Return),
+                Tok::Empty(_) | Tok::End => return Ok(Body::Return(Vec::new())),
+                Tok::Eof => return Err(self.error("unexpected end of document in SOAP Body")),
                 _ => {}
             }
         }
@@ -271,19 +249,19 @@ impl<'a> Decoder<'a> {
     fn returnvals(&mut self, expected: Option<Kind>) -> Result<Vec<Value>, DecodeError> {
         let mut out = Vec::new();
         loop {
-            match self.next()? {
-                XmlEvent::Start(e) => {
+            match self.xml.next()? {
+                Tok::Start(e) => {
                     if let Some(v) = self.value(&e, false, expected, 1)? {
                         out.push(v);
                     }
                 }
-                XmlEvent::Empty(e) => {
+                Tok::Empty(e) => {
                     if let Some(v) = self.value(&e, true, expected, 1)? {
                         out.push(v);
                     }
                 }
-                XmlEvent::End(_) => return Ok(out),
-                XmlEvent::Eof => return Err(self.error("unexpected end of document in response")),
+                Tok::End => return Ok(out),
+                Tok::Eof => return Err(self.error("unexpected end of document in response")),
                 _ => {}
             }
         }
@@ -292,18 +270,15 @@ impl<'a> Decoder<'a> {
     fn fault(&mut self) -> Result<SoapFault, DecodeError> {
         let mut fault = SoapFault::default();
         loop {
-            match self.next()? {
-                XmlEvent::Start(e) => {
-                    let local = e.local_name().as_ref().to_owned();
-                    match local.as_str() {
-                        "faultcode" => fault.code = self.text(false)?,
-                        "faultstring" => fault.message = self.text(false)?,
-                        "detail" => self.fault_detail(&mut fault)?,
-                        _ => self.skip(&e)?,
-                    }
-                }
-                XmlEvent::End(_) => return Ok(fault),
-                XmlEvent::Eof => return Err(self.error("unexpected end of document in Fault")),
+            match self.xml.next()? {
+                Tok::Start(e) => match e.local_name() {
+                    "faultcode" => fault.code = self.text(false)?,
+                    "faultstring" => fault.message = self.text(false)?,
+                    "detail" => self.fault_detail(&mut fault)?,
+                    _ => self.skip()?,
+                },
+                Tok::End => return Ok(fault),
+                Tok::Eof => return Err(self.error("unexpected end of document in Fault")),
                 _ => {}
             }
         }
@@ -312,18 +287,18 @@ impl<'a> Decoder<'a> {
     fn fault_detail(&mut self, fault: &mut SoapFault) -> Result<(), DecodeError> {
         let expected = Some(Kind::Data(type_index("MethodFault")));
         loop {
-            let (e, empty) = match self.next()? {
-                XmlEvent::Start(e) => (e, false),
-                XmlEvent::Empty(e) => (e, true),
-                XmlEvent::End(_) => return Ok(()),
-                XmlEvent::Eof => {
+            let (e, empty) = match self.xml.next()? {
+                Tok::Start(e) => (e, false),
+                Tok::Empty(e) => (e, true),
+                Tok::End => return Ok(()),
+                Tok::Eof => {
                     return Err(self.error("unexpected end of document in fault detail"));
                 }
                 _ => continue,
             };
             if fault.detail.is_some() {
                 if !empty {
-                    self.skip(&e)?;
+                    self.skip()?;
                 }
                 continue;
             }
@@ -333,8 +308,7 @@ impl<'a> Decoder<'a> {
             let plan = match attrs.xsi_type {
                 Some(_) => None,
                 None => {
-                    let local = e.local_name();
-                    let name = local.as_ref();
+                    let name = e.local_name();
                     let name = name.strip_suffix("Fault").unwrap_or(name);
                     catalogue::lookup(name).map(Plan::Data)
                 }
@@ -350,28 +324,29 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn attrs(&self, e: &BytesStart<'_>) -> Result<Attrs, DecodeError> {
+    fn attrs(&self, e: &Tag<'a>) -> Result<Attrs<'a>, DecodeError> {
         let mut out = Attrs::default();
-        for attr in e.attributes().with_checks(false) {
-            let attr = attr.map_err(|err| self.error(format!("bad attribute: {err}")))?;
-            let key = attr.key;
-            let (ns, local) = self.reader.resolver().resolve_attribute(key);
-            let in_xsi = matches!(ns, ResolveResult::Bound(ref n) if n.as_ref() == XSI);
-            match (in_xsi, local.as_ref()) {
+        // Most elements have no attributes.
+        if !e.has_attrs() {
+            return Ok(out);
+        }
+        for attr in self.xml.attributes(e) {
+            let (name, raw, at) = attr?;
+            // Only `type` and `nil` matter; namespace declarations and the rest are skipped
+            // before their prefix is resolved.
+            let (prefix, local) = split_qname(name);
+            if !matches!(local, "type" | "nil") {
+                continue;
+            }
+            let in_xsi = prefix.is_some() && self.xml.namespace(prefix, false) == Some(XSI);
+            match (in_xsi, local) {
                 (true, "type") => {
-                    let value = attr
-                        .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                        .map_err(|err| self.error(format!("bad xsi:type: {err}")))?;
+                    let value = self.xml.attribute_value(raw, at)?;
                     out.xsi_type = Some(self.resolve_type_name(value));
                 }
-                (true, "nil") => {
-                    out.nil = matches!(attr.value.as_ref(), "true" | "1");
-                }
-                (false, "type") if key.prefix().is_none() => {
-                    let value = attr
-                        .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                        .map_err(|err| self.error(format!("bad type attribute: {err}")))?;
-                    out.moref_type = Some(value.into_owned());
+                (true, "nil") => out.nil = matches!(raw, "true" | "1"),
+                (false, "type") if prefix.is_none() => {
+                    out.moref_type = Some(self.xml.attribute_value(raw, at)?.into_owned());
                 }
                 _ => {}
             }
@@ -380,15 +355,22 @@ impl<'a> Decoder<'a> {
     }
 
     /// `xsd:int` → Xsd("int"); `VmPoweredOffEvent` or `vim25:VmPoweredOffEvent` → Vim(..).
-    fn resolve_type_name(&self, value: Cow<'_, str>) -> XsiType {
-        let qname = QName(value.as_ref());
-        let (local, prefix) = qname.decompose();
-        let ns = self.reader.resolver().resolve_prefix(prefix, true);
-        let local = local.as_ref().to_owned();
-        match ns {
-            ResolveResult::Bound(ns) if ns.as_ref() == XSD => XsiType::Xsd(local),
+    fn resolve_type_name<'e>(&self, value: Cow<'e, str>) -> XsiType<'e> {
+        let (prefix, local) = split_qname(&value);
+        let in_xsd = self.xml.namespace(prefix, true) == Some(XSD);
+        let start = value.len() - local.len();
+        let local = match value {
+            Cow::Borrowed(v) => Cow::Borrowed(&v[start..]),
+            Cow::Owned(mut v) => {
+                v.drain(..start);
+                Cow::Owned(v)
+            }
+        };
+        if in_xsd {
+            XsiType::Xsd(local)
+        } else {
             // vCenter types live in urn:vim25 (or a default/unknown namespace on simulators).
-            _ => XsiType::Vim(local),
+            XsiType::Vim(local)
         }
     }
 
@@ -436,7 +418,7 @@ impl<'a> Decoder<'a> {
     /// Decode the element whose start tag is `e`. `None` for `xsi:nil`.
     fn value(
         &mut self,
-        e: &BytesStart<'a>,
+        e: &Tag<'a>,
         empty: bool,
         expected: Option<Kind>,
         depth: usize,
@@ -444,7 +426,7 @@ impl<'a> Decoder<'a> {
         let attrs = self.attrs(e)?;
         if attrs.nil {
             if !empty {
-                self.skip(e)?;
+                self.skip()?;
             }
             return Ok(None);
         }
@@ -468,7 +450,7 @@ impl<'a> Decoder<'a> {
         }
         let value = match plan {
             Plan::Prim(kind) => {
-                let text = self.text(empty)?;
+                let text = self.text_cow(empty)?;
                 self.primitive(kind, text)?
             }
             Plan::MoRef => Value::MoRef(MoRef {
@@ -478,7 +460,7 @@ impl<'a> Decoder<'a> {
             Plan::Data(ty) => {
                 let mut obj = DataObject::new(ty);
                 if !empty {
-                    self.fields(&mut obj, Some(ty), depth)?;
+                    self.fields(&mut obj, Some(ty), depth, None)?;
                 }
                 Value::Object(Box::new(obj))
             }
@@ -488,10 +470,17 @@ impl<'a> Decoder<'a> {
                     type_name: name,
                     fields: Vec::new(),
                 };
+                let mut text = String::new();
                 if !empty {
-                    self.fields(&mut obj, assumed, depth)?;
+                    self.fields(&mut obj, assumed, depth, Some(&mut text))?;
                 }
-                Value::Object(Box::new(obj))
+                // A type the catalogue does not know with simple content (an enum or primitive
+                // type of a newer API in an `anyType` slot): keep the text.
+                if obj.fields.is_empty() && !text.trim().is_empty() {
+                    Value::String(text)
+                } else {
+                    Value::Object(Box::new(obj))
+                }
             }
             Plan::Generic => {
                 if empty {
@@ -504,35 +493,50 @@ impl<'a> Decoder<'a> {
         Ok(Some(value))
     }
 
-    /// Decode child elements into `obj` as fields of `ty` (unknown names generically).
+    /// Decode child elements into `obj` as fields of `ty` (unknown names generically). With
+    /// `text`, character data between the fields is collected there (else it is skipped).
     fn fields(
         &mut self,
         obj: &mut DataObject,
         ty: Option<&'static TypeInfo>,
         depth: usize,
+        mut text: Option<&mut String>,
     ) -> Result<(), DecodeError> {
+        let table = ty.map(FieldTable::of).unwrap_or_default();
+        obj.fields.reserve(table.len().min(12));
+        let mut cursor = 0;
         loop {
-            let (e, empty) = match self.next()? {
-                XmlEvent::Start(e) => (e, false),
-                XmlEvent::Empty(e) => (e, true),
-                XmlEvent::End(_) => return Ok(()),
-                XmlEvent::Eof => {
+            let (e, empty) = match self.xml.next()? {
+                Tok::Start(e) => (e, false),
+                Tok::Empty(e) => (e, true),
+                Tok::End => return Ok(()),
+                Tok::Eof => {
                     return Err(self.error(format!(
                         "unexpected end of document inside {}",
                         obj.type_name
                     )));
                 }
-                _ => continue, // whitespace or stray text between fields
+                Tok::Text { raw, at } => {
+                    if let Some(text) = text.as_deref_mut() {
+                        text.push_str(&self.xml.text_value(raw, at)?);
+                    }
+                    continue;
+                }
+                Tok::CData(raw) => {
+                    if let Some(text) = text.as_deref_mut() {
+                        text.push_str(&normalize_eols(raw));
+                    }
+                    continue;
+                }
             };
             let local = e.local_name();
-            let info = ty.and_then(|t| t.field(local.as_ref()));
-            match info {
+            match table.find(&mut cursor, local) {
                 Some(info) => {
                     let Some(value) = self.value(&e, empty, Some(info.kind), depth + 1)? else {
                         continue;
                     };
                     if info.is_array() {
-                        push_array(obj, FieldName::Known(info), value);
+                        push_array(obj, info, value);
                     } else {
                         obj.fields.push(Field {
                             name: FieldName::Known(info),
@@ -541,11 +545,10 @@ impl<'a> Decoder<'a> {
                     }
                 }
                 None => {
-                    let name = local.as_ref().to_owned();
                     let Some(value) = self.value(&e, empty, None, depth + 1)? else {
                         continue;
                     };
-                    push_unknown(obj, name, value);
+                    push_unknown(obj, local.to_owned(), value);
                 }
             }
         }
@@ -557,33 +560,26 @@ impl<'a> Decoder<'a> {
         let mut text = String::new();
         let mut obj: Option<DataObject> = None;
         loop {
-            match self.next()? {
-                XmlEvent::Text(t) => {
+            match self.xml.next()? {
+                Tok::Text { raw, at } => {
                     if obj.is_none() {
-                        text.push_str(&t.xml10_content());
+                        text.push_str(&self.xml.text_value(raw, at)?);
                     }
                 }
-                XmlEvent::CData(t) => {
+                Tok::CData(raw) => {
                     if obj.is_none() {
-                        text.push_str(&t.xml10_content());
+                        text.push_str(&normalize_eols(raw));
                     }
                 }
-                XmlEvent::GeneralRef(r) => {
-                    let c = self.resolve_ref(&r)?;
-                    if obj.is_none() {
-                        text.push_str(&c);
-                    }
-                }
-                XmlEvent::Start(e) => self.generic_child(&mut obj, &e, false, depth)?,
-                XmlEvent::Empty(e) => self.generic_child(&mut obj, &e, true, depth)?,
-                XmlEvent::End(_) => {
+                Tok::Start(e) => self.generic_child(&mut obj, &e, false, depth)?,
+                Tok::Empty(e) => self.generic_child(&mut obj, &e, true, depth)?,
+                Tok::End => {
                     return Ok(match obj {
                         Some(o) => Value::Object(Box::new(o)),
                         None => Value::String(text),
                     });
                 }
-                XmlEvent::Eof => return Err(self.error("unexpected end of document")),
-                _ => {}
+                Tok::Eof => return Err(self.error("unexpected end of document")),
             }
         }
     }
@@ -591,14 +587,14 @@ impl<'a> Decoder<'a> {
     fn generic_child(
         &mut self,
         obj: &mut Option<DataObject>,
-        e: &BytesStart<'a>,
+        e: &Tag<'a>,
         empty: bool,
         depth: usize,
     ) -> Result<(), DecodeError> {
         if depth + 1 > MAX_DEPTH {
             return Err(self.error(format!("elements nested deeper than {MAX_DEPTH}")));
         }
-        let name = e.local_name().as_ref().to_owned();
+        let name = e.local_name().to_owned();
         let value = self.value(e, empty, None, depth + 1)?;
         let o = obj.get_or_insert_with(|| DataObject {
             ty: TypeRef::Unknown { assumed: None },
@@ -613,61 +609,53 @@ impl<'a> Decoder<'a> {
 
     /// The text content of the current element (after its start tag) up to its end tag.
     fn text(&mut self, empty: bool) -> Result<String, DecodeError> {
-        let mut out = String::new();
+        self.text_cow(empty).map(Cow::into_owned)
+    }
+
+    /// [`Decoder::text`], borrowed from the input when it is one run of plain text.
+    fn text_cow(&mut self, empty: bool) -> Result<Cow<'a, str>, DecodeError> {
+        let mut out = Cow::Borrowed("");
         if empty {
             return Ok(out);
         }
+        let append = |out: &mut Cow<'a, str>, s: Cow<'a, str>| {
+            if out.is_empty() {
+                *out = s;
+            } else {
+                out.to_mut().push_str(&s);
+            }
+        };
         loop {
-            match self.next()? {
-                XmlEvent::Text(t) => out.push_str(&t.xml10_content()),
-                XmlEvent::CData(t) => out.push_str(&t.xml10_content()),
-                XmlEvent::GeneralRef(r) => out.push_str(&self.resolve_ref(&r)?),
-                XmlEvent::End(_) => return Ok(out),
-                XmlEvent::Start(e) | XmlEvent::Empty(e) => {
+            match self.xml.next()? {
+                Tok::Text { raw, at } => append(&mut out, self.xml.text_value(raw, at)?),
+                Tok::CData(raw) => append(&mut out, normalize_eols(raw)),
+                Tok::End => return Ok(out),
+                Tok::Start(e) | Tok::Empty(e) => {
                     return Err(self.error(format!(
                         "unexpected element <{}> inside a text value",
-                        e.name().as_ref()
+                        e.name
                     )));
                 }
-                XmlEvent::Eof => return Err(self.error("unexpected end of document in text")),
+                Tok::Eof => return Err(self.error("unexpected end of document in text")),
+            }
+        }
+    }
+
+    /// Skip the rest of the element whose start tag was just read.
+    fn skip(&mut self) -> Result<(), DecodeError> {
+        let mut depth = 0usize;
+        loop {
+            match self.xml.next()? {
+                Tok::Start(_) => depth += 1,
+                Tok::End if depth == 0 => return Ok(()),
+                Tok::End => depth -= 1,
+                Tok::Eof => return Err(self.error("unexpected end of document")),
                 _ => {}
             }
         }
     }
 
-    fn resolve_ref(
-        &self,
-        r: &quick_xml::events::BytesRef<'_>,
-    ) -> Result<Cow<'static, str>, DecodeError> {
-        if r.is_char_ref() {
-            return match r.resolve_char_ref() {
-                Ok(Some(c)) => Ok(Cow::Owned(c.to_string())),
-                _ => Err(self.error(format!("bad character reference &{};", r.as_ref()))),
-            };
-        }
-        Ok(Cow::Borrowed(match r.as_ref() {
-            "lt" => "<",
-            "gt" => ">",
-            "amp" => "&",
-            "quot" => "\"",
-            "apos" => "'",
-            other => return Err(self.error(format!("unknown entity &{other};"))),
-        }))
-    }
-
-    /// Skip the rest of the element whose start tag was just read.
-    fn skip(&mut self, e: &BytesStart<'a>) -> Result<(), DecodeError> {
-        let end = e.to_end().into_owned();
-        self.reader
-            .read_to_end(end.name())
-            .map(|_| ())
-            .map_err(|err| DecodeError {
-                position: self.reader.error_position(),
-                message: err.to_string(),
-            })
-    }
-
-    fn primitive(&self, kind: Kind, text: String) -> Result<Value, DecodeError> {
+    fn primitive(&self, kind: Kind, text: Cow<'_, str>) -> Result<Value, DecodeError> {
         let bad = |what: &str, text: &str| {
             self.error(format!(
                 "invalid {what} value {:?}",
@@ -699,9 +687,11 @@ impl<'a> Decoder<'a> {
                 )
             }
             Kind::String | Kind::Uri | Kind::TypeName | Kind::MethodName | Kind::PropertyPath => {
-                Value::String(text)
+                Value::String(text.into_owned())
             }
-            Kind::Enum(_) | Kind::Any | Kind::MoRef | Kind::Data(_) => Value::String(text),
+            Kind::Enum(_) | Kind::Any | Kind::MoRef | Kind::Data(_) => {
+                Value::String(text.into_owned())
+            }
         })
     }
 }
@@ -715,17 +705,88 @@ fn parse_float(t: &str) -> Option<f64> {
     }
 }
 
-fn push_array(obj: &mut DataObject, name: FieldName, value: Value) {
-    let existing = obj.fields.iter_mut().rev().find(|f| f.name == name);
+fn push_array(obj: &mut DataObject, info: &'static FieldInfo, value: Value) {
+    let existing = obj
+        .fields
+        .iter_mut()
+        .rev()
+        .find(|f| matches!(f.name, FieldName::Known(k) if std::ptr::eq(k, info)));
     match existing {
         Some(Field {
             value: Value::Array(items),
             ..
         }) => items.push(value),
         _ => obj.fields.push(Field {
-            name,
+            name: FieldName::Known(info),
             value: Value::Array(vec![value]),
         }),
+    }
+}
+
+/// The fields of a catalogue type as the decoder looks them up: every field the type has, own
+/// or inherited (for a name declared more than once, the declaration [`TypeInfo::field`] finds),
+/// in catalogue order, base fields first. That is the order servers send them in, so a lookup
+/// starts where the previous one matched and usually succeeds at once.
+#[derive(Clone, Copy, Default)]
+struct FieldTable {
+    fields: &'static [&'static FieldInfo],
+    /// A type that is not in the catalogue's table (never the case for decoded types): looked
+    /// up with [`TypeInfo::field`].
+    uncached: Option<&'static TypeInfo>,
+}
+
+impl FieldTable {
+    /// The table of `ty`, built on first use.
+    fn of(ty: &'static TypeInfo) -> Self {
+        type Table = OnceLock<Box<[&'static FieldInfo]>>;
+        static TABLES: OnceLock<Box<[Table]>> = OnceLock::new();
+        let tables =
+            TABLES.get_or_init(|| catalogue::TYPES.iter().map(|_| OnceLock::new()).collect());
+        // The index of `ty` in TYPES (every TypeInfo the decoder sees comes from there).
+        let offset = (ty as *const TypeInfo as usize)
+            .wrapping_sub(catalogue::TYPES.as_ptr() as usize)
+            / std::mem::size_of::<TypeInfo>();
+        match tables.get(offset) {
+            Some(slot) if std::ptr::eq(&catalogue::TYPES[offset], ty) => Self {
+                fields: slot.get_or_init(|| Self::build(ty)),
+                uncached: None,
+            },
+            _ => Self {
+                fields: &[],
+                uncached: Some(ty),
+            },
+        }
+    }
+
+    /// How many fields the type has (a capacity hint).
+    fn len(&self) -> usize {
+        match self.uncached {
+            Some(ty) => ty.all_fields().count(),
+            None => self.fields.len(),
+        }
+    }
+
+    fn build(ty: &'static TypeInfo) -> Box<[&'static FieldInfo]> {
+        ty.all_fields()
+            .filter(|f| ty.field(f.xml_name).is_some_and(|g| std::ptr::eq(g, *f)))
+            .collect()
+    }
+
+    /// The field named `name`, searching from `cursor` on (wrapping around); moves the cursor to
+    /// the match.
+    fn find(&self, cursor: &mut usize, name: &str) -> Option<&'static FieldInfo> {
+        if let Some(ty) = self.uncached {
+            return ty.field(name);
+        }
+        let start = (*cursor).min(self.fields.len());
+        let (before, after) = self.fields.split_at(start);
+        if let Some(i) = after.iter().position(|f| f.xml_name == name) {
+            *cursor = start + i;
+            return Some(after[i]);
+        }
+        let i = before.iter().position(|f| f.xml_name == name)?;
+        *cursor = i;
+        Some(before[i])
     }
 }
 
@@ -778,4 +839,643 @@ fn vmodl_prim(name: &str) -> Option<Kind> {
         "PropertyPath" => Kind::PropertyPath,
         _ => return None,
     })
+}
+
+// -------------------------------------------------------------------------------------------
+// The tokenizer
+
+/// A start or empty-element tag.
+#[derive(Clone, Copy, Debug)]
+struct Tag<'a> {
+    /// The qualified name, e.g. `soapenv:Body`.
+    name: &'a str,
+    /// The raw attribute text after the name (whitespace and all).
+    attrs: &'a str,
+    /// The byte offset of `attrs` in the document.
+    attrs_at: usize,
+}
+
+impl<'a> Tag<'a> {
+    /// The name without its prefix.
+    fn local_name(&self) -> &'a str {
+        split_qname(self.name).1
+    }
+
+    fn has_attrs(&self) -> bool {
+        !self.attrs.bytes().all(is_xml_space)
+    }
+}
+
+/// One token of the document. Comments, processing instructions (and the XML declaration) and a
+/// DOCTYPE are skipped.
+#[derive(Debug)]
+enum Tok<'a> {
+    /// `<name ...>`
+    Start(Tag<'a>),
+    /// `<name .../>`
+    Empty(Tag<'a>),
+    /// `</name>`, checked against the open element.
+    End,
+    /// Character data as written (references unresolved, see [`Xml::text_value`]); `at` is its
+    /// byte offset.
+    Text { raw: &'a str, at: usize },
+    /// The content of a CDATA section.
+    CData(&'a str),
+    /// The end of the document (open elements are the caller's to complain about).
+    Eof,
+}
+
+/// A pull tokenizer over a whole document in memory: the subset of XML 1.0 and Namespaces in
+/// XML that SOAP uses. Tokens borrow from the document; namespace bindings are tracked per
+/// element so prefixes in names, attributes and `xsi:type` values resolve as the document
+/// declares them.
+struct Xml<'a> {
+    src: &'a str,
+    /// Where the next token starts.
+    pos: usize,
+    /// Open elements: their name and the number of namespace bindings outside them.
+    open: Vec<(&'a str, usize)>,
+    /// Namespace bindings in scope, innermost last: prefix (`""` for the default namespace) and
+    /// namespace name (`""` undeclares).
+    ns: Vec<(&'a str, Cow<'a, str>)>,
+    /// After an empty-element tag: the bindings to drop before the next token.
+    pop_to: Option<usize>,
+}
+
+impl<'a> Xml<'a> {
+    fn new(src: &'a str) -> Self {
+        Self {
+            src,
+            // A byte order mark is no content.
+            pos: if src.starts_with('\u{feff}') { 3 } else { 0 },
+            open: Vec::new(),
+            ns: Vec::new(),
+            pop_to: None,
+        }
+    }
+
+    fn error_at(&self, position: usize, message: impl Into<String>) -> DecodeError {
+        DecodeError {
+            position: position as u64,
+            message: message.into(),
+        }
+    }
+
+    /// The next token.
+    fn next(&mut self) -> Result<Tok<'a>, DecodeError> {
+        if let Some(n) = self.pop_to.take() {
+            self.ns.truncate(n);
+        }
+        let src = self.src;
+        let bytes = src.as_bytes();
+        loop {
+            let start = self.pos;
+            let Some(&first) = bytes.get(start) else {
+                return Ok(Tok::Eof);
+            };
+            if first != b'<' {
+                let end = find_byte(bytes, start, b'<').unwrap_or(src.len());
+                self.pos = end;
+                return Ok(Tok::Text {
+                    raw: &src[start..end],
+                    at: start,
+                });
+            }
+            let rest = &src[start..];
+            match bytes.get(start + 1) {
+                Some(b'/') => return self.end_tag(start),
+                Some(b'?') => {
+                    let end = find_after(rest, 2, "?>")
+                        .ok_or_else(|| self.error_at(start, "unclosed processing instruction"))?;
+                    self.pos = start + end;
+                }
+                Some(b'!') if rest.starts_with("<!--") => {
+                    let end = find_after(rest, 4, "-->")
+                        .ok_or_else(|| self.error_at(start, "unclosed comment"))?;
+                    self.pos = start + end;
+                }
+                Some(b'!') if rest.starts_with("<![CDATA[") => {
+                    let end = find_after(rest, 9, "]]>")
+                        .ok_or_else(|| self.error_at(start, "unclosed CDATA section"))?;
+                    self.pos = start + end;
+                    return Ok(Tok::CData(&rest[9..end - 3]));
+                }
+                Some(b'!') if rest.starts_with("<!DOCTYPE") => {
+                    // Skipped with its internal subset; its declarations are not used.
+                    let mut depth = 0usize;
+                    let end = rest.bytes().enumerate().skip(9).find_map(|(i, b)| {
+                        match b {
+                            b'[' => depth += 1,
+                            b']' => depth = depth.saturating_sub(1),
+                            b'>' if depth == 0 => return Some(i + 1),
+                            _ => {}
+                        }
+                        None
+                    });
+                    self.pos =
+                        start + end.ok_or_else(|| self.error_at(start, "unclosed DOCTYPE"))?;
+                }
+                Some(b'!') => return Err(self.error_at(start, "unknown markup after `<!`")),
+                _ => return self.start_tag(start),
+            }
+        }
+    }
+
+    fn start_tag(&mut self, start: usize) -> Result<Tok<'a>, DecodeError> {
+        let src = self.src;
+        let bytes = src.as_bytes();
+        // The closing `>`, not inside a quoted attribute value: the first `>` unless quotes come
+        // before it (attributes).
+        let unclosed = || self.error_at(start, "unclosed tag");
+        let mut end = find_byte(bytes, start + 1, b'>').ok_or_else(unclosed)?;
+        if bytes[start + 1..end]
+            .iter()
+            .any(|&b| matches!(b, b'"' | b'\'' | b'<'))
+        {
+            let mut quote = 0u8;
+            let mut found = None;
+            for (i, &b) in bytes.iter().enumerate().skip(start + 1) {
+                if quote != 0 {
+                    if b == quote {
+                        quote = 0;
+                    }
+                } else if b == b'"' || b == b'\'' {
+                    quote = b;
+                } else if b == b'>' {
+                    found = Some(i);
+                    break;
+                } else if b == b'<' {
+                    return Err(self.error_at(start, "`<` inside a tag"));
+                }
+            }
+            end = found.ok_or_else(unclosed)?;
+        }
+        let mut content = &src[start + 1..end];
+        let empty = content.ends_with('/');
+        if empty {
+            content = &content[..content.len() - 1];
+        }
+        let name_len = content
+            .bytes()
+            .position(is_xml_space)
+            .unwrap_or(content.len());
+        let name = &content[..name_len];
+        if name.is_empty() {
+            return Err(self.error_at(start, "element without a name"));
+        }
+        let tag = Tag {
+            name,
+            attrs: &content[name_len..],
+            attrs_at: start + 1 + name_len,
+        };
+        self.pos = end + 1;
+        let outer = self.ns.len();
+        if tag.has_attrs() {
+            self.declare_namespaces(&tag)?;
+        }
+        if empty {
+            self.pop_to = Some(outer);
+            Ok(Tok::Empty(tag))
+        } else {
+            self.open.push((name, outer));
+            Ok(Tok::Start(tag))
+        }
+    }
+
+    fn end_tag(&mut self, start: usize) -> Result<Tok<'a>, DecodeError> {
+        let rest = &self.src[start..];
+        let end = find_byte(rest.as_bytes(), 2, b'>')
+            .ok_or_else(|| self.error_at(start, "unclosed end tag"))?;
+        let mut name = &rest[2..end];
+        while let Some(n) = name.strip_suffix([' ', '\t', '\n', '\r']) {
+            name = n;
+        }
+        match self.open.pop() {
+            Some((open, outer)) if open == name => {
+                self.ns.truncate(outer);
+                self.pos = start + end + 1;
+                Ok(Tok::End)
+            }
+            Some((open, _)) => Err(self.error_at(
+                start,
+                format!("expected `</{open}>`, but `</{name}>` found"),
+            )),
+            None => Err(self.error_at(start, format!("unexpected end tag `</{name}>`"))),
+        }
+    }
+
+    /// Push the `xmlns` and `xmlns:p` declarations of a tag.
+    fn declare_namespaces(&mut self, tag: &Tag<'a>) -> Result<(), DecodeError> {
+        for attr in self.attributes(tag) {
+            let (name, raw, at) = attr?;
+            let prefix = match name.strip_prefix("xmlns") {
+                Some("") => "",
+                Some(p) if p.starts_with(':') => &p[1..],
+                _ => continue,
+            };
+            let uri = self.attribute_value(raw, at)?;
+            self.ns.push((prefix, uri));
+        }
+        Ok(())
+    }
+
+    /// The namespace name bound to `prefix` (with `use_default`, no prefix means the default
+    /// namespace), or `None` when unbound.
+    fn namespace(&self, prefix: Option<&str>, use_default: bool) -> Option<&str> {
+        let prefix = match prefix {
+            Some("xml") => return Some("http://www.w3.org/XML/1998/namespace"),
+            Some("xmlns") => return Some("http://www.w3.org/2000/xmlns/"),
+            Some(p) => p,
+            None if use_default => "",
+            None => return None,
+        };
+        self.ns
+            .iter()
+            .rev()
+            .find(|(p, _)| *p == prefix)
+            .map(|(_, uri)| uri.as_ref())
+            .filter(|uri| !uri.is_empty())
+    }
+
+    /// The attributes of a tag: name, raw value and the value's byte offset.
+    fn attributes(&self, tag: &Tag<'a>) -> Attributes<'a> {
+        Attributes {
+            raw: tag.attrs,
+            at: tag.attrs_at,
+            i: 0,
+        }
+    }
+
+    /// An attribute value with references resolved and whitespace normalised (each tab, line
+    /// feed, carriage return or CR LF becomes a space).
+    fn attribute_value(&self, raw: &'a str, at: usize) -> Result<Cow<'a, str>, DecodeError> {
+        if !raw
+            .bytes()
+            .any(|b| matches!(b, b'&' | b'\t' | b'\n' | b'\r'))
+        {
+            return Ok(Cow::Borrowed(raw));
+        }
+        let mut out = String::with_capacity(raw.len());
+        let mut chars = raw.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '&' => {
+                    let (resolved, len) = self.reference(&raw[i..], at + i)?;
+                    out.push_str(&resolved);
+                    while chars.next_if(|(j, _)| *j < i + len).is_some() {}
+                }
+                '\r' => {
+                    chars.next_if(|(_, c)| *c == '\n');
+                    out.push(' ');
+                }
+                '\t' | '\n' => out.push(' '),
+                c => out.push(c),
+            }
+        }
+        Ok(Cow::Owned(out))
+    }
+
+    /// Character data with references resolved and line ends normalised (CR LF and CR become
+    /// LF); borrowed when there is nothing to do.
+    fn text_value(&self, raw: &'a str, at: usize) -> Result<Cow<'a, str>, DecodeError> {
+        let special = |s: &str| s.bytes().position(|b| b == b'&' || b == b'\r');
+        let Some(first) = special(raw) else {
+            return Ok(Cow::Borrowed(raw));
+        };
+        let mut out = String::with_capacity(raw.len());
+        out.push_str(&raw[..first]);
+        let mut rest = &raw[first..];
+        while let Some(i) = special(rest) {
+            out.push_str(&rest[..i]);
+            if rest.as_bytes()[i] == b'&' {
+                let offset = raw.len() - rest.len() + i;
+                let (resolved, len) = self.reference(&rest[i..], at + offset)?;
+                out.push_str(&resolved);
+                rest = &rest[i + len..];
+            } else {
+                out.push('\n');
+                rest = rest[i + 1..].strip_prefix('\n').unwrap_or(&rest[i + 1..]);
+            }
+        }
+        out.push_str(rest);
+        Ok(Cow::Owned(out))
+    }
+
+    /// The reference at the start of `s` (`&lt;`, `&#10;`, `&#x1F680;`): what it stands for and
+    /// its length.
+    fn reference(&self, s: &str, at: usize) -> Result<(Cow<'static, str>, usize), DecodeError> {
+        let semi = s
+            .bytes()
+            .take(34)
+            .position(|b| b == b';')
+            .ok_or_else(|| self.error_at(at, "`&` without a reference (write `&amp;`)"))?;
+        let name = &s[1..semi];
+        let resolved = match name {
+            "lt" => Cow::Borrowed("<"),
+            "gt" => Cow::Borrowed(">"),
+            "amp" => Cow::Borrowed("&"),
+            "quot" => Cow::Borrowed("\""),
+            "apos" => Cow::Borrowed("'"),
+            _ if name.starts_with('#') => {
+                let code = match name[1..].strip_prefix('x') {
+                    Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                    None => name[1..].parse::<u32>().ok(),
+                };
+                match code.filter(|c| *c != 0).and_then(char::from_u32) {
+                    Some(c) => Cow::Owned(c.to_string()),
+                    None => {
+                        return Err(self.error_at(at, format!("bad character reference &{name};")));
+                    }
+                }
+            }
+            other => return Err(self.error_at(at, format!("unknown entity &{other};"))),
+        };
+        Ok((resolved, semi + 1))
+    }
+}
+
+/// The attributes of a tag, in order: name, raw value and the value's byte offset.
+struct Attributes<'a> {
+    raw: &'a str,
+    at: usize,
+    i: usize,
+}
+
+impl<'a> Iterator for Attributes<'a> {
+    type Item = Result<(&'a str, &'a str, usize), DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let bytes = self.raw.as_bytes();
+        let skip_space = |mut i: usize| {
+            while bytes.get(i).copied().is_some_and(is_xml_space) {
+                i += 1;
+            }
+            i
+        };
+        let start = skip_space(self.i);
+        if start >= bytes.len() {
+            self.i = start;
+            return None;
+        }
+        let fail = |this: &mut Self, message: &str| {
+            this.i = bytes.len(); // no more attributes after an error
+            Some(Err(DecodeError {
+                position: (this.at + start) as u64,
+                message: format!("bad attribute: {message}"),
+            }))
+        };
+        let name_end = (start..bytes.len())
+            .find(|&i| bytes[i] == b'=' || is_xml_space(bytes[i]))
+            .unwrap_or(bytes.len());
+        let name = &self.raw[start..name_end];
+        let eq = skip_space(name_end);
+        if bytes.get(eq) != Some(&b'=') {
+            return fail(self, &format!("`{name}` has no value"));
+        }
+        let open = skip_space(eq + 1);
+        let quote = match bytes.get(open) {
+            Some(&q @ (b'"' | b'\'')) => q,
+            _ => return fail(self, &format!("the value of `{name}` is not quoted")),
+        };
+        let Some(len) = bytes[open + 1..].iter().position(|&b| b == quote) else {
+            return fail(self, &format!("the value of `{name}` is not closed"));
+        };
+        let close = open + 1 + len;
+        self.i = close + 1;
+        Some(Ok((name, &self.raw[open + 1..close], self.at + open + 1)))
+    }
+}
+
+/// The index of the first `needle` in `bytes` at or after `from`, eight bytes at a time.
+fn find_byte(bytes: &[u8], from: usize, needle: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pattern = LO * u64::from(needle);
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let x = word ^ pattern;
+        // The lowest set bit marks the first zero byte of `x`, i.e. the first match.
+        let zero = x.wrapping_sub(LO) & !x & HI;
+        if zero != 0 {
+            return Some(i + zero.trailing_zeros() as usize / 8);
+        }
+        i += 8;
+    }
+    bytes
+        .get(i..)?
+        .iter()
+        .position(|&b| b == needle)
+        .map(|p| i + p)
+}
+
+fn is_xml_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// `prefix:local` → (Some(prefix), local); `local` → (None, local).
+fn split_qname(qname: &str) -> (Option<&str>, &str) {
+    match qname.bytes().position(|b| b == b':') {
+        Some(i) => (Some(&qname[..i]), &qname[i + 1..]),
+        None => (None, qname),
+    }
+}
+
+/// The offset just past the first `pat` in `s` at or after `from`.
+fn find_after(s: &str, from: usize, pat: &str) -> Option<usize> {
+    s.get(from..)?.find(pat).map(|i| from + i + pat.len())
+}
+
+/// CDATA content with line ends normalised.
+fn normalize_eols(raw: &str) -> Cow<'_, str> {
+    if raw.contains('\r') {
+        Cow::Owned(raw.replace("\r\n", "\n").replace('\r', "\n"))
+    } else {
+        Cow::Borrowed(raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every token of a document, as text (namespaces as resolved at each tag).
+    fn tokens(doc: &str) -> Result<Vec<String>, DecodeError> {
+        let mut xml = Xml::new(doc);
+        let mut out = Vec::new();
+        loop {
+            let t = match xml.next()? {
+                Tok::Start(t) => format!(
+                    "<{}|{}>",
+                    t.name,
+                    xml.namespace(split_qname(t.name).0, true).unwrap_or("-")
+                ),
+                Tok::Empty(t) => format!("<{}/>", t.name),
+                Tok::End => "</>".to_owned(),
+                Tok::Text { raw, at } => format!("{:?}", xml.text_value(raw, at)?),
+                Tok::CData(raw) => format!("cdata{:?}", normalize_eols(raw)),
+                Tok::Eof => return Ok(out),
+            };
+            out.push(t);
+        }
+    }
+
+    #[test]
+    fn tokenizes_what_soap_uses() {
+        let doc = "\u{feff}<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e \"boom\">]><!-- c -->\
+                   <a xmlns=\"urn:a\" xmlns:p='urn:p'><p:b x=\"1 > 0\">t&amp;&lt;&gt;&quot;&apos;&#10;&#x1F680;é\r\nz\rq</p:b>\
+                   <c/><![CDATA[<&>\r\n]]><d xmlns=\"\"></d ></a>";
+        assert_eq!(
+            tokens(doc).unwrap(),
+            [
+                "<a|urn:a>",
+                "<p:b|urn:p>",
+                "\"t&<>\\\"'\\n🚀é\\nz\\nq\"",
+                "</>",
+                "<c/>",
+                "cdata\"<&>\\n\"",
+                "<d|->",
+                "</>",
+                "</>",
+            ]
+        );
+    }
+
+    #[test]
+    fn namespace_bindings_are_scoped_to_their_element() {
+        let doc = r#"<r xmlns:x="urn:1"><a xmlns:x="urn:2"><x:b/></a><x:c/><e xmlns:x="urn:3"/><x:f></x:f></r>"#;
+        let mut xml = Xml::new(doc);
+        let mut seen = Vec::new();
+        while let Ok(t) = xml.next() {
+            match t {
+                Tok::Start(t) | Tok::Empty(t) => seen.push(format!(
+                    "{}={}",
+                    t.name,
+                    xml.namespace(Some("x"), false).unwrap_or("-")
+                )),
+                Tok::Eof => break,
+                _ => {}
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                "r=urn:1",
+                "a=urn:2",
+                "x:b=urn:2",
+                "x:c=urn:1",
+                "e=urn:3",
+                "x:f=urn:1"
+            ]
+        );
+    }
+
+    #[test]
+    fn attribute_values_are_unescaped_and_normalised() {
+        let doc = "<a  k = 'v' t=\"a&amp;b&#9;c\td\r\ne\nf&#xD;\" />";
+        let mut xml = Xml::new(doc);
+        let Ok(Tok::Empty(tag)) = xml.next() else {
+            panic!("not an empty tag")
+        };
+        let attrs: Vec<(String, String)> = xml
+            .attributes(&tag)
+            .map(|a| {
+                let (name, raw, at) = a.unwrap();
+                assert_eq!(&doc[at..at + raw.len()], raw);
+                (
+                    name.to_owned(),
+                    xml.attribute_value(raw, at).unwrap().into_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            attrs,
+            [
+                ("k".to_owned(), "v".to_owned()),
+                ("t".to_owned(), "a&b\tc d e f\r".to_owned())
+            ]
+        );
+        for bad in [r#"<a b>"#, r#"<a b=c>"#, r#"<a b="c>"#, r#"<a b='c"/>"#] {
+            let mut xml = Xml::new(bad);
+            let result = match xml.next() {
+                Ok(Tok::Start(t) | Tok::Empty(t)) => xml
+                    .attributes(&t)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(|_| ()),
+                Ok(other) => panic!("{bad}: {other:?}"),
+                Err(e) => Err(e),
+            };
+            assert!(result.is_err(), "{bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn malformed_markup_is_an_error_at_its_position() {
+        let cases = [
+            ("<a></b>", 3, "expected `</a>`, but `</b>` found"),
+            ("<a>x</a></a>", 8, "unexpected end tag"),
+            ("<a><!-- x", 3, "unclosed comment"),
+            ("<a><![CDATA[x", 3, "unclosed CDATA"),
+            ("<a><?pi", 3, "unclosed processing"),
+            ("<a><b", 3, "unclosed tag"),
+            ("<a><b <c>", 3, "`<` inside a tag"),
+            ("<a></a", 3, "unclosed end tag"),
+            ("<a><!x>", 3, "unknown markup"),
+            ("<a>< b>", 3, "without a name"),
+        ];
+        for (doc, position, message) in cases {
+            let err = tokens(doc).expect_err(doc);
+            assert_eq!(err.position, position as u64, "{doc}: {err}");
+            assert!(err.message.contains(message), "{doc}: {err}");
+        }
+        for (doc, position, message) in [
+            ("<a>x &bogus; y</a>", 5, "unknown entity &bogus;"),
+            ("<a>x &#0; y</a>", 5, "bad character reference"),
+            ("<a>x &#xD800; y</a>", 5, "bad character reference"),
+            ("<a>x & y</a>", 5, "`&` without a reference"),
+        ] {
+            let err = tokens(doc).expect_err(doc);
+            assert_eq!(err.position, position as u64, "{doc}: {err}");
+            assert!(err.message.contains(message), "{doc}: {err}");
+        }
+    }
+
+    #[test]
+    fn find_byte_agrees_with_a_plain_search() {
+        let hay: Vec<u8> = (0..300u32).map(|i| (i * 37 % 251) as u8).collect();
+        for needle in [0u8, 1, 0x7f, 0x80, 0xff, b'<', 37, 200] {
+            for from in 0..hay.len() + 2 {
+                let want = hay
+                    .get(from..)
+                    .and_then(|h| h.iter().position(|&b| b == needle))
+                    .map(|p| from + p);
+                assert_eq!(find_byte(&hay, from, needle), want, "{needle} from {from}");
+            }
+        }
+        // A match just after bytes that borrow in the word arithmetic.
+        let hay = [0x3c, 0x3d, 0x01, 0x3c, 0, 0, 0, 0, 0x3c];
+        assert_eq!(find_byte(&hay, 1, 0x3c), Some(3));
+    }
+
+    #[test]
+    fn field_table_finds_what_typeinfo_field_finds() {
+        for ty in catalogue::TYPES.iter().step_by(7) {
+            let table = FieldTable::of(ty);
+            let mut cursor = 0;
+            for f in ty.all_fields() {
+                let found = table.find(&mut cursor, f.xml_name);
+                assert!(
+                    found.is_some_and(|g| std::ptr::eq(g, ty.field(f.xml_name).unwrap())),
+                    "{}.{}",
+                    ty.name,
+                    f.xml_name
+                );
+            }
+            // Backwards, so every lookup wraps around.
+            for f in ty.all_fields().collect::<Vec<_>>().iter().rev() {
+                assert!(table.find(&mut cursor, f.xml_name).is_some());
+            }
+            assert_eq!(table.find(&mut cursor, "noSuchField"), None);
+        }
+    }
 }

@@ -88,7 +88,19 @@ impl EventCollector {
         self.generation == self.client.session_generation()
     }
 
+    /// Fail fast instead of sending a call the server can only refuse.
+    fn check_current(&self) -> Result<(), Error> {
+        if self.is_current() {
+            Ok(())
+        } else {
+            Err(Error::SessionReplaced {
+                object: self.moref.to_string(),
+            })
+        }
+    }
+
     async fn events(&self, method: &'static str, max_count: i32) -> Result<Vec<Event>, Error> {
+        self.check_current()?;
         let mut req = Request::new(method, &self.moref);
         req.display("maxCount", max_count);
         let values = self
@@ -111,6 +123,7 @@ impl EventCollector {
 
     /// `SetCollectorPageSize`: the size of `latestPage`.
     pub async fn set_page_size(&self, max_count: i32) -> Result<(), Error> {
+        self.check_current()?;
         let mut req = Request::new("SetCollectorPageSize", &self.moref);
         req.display("maxCount", max_count);
         self.client.invoke(req, None, None).await.map(|_| ())
@@ -118,18 +131,24 @@ impl EventCollector {
 
     /// `RewindCollector`: move to the oldest event.
     pub async fn rewind(&self) -> Result<(), Error> {
+        self.check_current()?;
         let req = Request::new("RewindCollector", &self.moref);
         self.client.invoke(req, None, None).await.map(|_| ())
     }
 
     /// `ResetCollector`: move to just after the newest event.
     pub async fn reset(&self) -> Result<(), Error> {
+        self.check_current()?;
         let req = Request::new("ResetCollector", &self.moref);
         self.client.invoke(req, None, None).await.map(|_| ())
     }
 
     /// `DestroyCollector`.
     pub async fn destroy(self) -> Result<(), Error> {
+        if !self.is_current() {
+            // It went with its session.
+            return Ok(());
+        }
         let req = Request::new("DestroyCollector", &self.moref);
         self.client.invoke(req, None, None).await.map(|_| ())
     }
@@ -137,6 +156,7 @@ impl EventCollector {
     /// Watch the collector's `latestPage` with a private PropertyCollector, so new events can be
     /// awaited with `WaitForUpdatesEx` instead of polling.
     pub async fn watch_latest_page(&self) -> Result<LatestPageWatch, Error> {
+        self.check_current()?;
         LatestPageWatch::new(&self.client, &self.moref).await
     }
 }

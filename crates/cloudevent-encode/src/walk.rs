@@ -1,0 +1,63 @@
+//! Matching a decoded object's fields to its type's plan.
+
+use vsphere_client::model::{DataObject, Field, FieldName, TypeRef, Value};
+
+use crate::plan::{FieldPlan, plan};
+
+/// The plan of an object: its catalogue type's, or for an unknown type the plan of the type it
+/// was decoded as (if any).
+pub(crate) fn object_plan(obj: &DataObject) -> &'static [FieldPlan] {
+    match obj.ty {
+        TypeRef::Known(t) => plan(t),
+        TypeRef::Unknown { assumed: Some(t) } => plan(t),
+        TypeRef::Unknown { assumed: None } => &[],
+    }
+}
+
+/// Finds fields by catalogue entry, remembering where the last one was found (fields usually
+/// arrive in plan order, so a lookup is one comparison).
+pub(crate) struct Cursor<'a> {
+    fields: &'a [Field],
+    next: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub(crate) fn new(obj: &'a DataObject) -> Self {
+        Self {
+            fields: &obj.fields,
+            next: 0,
+        }
+    }
+
+    pub(crate) fn find(&mut self, p: &FieldPlan) -> Option<&'a Field> {
+        let n = self.fields.len();
+        for k in 0..n {
+            let i = (self.next + k) % n;
+            let f = &self.fields[i];
+            if let FieldName::Known(info) = &f.name
+                && std::ptr::eq(*info, p.info)
+            {
+                self.next = i + 1;
+                return Some(f);
+            }
+        }
+        None
+    }
+}
+
+/// The fields the catalogue does not know, in arrival order (they are written last).
+pub(crate) fn unknown_fields(obj: &DataObject) -> impl Iterator<Item = (&str, &Field)> {
+    obj.fields.iter().filter_map(|f| match &f.name {
+        FieldName::Unknown(n) => Some((n.as_str(), f)),
+        FieldName::Known(_) => None,
+    })
+}
+
+/// Whether govmomi 0.24 can hold the value: objects of types it does not know decode to nil in
+/// Go.
+pub(crate) fn go_visible(v: &Value) -> bool {
+    match v {
+        Value::Object(o) => o.type_info().is_some_and(|t| t.in_go),
+        _ => true,
+    }
+}

@@ -1,0 +1,23 @@
+//! Fuzz the SOAP decoder: arbitrary bytes must decode to events, a body or an error, never a
+//! panic, a hang or unbounded memory.
+//!
+//! Run with cargo-fuzz (needs a nightly toolchain: `rustup toolchain install nightly` and
+//! `cargo install cargo-fuzz`), from the `fuzz/` directory:
+//!
+//! ```text
+//! cd fuzz
+//! cargo +nightly fuzz run decode_events
+//! # seed the corpus with the test fixtures for deeper coverage:
+//! mkdir -p corpus/decode_events && cp ../crates/vsphere-client/tests/fixtures/*.xml corpus/decode_events/
+//! cargo +nightly fuzz run decode_events corpus/decode_events -- -max_len=262144
+//! ```
+//!
+//! On stable, `cargo build -p vsphere-client-fuzz` only checks that the target builds (CI does
+//! this); the binary it makes is not instrumented.
+
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = vsphere_client::decode::decode_events(data);
+    let _ = vsphere_client::decode::decode_body(data, None);
+});
