@@ -34,6 +34,33 @@ STAMP_DIR="$CACHE_DIR/stamps"
 readonly VCSIM_MODULE="github.com/vmware/govmomi/vcsim"
 readonly VCSIM_VERSION="v0.46.3"
 
+# kube-apiserver and etcd, for the controller's integration tests
+# (crates/kube-harness starts them on loopback, envtest style).
+#
+# kube-apiserver: `go install k8s.io/kubernetes/cmd/kube-apiserver@vX` fails
+# because k8s.io/kubernetes' go.mod replaces its k8s.io/* staging modules with
+# local directories (and requires them at v0.0.0). We build in a throw-away
+# module under the cache that requires k8s.io/kubernetes at KUBE_VERSION and
+# replaces every staging module with its published v0.<minor>.<patch> tag.
+# v1.35.4's go.mod asks for go 1.25.0, which the machine's Go 1.26 builds.
+readonly KUBE_VERSION="v1.35.4"
+readonly KUBE_STAGING_VERSION="v0.35.4"
+# etcd: the server module's etcdmain package, wrapped in a one-line main in a
+# throw-away module (the go.etcd.io/etcd/v3 root module also has replace
+# directives). Debian's etcd-server would also do; we build from Go so that
+# the version is pinned the same way on every machine.
+readonly ETCD_MODULE="go.etcd.io/etcd/server/v3"
+readonly ETCD_VERSION="v3.6.8"
+# Knative's CRDs (Addressable types for sink resolution tests), copied from
+# the Go modules' config/ directories. The proxy serves only a few Knative
+# versions: serving v0.42.2 and v0.51.0; eventing v0.42.2 (newer eventing
+# versions answer 403). sum.golang.org has no entry for eventing v0.42.2, so
+# that download skips the checksum database and is checked against the h1:
+# hash pinned here instead.
+readonly KNATIVE_EVENTING_VERSION="v0.42.2"
+readonly KNATIVE_EVENTING_SUM="h1:eDfEmOTiqb/GikfwUPb6O6VvXkpqtpHCzihxP6D4Fek="
+readonly KNATIVE_SERVING_VERSION="v0.51.0"
+
 ENV_LINES=()
 ENV_ONLY=0
 
@@ -93,6 +120,137 @@ install_vcsim() {
     ENV_LINES+=("export VCSIM_BIN=$bin")
 }
 
+# go_build_env: the environment every Go build here uses. GOFLAGS=-mod=mod
+# keeps a surrounding go.work/vendor setting from interfering;
+# GOTOOLCHAIN=local never downloads another toolchain; GOWORK=off ignores a
+# go.work above the cache.
+go_build_env() {
+    env GOPROXY=https://proxy.golang.org GOTOOLCHAIN=local GOFLAGS=-mod=mod GOWORK=off "$@"
+}
+
+install_kube_apiserver() {
+    local bin="$BIN_DIR/kube-apiserver"
+    local stamp="$KUBE_VERSION+$KUBE_STAGING_VERSION"
+    if stamp_ok kube-apiserver "$stamp" "$bin"; then
+        log "kube-apiserver ${KUBE_VERSION} already installed: $bin"
+    else
+        require_go
+        log "building kube-apiserver ${KUBE_VERSION} with $(go version) (10-25 minutes on 2 cores with cold Go caches)"
+        mkdir -p "$BIN_DIR"
+        local start=$SECONDS
+        local mod="$CACHE_DIR/build/kube-apiserver-$KUBE_VERSION"
+        rm -rf "$mod"
+        mkdir -p "$mod"
+        local kmod
+        kmod=$(cd "$mod" && go_build_env go mod download -json "k8s.io/kubernetes@${KUBE_VERSION}" |
+            sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p') ||
+            die "go mod download k8s.io/kubernetes@${KUBE_VERSION} failed"
+        [[ -f "$kmod" ]] || die "no go.mod for k8s.io/kubernetes@${KUBE_VERSION} (got '$kmod')"
+        {
+            printf 'module vmware-sources.local/kube-apiserver-build\n\n'
+            grep -E '^go [0-9]' "$kmod"
+            grep -E '^godebug ' "$kmod" || true
+            printf '\nrequire k8s.io/kubernetes %s\n\nreplace (\n' "$KUBE_VERSION"
+            # Every `k8s.io/X => ./staging/src/k8s.io/X` becomes the published tag.
+            sed -n 's#^[[:space:]]*\(k8s\.io/[a-z0-9-]*\) => \./staging/src/k8s\.io/[a-z0-9-]*$#\t\1 => \1 '"$KUBE_STAGING_VERSION"'#p' "$kmod"
+            printf ')\n'
+        } >"$mod/go.mod"
+        grep -q 'k8s.io/apiserver =>' "$mod/go.mod" || die "could not derive the staging replaces from $kmod"
+        printf 'package tools\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver"\n' >"$mod/tools.go"
+        local ldflags="-s -w"
+        ldflags+=" -X k8s.io/component-base/version.gitVersion=${KUBE_VERSION}"
+        ldflags+=" -X k8s.io/component-base/version.gitMajor=1"
+        ldflags+=" -X k8s.io/component-base/version.gitMinor=$(echo "$KUBE_VERSION" | cut -d. -f2)"
+        ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=${KUBE_VERSION}"
+        if ! (cd "$mod" && go_build_env go mod tidy && go_build_env CGO_ENABLED=0 go build -trimpath \
+            -ldflags "$ldflags" -o "$bin.tmp" k8s.io/kubernetes/cmd/kube-apiserver); then
+            die "building k8s.io/kubernetes/cmd/kube-apiserver@${KUBE_VERSION} in $mod failed"
+        fi
+        mv "$bin.tmp" "$bin"
+        write_stamp kube-apiserver "$stamp"
+        log "kube-apiserver ${KUBE_VERSION} installed in $((SECONDS - start))s: $bin"
+    fi
+    ENV_LINES+=("export KUBE_APISERVER_BIN=$bin")
+}
+
+install_etcd() {
+    local bin="$BIN_DIR/etcd"
+    if stamp_ok etcd "$ETCD_VERSION" "$bin"; then
+        log "etcd ${ETCD_VERSION} already installed: $bin"
+    else
+        require_go
+        log "building etcd ${ETCD_VERSION} with $(go version) (a few minutes with cold Go caches)"
+        mkdir -p "$BIN_DIR"
+        local start=$SECONDS
+        local mod="$CACHE_DIR/build/etcd-$ETCD_VERSION"
+        rm -rf "$mod"
+        mkdir -p "$mod"
+        printf 'module vmware-sources.local/etcd-build\n\ngo 1.24\n\nrequire %s %s\n' \
+            "$ETCD_MODULE" "$ETCD_VERSION" >"$mod/go.mod"
+        cat >"$mod/main.go" <<'GO'
+// Command etcd is etcd's own server main (go.etcd.io/etcd/server/v3/etcdmain).
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+        if ! (cd "$mod" && go_build_env go mod tidy && go_build_env CGO_ENABLED=0 go build -trimpath \
+            -ldflags "-s -w" -o "$bin.tmp" .); then
+            die "building ${ETCD_MODULE}/etcdmain@${ETCD_VERSION} in $mod failed (Debian's etcd-server package is the documented fallback: apt-get install etcd-server, then ETCD_BIN=/usr/bin/etcd)"
+        fi
+        mv "$bin.tmp" "$bin"
+        write_stamp etcd "$ETCD_VERSION"
+        log "etcd ${ETCD_VERSION} installed in $((SECONDS - start))s: $bin"
+    fi
+    ENV_LINES+=("export ETCD_BIN=$bin")
+}
+
+# Knative's published CRDs (Serving's Service/Route, Eventing's Broker/Channel
+# and their duck types), copied from the Go modules' config/ directories into
+# the cache; the harness installs them for sink resolution tests.
+install_knative_crds() {
+    local dir="$CACHE_DIR/knative-crds"
+    local stamp="eventing-$KNATIVE_EVENTING_VERSION+serving-$KNATIVE_SERVING_VERSION"
+    if [[ -f "$STAMP_DIR/knative-crds" && "$(cat "$STAMP_DIR/knative-crds")" == "$stamp" && -d "$dir" ]]; then
+        log "Knative CRDs ($stamp) already installed: $dir"
+    else
+        require_go
+        log "downloading Knative CRDs ($stamp)"
+        local tmp="$CACHE_DIR/build/knative-crds"
+        rm -rf "$tmp" "$dir.tmp"
+        mkdir -p "$tmp" "$dir.tmp"
+        printf 'module vmware-sources.local/knative-crds\n\ngo 1.24\n' >"$tmp/go.mod"
+        local m v json src sum f
+        for m in eventing serving; do
+            if [[ $m == eventing ]]; then v=$KNATIVE_EVENTING_VERSION; else v=$KNATIVE_SERVING_VERSION; fi
+            json=$(cd "$tmp" && go_build_env GONOSUMDB=knative.dev/eventing go mod download -json "knative.dev/$m@$v") ||
+                die "go mod download knative.dev/$m@$v failed: $json"
+            src=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$json")
+            sum=$(sed -n 's/^[[:space:]]*"Sum": "\(.*\)",$/\1/p' <<<"$json")
+            if [[ $m == eventing && "$sum" != "$KNATIVE_EVENTING_SUM" ]]; then
+                die "knative.dev/eventing@$v has hash '$sum', expected $KNATIVE_EVENTING_SUM"
+            fi
+            [[ -d "$src/config/core" ]] || die "knative.dev/$m@$v has no config/core directory"
+            # Every CustomResourceDefinition under config/core (serving keeps
+            # them in 300-resources/, eventing in resources/).
+            while IFS= read -r f; do
+                cp "$f" "$dir.tmp/$m-$(basename "$f")"
+            done < <(grep -rl --include='*.yaml' '^kind: CustomResourceDefinition' "$src/config/core" | sort)
+        done
+        chmod -R u+w "$dir.tmp"
+        rm -rf "$dir"
+        mv "$dir.tmp" "$dir"
+        write_stamp knative-crds "$stamp"
+        log "Knative CRDs installed: $dir"
+    fi
+    ENV_LINES+=("export KNATIVE_CRDS_DIR=$dir")
+}
+
 main() {
     while [[ $# -gt 0 ]]; do
         case "$1" in
@@ -108,6 +266,9 @@ main() {
 
     mkdir -p "$CACHE_DIR"
     install_vcsim
+    install_etcd
+    install_kube_apiserver
+    install_knative_crds
 
     if [[ $ENV_ONLY -eq 0 ]]; then
         log "cache: $CACHE_DIR"

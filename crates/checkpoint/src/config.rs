@@ -84,14 +84,16 @@ impl CheckpointConfig {
     /// replay); else the checkpoint's event time, but no earlier than `now - maxAge` (compared
     /// at whole seconds, as the Go adapter). Returns the time and whether events between the
     /// checkpoint and that time are skipped (possible data loss).
-    pub fn begin_at(&self, vcenter_now: Timestamp, checkpoint: Option<&Checkpoint>) -> (Timestamp, bool) {
+    pub fn begin_at(
+        &self,
+        vcenter_now: Timestamp,
+        checkpoint: Option<&Checkpoint>,
+    ) -> (Timestamp, bool) {
         let Some(last) = checkpoint.and_then(|c| c.last_event_key_timestamp) else {
             return (vcenter_now, false);
         };
         let max_age = SignedDuration::try_from(self.max_age).unwrap_or(SignedDuration::MAX);
-        let oldest = vcenter_now
-            .checked_sub(max_age)
-            .unwrap_or(Timestamp::MIN);
+        let oldest = vcenter_now.checked_sub(max_age).unwrap_or(Timestamp::MIN);
         if oldest.as_second() > last.as_second() {
             (oldest, true)
         } else {
@@ -143,7 +145,11 @@ pub fn parse_go_duration(s: &str) -> Option<Duration> {
             _ => return None,
         };
         let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
-        let whole: u128 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+        let whole: u128 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().ok()?
+        };
         let mut nanos = whole.checked_mul(unit)?;
         if !frac.is_empty() {
             let digits = frac.len().min(18) as u32;
@@ -165,10 +171,19 @@ mod tests {
         let c = CheckpointConfig::from_json("{}").expect("{}");
         assert_eq!(c, CheckpointConfig::DEFAULT);
         let c = CheckpointConfig::from_json(r#"{"maxAge":"0s","period":"0s"}"#).expect("zeros");
-        assert_eq!((c.max_age, c.period), (Duration::ZERO, Duration::from_secs(10)));
+        assert_eq!(
+            (c.max_age, c.period),
+            (Duration::ZERO, Duration::from_secs(10))
+        );
         let c = CheckpointConfig::from_json(r#"{"maxAge":"1h","period":"10s"}"#).expect("1h");
-        assert_eq!((c.max_age, c.period), (Duration::from_secs(3600), Duration::from_secs(10)));
-        assert_eq!(CheckpointConfig::from_json("").expect("empty"), CheckpointConfig::DEFAULT);
+        assert_eq!(
+            (c.max_age, c.period),
+            (Duration::from_secs(3600), Duration::from_secs(10))
+        );
+        assert_eq!(
+            CheckpointConfig::from_json("").expect("empty"),
+            CheckpointConfig::DEFAULT
+        );
     }
 
     #[test]
@@ -176,7 +191,10 @@ mod tests {
         let e = CheckpointConfig::from_json(r#"{"maxAge":3600000000000}"#).expect_err("number");
         assert!(e.to_string().contains("VSPHERE_CHECKPOINT_CONFIG"), "{e}");
         let e = CheckpointConfig::from_json(r#"{"period":"-5s"}"#).expect_err("negative");
-        assert!(e.to_string().contains("period") && e.to_string().contains("-5s"), "{e}");
+        assert!(
+            e.to_string().contains("period") && e.to_string().contains("-5s"),
+            "{e}"
+        );
         let e = CheckpointConfig::from_json(r#"{"maxAge":"5 minutes"}"#).expect_err("words");
         assert!(e.to_string().contains("maxAge"), "{e}");
         assert!(CheckpointConfig::from_json(r#"{"maxage":"5m"}"#).is_err());
@@ -207,16 +225,28 @@ mod tests {
             last_event_key_timestamp: Some("2026-11-27T11:58:00.5Z".parse().expect("t")),
             ..Checkpoint::default()
         };
-        assert_eq!(cfg.begin_at(now, Some(&recent)), (recent.last_event_key_timestamp.expect("t"), false));
+        assert_eq!(
+            cfg.begin_at(now, Some(&recent)),
+            (recent.last_event_key_timestamp.expect("t"), false)
+        );
         let old = Checkpoint {
             last_event_key_timestamp: Some("2026-11-27T10:00:00Z".parse().expect("t")),
             ..Checkpoint::default()
         };
         let (begin, lossy) = cfg.begin_at(now, Some(&old));
-        assert_eq!(begin, "2026-11-27T11:55:00Z".parse::<Timestamp>().expect("t"));
+        assert_eq!(
+            begin,
+            "2026-11-27T11:55:00Z".parse::<Timestamp>().expect("t")
+        );
         assert!(lossy);
-        let no_replay = CheckpointConfig { max_age: Duration::ZERO, ..cfg };
+        let no_replay = CheckpointConfig {
+            max_age: Duration::ZERO,
+            ..cfg
+        };
         assert_eq!(no_replay.begin_at(now, Some(&recent)), (now, true));
-        assert_eq!(cfg.begin_at(now, Some(&Checkpoint::default())), (now, false));
+        assert_eq!(
+            cfg.begin_at(now, Some(&Checkpoint::default())),
+            (now, false)
+        );
     }
 }

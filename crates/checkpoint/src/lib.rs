@@ -7,7 +7,7 @@
 //!   duration strings) and the replay rule [`CheckpointConfig::begin_at`].
 //! - [`CheckpointStore`]: load, save, delete; [`FileStore`] (atomic: temporary file, fsync,
 //!   rename, directory fsync) for standalone runs and [`MemoryStore`] for tests and embedding.
-//!   The Kubernetes ConfigMap store lives with the adapter, which owns the Kubernetes client.
+//!   [`ConfigMapStore`] (feature `kubernetes`) keeps it where the Go adapter does.
 //!
 //! ```
 //! # async fn demo() -> Result<(), checkpoint::StoreError> {
@@ -21,8 +21,13 @@
 //! ```
 
 mod config;
+#[cfg(feature = "kubernetes")]
+mod configmap;
 mod model;
 mod store;
+
+#[cfg(feature = "kubernetes")]
+pub use configmap::ConfigMapStore;
 
 pub use config::{CheckpointConfig, ConfigError, parse_go_duration};
 pub use model::{Checkpoint, CheckpointError};

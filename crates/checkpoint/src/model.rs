@@ -14,10 +14,18 @@ pub struct Checkpoint {
     #[serde(rename = "vCenter", default, skip_serializing_if = "Option::is_none")]
     pub vcenter: Option<String>,
     /// The key of the last delivered event (`int32` in vSphere).
-    #[serde(rename = "lastEventKey", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "lastEventKey",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_event_key: Option<i64>,
     /// Its type name (or `eventTypeId` for EventEx/ExtendedEvent).
-    #[serde(rename = "lastEventType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "lastEventType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_event_type: Option<String>,
     /// Its `createdTime` (vCenter's clock).
     #[serde(rename = "lastEventKeyTimestamp", with = "rfc3339_opt", default)]
@@ -34,7 +42,9 @@ pub struct Checkpoint {
 
 /// Why a stored checkpoint could not be used.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid checkpoint JSON: {source} (expected e.g. {{\"lastEventKeyTimestamp\":\"2021-02-15T19:20:35.598999Z\"}})")]
+#[error(
+    "invalid checkpoint JSON: {source} (expected e.g. {{\"lastEventKeyTimestamp\":\"2021-02-15T19:20:35.598999Z\"}})"
+)]
 pub struct CheckpointError {
     #[source]
     source: serde_json::Error,
@@ -84,7 +94,10 @@ mod rfc3339_opt {
         let s: Option<String> = Option::deserialize(d)?;
         match s.as_deref() {
             None | Some("") | Some("0001-01-01T00:00:00Z") => Ok(None),
-            Some(s) => s.parse::<Timestamp>().map(Some).map_err(serde::de::Error::custom),
+            Some(s) => s
+                .parse::<Timestamp>()
+                .map(Some)
+                .map_err(serde::de::Error::custom),
         }
     }
 }
@@ -113,8 +126,18 @@ mod tests {
             .expect("parse");
         assert!(cp.last_event_key.is_none());
         assert!(cp.last_event_key_timestamp.is_some());
-        assert!(Checkpoint::from_json("").expect("empty").last_event_key_timestamp.is_none());
-        assert!(Checkpoint::from_json("{}").expect("{}").last_event_key_timestamp.is_none());
+        assert!(
+            Checkpoint::from_json("")
+                .expect("empty")
+                .last_event_key_timestamp
+                .is_none()
+        );
+        assert!(
+            Checkpoint::from_json("{}")
+                .expect("{}")
+                .last_event_key_timestamp
+                .is_none()
+        );
         // Go's zero time means "no checkpoint".
         let zero = Checkpoint::from_json(r#"{"lastEventKeyTimestamp":"0001-01-01T00:00:00Z"}"#)
             .expect("zero");
@@ -138,6 +161,9 @@ mod tests {
             cp.to_json(),
             r#"{"vCenter":"https://vc/sdk","lastEventKey":1,"lastEventType":"X","lastEventKeyTimestamp":"2026-11-27T02:47:56.34466145Z"}"#
         );
-        assert_eq!(Checkpoint::from_json(&cp.to_json()).expect("round trip"), cp);
+        assert_eq!(
+            Checkpoint::from_json(&cp.to_json()).expect("round trip"),
+            cp
+        );
     }
 }

@@ -152,12 +152,14 @@ impl CheckpointStore for FileStore {
                 source: Box::new(e),
             })?;
         match read {
-            Ok(text) => Checkpoint::from_json(&text)
-                .map(Some)
-                .map_err(|source| StoreError::Invalid {
-                    location: self.location(),
-                    source,
-                }),
+            Ok(text) => {
+                Checkpoint::from_json(&text)
+                    .map(Some)
+                    .map_err(|source| StoreError::Invalid {
+                        location: self.location(),
+                        source,
+                    })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.io("read", e)),
         }
@@ -210,7 +212,10 @@ mod tests {
         store.save(&cp(2)).await.expect("save again");
         let loaded = store.load().await.expect("load").expect("a checkpoint");
         assert_eq!(loaded.last_event_key, Some(2));
-        assert_eq!(loaded.last_event_key_timestamp, cp(2).last_event_key_timestamp);
+        assert_eq!(
+            loaded.last_event_key_timestamp,
+            cp(2).last_event_key_timestamp
+        );
         // No temporary files left behind.
         let names: Vec<_> = std::fs::read_dir(dir.path().join("sub"))
             .expect("dir")
@@ -229,7 +234,10 @@ mod tests {
         std::fs::write(&path, "{not json").expect("write");
         let e = FileStore::new(&path).load().await.expect_err("corrupt");
         let msg = e.to_string();
-        assert!(msg.contains("cp.json") && msg.contains("invalid checkpoint JSON"), "{msg}");
+        assert!(
+            msg.contains("cp.json") && msg.contains("invalid checkpoint JSON"),
+            "{msg}"
+        );
     }
 
     #[tokio::test]
@@ -238,7 +246,10 @@ mod tests {
         let file = dir.path().join("file");
         std::fs::write(&file, "x").expect("write");
         // A path below a regular file cannot be created.
-        let e = FileStore::new(file.join("cp.json")).save(&cp(1)).await.expect_err("not a dir");
+        let e = FileStore::new(file.join("cp.json"))
+            .save(&cp(1))
+            .await
+            .expect_err("not a dir");
         assert!(e.to_string().contains("create directory failed"), "{e}");
     }
 
@@ -247,7 +258,14 @@ mod tests {
         let store = MemoryStore::default();
         assert!(store.load().await.expect("load").is_none());
         store.save(&cp(3)).await.expect("save");
-        assert_eq!(store.load().await.expect("load").and_then(|c| c.last_event_key), Some(3));
+        assert_eq!(
+            store
+                .load()
+                .await
+                .expect("load")
+                .and_then(|c| c.last_event_key),
+            Some(3)
+        );
         store.delete().await.expect("delete");
         assert!(store.load().await.expect("load").is_none());
     }

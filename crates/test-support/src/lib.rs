@@ -10,6 +10,8 @@
 //! - [`TestPki`] makes a throw-away CA and a server certificate for given DNS
 //!   names or IP addresses, written as PEM files into a temporary directory.
 //! - [`free_port`] finds an unused TCP port on 127.0.0.1.
+//! - [`RecordingSink`] is a real HTTP sink that records requests and answers with scripted
+//!   statuses, for delivery tests.
 //!
 //! The vcsim binary is installed by `scripts/install-test-deps.sh`, which
 //! prints the `VCSIM_BIN` to export; see [`vcsim_binary`] for how it is found.
@@ -31,6 +33,9 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod sink;
+pub use sink::{Received, RecordingSink};
 
 use std::ffi::OsString;
 use std::fmt;

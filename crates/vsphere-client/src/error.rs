@@ -110,7 +110,9 @@ impl Error {
     /// The SOAP fault, if this is one.
     pub fn fault(&self) -> Option<&SoapFault> {
         match self {
-            Error::Fault { fault, .. } | Error::BadCredentials { fault, .. } => Some(fault.as_ref()),
+            Error::Fault { fault, .. } | Error::BadCredentials { fault, .. } => {
+                Some(fault.as_ref())
+            }
             _ => None,
         }
     }

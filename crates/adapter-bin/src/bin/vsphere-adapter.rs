@@ -1,0 +1,104 @@
+//! `vsphere-adapter`: every vCenter event as a CloudEvent to a sink. See `--help`.
+
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+use adapter::config::VsphereArgs;
+
+/// Extra flags of the binary (not part of the Go environment contract).
+#[derive(Parser, Debug)]
+struct Cli {
+    #[command(flatten)]
+    args: VsphereArgs,
+
+    /// Run against a built-in vCenter simulator generating events (no vCenter needed); prints
+    /// CloudEvents to stdout unless --sink is given, and keeps its checkpoint in
+    /// ./vsphere-adapter-checkpoint.json unless --checkpoint-file is given.
+    #[arg(long)]
+    simulate: bool,
+
+    /// Events per second the simulator generates (with --simulate).
+    #[arg(long, default_value_t = 2.0)]
+    simulate_rate: f64,
+}
+
+#[tokio::main]
+async fn main() {
+    vsphere_client::install_crypto_provider();
+    let Cli {
+        mut args,
+        simulate,
+        simulate_rate,
+    } = Cli::parse();
+    adapter::logging::init(&args.logging_config, "vsphere-source-adapter");
+
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+
+    // Keep the simulator alive as long as the adapter runs.
+    let _sim = if simulate {
+        match vsphere_sim::Simulator::builder()
+            .rate(simulate_rate)
+            .start()
+            .await
+        {
+            Ok(sim) => {
+                args.vc_url = Some(sim.url().to_owned());
+                args.vc_username = Some(sim.username().to_owned());
+                args.vc_password = Some(sim.password().to_owned());
+                args.vc_secret_path = std::path::PathBuf::from("/nonexistent");
+                if args.checkpoint_file.is_none() && args.checkpoint_configmap.is_none() {
+                    args.checkpoint_file = Some("vsphere-adapter-checkpoint.json".into());
+                }
+                if args.metrics_address.is_none()
+                    && std::env::var_os("METRICS_PROMETHEUS_PORT").is_none()
+                {
+                    args.metrics_address = Some(([127, 0, 0, 1], 0).into());
+                }
+                eprintln!(
+                    "vsphere-adapter: simulating a vCenter at {} ({simulate_rate} events/s)",
+                    sim.url()
+                );
+                Some(sim)
+            }
+            Err(e) => {
+                eprintln!("vsphere-adapter: cannot start the simulator: {e}");
+                std::process::exit(1);
+            }
+        }
+    } else {
+        None
+    };
+
+    let prepared = match adapter::vsphere::prepare(args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("vsphere-adapter: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = adapter::vsphere::run(prepared, shutdown).await {
+        eprintln!("vsphere-adapter: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn spawn_signal_handler(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut term) = signal(SignalKind::terminate()) else {
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+        shutdown.cancel();
+    });
+}

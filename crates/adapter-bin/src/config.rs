@@ -1,0 +1,300 @@
+//! The adapter's settings: the Go controller's environment contract, the same settings as
+//! command-line flags for standalone runs, and one clear message for a bad one.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// A setting was refused; the message names it and says what is expected.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {setting}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable (and flag) at fault.
+    pub setting: &'static str,
+    /// What is wrong and what is expected.
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(setting: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            setting,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// vSphere adapter settings. Each flag also reads the environment variable the Go controller
+/// sets, so the same binary runs in a Deployment made by either controller.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "vsphere-adapter",
+    version,
+    about = "Delivers every vCenter event as a CloudEvent to a sink, with checkpoints.",
+    long_about = "Delivers every vCenter event as a CloudEvent to a sink (K_SINK), in order, \
+retrying until the sink accepts it, and checkpoints its progress so a restart neither loses nor \
+re-sends history. In Kubernetes it takes the environment the controller sets; standalone, use \
+--checkpoint-file and omit --sink to print CloudEvents to stdout."
+)]
+pub struct VsphereArgs {
+    /// vCenter URL; `https://` and `/sdk` are added when missing.
+    #[arg(long = "vc-url", env = "VC_URL")]
+    pub vc_url: Option<String>,
+
+    /// Skip vCenter certificate verification (true/false).
+    #[arg(long = "vc-insecure", env = "VC_INSECURE", default_value = "false", value_parser = parse_go_bool)]
+    pub vc_insecure: bool,
+
+    /// Directory with the files `username` and `password` (a mounted Secret).
+    #[arg(
+        long = "vc-secret-path",
+        env = "VC_SECRET_PATH",
+        default_value = "/var/bindings/vsphere"
+    )]
+    pub vc_secret_path: PathBuf,
+
+    /// User name, used when the secret files are absent (standalone runs).
+    #[arg(long = "vc-username", env = "VC_USERNAME")]
+    pub vc_username: Option<String>,
+
+    /// Password, used when the secret files are absent (standalone runs).
+    #[arg(long = "vc-password", env = "VC_PASSWORD", hide_env_values = true)]
+    pub vc_password: Option<String>,
+
+    /// PEM file with CA certificates that signed vCenter's certificate (private CAs).
+    #[arg(long = "vc-ca-bundle", env = "VC_CA_BUNDLE")]
+    pub vc_ca_bundle: Option<PathBuf>,
+
+    /// Sink URL; without it, CloudEvents are printed to stdout as JSON lines.
+    #[arg(long = "sink", env = "K_SINK")]
+    pub sink: Option<String>,
+
+    /// Dead-letter sink URL for events the sink refuses for good (400 and other 4xx).
+    #[arg(long = "dead-letter-sink", env = "K_DEAD_LETTER_SINK")]
+    pub dead_letter_sink: Option<String>,
+
+    /// Seconds to wait for the sink per attempt (default 30).
+    #[arg(long = "sink-timeout", env = "K_SINK_TIMEOUT")]
+    pub sink_timeout: Option<String>,
+
+    /// PEM CA certificates trusted for an https sink.
+    #[arg(long = "ca-certs", env = "K_CA_CERTS", hide_env_values = true)]
+    pub ca_certs: Option<String>,
+
+    /// CloudEvent overrides, `{"extensions":{"name":"value"}}`.
+    #[arg(long = "ce-overrides", env = "K_CE_OVERRIDES")]
+    pub ce_overrides: Option<String>,
+
+    /// Payload encoding: application/xml (default) or application/json.
+    #[arg(
+        long = "payload-encoding",
+        env = "VSPHERE_PAYLOAD_ENCODING",
+        default_value = "application/xml"
+    )]
+    pub payload_encoding: String,
+
+    /// Checkpoint settings, `{"maxAge":"5m","period":"10s"}` (Go durations).
+    #[arg(
+        long = "checkpoint-config",
+        env = "VSPHERE_CHECKPOINT_CONFIG",
+        default_value = "{}"
+    )]
+    pub checkpoint_config: String,
+
+    /// ConfigMap (in NAMESPACE) holding the checkpoint.
+    #[arg(long = "checkpoint-configmap", env = "VSPHERE_KVSTORE_CONFIGMAP")]
+    pub checkpoint_configmap: Option<String>,
+
+    /// File holding the checkpoint (standalone runs; instead of a ConfigMap).
+    #[arg(long = "checkpoint-file", env = "VSPHERE_CHECKPOINT_FILE")]
+    pub checkpoint_file: Option<PathBuf>,
+
+    /// Namespace of the source (the `Kn-Namespace` header and the ConfigMap's namespace).
+    #[arg(long = "namespace", env = "NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Name of the source.
+    #[arg(long = "name", env = "NAME", default_value = "adapter")]
+    pub name: String,
+
+    /// Knative logging configuration (JSON of the config-logging ConfigMap).
+    #[arg(
+        long = "logging-config",
+        env = "K_LOGGING_CONFIG",
+        default_value = "{}"
+    )]
+    pub logging_config: String,
+
+    /// Knative metrics configuration (JSON; `PrometheusPort` is honoured).
+    #[arg(
+        long = "metrics-config",
+        env = "K_METRICS_CONFIG",
+        default_value = "{}"
+    )]
+    pub metrics_config: String,
+
+    /// Address for /metrics, /healthz and /readyz (default 0.0.0.0:9090, or the port from
+    /// K_METRICS_CONFIG / METRICS_PROMETHEUS_PORT).
+    #[arg(long = "metrics-address", env = "METRICS_ADDRESS")]
+    pub metrics_address: Option<SocketAddr>,
+
+    /// Events per ReadNextEvents call (1 to 1000).
+    #[arg(long = "page-size", env = "VSPHERE_PAGE_SIZE", default_value_t = 100)]
+    pub page_size: i32,
+
+    /// Seconds to finish an in-flight delivery after SIGTERM before abandoning it.
+    #[arg(
+        long = "shutdown-grace",
+        env = "SHUTDOWN_GRACE_SECONDS",
+        default_value_t = 10
+    )]
+    pub shutdown_grace: u64,
+}
+
+/// Go's `strconv.ParseBool`.
+pub fn parse_go_bool(s: &str) -> Result<bool, String> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" | "" => Ok(false),
+        other => Err(format!("{other:?} is not a boolean (true or false)")),
+    }
+}
+
+/// `K_SINK_TIMEOUT`: integer seconds; unset means 30 s.
+pub fn sink_timeout(value: Option<&str>) -> Result<Duration, ConfigError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(Duration::from_secs(30)),
+        Some(v) => match v.parse::<u64>() {
+            Ok(0) => Err(ConfigError::new(
+                "K_SINK_TIMEOUT",
+                "0 seconds; use a positive number of seconds",
+            )),
+            Ok(secs) => Ok(Duration::from_secs(secs)),
+            Err(_) => Err(ConfigError::new(
+                "K_SINK_TIMEOUT",
+                format!("{v:?} is not a whole number of seconds"),
+            )),
+        },
+    }
+}
+
+/// A sink URL: absolute http or https.
+pub fn sink_url(setting: &'static str, value: &str) -> Result<url::Url, ConfigError> {
+    let url = url::Url::parse(value.trim())
+        .map_err(|e| ConfigError::new(setting, format!("{value:?} is not a URL ({e}); expected e.g. http://broker-ingress.knative-eventing.svc.cluster.local/ns/default")))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(ConfigError::new(
+            setting,
+            format!("{value:?} is not an http or https URL"),
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(ConfigError::new(setting, format!("{value:?} has no host")));
+    }
+    Ok(url)
+}
+
+/// The metrics address: the flag, else `METRICS_PROMETHEUS_PORT`, else `PrometheusPort` from
+/// `K_METRICS_CONFIG`, else 9090.
+pub fn metrics_address(
+    flag: Option<SocketAddr>,
+    metrics_config: &str,
+    env_port: Option<&str>,
+) -> Result<SocketAddr, ConfigError> {
+    if let Some(a) = flag {
+        return Ok(a);
+    }
+    let port = match env_port.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => p.parse::<u16>().map_err(|_| {
+            ConfigError::new(
+                "METRICS_PROMETHEUS_PORT",
+                format!("{p:?} is not a port number"),
+            )
+        })?,
+        None => {
+            let v: serde_json::Value = if metrics_config.trim().is_empty() {
+                serde_json::Value::Null
+            } else {
+                serde_json::from_str(metrics_config)
+                    .map_err(|e| ConfigError::new("K_METRICS_CONFIG", format!("not JSON: {e}")))?
+            };
+            v.get("PrometheusPort")
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|p| u16::try_from(p).ok())
+                .filter(|p| *p != 0)
+                .unwrap_or(9090)
+        }
+    };
+    Ok(SocketAddr::from(([0, 0, 0, 0], port)))
+}
+
+/// The vCenter login: the secret files, else the username/password settings.
+pub fn credentials(args: &VsphereArgs) -> Result<vsphere_client::Credentials, ConfigError> {
+    let dir = &args.vc_secret_path;
+    let read = |name: &str| std::fs::read_to_string(dir.join(name));
+    match (read("username"), read("password")) {
+        (Ok(u), Ok(p)) => Ok(vsphere_client::Credentials::new(u, p)),
+        (Err(e), _) | (_, Err(e)) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(ConfigError::new(
+                "VC_SECRET_PATH",
+                format!("cannot read the credentials in {}: {e}", dir.display()),
+            ))
+        }
+        _ => match (&args.vc_username, &args.vc_password) {
+            (Some(u), Some(p)) => Ok(vsphere_client::Credentials::new(u, p)),
+            _ => Err(ConfigError::new(
+                "VC_SECRET_PATH",
+                format!(
+                    "no files username and password in {} and no VC_USERNAME/VC_PASSWORD; mount the vCenter Secret there or set --vc-username and --vc-password",
+                    dir.display()
+                ),
+            )),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_booleans() {
+        assert_eq!(parse_go_bool("true"), Ok(true));
+        assert_eq!(parse_go_bool("1"), Ok(true));
+        assert_eq!(parse_go_bool("False"), Ok(false));
+        assert!(parse_go_bool("yes").is_err());
+    }
+
+    #[test]
+    fn sink_timeout_defaults_to_30s_and_names_bad_values() {
+        assert_eq!(
+            sink_timeout(None).expect("default"),
+            Duration::from_secs(30)
+        );
+        assert_eq!(sink_timeout(Some("5")).expect("5"), Duration::from_secs(5));
+        let e = sink_timeout(Some("5s")).expect_err("unit");
+        assert!(e.to_string().contains("K_SINK_TIMEOUT"), "{e}");
+    }
+
+    #[test]
+    fn sink_urls_are_checked() {
+        assert!(sink_url("K_SINK", "http://sink.default.svc.cluster.local").is_ok());
+        for bad in ["", "sink", "ftp://x/", "http://"] {
+            let e = sink_url("K_SINK", bad).expect_err(bad);
+            assert!(e.to_string().starts_with("invalid setting K_SINK"), "{e}");
+        }
+    }
+
+    #[test]
+    fn metrics_port_from_flag_env_or_config() {
+        let a = metrics_address(None, "{}", None).expect("default");
+        assert_eq!(a.port(), 9090);
+        let a = metrics_address(None, r#"{"PrometheusPort":9091}"#, None).expect("config");
+        assert_eq!(a.port(), 9091);
+        let a = metrics_address(None, r#"{"PrometheusPort":9091}"#, Some("9092")).expect("env");
+        assert_eq!(a.port(), 9092);
+        assert!(metrics_address(None, "nope", None).is_err());
+    }
+}

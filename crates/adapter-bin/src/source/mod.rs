@@ -1,0 +1,3 @@
+//! Reading events from the sources.
+
+pub mod vsphere;

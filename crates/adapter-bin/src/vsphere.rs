@@ -1,0 +1,456 @@
+//! The vSphere adapter: read → encode → deliver → checkpoint, wired together.
+//!
+//! [`run`] validates every setting first (one message naming the bad one), connects to vCenter
+//! (retrying while it is unreachable), resumes from the checkpoint by vCenter's clock, then runs
+//! three tasks: the [reader](crate::source::vsphere) filling a bounded channel, the delivery loop
+//! encoding each event and handing it to the [sink](crate::deliver), and the
+//! [checkpoint saver](crate::checkpointing). On shutdown the reader stops, the in-flight delivery
+//! gets a grace period, the checkpoint is saved, and the session is logged out.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use checkpoint::{Checkpoint, CheckpointConfig, CheckpointStore, FileStore};
+use cloudevent_encode::{CeOverrides, EventEncoder, PayloadEncoding};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+use vsphere_client::{Client, Event};
+
+use crate::checkpointing::{Progress, run_saver};
+use crate::config::{self, ConfigError, VsphereArgs};
+use crate::deliver::{Backoff, Outcome, Outgoing, Sink, SinkConfig};
+use crate::source::vsphere::{Position, ReaderConfig, read_events};
+use crate::telemetry::{self, Metrics};
+
+/// Why the adapter stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum AdapterError {
+    /// A setting is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The checkpoint store could not be opened or read.
+    #[error(transparent)]
+    Checkpoint(#[from] checkpoint::StoreError),
+    /// The metrics/health server could not listen.
+    #[error("cannot serve metrics and health on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The Kubernetes client could not be built.
+    #[error("cannot reach Kubernetes for the checkpoint ConfigMap: {0}")]
+    Kubernetes(String),
+}
+
+/// Everything checked and ready to run.
+pub struct Prepared {
+    args: VsphereArgs,
+    encoding: PayloadEncoding,
+    overrides: CeOverrides,
+    checkpoint_config: CheckpointConfig,
+    target: TargetConfig,
+    credentials: vsphere_client::Credentials,
+    vc_url: String,
+    metrics_addr: std::net::SocketAddr,
+}
+
+enum TargetConfig {
+    Http(Box<SinkConfig>),
+    Stdout,
+}
+
+/// Validate every setting, before anything connects anywhere.
+pub fn prepare(args: VsphereArgs) -> Result<Prepared, ConfigError> {
+    let vc_url = args
+        .vc_url
+        .clone()
+        .filter(|u| !u.trim().is_empty())
+        .ok_or_else(|| {
+            ConfigError::new(
+                "VC_URL",
+                "not set; the vCenter URL, e.g. https://vcenter.example.com/sdk",
+            )
+        })?;
+    vsphere_client::Endpoint::parse(&vc_url)
+        .map_err(|e| ConfigError::new("VC_URL", e.to_string()))?;
+    let encoding = PayloadEncoding::parse(&args.payload_encoding)
+        .map_err(|e| ConfigError::new("VSPHERE_PAYLOAD_ENCODING", e.to_string()))?;
+    let overrides = match args.ce_overrides.as_deref().map(str::trim) {
+        None | Some("") => CeOverrides::none(),
+        Some(json) => CeOverrides::from_json(json)
+            .map_err(|e| ConfigError::new("K_CE_OVERRIDES", e.to_string()))?,
+    };
+    let checkpoint_config = CheckpointConfig::from_json(&args.checkpoint_config)
+        .map_err(|e| ConfigError::new("VSPHERE_CHECKPOINT_CONFIG", e.to_string()))?;
+    if !(1..=1000).contains(&args.page_size) {
+        return Err(ConfigError::new(
+            "VSPHERE_PAGE_SIZE",
+            format!("{} is not between 1 and 1000", args.page_size),
+        ));
+    }
+    let timeout = config::sink_timeout(args.sink_timeout.as_deref())?;
+    let target = match args
+        .sink
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => TargetConfig::Stdout,
+        Some(sink) => TargetConfig::Http(Box::new(SinkConfig {
+            url: config::sink_url("K_SINK", sink)?,
+            dead_letter: match args
+                .dead_letter_sink
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
+                Some(d) => Some(config::sink_url("K_DEAD_LETTER_SINK", d)?),
+                None => None,
+            },
+            timeout,
+            ca_certs: args.ca_certs.clone().filter(|c| !c.trim().is_empty()),
+            backoff: Backoff::default(),
+        })),
+    };
+    if args.checkpoint_file.is_none() {
+        if args
+            .checkpoint_configmap
+            .as_deref()
+            .is_none_or(str::is_empty)
+        {
+            return Err(ConfigError::new(
+                "VSPHERE_KVSTORE_CONFIGMAP",
+                "not set; name the checkpoint ConfigMap, or use --checkpoint-file for a standalone run",
+            ));
+        }
+        if args.namespace.as_deref().is_none_or(str::is_empty) {
+            return Err(ConfigError::new(
+                "NAMESPACE",
+                "not set; the namespace of the checkpoint ConfigMap",
+            ));
+        }
+    }
+    let credentials = config::credentials(&args)?;
+    let env_port = std::env::var("METRICS_PROMETHEUS_PORT").ok();
+    let metrics_addr = config::metrics_address(
+        args.metrics_address,
+        &args.metrics_config,
+        env_port.as_deref(),
+    )?;
+    Ok(Prepared {
+        args,
+        encoding,
+        overrides,
+        checkpoint_config,
+        target,
+        credentials,
+        vc_url,
+        metrics_addr,
+    })
+}
+
+/// Run until `shutdown` fires. Returns an error only for problems that retrying cannot fix
+/// (settings, an unreadable checkpoint).
+pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), AdapterError> {
+    let Prepared {
+        args,
+        encoding,
+        overrides,
+        checkpoint_config,
+        target,
+        credentials,
+        vc_url,
+        metrics_addr,
+    } = prepared;
+    let metrics = Arc::new(Metrics::new("vsphere"));
+    let serve_stop = CancellationToken::new();
+    let bound = telemetry::serve(metrics_addr, metrics.clone(), serve_stop.clone())
+        .await
+        .map_err(|source| AdapterError::Listen {
+            addr: metrics_addr,
+            source,
+        })?;
+    info!(address = %bound, "serving /metrics, /healthz and /readyz");
+
+    let store = open_store(&args).await?;
+    info!(location = %store.location(), max_age_s = checkpoint_config.max_age.as_secs(), period_s = checkpoint_config.period.as_secs(), "configuring checkpointing");
+
+    // An unreadable checkpoint stops start-up before anything else happens.
+    let stored = store.load().await?;
+
+    // Connect, retrying while vCenter is unreachable or refuses us.
+    let client = match connect(&vc_url, &args, credentials, &metrics, &shutdown).await {
+        Some(c) => c,
+        None => {
+            serve_stop.cancel();
+            return Ok(());
+        }
+    };
+
+    let position = loop {
+        match client.current_time().await {
+            Ok(now) => {
+                let (begin, lossy) = checkpoint_config.begin_at(now, stored.as_ref());
+                match &stored {
+                    Some(cp) if cp.last_event_key_timestamp.is_some() => info!(
+                        last_event_key = ?cp.last_event_key, last_event_time = ?cp.last_event_key_timestamp.map(|t| t.to_string()),
+                        "found existing checkpoint"
+                    ),
+                    _ => info!("no valid checkpoint found"),
+                }
+                if lossy
+                    && stored
+                        .as_ref()
+                        .and_then(|c| c.last_event_key_timestamp)
+                        .is_some()
+                {
+                    warn!(begin = %begin, "potential data loss: the checkpoint is older than maxAge; events before the begin time are not replayed");
+                }
+                let key = stored
+                    .as_ref()
+                    .filter(|c| c.last_event_key_timestamp == Some(begin))
+                    .and_then(|c| c.last_event_key);
+                info!(begin = %begin, "setting begin of event stream");
+                break Position { time: begin, key };
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot read vCenter's clock; retrying");
+                if sleep_or(Duration::from_secs(2), &shutdown).await {
+                    serve_stop.cancel();
+                    let _ = client.logout().await;
+                    return Ok(());
+                }
+            }
+        }
+    };
+
+    let about = client.service_content().about.clone();
+    let source = client.endpoint().as_str().to_owned();
+    let mut encoder = EventEncoder::new(source.clone(), about.api_version.clone(), encoding)
+        .with_overrides(overrides);
+    if let Some(ns) = args.namespace.as_deref().filter(|n| !n.is_empty()) {
+        encoder = encoder.with_namespace(ns);
+    }
+    let target = match target {
+        TargetConfig::Stdout => Target::Stdout,
+        TargetConfig::Http(cfg) => Target::Http(
+            Sink::new(*cfg, metrics.clone())
+                .map_err(|e| ConfigError::new("K_CA_CERTS", e.to_string()))?,
+        ),
+    };
+
+    // Read → channel → deliver; the channel holds two pages so reading runs ahead.
+    let (tx, rx) = mpsc::channel::<Event>((args.page_size as usize) * 2);
+    let stop_reading = shutdown.child_token();
+    let reader = tokio::spawn(read_events(
+        client.clone(),
+        position,
+        ReaderConfig {
+            page_size: args.page_size,
+            ..ReaderConfig::default()
+        },
+        tx,
+        metrics.clone(),
+        stop_reading.clone(),
+    ));
+    let progress = Arc::new(Progress::default());
+    let stop_saving = CancellationToken::new();
+    let saver = tokio::spawn(run_saver(
+        store.clone(),
+        progress.clone(),
+        checkpoint_config.period,
+        metrics.clone(),
+        stop_saving.clone(),
+    ));
+    // Deliveries in flight at shutdown get a grace period, then are abandoned (not checkpointed).
+    let abandon = CancellationToken::new();
+    {
+        let abandon = abandon.clone();
+        let shutdown = shutdown.clone();
+        let grace = Duration::from_secs(args.shutdown_grace);
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+            abandon.cancel();
+        });
+    }
+    deliver_all(
+        rx, &encoder, &target, &source, &progress, &metrics, &shutdown, &abandon,
+    )
+    .await;
+
+    stop_reading.cancel();
+    if tokio::time::timeout(Duration::from_secs(10), reader)
+        .await
+        .is_err()
+    {
+        warn!("the reader did not stop in time; leaving it");
+    }
+    stop_saving.cancel();
+    let _ = saver.await;
+    info!("checkpoint saved; logging out");
+    let _ = tokio::time::timeout(Duration::from_secs(5), client.logout()).await;
+    serve_stop.cancel();
+    Ok(())
+}
+
+enum Target {
+    Http(Sink),
+    Stdout,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn deliver_all(
+    mut rx: mpsc::Receiver<Event>,
+    encoder: &EventEncoder,
+    target: &Target,
+    source: &str,
+    progress: &Progress,
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+    abandon: &CancellationToken,
+) {
+    let placeholder: http::Uri = http::Uri::from_static("http://sink.invalid/");
+    let mut body = Vec::with_capacity(4096);
+    loop {
+        let event = tokio::select! {
+            e = rx.recv() => match e { Some(e) => e, None => break },
+            _ = shutdown.cancelled() => break,
+        };
+        let outcome = match target {
+            Target::Stdout => {
+                body.clear();
+                let attrs = encoder.attributes(&event);
+                encoder.structured_body(&event, &attrs, &mut body);
+                body.push(b'\n');
+                let mut out = std::io::stdout().lock();
+                match out.write_all(&body).and_then(|_| out.flush()) {
+                    Ok(()) => {
+                        metrics.sent.inc();
+                        Outcome::Delivered { attempts: 1 }
+                    }
+                    Err(e) => {
+                        error!(error = %e, "cannot write to stdout");
+                        Outcome::Cancelled
+                    }
+                }
+            }
+            Target::Http(sink) => {
+                let request = match encoder.request(&event, &placeholder, std::mem::take(&mut body))
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // Only header values from ceOverrides can fail here, and they were validated.
+                        error!(key = event.key(), error = %e, "cannot encode the event; skipping it");
+                        metrics.failed.inc();
+                        advance(progress, &event, source, metrics);
+                        continue;
+                    }
+                };
+                let (parts, payload) = request.into_parts();
+                let outgoing = Outgoing {
+                    id: event.key().to_string(),
+                    event_type: event.kind_name().to_owned(),
+                    headers: parts.headers,
+                    body: Bytes::from(payload),
+                };
+                let outcome = sink.deliver(&outgoing, abandon).await;
+                body = Vec::with_capacity(4096);
+                outcome
+            }
+        };
+        if !outcome.is_settled() {
+            break;
+        }
+        advance(progress, &event, source, metrics);
+    }
+}
+
+fn advance(progress: &Progress, event: &Event, source: &str, metrics: &Metrics) {
+    if let Some(created) = event.created_time() {
+        progress.advance(Checkpoint::new(
+            source,
+            event.key(),
+            event.kind_name(),
+            created,
+        ));
+        if let Ok(lag) = Duration::try_from(jiff::Timestamp::now() - created) {
+            metrics.set_lag(lag);
+        }
+    }
+}
+
+async fn open_store(args: &VsphereArgs) -> Result<Arc<dyn CheckpointStore>, AdapterError> {
+    if let Some(path) = &args.checkpoint_file {
+        return Ok(Arc::new(FileStore::new(path)));
+    }
+    let (Some(name), Some(namespace)) = (&args.checkpoint_configmap, &args.namespace) else {
+        return Err(ConfigError::new("VSPHERE_KVSTORE_CONFIGMAP", "not set").into());
+    };
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| AdapterError::Kubernetes(e.to_string()))?;
+    let store = checkpoint::ConfigMapStore::open(client, namespace, name).await?;
+    Ok(Arc::new(store))
+}
+
+async fn connect(
+    url: &str,
+    args: &VsphereArgs,
+    credentials: vsphere_client::Credentials,
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+) -> Option<Client> {
+    let mut attempt = 0u32;
+    let backoff = Backoff {
+        initial: Duration::from_secs(1),
+        max: Duration::from_secs(60),
+        factor: 2.0,
+    };
+    loop {
+        attempt += 1;
+        let mut builder = Client::builder(url)
+            .insecure(args.vc_insecure)
+            .credentials(credentials.clone());
+        if let Some(ca) = &args.vc_ca_bundle {
+            match builder.ca_bundle_file(ca) {
+                Ok(b) => builder = b,
+                Err(e) => {
+                    error!(error = %e, "cannot use VC_CA_BUNDLE");
+                    return None;
+                }
+            }
+        }
+        match builder.connect().await {
+            Ok(client) => {
+                metrics.set_source_up(true);
+                info!(vcenter = %client.endpoint(), api_version = %client.service_content().about.api_version, "connected to vCenter");
+                return Some(client);
+            }
+            Err(e) => {
+                metrics.set_source_up(false);
+                let wait = backoff.delay(attempt, None, crate::deliver::jitter());
+                if e.is_bad_credentials() {
+                    error!(error = %e, retry_in_s = wait.as_secs_f64(), "vCenter refused the credentials");
+                } else {
+                    warn!(error = %e, retry_in_s = wait.as_secs_f64(), "cannot connect to vCenter");
+                }
+                if sleep_or(wait, shutdown).await {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_or(wait: Duration, cancel: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => false,
+        _ = cancel.cancelled() => true,
+    }
+}

@@ -1,0 +1,154 @@
+//! Running the `vsphere-adapter` binary as a real process in tests.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running adapter; killed when dropped.
+pub struct Adapter {
+    child: Option<Child>,
+    log: Arc<Mutex<Vec<String>>>,
+    stdout: Arc<Mutex<Vec<String>>>,
+}
+
+/// A directory with the `username` and `password` files of a mounted Secret.
+pub fn secret_dir(username: &str, password: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("secret dir");
+    std::fs::write(dir.path().join("username"), username).expect("username");
+    std::fs::write(dir.path().join("password"), password).expect("password");
+    dir
+}
+
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_vsphere-adapter"))
+}
+
+impl Adapter {
+    /// Start the adapter with exactly these environment variables (plus PATH and HOME).
+    pub fn start(env: &[(&str, String)]) -> Self {
+        let mut cmd = Command::new(binary());
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("RUST_LOG", "info")
+            .env("METRICS_ADDRESS", "127.0.0.1:0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn vsphere-adapter");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let err = child.stderr.take().expect("stderr");
+        let out = child.stdout.take().expect("stdout");
+        for (pipe, sink) in [
+            (Box::new(err) as Box<dyn std::io::Read + Send>, log.clone()),
+            (Box::new(out), stdout.clone()),
+        ] {
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if let Ok(mut l) = sink.lock() {
+                        l.push(line);
+                    }
+                }
+            });
+        }
+        Self {
+            child: Some(child),
+            log,
+            stdout,
+        }
+    }
+
+    /// The log lines so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The stdout lines so far.
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Wait for a log line containing `text`; panics with the log on timeout.
+    pub async fn wait_log(&self, text: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.log().iter().any(|l| l.contains(text)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "no log line with {text:?} within {timeout:?}; log:\n{}",
+            self.log().join("\n")
+        );
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for the exit code (without blocking the runtime: in-process
+    /// simulators and sinks must keep answering meanwhile).
+    pub async fn terminate(&mut self, timeout: Duration) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status.code();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        None
+    }
+
+    /// Wait for the process to exit on its own.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let c = self.child.as_mut()?;
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = c.try_wait() {
+                self.child = None;
+                return status.code();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+}
+
+impl Drop for Adapter {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// The key in a checkpoint file, if any.
+pub fn checkpoint_key(path: &Path) -> Option<i64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("lastEventKey").and_then(serde_json::Value::as_i64)
+}
+
+/// `ce-id`s of requests, as numbers.
+pub fn ids(received: &[test_support::Received]) -> Vec<i64> {
+    received
+        .iter()
+        .filter_map(|r| r.header("ce-id").and_then(|v| v.parse().ok()))
+        .collect()
+}

@@ -1,0 +1,170 @@
+//! The checkpoint in a Kubernetes ConfigMap, as the Go adapter keeps it: key `checkpoint` of the
+//! ConfigMap named by `VSPHERE_KVSTORE_CONFIGMAP` in `NAMESPACE`, created (without an owner)
+//! when missing, other keys kept, every update guarded by `resourceVersion` and retried on a
+//! conflict.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, ObjectMeta, PostParams};
+use tracing::debug;
+
+use crate::{CHECKPOINT_KEY, Checkpoint, CheckpointStore, StoreError};
+
+/// Updates are retried this often on a `resourceVersion` conflict before giving up.
+const MAX_CONFLICT_RETRIES: usize = 10;
+
+/// A checkpoint under one key of a ConfigMap.
+#[derive(Clone)]
+pub struct ConfigMapStore {
+    api: Api<ConfigMap>,
+    namespace: String,
+    name: String,
+    key: String,
+}
+
+impl std::fmt::Debug for ConfigMapStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ConfigMapStore({})", self.location())
+    }
+}
+
+impl ConfigMapStore {
+    /// The store for ConfigMap `name` in `namespace`; creates the ConfigMap (empty, no owner)
+    /// when it does not exist, as the Go adapter's `Init` does.
+    pub async fn open(
+        client: kube::Client,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Self, StoreError> {
+        let store = Self {
+            api: Api::namespaced(client, namespace),
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            key: CHECKPOINT_KEY.to_owned(),
+        };
+        if store.get().await?.is_none() {
+            store.create(BTreeMap::new()).await?;
+        }
+        Ok(store)
+    }
+
+    fn err(&self, action: &'static str, e: kube::Error) -> StoreError {
+        StoreError::Io {
+            location: self.location(),
+            action,
+            source: Box::new(e),
+        }
+    }
+
+    async fn get(&self) -> Result<Option<ConfigMap>, StoreError> {
+        self.api
+            .get_opt(&self.name)
+            .await
+            .map_err(|e| self.err("get", e))
+    }
+
+    async fn create(&self, data: BTreeMap<String, String>) -> Result<(), StoreError> {
+        let cm = ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(self.name.clone()),
+                namespace: Some(self.namespace.clone()),
+                ..ObjectMeta::default()
+            },
+            data: Some(data),
+            ..ConfigMap::default()
+        };
+        match self.api.create(&PostParams::default(), &cm).await {
+            Ok(_) => Ok(()),
+            // Created concurrently: fine, updates go through replace.
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+            Err(e) => Err(self.err("create", e)),
+        }
+    }
+
+    /// Read-modify-write of the data map with optimistic concurrency.
+    async fn update(
+        &self,
+        change: impl Fn(&mut BTreeMap<String, String>),
+    ) -> Result<(), StoreError> {
+        for attempt in 0..MAX_CONFLICT_RETRIES {
+            let Some(mut cm) = self.get().await? else {
+                let mut data = BTreeMap::new();
+                change(&mut data);
+                self.create(data).await?;
+                // A concurrent create may have won; loop to apply the change on top of it.
+                if self.get().await?.is_some_and(|cm| {
+                    let mut want = cm.data.clone().unwrap_or_default();
+                    change(&mut want);
+                    cm.data.unwrap_or_default() == want
+                }) {
+                    return Ok(());
+                }
+                continue;
+            };
+            let data = cm.data.get_or_insert_with(BTreeMap::new);
+            change(data);
+            match self
+                .api
+                .replace(&self.name, &PostParams::default(), &cm)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(kube::Error::Api(s)) if s.code == 409 => {
+                    debug!(attempt, configmap = %self.location(), "checkpoint update conflicted; retrying");
+                }
+                Err(e) => return Err(self.err("update", e)),
+            }
+        }
+        Err(StoreError::Io {
+            location: self.location(),
+            action: "update",
+            source: format!("still conflicting after {MAX_CONFLICT_RETRIES} attempts").into(),
+        })
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for ConfigMapStore {
+    async fn load(&self) -> Result<Option<Checkpoint>, StoreError> {
+        let Some(cm) = self.get().await? else {
+            return Ok(None);
+        };
+        match cm.data.as_ref().and_then(|d| d.get(&self.key)) {
+            None => Ok(None),
+            Some(json) => {
+                Checkpoint::from_json(json)
+                    .map(Some)
+                    .map_err(|source| StoreError::Invalid {
+                        location: self.location(),
+                        source,
+                    })
+            }
+        }
+    }
+
+    async fn save(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        let json = checkpoint.to_json();
+        let key = self.key.clone();
+        self.update(|data| {
+            data.insert(key.clone(), json.clone());
+        })
+        .await
+    }
+
+    async fn delete(&self) -> Result<(), StoreError> {
+        let key = self.key.clone();
+        self.update(|data| {
+            data.remove(&key);
+        })
+        .await
+    }
+
+    fn location(&self) -> String {
+        format!(
+            "ConfigMap {}/{} key {}",
+            self.namespace, self.name, self.key
+        )
+    }
+}
