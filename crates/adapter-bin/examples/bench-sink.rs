@@ -118,7 +118,10 @@ async fn main() -> std::process::ExitCode {
     }
     let rec: Shared = Arc::default();
     let app = Router::new()
-        .route("/stats", get(|State(r): State<Shared>| async move { stats_json(&r) }))
+        .route(
+            "/stats",
+            get(|State(r): State<Shared>| async move { stats_json(&r) }),
+        )
         .route(
             "/reset",
             post(|State(r): State<Shared>| async move {

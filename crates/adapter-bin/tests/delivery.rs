@@ -67,6 +67,14 @@ async fn a_sink_answering_503_then_200_gets_everything_in_order_and_the_checkpoi
     }
     assert!(sink.received().len() >= 2, "retried while refused");
     assert!(sink.accepted().is_empty());
+    // Not ready while the sink keeps refusing.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut ready = common::get(&adapter, "/readyz").await.0;
+    while ready == 200 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ready = common::get(&adapter, "/readyz").await.0;
+    }
+    assert_eq!(ready, 503, "readiness is false while the sink refuses");
     sink.respond_default(None);
     let got = sink
         .wait_accepted(want.len(), Duration::from_secs(60))
@@ -176,6 +184,21 @@ async fn sigterm_saves_the_checkpoint_and_exits_0() {
     let want = keys(sim.generate(5));
     sink.wait_accepted(5, Duration::from_secs(30)).await;
     assert_eq!(checkpoint_key(&cp), None, "not saved before the period");
+    let (status, metrics) = common::get(&adapter, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("vmware_sources_adapter_events_sent_total{source=\"vsphere\"} 5"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("vmware_sources_adapter_events_read_total{source=\"vsphere\"} 5"),
+        "{metrics}"
+    );
+    assert_eq!(common::get(&adapter, "/healthz").await.0, 200);
+    assert_eq!(
+        common::get(&adapter, "/readyz").await,
+        (200, "ready".to_owned())
+    );
     let code = adapter.terminate(Duration::from_secs(20)).await;
     assert_eq!(code, Some(0), "log:\n{}", adapter.log().join("\n"));
     assert_eq!(checkpoint_key(&cp), want.last().copied());

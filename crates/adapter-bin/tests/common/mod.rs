@@ -152,3 +152,23 @@ pub fn ids(received: &[test_support::Received]) -> Vec<i64> {
         .filter_map(|r| r.header("ce-id").and_then(|v| v.parse().ok()))
         .collect()
 }
+
+/// The address the adapter serves /metrics on, from its log.
+pub fn metrics_address(adapter: &Adapter) -> Option<String> {
+    adapter.log().iter().find_map(|l| {
+        let v: serde_json::Value = serde_json::from_str(l).ok()?;
+        (v["message"] == "serving /metrics, /healthz and /readyz")
+            .then(|| v["address"].as_str().map(str::to_owned))
+            .flatten()
+    })
+}
+
+/// GET a path on the adapter's metrics server: status and body.
+pub async fn get(adapter: &Adapter, path: &str) -> (u16, String) {
+    let addr = metrics_address(adapter).expect("metrics address in the log");
+    let resp = reqwest::get(format!("http://{addr}{path}"))
+        .await
+        .expect("GET");
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap_or_default())
+}
