@@ -1,5 +1,5 @@
-//! Transport behaviour: timeouts, the response cap, answers that are not SOAP, the keep-alive and
-//! inventory reads.
+//! Transport errors: unreachable hosts, bad CA bundles, timeouts and answers that are not SOAP.
+//! (The protocol tests, against both vcsim and vsphere-sim, are in `protocol.rs`.)
 
 use std::time::Duration;
 
@@ -37,33 +37,6 @@ async fn a_slow_answer_times_out_with_a_clear_error() {
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
     assert!(err.is_transient());
     assert!(err.to_string().contains("did not answer within"), "{err}");
-}
-
-#[tokio::test]
-async fn a_response_over_the_cap_is_refused() {
-    let sim = sim_with(&[]);
-    let client = builder(&sim)
-        .max_response_bytes(16384)
-        .connect()
-        .await
-        .expect("small answers fit");
-    let root = client.service_content().root_folder.clone();
-    let collector = client
-        .create_event_collector(
-            &vsphere_client::events::EventFilterSpec::new()
-                .entity(root, vsphere_client::events::Recursion::All),
-        )
-        .await
-        .expect("collector");
-    let err = collector
-        .read_next(1000)
-        .await
-        .expect_err("the history is bigger than 16 KiB");
-    assert!(
-        matches!(err, Error::ResponseTooLarge { limit: 16384, .. }),
-        "{err:?}"
-    );
-    assert!(err.to_string().contains("16384-byte limit"), "{err}");
 }
 
 /// A server that answers every request with the same raw HTTP response.
@@ -119,52 +92,29 @@ async fn an_html_page_with_status_500_is_not_mistaken_for_a_fault() {
 }
 
 #[tokio::test]
-async fn the_keepalive_replaces_a_lost_session_without_other_traffic() {
-    let sim = sim_with(&[]);
-    let client = builder(&sim)
-        .keepalive(Some(Duration::from_millis(300)))
+async fn an_unreachable_host_is_a_connect_error() {
+    test_support::install_crypto_provider();
+    let port = test_support::free_port();
+    let err = Client::builder(format!("https://127.0.0.1:{port}/sdk"))
+        .connect_timeout(Duration::from_secs(3))
         .connect()
         .await
-        .expect("connect");
-    let admin = builder(&sim).connect().await.expect("admin");
-    let key = client.user_session().await.expect("session").key;
-    admin
-        .terminate_sessions(&[key])
-        .await
-        .expect("TerminateSession");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while client.relogins() == 0 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        client.relogins(),
-        1,
-        "the keep-alive noticed and logged in again"
-    );
-    assert!(client.session_is_active().await.expect("SessionIsActive"));
+        .expect_err("nothing listens there");
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert!(err.is_transient());
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    assert!(msg.to_lowercase().contains("connect"), "{msg}");
 }
 
 #[tokio::test]
-async fn lists_vms_with_power_state_and_host() {
-    let sim = sim_with(&[]);
-    let client = builder(&sim).connect().await.expect("connect");
-    let vms = client.list_vms().await.expect("list VMs");
-    assert!(vms.len() >= 2, "{vms:?}");
-    for vm in &vms {
-        assert!(vm.name.contains("VM"), "{vm:?}");
-        assert_eq!(vm.vm.kind, "VirtualMachine");
-        assert!(
-            ["poweredOn", "poweredOff", "suspended"].contains(&vm.power_state.as_str()),
-            "{vm:?}"
-        );
-        assert_eq!(
-            vm.host.as_ref().map(|h| h.kind.as_str()),
-            Some("HostSystem")
-        );
-        assert!(
-            vm.host_name.as_deref().is_some_and(|h| h.contains('H')),
-            "{vm:?}"
-        );
-    }
-    assert!(vms.windows(2).all(|w| w[0].name <= w[1].name));
+async fn a_bad_ca_bundle_is_a_configuration_error() {
+    test_support::install_crypto_provider();
+    let err = Client::builder("https://127.0.0.1:1/sdk")
+        .ca_bundle_pem(b"not a certificate".to_vec())
+        .connect()
+        .await
+        .expect_err("invalid bundle");
+    assert!(matches!(err, Error::Config { .. }), "{err:?}");
+    assert!(err.to_string().contains("CA bundle"), "{err}");
 }

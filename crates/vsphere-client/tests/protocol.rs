@@ -1,5 +1,7 @@
-//! vsphere-client's protocol tests (`crates/vsphere-client/tests/{session,events,transport}.rs`),
-//! with the same assertions, run against both govmomi's vcsim and vsphere-sim.
+//! The client's protocol tests, each run against both govmomi's vcsim (the protocol truth) and
+//! vsphere-sim (vCenter's semantics where vcsim takes shortcuts): sessions and re-login, TLS
+//! trust, cookies, event history order and round trips, filters, page sizes, `latestPage`
+//! waits, the response cap, the keep-alive and inventory reads.
 
 mod common;
 
