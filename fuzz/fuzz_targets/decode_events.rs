@@ -13,7 +13,17 @@
 //! ```
 //!
 //! On stable, `cargo build -p vsphere-client-fuzz` only checks that the target builds (CI does
-//! this); the binary it makes is not instrumented.
+//! this); the binary it makes is not instrumented. Without nightly, an instrumented build (no
+//! sanitizer) that libFuzzer can drive is, from the repository root:
+//!
+//! ```text
+//! RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+//!   -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+//!   -Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions -Coverflow-checks" \
+//!   cargo build --release --target x86_64-unknown-linux-gnu --target-dir target/fuzz \
+//!   -p vsphere-client-fuzz --bin decode_events
+//! target/fuzz/x86_64-unknown-linux-gnu/release/decode_events CORPUS_DIR -max_total_time=300
+//! ```
 
 #![no_main]
 

@@ -25,6 +25,11 @@ pub fn parse_xsd_datetime(text: &str) -> Result<DateTime, DateTimeError> {
         value: text.chars().take(64).collect(),
         reason,
     };
+    // Every valid xsd:dateTime is ASCII; checking first keeps the byte slicing below on char
+    // boundaries.
+    if !text.is_ascii() {
+        return Err(err("non-ASCII characters".into()));
+    }
     // Split off the offset: `Z`, `+hh:mm` or `-hh:mm` after the time part.
     let time_start = text
         .find('T')

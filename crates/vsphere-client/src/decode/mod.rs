@@ -25,6 +25,7 @@
 //! ```
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use base64::Engine as _;
@@ -505,6 +506,7 @@ impl<'a> Decoder<'a> {
         let table = ty.map(FieldTable::of).unwrap_or_default();
         obj.fields.reserve(table.len().min(12));
         let mut cursor = 0;
+        let mut merge = Merge::default();
         loop {
             let (e, empty) = match self.xml.next()? {
                 Tok::Start(e) => (e, false),
@@ -536,19 +538,20 @@ impl<'a> Decoder<'a> {
                         continue;
                     };
                     if info.is_array() {
-                        push_array(obj, info, value);
+                        push_array(obj, &mut merge, info, value);
                     } else {
                         obj.fields.push(Field {
                             name: FieldName::Known(info),
                             value,
                         });
+                        merge.pushed(&obj.fields);
                     }
                 }
                 None => {
                     let Some(value) = self.value(&e, empty, None, depth + 1)? else {
                         continue;
                     };
-                    push_unknown(obj, local.to_owned(), value);
+                    push_unknown(obj, &mut merge, local, value);
                 }
             }
         }
@@ -559,6 +562,7 @@ impl<'a> Decoder<'a> {
     fn generic(&mut self, depth: usize) -> Result<Value, DecodeError> {
         let mut text = String::new();
         let mut obj: Option<DataObject> = None;
+        let mut merge = Merge::default();
         loop {
             match self.xml.next()? {
                 Tok::Text { raw, at } => {
@@ -571,8 +575,8 @@ impl<'a> Decoder<'a> {
                         text.push_str(&normalize_eols(raw));
                     }
                 }
-                Tok::Start(e) => self.generic_child(&mut obj, &e, false, depth)?,
-                Tok::Empty(e) => self.generic_child(&mut obj, &e, true, depth)?,
+                Tok::Start(e) => self.generic_child(&mut obj, &mut merge, &e, false, depth)?,
+                Tok::Empty(e) => self.generic_child(&mut obj, &mut merge, &e, true, depth)?,
                 Tok::End => {
                     return Ok(match obj {
                         Some(o) => Value::Object(Box::new(o)),
@@ -587,6 +591,7 @@ impl<'a> Decoder<'a> {
     fn generic_child(
         &mut self,
         obj: &mut Option<DataObject>,
+        merge: &mut Merge,
         e: &Tag<'a>,
         empty: bool,
         depth: usize,
@@ -594,7 +599,7 @@ impl<'a> Decoder<'a> {
         if depth + 1 > MAX_DEPTH {
             return Err(self.error(format!("elements nested deeper than {MAX_DEPTH}")));
         }
-        let name = e.local_name().to_owned();
+        let name = e.local_name();
         let value = self.value(e, empty, None, depth + 1)?;
         let o = obj.get_or_insert_with(|| DataObject {
             ty: TypeRef::Unknown { assumed: None },
@@ -602,7 +607,7 @@ impl<'a> Decoder<'a> {
             fields: Vec::new(),
         });
         if let Some(v) = value {
-            push_unknown(o, name, v);
+            push_unknown(o, merge, name, v);
         }
         Ok(())
     }
@@ -675,6 +680,8 @@ impl<'a> Decoder<'a> {
             Kind::Long => Value::Long(t.parse().map_err(|_| bad("xsd:long", t))?),
             Kind::Float => Value::Float(parse_float(t).ok_or_else(|| bad("xsd:float", t))? as f32),
             Kind::Double => Value::Double(parse_float(t).ok_or_else(|| bad("xsd:double", t))?),
+            // An xsd:dateTime is ASCII; anything else is refused before the parser sees it.
+            Kind::DateTime if !t.is_ascii() => return Err(bad("xsd:dateTime", t)),
             Kind::DateTime => {
                 Value::DateTime(parse_xsd_datetime(t).map_err(|e| self.error(e.to_string()))?)
             }
@@ -705,21 +712,58 @@ fn parse_float(t: &str) -> Option<f64> {
     }
 }
 
-fn push_array(obj: &mut DataObject, info: &'static FieldInfo, value: Value) {
-    let existing = obj
-        .fields
-        .iter_mut()
-        .rev()
-        .find(|f| matches!(f.name, FieldName::Known(k) if std::ptr::eq(k, info)));
+/// Where the fields of an object being decoded are, by name, for merging repeated elements
+/// into arrays: a plain search while the object is small, a map once it has many fields, so an
+/// object with many thousands of distinct elements still decodes in linear time.
+#[derive(Default)]
+struct Merge {
+    map: Option<HashMap<String, usize>>,
+}
+
+impl Merge {
+    const MAP_FROM: usize = 32;
+
+    /// The last field named `name`.
+    fn position(&mut self, fields: &[Field], name: &str) -> Option<usize> {
+        if self.map.is_none() {
+            if fields.len() < Self::MAP_FROM {
+                return fields.iter().rposition(|f| f.name.xml_name() == name);
+            }
+            let map = fields
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.name.xml_name().to_owned(), i))
+                .collect();
+            self.map = Some(map);
+        }
+        self.map.as_ref()?.get(name).copied()
+    }
+
+    /// Record the field just pushed.
+    fn pushed(&mut self, fields: &[Field]) {
+        if let (Some(map), Some(last)) = (self.map.as_mut(), fields.last()) {
+            map.insert(last.name.xml_name().to_owned(), fields.len() - 1);
+        }
+    }
+}
+
+fn push_array(obj: &mut DataObject, merge: &mut Merge, info: &'static FieldInfo, value: Value) {
+    let existing = merge
+        .position(&obj.fields, info.xml_name)
+        .map(|i| &mut obj.fields[i])
+        .filter(|f| matches!(f.name, FieldName::Known(k) if std::ptr::eq(k, info)));
     match existing {
         Some(Field {
             value: Value::Array(items),
             ..
         }) => items.push(value),
-        _ => obj.fields.push(Field {
-            name: FieldName::Known(info),
-            value: Value::Array(vec![value]),
-        }),
+        _ => {
+            obj.fields.push(Field {
+                name: FieldName::Known(info),
+                value: Value::Array(vec![value]),
+            });
+            merge.pushed(&obj.fields);
+        }
     }
 }
 
@@ -792,11 +836,11 @@ impl FieldTable {
 
 /// Unknown elements: a repeated name becomes an array, so nothing is lost and JSON keys stay
 /// unique.
-fn push_unknown(obj: &mut DataObject, name: String, value: Value) {
-    let existing = obj
-        .fields
-        .iter_mut()
-        .find(|f| matches!(&f.name, FieldName::Unknown(n) if *n == name));
+fn push_unknown(obj: &mut DataObject, merge: &mut Merge, name: &str, value: Value) {
+    let existing = merge
+        .position(&obj.fields, name)
+        .map(|i| &mut obj.fields[i])
+        .filter(|f| matches!(f.name, FieldName::Unknown(_)));
     match existing {
         Some(field) => match &mut field.value {
             Value::Array(items) => items.push(value),
@@ -805,10 +849,13 @@ fn push_unknown(obj: &mut DataObject, name: String, value: Value) {
                 *other = Value::Array(vec![first, value]);
             }
         },
-        None => obj.fields.push(Field {
-            name: FieldName::Unknown(name),
-            value,
-        }),
+        None => {
+            obj.fields.push(Field {
+                name: FieldName::Unknown(name.to_owned()),
+                value,
+            });
+            merge.pushed(&obj.fields);
+        }
     }
 }
 
