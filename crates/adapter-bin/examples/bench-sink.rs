@@ -6,7 +6,8 @@
 //! cargo run --release -p adapter-bin --example bench-sink -- [--listen 127.0.0.1:0]
 //! ```
 //!
-//! It prints `bench-sink listening on http://ADDR/` once bound. `GET /stats` answers JSON:
+//! It prints `bench-sink listening on http://ADDR/` once bound. `GET /count` answers the number
+//! of events received (plain text, cheap to poll); `GET /stats` answers JSON:
 //! `count`, `distinct_ids`, `min_id` and `max_id` (numeric ids), `other_ids` (non-numeric ids),
 //! `first_unix_ns` and `last_unix_ns` (receive times), and `latency_ms` with `n`, `p50`, `p90`,
 //! `p99` and `max` over the events that carried a parseable `ce-time`. `POST /reset` forgets
@@ -121,6 +122,15 @@ async fn main() -> std::process::ExitCode {
         .route(
             "/stats",
             get(|State(r): State<Shared>| async move { stats_json(&r) }),
+        )
+        .route(
+            "/count",
+            get(|State(r): State<Shared>| async move {
+                r.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .count
+                    .to_string()
+            }),
         )
         .route(
             "/reset",

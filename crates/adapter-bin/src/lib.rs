@@ -8,6 +8,9 @@
 //! [`config`] holds the environment contract and flags, [`telemetry`] the metrics and health
 //! endpoints, [`logging`] Knative's log levels.
 //!
+//! The `horizon-adapter` binary is wired in [`horizon`] (settings in [`horizon_config`],
+//! reading in [`source::horizon`]) and shares delivery, telemetry and logging.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use clap::Parser;
@@ -23,6 +26,8 @@
 pub mod checkpointing;
 pub mod config;
 pub mod deliver;
+pub mod horizon;
+pub mod horizon_config;
 pub mod logging;
 pub mod source;
 pub mod telemetry;

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ObjectMeta, PostParams};
 use tracing::debug;
 
-use crate::{CHECKPOINT_KEY, Checkpoint, CheckpointStore, StoreError};
+use crate::{CHECKPOINT_KEY, CheckpointStore, StoreError};
 
 /// Updates are retried this often on a `resourceVersion` conflict before giving up.
 const MAX_CONFLICT_RETRIES: usize = 10;
@@ -127,25 +127,15 @@ impl ConfigMapStore {
 
 #[async_trait]
 impl CheckpointStore for ConfigMapStore {
-    async fn load(&self) -> Result<Option<Checkpoint>, StoreError> {
+    async fn load_json(&self) -> Result<Option<String>, StoreError> {
         let Some(cm) = self.get().await? else {
             return Ok(None);
         };
-        match cm.data.as_ref().and_then(|d| d.get(&self.key)) {
-            None => Ok(None),
-            Some(json) => {
-                Checkpoint::from_json(json)
-                    .map(Some)
-                    .map_err(|source| StoreError::Invalid {
-                        location: self.location(),
-                        source,
-                    })
-            }
-        }
+        Ok(cm.data.and_then(|mut d| d.remove(&self.key)))
     }
 
-    async fn save(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
-        let json = checkpoint.to_json();
+    async fn save_json(&self, json: &str) -> Result<(), StoreError> {
+        let json = json.to_owned();
         let key = self.key.clone();
         self.update(|data| {
             data.insert(key.clone(), json.clone());

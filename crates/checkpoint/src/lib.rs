@@ -5,6 +5,9 @@
 //!   read back even when only `lastEventKeyTimestamp` is present.
 //! - [`CheckpointConfig`]: `VSPHERE_CHECKPOINT_CONFIG` (`{"maxAge":"5m","period":"10s"}`, Go
 //!   duration strings) and the replay rule [`CheckpointConfig::begin_at`].
+//! - [`HorizonCheckpoint`]: the Horizon adapter's checkpoint (`{"horizon","lastEventTime",
+//!   "lastEventIds","createdTimestamp"}`): the last delivered audit-event time in milliseconds
+//!   and the ids delivered at that millisecond.
 //! - [`CheckpointStore`]: load, save, delete; [`FileStore`] (atomic: temporary file, fsync,
 //!   rename, directory fsync) for standalone runs and [`MemoryStore`] for tests and embedding.
 //!   [`ConfigMapStore`] (feature `kubernetes`) keeps it where the Go adapter does.
@@ -23,6 +26,7 @@
 mod config;
 #[cfg(feature = "kubernetes")]
 mod configmap;
+mod horizon;
 mod model;
 mod store;
 
@@ -30,6 +34,7 @@ mod store;
 pub use configmap::ConfigMapStore;
 
 pub use config::{CheckpointConfig, ConfigError, parse_go_duration};
+pub use horizon::HorizonCheckpoint;
 pub use model::{Checkpoint, CheckpointError};
 pub use store::{CheckpointStore, FileStore, MemoryStore, StoreError};
 

@@ -50,6 +50,12 @@ pub struct CheckpointError {
     source: serde_json::Error,
 }
 
+impl CheckpointError {
+    pub(crate) fn from_serde(source: serde_json::Error) -> Self {
+        Self { source }
+    }
+}
+
 impl Checkpoint {
     /// A checkpoint after delivering event `key` of `event_type` created at `created`.
     pub fn new(source: &str, key: i64, event_type: &str, created: Timestamp) -> Self {

@@ -5,7 +5,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::{Checkpoint, CheckpointError};
+use crate::Checkpoint;
+use crate::CheckpointError;
 
 /// Why a checkpoint could not be loaded, saved or deleted.
 #[derive(Debug, thiserror::Error)]
@@ -33,12 +34,35 @@ pub enum StoreError {
 }
 
 /// Load, save and delete one checkpoint.
+///
+/// Stores keep raw JSON ([`load_json`](Self::load_json), [`save_json`](Self::save_json)), so
+/// any adapter's checkpoint model fits; [`load`](Self::load) and [`save`](Self::save) read and
+/// write the vSphere [`Checkpoint`] on top of them (the Horizon adapter uses
+/// [`HorizonCheckpoint`](crate::HorizonCheckpoint) the same way).
 #[async_trait]
 pub trait CheckpointStore: Send + Sync {
-    /// The stored checkpoint, `None` when there is none.
-    async fn load(&self) -> Result<Option<Checkpoint>, StoreError>;
-    /// Replace the stored checkpoint.
-    async fn save(&self, checkpoint: &Checkpoint) -> Result<(), StoreError>;
+    /// The stored checkpoint JSON, `None` when there is none.
+    async fn load_json(&self) -> Result<Option<String>, StoreError>;
+    /// Replace the stored checkpoint JSON.
+    async fn save_json(&self, json: &str) -> Result<(), StoreError>;
+    /// The stored vSphere checkpoint, `None` when there is none.
+    async fn load(&self) -> Result<Option<Checkpoint>, StoreError> {
+        match self.load_json().await? {
+            None => Ok(None),
+            Some(json) => {
+                Checkpoint::from_json(&json)
+                    .map(Some)
+                    .map_err(|source| StoreError::Invalid {
+                        location: self.location(),
+                        source,
+                    })
+            }
+        }
+    }
+    /// Replace the stored vSphere checkpoint.
+    async fn save(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        self.save_json(&checkpoint.to_json()).await
+    }
     /// Remove the stored checkpoint.
     async fn delete(&self) -> Result<(), StoreError>;
     /// Where the checkpoint lives, for logs and errors.
@@ -48,27 +72,27 @@ pub trait CheckpointStore: Send + Sync {
 /// A checkpoint in memory: for tests and for embedding without persistence.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    inner: Mutex<Option<Checkpoint>>,
+    inner: Mutex<Option<String>>,
 }
 
 impl MemoryStore {
     /// A store holding `checkpoint`.
     pub fn with(checkpoint: Checkpoint) -> Self {
         Self {
-            inner: Mutex::new(Some(checkpoint)),
+            inner: Mutex::new(Some(checkpoint.to_json())),
         }
     }
 }
 
 #[async_trait]
 impl CheckpointStore for MemoryStore {
-    async fn load(&self) -> Result<Option<Checkpoint>, StoreError> {
+    async fn load_json(&self) -> Result<Option<String>, StoreError> {
         Ok(self.inner.lock().map(|c| c.clone()).unwrap_or(None))
     }
 
-    async fn save(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+    async fn save_json(&self, json: &str) -> Result<(), StoreError> {
         if let Ok(mut c) = self.inner.lock() {
-            *c = Some(checkpoint.clone());
+            *c = Some(json.to_owned());
         }
         Ok(())
     }
@@ -142,7 +166,7 @@ impl FileStore {
 
 #[async_trait]
 impl CheckpointStore for FileStore {
-    async fn load(&self) -> Result<Option<Checkpoint>, StoreError> {
+    async fn load_json(&self) -> Result<Option<String>, StoreError> {
         let path = self.path.clone();
         let read = tokio::task::spawn_blocking(move || std::fs::read_to_string(path))
             .await
@@ -152,22 +176,15 @@ impl CheckpointStore for FileStore {
                 source: Box::new(e),
             })?;
         match read {
-            Ok(text) => {
-                Checkpoint::from_json(&text)
-                    .map(Some)
-                    .map_err(|source| StoreError::Invalid {
-                        location: self.location(),
-                        source,
-                    })
-            }
+            Ok(text) => Ok(Some(text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.io("read", e)),
         }
     }
 
-    async fn save(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+    async fn save_json(&self, json: &str) -> Result<(), StoreError> {
         let store = self.clone();
-        let json = checkpoint.to_json();
+        let json = json.to_owned();
         tokio::task::spawn_blocking(move || store.write_atomic(json.as_bytes()))
             .await
             .map_err(|e| StoreError::Io {

@@ -1,3 +1,4 @@
 //! Reading events from the sources.
 
+pub mod horizon;
 pub mod vsphere;

@@ -1,0 +1,109 @@
+//! `horizon-adapter`: every VMware Horizon audit event as a CloudEvent to a sink. See `--help`.
+
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+use adapter::horizon_config::HorizonArgs;
+
+// The settings plus extra flags of the binary (not part of the Go environment contract).
+#[derive(Parser, Debug)]
+#[command(
+    name = "horizon-adapter",
+    version,
+    about = "Delivers every VMware Horizon audit event as a CloudEvent to a sink, with checkpoints."
+)]
+struct Cli {
+    #[command(flatten)]
+    args: HorizonArgs,
+
+    /// Run against a built-in Horizon simulator generating audit events (no Horizon needed);
+    /// prints CloudEvents to stdout unless --sink is given, and keeps its checkpoint in
+    /// ./horizon-adapter-checkpoint.json unless --checkpoint-file is given.
+    #[arg(long)]
+    simulate: bool,
+
+    /// Audit events per second the simulator generates (with --simulate).
+    #[arg(long, default_value_t = 2.0)]
+    simulate_rate: f64,
+}
+
+#[tokio::main]
+async fn main() {
+    horizon_client::install_crypto_provider();
+    let Cli {
+        mut args,
+        simulate,
+        simulate_rate,
+    } = Cli::parse();
+    adapter::logging::init(&args.logging_config, "horizon-source-adapter");
+
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+
+    let _sim = if simulate {
+        match horizon_sim::Simulator::builder()
+            .rate(simulate_rate)
+            .start()
+            .await
+        {
+            Ok(sim) => {
+                args.horizon_url = Some(sim.url());
+                args.horizon_domain = Some(sim.domain());
+                args.horizon_username = Some(sim.username());
+                args.horizon_password = Some(sim.password());
+                args.horizon_secret_path = Some("/nonexistent".into());
+                if args.checkpoint_file.is_none() && args.checkpoint_configmap.is_none() {
+                    args.checkpoint_file = Some("horizon-adapter-checkpoint.json".into());
+                }
+                if args.metrics_address.is_none()
+                    && std::env::var_os("METRICS_PROMETHEUS_PORT").is_none()
+                {
+                    args.metrics_address = Some(([127, 0, 0, 1], 0).into());
+                }
+                eprintln!(
+                    "horizon-adapter: simulating a Horizon server at {} ({simulate_rate} events/s)",
+                    sim.url()
+                );
+                Some(sim)
+            }
+            Err(e) => {
+                eprintln!("horizon-adapter: cannot start the simulator: {e}");
+                std::process::exit(1);
+            }
+        }
+    } else {
+        None
+    };
+
+    let prepared = match adapter::horizon::prepare(args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("horizon-adapter: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = adapter::horizon::run(prepared, shutdown).await {
+        eprintln!("horizon-adapter: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn spawn_signal_handler(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut term) = signal(SignalKind::terminate()) else {
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+        shutdown.cancel();
+    });
+}

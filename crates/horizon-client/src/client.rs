@@ -1,0 +1,473 @@
+//! The HTTP client.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde::Serialize;
+use tokio::sync::Mutex;
+use tracing::{debug, info, warn};
+
+use crate::{AuditEvent, BetweenFilter, Credentials, Tokens};
+
+/// Horizon's limit on `size`.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+const EVENTS_PATH: &str = "/rest/external/v1/audit-events";
+
+/// Why a Horizon call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `HORIZON_URL` is not an http(s) URL.
+    #[error("invalid Horizon URL {url:?}: {reason}")]
+    Url {
+        /// The URL given.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// No credentials were given to the builder.
+    #[error("no Horizon credentials configured")]
+    NoCredentials,
+    /// Credentials could not be read.
+    #[error(transparent)]
+    Credentials(#[from] crate::CredentialsError),
+    /// The HTTP client could not be built.
+    #[error("cannot build the Horizon HTTP client: {0}")]
+    Build(String),
+    /// No answer (connection, TLS, timeout).
+    #[error("Horizon {what} failed: {source}")]
+    Transport {
+        /// The call.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// Login refused (401/403 on `/rest/login`).
+    #[error("horizon API login failure: Horizon refused the credentials (HTTP {status})")]
+    LoginRefused {
+        /// The status.
+        status: u16,
+    },
+    /// The access token was refused even right after logging in again.
+    #[error("Horizon refused a fresh access token for {what} (HTTP 401)")]
+    Unauthorized {
+        /// The call.
+        what: &'static str,
+    },
+    /// HTTP 409 on audit events.
+    #[error("HTTP conflict error: 409 (DB not initialized?)")]
+    Conflict,
+    /// Logout with an expired refresh token.
+    #[error("auth token already expired")]
+    TokenExpired,
+    /// Any other non-2xx answer.
+    #[error("unexpected status code from Horizon {what}: {status} {body}")]
+    Status {
+        /// The call.
+        what: &'static str,
+        /// The status.
+        status: u16,
+        /// The start of the body.
+        body: String,
+    },
+    /// The answer is not the expected JSON.
+    #[error("cannot decode Horizon {what} answer: {source}")]
+    Decode {
+        /// The call.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// `size` outside 1..=1000.
+    #[error("page size {0} is not between 1 and 1000")]
+    PageSize(u32),
+}
+
+impl Error {
+    /// Whether Horizon refused the credentials (retrying will not help until they change).
+    pub fn is_bad_credentials(&self) -> bool {
+        matches!(self, Error::LoginRefused { .. })
+    }
+}
+
+/// One page of audit events as Horizon returned it (newest first) and whether more follow.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// The events, in Horizon's order.
+    pub events: Vec<AuditEvent>,
+    /// The `HAS_MORE_RECORDS` header was `true`.
+    pub has_more: bool,
+}
+
+/// Settings for [`Client`].
+#[derive(Debug)]
+pub struct ClientBuilder {
+    base: url::Url,
+    credentials: Option<Credentials>,
+    insecure: bool,
+    timeout: Duration,
+    access_ttl: Duration,
+}
+
+impl ClientBuilder {
+    /// Credentials to log in with.
+    pub fn credentials(mut self, c: Credentials) -> Self {
+        self.credentials = Some(c);
+        self
+    }
+
+    /// Skip TLS certificate verification (`HORIZON_INSECURE`).
+    pub fn insecure(mut self, insecure: bool) -> Self {
+        self.insecure = insecure;
+        self
+    }
+
+    /// Per-request timeout (default 30 s).
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+
+    /// How long an access token lives (default 30 minutes); it is refreshed a minute (or a
+    /// tenth of the lifetime, whichever is less) before.
+    pub fn access_token_lifetime(mut self, t: Duration) -> Self {
+        self.access_ttl = t;
+        self
+    }
+
+    /// Build the client (no network yet).
+    pub fn build(self) -> Result<Client, Error> {
+        crate::install_crypto_provider();
+        let credentials = self.credentials.ok_or(Error::NoCredentials)?;
+        if self.insecure {
+            warn!("using potentially insecure connection to Horizon API server");
+        }
+        let http = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout.min(Duration::from_secs(10)))
+            .tls_danger_accept_invalid_certs(self.insecure)
+            .user_agent(concat!(
+                "vmware-sources-horizon/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .map_err(|e| Error::Build(e.to_string()))?;
+        let margin = (self.access_ttl / 10).min(Duration::from_secs(60));
+        Ok(Client {
+            http,
+            base: self.base,
+            credentials,
+            refresh_after: self.access_ttl.saturating_sub(margin),
+            session: Mutex::new(Session::default()),
+        })
+    }
+}
+
+#[derive(Default)]
+struct Session {
+    access: Option<String>,
+    refresh: Option<String>,
+    obtained: Option<Instant>,
+}
+
+/// A Horizon REST client; share it behind an `Arc`.
+pub struct Client {
+    http: reqwest::Client,
+    base: url::Url,
+    credentials: Credentials,
+    refresh_after: Duration,
+    session: Mutex<Session>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parse and check a Horizon base URL.
+pub(crate) fn parse_base(url: &str) -> Result<url::Url, Error> {
+    let bad = |reason: String| Error::Url {
+        url: url.to_owned(),
+        reason,
+    };
+    let parsed = url::Url::parse(url.trim()).map_err(|e| bad(e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad(format!(
+            "the scheme must be https (or http), not {:?}",
+            parsed.scheme()
+        )));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad("no host".into()));
+    }
+    Ok(parsed)
+}
+
+#[derive(Serialize)]
+struct LoginBody<'a> {
+    domain: &'a str,
+    username: &'a str,
+    password: &'a str,
+}
+
+#[derive(Serialize)]
+struct RefreshBody<'a> {
+    refresh_token: &'a str,
+}
+
+impl Client {
+    /// A builder for the Horizon server at `url` (e.g. `https://horizon.example.com`).
+    pub fn builder(url: &str) -> Result<ClientBuilder, Error> {
+        Ok(ClientBuilder {
+            base: parse_base(url)?,
+            credentials: None,
+            insecure: false,
+            timeout: Duration::from_secs(30),
+            access_ttl: Duration::from_secs(30 * 60),
+        })
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &url::Url {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> url::Url {
+        let mut u = self.base.clone();
+        let base_path = u.path().trim_end_matches('/').to_owned();
+        u.set_path(&format!("{base_path}{path}"));
+        u
+    }
+
+    async fn post<T: Serialize>(
+        &self,
+        what: &'static str,
+        path: &str,
+        body: &T,
+    ) -> Result<(StatusCode, String), Error> {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .json(body)
+            .send()
+            .await
+            .map_err(|source| Error::Transport { what, source })?;
+        let status = resp.status();
+        let text = resp
+            .text()
+            .await
+            .map_err(|source| Error::Transport { what, source })?;
+        Ok((status, text))
+    }
+
+    /// Log in: refresh when a refresh token is held (HTTP 400 there means it expired), else a
+    /// full login.
+    pub async fn login(&self) -> Result<(), Error> {
+        let mut s = self.session.lock().await;
+        self.login_locked(&mut s).await
+    }
+
+    async fn login_locked(&self, s: &mut Session) -> Result<(), Error> {
+        if let Some(refresh) = s.refresh.clone() {
+            match self.refresh(&refresh).await {
+                Ok(access) => {
+                    debug!("Horizon access token refreshed");
+                    s.access = Some(access);
+                    s.obtained = Some(Instant::now());
+                    return Ok(());
+                }
+                Err(Error::TokenExpired) => {
+                    info!("Horizon refresh token expired; logging in again");
+                    s.refresh = None;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let body = LoginBody {
+            domain: self.credentials.domain(),
+            username: self.credentials.username(),
+            password: self.credentials.password(),
+        };
+        let (status, text) = self.post("login", "/rest/login", &body).await?;
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(Error::LoginRefused {
+                status: status.as_u16(),
+            });
+        }
+        if !status.is_success() {
+            return Err(status_error("login", status, &text));
+        }
+        let tokens: Tokens = serde_json::from_str(&text).map_err(|source| Error::Decode {
+            what: "login",
+            source,
+        })?;
+        s.access = Some(tokens.access_token);
+        s.refresh = tokens.refresh_token;
+        s.obtained = Some(Instant::now());
+        info!(
+            domain = self.credentials.domain(),
+            username = self.credentials.username(),
+            "logged in to Horizon"
+        );
+        Ok(())
+    }
+
+    async fn refresh(&self, refresh_token: &str) -> Result<String, Error> {
+        let (status, text) = self
+            .post("refresh", "/rest/refresh", &RefreshBody { refresh_token })
+            .await?;
+        if status == StatusCode::BAD_REQUEST {
+            return Err(Error::TokenExpired);
+        }
+        if !status.is_success() {
+            return Err(status_error("refresh", status, &text));
+        }
+        let tokens: Tokens = serde_json::from_str(&text).map_err(|source| Error::Decode {
+            what: "refresh",
+            source,
+        })?;
+        Ok(tokens.access_token)
+    }
+
+    /// Log out (ends the refresh token). HTTP 400: [`Error::TokenExpired`].
+    pub async fn logout(&self) -> Result<(), Error> {
+        let mut s = self.session.lock().await;
+        let Some(refresh) = s.refresh.take() else {
+            return Ok(());
+        };
+        s.access = None;
+        let (status, text) = self
+            .post(
+                "logout",
+                "/rest/logout",
+                &RefreshBody {
+                    refresh_token: &refresh,
+                },
+            )
+            .await?;
+        if status == StatusCode::BAD_REQUEST {
+            return Err(Error::TokenExpired);
+        }
+        if !status.is_success() {
+            return Err(status_error("logout", status, &text));
+        }
+        Ok(())
+    }
+
+    /// A valid access token: logs in or refreshes when there is none or it is about to expire.
+    async fn bearer(&self, force_refresh: bool) -> Result<String, Error> {
+        let mut s = self.session.lock().await;
+        let stale = s.obtained.is_none_or(|t| t.elapsed() >= self.refresh_after);
+        if force_refresh || stale || s.access.is_none() {
+            self.login_locked(&mut s).await?;
+        }
+        s.access
+            .clone()
+            .ok_or(Error::Unauthorized { what: "login" })
+    }
+
+    /// One page of audit events: `filter` (optional), `page` from 1, `size` 1..=1000.
+    pub async fn audit_events_page(
+        &self,
+        filter: Option<&BetweenFilter>,
+        page: u32,
+        size: u32,
+    ) -> Result<Page, Error> {
+        if !(1..=MAX_PAGE_SIZE).contains(&size) {
+            return Err(Error::PageSize(size));
+        }
+        let mut query: Vec<(&str, String)> = Vec::with_capacity(3);
+        if let Some(f) = filter {
+            query.push(("filter", f.to_json()));
+        }
+        query.push(("page", page.max(1).to_string()));
+        query.push(("size", size.to_string()));
+        let what = "audit events";
+        for attempt in 0..2 {
+            let token = self.bearer(attempt > 0).await?;
+            let mut url = self.url(EVENTS_PATH);
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+            let resp = self
+                .http
+                .get(url)
+                .header("content-type", "application/json")
+                .bearer_auth(token)
+                .send()
+                .await
+                .map_err(|source| Error::Transport { what, source })?;
+            let status = resp.status();
+            if status == StatusCode::UNAUTHORIZED {
+                debug!("Horizon answered 401; refreshing the token");
+                continue;
+            }
+            let has_more = resp
+                .headers()
+                .get("HAS_MORE_RECORDS")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+            let text = resp
+                .text()
+                .await
+                .map_err(|source| Error::Transport { what, source })?;
+            if status == StatusCode::CONFLICT {
+                return Err(Error::Conflict);
+            }
+            if !status.is_success() {
+                return Err(status_error(what, status, &text));
+            }
+            let events: Vec<AuditEvent> =
+                serde_json::from_str(&text).map_err(|source| Error::Decode { what, source })?;
+            return Ok(Page { events, has_more });
+        }
+        Err(Error::Unauthorized { what })
+    }
+
+    /// Every event with `from_ms <= time <= to_ms`, reading all pages of `page_size`, oldest
+    /// first (time, then id), each id once.
+    pub async fn events_between(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        page_size: u32,
+    ) -> Result<Vec<AuditEvent>, Error> {
+        let filter = BetweenFilter::time(from_ms, to_ms);
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        let mut page = 1u32;
+        loop {
+            let p = self
+                .audit_events_page(Some(&filter), page, page_size)
+                .await?;
+            let n = p.events.len();
+            for e in p.events {
+                if e.time >= from_ms && e.time <= to_ms && seen.insert(e.id) {
+                    out.push(e);
+                }
+            }
+            // Without the header, a full page may still be followed by more.
+            if (!p.has_more && n < page_size as usize) || n == 0 {
+                break;
+            }
+            page += 1;
+        }
+        out.sort_by_key(|e| (e.time, e.id));
+        Ok(out)
+    }
+}
+
+fn status_error(what: &'static str, status: StatusCode, body: &str) -> Error {
+    Error::Status {
+        what,
+        status: status.as_u16(),
+        body: body.chars().take(200).collect(),
+    }
+}

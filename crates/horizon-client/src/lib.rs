@@ -1,0 +1,43 @@
+//! A VMware Horizon REST client for audit events.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), horizon_client::Error> {
+//! use horizon_client::{Client, Credentials};
+//! let credentials = Credentials::from_dir("/var/bindings/horizon")?;
+//! let client = Client::builder("https://horizon.example.com")?
+//!     .credentials(credentials)
+//!     .build()?;
+//! client.login().await?;
+//! // Every audit event with 1627369939000 <= time <= 1627456339000, oldest first.
+//! let events = client.events_between(1627369939000, 1627456339000, 1000).await?;
+//! for e in &events {
+//!     println!("{} {} {}", e.id, e.time, e.kind.as_deref().unwrap_or(""));
+//! }
+//! client.logout().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! - `POST /rest/login` with `{"domain","username","password"}`; `POST /rest/refresh` with the
+//!   refresh token (HTTP 400: it expired, so a full login follows); `POST /rest/logout`.
+//! - The access token is refreshed before it expires ([`ClientBuilder::access_token_lifetime`],
+//!   30 minutes by default, refreshed a minute early) and on a 401, then the call is retried once.
+//! - `GET /rest/external/v1/audit-events` with the `Between` filter on `time` (milliseconds,
+//!   inclusive) and pagination (`page` from 1, `size` at most 1000, the `HAS_MORE_RECORDS`
+//!   header). Horizon answers newest first; [`Client::events_between`] returns events oldest
+//!   first (by time, then id), de-duplicated by id (pages shift when events arrive while paging).
+//! - [`Credentials`] come from a mounted Secret directory (`domain`, `username`, `password`,
+//!   read raw as the Go adapter does); their `Debug` output is redacted and they are never logged.
+
+mod client;
+mod credentials;
+mod model;
+
+pub use client::{Client, ClientBuilder, Error, MAX_PAGE_SIZE, Page};
+pub use credentials::{Credentials, CredentialsError, DEFAULT_SECRET_PATH};
+pub use model::{AuditEvent, BetweenFilter, Tokens};
+
+/// Install rustls's `ring` provider as the process default (idempotent); [`Client::builder`]
+/// does it too.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

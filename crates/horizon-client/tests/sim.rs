@@ -1,0 +1,138 @@
+//! The client against the simulator.
+
+use std::time::Duration;
+
+use horizon_client::{BetweenFilter, Client, Credentials, Error};
+use horizon_sim::Simulator;
+
+fn client(sim: &Simulator) -> Client {
+    Client::builder(&sim.url())
+        .expect("url")
+        .credentials(Credentials::new(sim.domain(), sim.username(), sim.password()).expect("creds"))
+        .build()
+        .expect("client")
+}
+
+#[tokio::test]
+async fn reads_every_page_oldest_first_with_ties() {
+    let sim = Simulator::builder().start().await.expect("sim");
+    let t = 1_700_000_000_000;
+    let mut ids = sim.add_events_at(t, 5); // five in one millisecond
+    for i in 1..=2400 {
+        ids.extend(sim.add_events_at(t + i, 1));
+    }
+    let c = client(&sim);
+    c.login().await.expect("login");
+    let page = c
+        .audit_events_page(Some(&BetweenFilter::time(t, t + 10_000)), 1, 1000)
+        .await
+        .expect("page");
+    assert!(page.has_more);
+    assert_eq!(page.events[0].time, t + 2400, "newest first");
+    let events = c.events_between(t, t + 10_000, 1000).await.expect("events");
+    assert_eq!(events.len(), ids.len());
+    assert!(
+        events
+            .windows(2)
+            .all(|w| (w[0].time, w[0].id) < (w[1].time, w[1].id))
+    );
+    let mut want = ids.clone();
+    want.sort_unstable();
+    let mut got: Vec<i64> = events.iter().map(|e| e.id).collect();
+    got.sort_unstable();
+    assert_eq!(got, want);
+    // Ids are not ordered by time.
+    assert!(events.windows(2).any(|w| w[0].id > w[1].id));
+    // The Between filter is inclusive at both ends.
+    let edge = c.events_between(t, t, 10).await.expect("edge");
+    assert_eq!(edge.len(), 5);
+    assert!(matches!(
+        c.audit_events_page(None, 1, 1001).await,
+        Err(Error::PageSize(1001))
+    ));
+}
+
+#[tokio::test]
+async fn refreshes_on_401_and_logs_in_again_when_the_refresh_token_expired() {
+    let sim = Simulator::builder().start().await.expect("sim");
+    sim.add_events_at(1000, 1);
+    let c = client(&sim);
+    c.login().await.expect("login");
+    sim.expire_access_tokens();
+    assert_eq!(
+        c.events_between(0, 2000, 10).await.expect("events").len(),
+        1
+    );
+    assert_eq!(sim.stats().refreshes, 1);
+    sim.expire_access_tokens();
+    sim.expire_refresh_tokens();
+    assert_eq!(
+        c.events_between(0, 2000, 10).await.expect("events").len(),
+        1
+    );
+    assert_eq!(sim.stats().logins, 2);
+    c.logout().await.expect("logout");
+    assert_eq!(sim.stats().logouts, 1);
+}
+
+#[tokio::test]
+async fn refreshes_before_expiry() {
+    let sim = Simulator::builder()
+        .access_token_lifetime(Duration::from_millis(400))
+        .start()
+        .await
+        .expect("sim");
+    let c = Client::builder(&sim.url())
+        .expect("url")
+        .credentials(Credentials::new(sim.domain(), sim.username(), sim.password()).expect("creds"))
+        .access_token_lifetime(Duration::from_millis(300))
+        .build()
+        .expect("client");
+    c.login().await.expect("login");
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        c.events_between(0, 1, 10).await.expect("events");
+    }
+    assert_eq!(sim.stats().unauthorized, 0, "refreshed before expiry");
+    assert!(sim.stats().refreshes >= 2);
+}
+
+#[tokio::test]
+async fn errors_are_clear() {
+    let sim = Simulator::builder().start().await.expect("sim");
+    let bad = Client::builder(&sim.url())
+        .expect("url")
+        .credentials(Credentials::new("corp", "administrator", "wrong").expect("creds"))
+        .build()
+        .expect("client");
+    let e = bad.login().await.expect_err("refused");
+    assert!(e.is_bad_credentials(), "{e}");
+    assert!(
+        !format!("{e} {bad:?}").contains("wrong"),
+        "no secret in errors"
+    );
+
+    let c = client(&sim);
+    c.login().await.expect("login");
+    sim.fail_next_with(&[409, 500]);
+    let e = c.events_between(0, 1, 10).await.expect_err("409");
+    assert_eq!(
+        e.to_string(),
+        "HTTP conflict error: 409 (DB not initialized?)"
+    );
+    let e = c.events_between(0, 1, 10).await.expect_err("500");
+    assert!(e.to_string().contains("500"), "{e}");
+
+    for url in ["ftp://h", "not a url", "https://"] {
+        assert!(
+            matches!(Client::builder(url), Err(Error::Url { .. })),
+            "{url}"
+        );
+    }
+    let closed = Client::builder("http://127.0.0.1:9")
+        .expect("url")
+        .credentials(Credentials::new("d", "u", "p").expect("creds"))
+        .build()
+        .expect("client");
+    assert!(matches!(closed.login().await, Err(Error::Transport { .. })));
+}

@@ -1,0 +1,519 @@
+//! A VMware Horizon REST API simulator for tests and demos.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let sim = horizon_sim::Simulator::builder()
+//!     .rate(5.0)                                   // 5 audit events per second
+//!     .access_token_lifetime(std::time::Duration::from_secs(2))
+//!     .start()
+//!     .await?;
+//! println!("Horizon at {} (domain {}, user {})", sim.url(), sim.domain(), sim.username());
+//! sim.add_events_at(1_700_000_000_123, 3);         // three events in one millisecond
+//! # Ok(()) }
+//! ```
+//!
+//! Quickstart: `cargo run -p horizon-sim -- --rate 5` serves a simulated Horizon on
+//! `http://127.0.0.1:8080` (domain `corp`, user `administrator`, password `VMware1!`);
+//! `cargo run -p adapter-bin --bin horizon-adapter -- --simulate` runs the adapter against a
+//! built-in one and prints CloudEvents.
+//!
+//! Behaviour (as Horizon's REST API, `ecosystem-and-peers.md` §5):
+//! - `POST /rest/login` `{"domain","username","password"}` → `{"access_token","refresh_token"}`
+//!   (401 for wrong credentials); `POST /rest/refresh` `{"refresh_token"}` → `{"access_token"}`,
+//!   400 when the refresh token expired or is unknown; `POST /rest/logout`, 400 likewise.
+//! - Access and refresh tokens expire after configurable lifetimes; an expired or unknown
+//!   bearer gets 401.
+//! - `GET /rest/external/v1/audit-events`: `filter` (a `Between` on `time`, inclusive, in
+//!   milliseconds), `page` (from 1) and `size` (1 to 1000, else 400; without them, the first
+//!   10), newest first, header `HAS_MORE_RECORDS: true` when more pages follow.
+//!   [`Simulator::fail_next_with`] scripts 409 (or other) answers.
+//! - Events: generated at a rate (several may share a millisecond), ids not ordered by time.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+
+/// One audit event as the simulator serves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimEvent {
+    /// Id (not ordered by time).
+    pub id: i64,
+    /// Unix milliseconds.
+    pub time: i64,
+    /// Type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Severity.
+    pub severity: String,
+    /// Module.
+    pub module: String,
+    /// Message.
+    pub message: String,
+    /// Machine DNS name.
+    pub machine_dns_name: String,
+    /// User SID.
+    pub user_id: String,
+}
+
+/// Counters tests can look at.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Full logins.
+    pub logins: u64,
+    /// Refreshes answered with a token.
+    pub refreshes: u64,
+    /// 401 answers on audit events.
+    pub unauthorized: u64,
+    /// Audit-event requests.
+    pub event_requests: u64,
+    /// Logouts.
+    pub logouts: u64,
+}
+
+struct State_ {
+    domain: String,
+    username: String,
+    password: String,
+    access_ttl: Duration,
+    refresh_ttl: Duration,
+    access: HashMap<String, Instant>,
+    refresh: HashMap<String, Instant>,
+    next_token: u64,
+    /// Sorted by insertion; served newest first by time.
+    events: Vec<SimEvent>,
+    next_seq: i64,
+    fail_next: VecDeque<u16>,
+    stats: Stats,
+}
+
+type Shared = Arc<Mutex<State_>>;
+
+/// Settings for [`Simulator`].
+#[derive(Debug, Clone)]
+pub struct Builder {
+    listen: SocketAddr,
+    domain: String,
+    username: String,
+    password: String,
+    rate: f64,
+    per_tick: usize,
+    access_ttl: Duration,
+    refresh_ttl: Duration,
+}
+
+impl Builder {
+    /// Listen here (default `127.0.0.1:0`).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+    /// Credentials accepted by `/rest/login`.
+    pub fn credentials(mut self, domain: &str, username: &str, password: &str) -> Self {
+        self.domain = domain.into();
+        self.username = username.into();
+        self.password = password.into();
+        self
+    }
+    /// Generate events at this many per second (0: none).
+    pub fn rate(mut self, per_second: f64) -> Self {
+        self.rate = per_second;
+        self
+    }
+    /// Each generated batch puts this many events in one millisecond (default 1).
+    pub fn same_millisecond(mut self, n: usize) -> Self {
+        self.per_tick = n.max(1);
+        self
+    }
+    /// Access token lifetime (default 30 minutes).
+    pub fn access_token_lifetime(mut self, t: Duration) -> Self {
+        self.access_ttl = t;
+        self
+    }
+    /// Refresh token lifetime (default 8 hours).
+    pub fn refresh_token_lifetime(mut self, t: Duration) -> Self {
+        self.refresh_ttl = t;
+        self
+    }
+
+    /// Start serving (on the current Tokio runtime).
+    pub async fn start(self) -> std::io::Result<Simulator> {
+        let state: Shared = Arc::new(Mutex::new(State_ {
+            domain: self.domain,
+            username: self.username,
+            password: self.password,
+            access_ttl: self.access_ttl,
+            refresh_ttl: self.refresh_ttl,
+            access: HashMap::new(),
+            refresh: HashMap::new(),
+            next_token: 1,
+            events: Vec::new(),
+            next_seq: 0,
+            fail_next: VecDeque::new(),
+            stats: Stats::default(),
+        }));
+        let listener = tokio::net::TcpListener::bind(self.listen).await?;
+        let addr = listener.local_addr()?;
+        let app = axum::Router::new()
+            .route("/rest/login", post(login))
+            .route("/rest/refresh", post(refresh))
+            .route("/rest/logout", post(logout))
+            .route("/rest/external/v1/audit-events", get(events))
+            .with_state(state.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        let generator = (self.rate > 0.0).then(|| {
+            let state = state.clone();
+            let per_tick = self.per_tick;
+            let period = Duration::from_secs_f64(per_tick as f64 / self.rate);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(period);
+                loop {
+                    tick.tick().await;
+                    if let Ok(mut s) = state.lock() {
+                        let t = now_ms();
+                        for _ in 0..per_tick {
+                            s.push(t);
+                        }
+                    }
+                }
+            })
+        });
+        Ok(Simulator {
+            addr,
+            state,
+            stop: Some(tx),
+            generator,
+        })
+    }
+}
+
+/// A running simulator; stops when dropped.
+pub struct Simulator {
+    addr: SocketAddr,
+    state: Shared,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    generator: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+const KINDS: &[(&str, &str, &str)] = &[
+    ("VLSI_USERLOGGEDIN", "AUDIT_SUCCESS", "Vlsi"),
+    ("VLSI_USERLOGGEDOUT", "AUDIT_SUCCESS", "Vlsi"),
+    ("BROKER_USERLOGGEDIN", "AUDIT_SUCCESS", "Broker"),
+    ("ADMIN_DESKTOP_EDITED", "INFO", "Admin"),
+    ("BROKER_MACHINE_PROTOCOL_UNAVAILABLE", "WARNING", "Broker"),
+];
+
+impl State_ {
+    fn push(&mut self, time: i64) -> i64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        // A bijection on each aligned block of 8: unique ids, not ordered by time.
+        let id = 98_000 + (seq ^ 5);
+        let (kind, severity, module) = KINDS[(seq as usize) % KINDS.len()];
+        self.events.push(SimEvent {
+            id,
+            time,
+            kind: kind.into(),
+            severity: severity.into(),
+            module: module.into(),
+            message: format!("User corp\\user{seq} event {kind}"),
+            machine_dns_name: "Horizon-01.corp.local".into(),
+            user_id: "S-1-5-21-4442515-1634369418-872054540-500".into(),
+        });
+        id
+    }
+}
+
+impl Simulator {
+    /// Defaults: credentials `corp` / `administrator` / `VMware1!`, no generated events.
+    pub fn builder() -> Builder {
+        Builder {
+            listen: ([127, 0, 0, 1], 0).into(),
+            domain: "corp".into(),
+            username: "administrator".into(),
+            password: "VMware1!".into(),
+            rate: 0.0,
+            per_tick: 1,
+            access_ttl: Duration::from_secs(30 * 60),
+            refresh_ttl: Duration::from_secs(8 * 3600),
+        }
+    }
+
+    /// The base URL, `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut State_) -> R) -> Option<R> {
+        self.state.lock().ok().map(|mut s| f(&mut s))
+    }
+
+    /// The accepted domain.
+    pub fn domain(&self) -> String {
+        self.with(|s| s.domain.clone()).unwrap_or_default()
+    }
+    /// The accepted user.
+    pub fn username(&self) -> String {
+        self.with(|s| s.username.clone()).unwrap_or_default()
+    }
+    /// The accepted password.
+    pub fn password(&self) -> String {
+        self.with(|s| s.password.clone()).unwrap_or_default()
+    }
+
+    /// Add `n` events all at `time_ms`; returns their ids.
+    pub fn add_events_at(&self, time_ms: i64, n: usize) -> Vec<i64> {
+        self.with(|s| (0..n).map(|_| s.push(time_ms)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Add `n` events now, several per millisecond (`per_ms`); returns their ids.
+    pub fn add_events_now(&self, n: usize, per_ms: usize) -> Vec<i64> {
+        let base = now_ms();
+        let per_ms = per_ms.max(1);
+        self.with(|s| (0..n).map(|i| s.push(base + (i / per_ms) as i64)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every event so far.
+    pub fn events(&self) -> Vec<SimEvent> {
+        self.with(|s| s.events.clone()).unwrap_or_default()
+    }
+
+    /// Answer the next audit-event requests with these statuses (e.g. 409, 500).
+    pub fn fail_next_with(&self, statuses: &[u16]) {
+        self.with(|s| s.fail_next.extend(statuses.iter().copied()));
+    }
+
+    /// Expire every access token now (the next call gets 401).
+    pub fn expire_access_tokens(&self) {
+        self.with(|s| s.access.clear());
+    }
+
+    /// Expire every refresh token now (the next refresh gets 400).
+    pub fn expire_refresh_tokens(&self) {
+        self.with(|s| s.refresh.clear());
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.with(|s| s.stats.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        if let Some(g) = self.generator.take() {
+            g.abort();
+        }
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
+    let text = serde_json::to_string(body).unwrap_or_default();
+    (
+        status,
+        [("content-type", HeaderValue::from_static("application/json"))],
+        text,
+    )
+        .into_response()
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    json_response(
+        status,
+        &serde_json::json!({"status": status.as_u16(), "error_message": message}),
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    #[serde(default)]
+    domain: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct RefreshBody {
+    #[serde(default)]
+    refresh_token: String,
+}
+
+fn issue(s: &mut State_, prefix: &str) -> String {
+    s.next_token += 1;
+    format!("{prefix}-{}-{}", s.next_token, now_ms())
+}
+
+async fn login(State(state): State<Shared>, body: Bytes) -> Response {
+    let Ok(body) = serde_json::from_slice::<LoginBody>(&body) else {
+        return error(StatusCode::BAD_REQUEST, "invalid login body");
+    };
+    let Ok(mut s) = state.lock() else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "poisoned");
+    };
+    if body.domain != s.domain || body.username != s.username || body.password != s.password {
+        return error(StatusCode::UNAUTHORIZED, "invalid credentials");
+    }
+    let access = issue(&mut s, "access");
+    let refresh = issue(&mut s, "refresh");
+    let now = Instant::now();
+    let (at, rt) = (now + s.access_ttl, now + s.refresh_ttl);
+    s.access.insert(access.clone(), at);
+    s.refresh.insert(refresh.clone(), rt);
+    s.stats.logins += 1;
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({"access_token": access, "refresh_token": refresh}),
+    )
+}
+
+fn refresh_valid(s: &State_, token: &str) -> bool {
+    s.refresh
+        .get(token)
+        .is_some_and(|exp| *exp > Instant::now())
+}
+
+async fn refresh(State(state): State<Shared>, body: Bytes) -> Response {
+    let token = serde_json::from_slice::<RefreshBody>(&body)
+        .map(|b| b.refresh_token)
+        .unwrap_or_default();
+    let Ok(mut s) = state.lock() else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "poisoned");
+    };
+    if !refresh_valid(&s, &token) {
+        return error(StatusCode::BAD_REQUEST, "refresh token expired");
+    }
+    let access = issue(&mut s, "access");
+    let exp = Instant::now() + s.access_ttl;
+    s.access.insert(access.clone(), exp);
+    s.stats.refreshes += 1;
+    json_response(StatusCode::OK, &serde_json::json!({"access_token": access}))
+}
+
+async fn logout(State(state): State<Shared>, body: Bytes) -> Response {
+    let token = serde_json::from_slice::<RefreshBody>(&body)
+        .map(|b| b.refresh_token)
+        .unwrap_or_default();
+    let Ok(mut s) = state.lock() else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "poisoned");
+    };
+    if !refresh_valid(&s, &token) {
+        return error(StatusCode::BAD_REQUEST, "auth token already expired");
+    }
+    s.refresh.remove(&token);
+    s.stats.logouts += 1;
+    StatusCode::OK.into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Filter {
+    #[serde(rename = "type")]
+    kind: String,
+    name: String,
+    from_value: i64,
+    to_value: i64,
+}
+
+async fn events(
+    State(state): State<Shared>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(mut s) = state.lock() else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "poisoned");
+    };
+    s.stats.event_requests += 1;
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if s.access
+        .get(bearer)
+        .is_none_or(|exp| *exp <= Instant::now())
+    {
+        s.stats.unauthorized += 1;
+        return error(StatusCode::UNAUTHORIZED, "not authenticated");
+    }
+    if let Some(status) = s.fail_next.pop_front() {
+        let code = StatusCode::from_u16(status).unwrap_or(StatusCode::CONFLICT);
+        return error(code, "Conflict");
+    }
+    let mut filter = None;
+    let (mut page, mut size) = (None, None);
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match &*k {
+            "filter" => match serde_json::from_str::<Filter>(&v) {
+                Ok(f) if f.kind == "Between" && f.name == "time" => filter = Some(f),
+                _ => return error(StatusCode::BAD_REQUEST, "unsupported filter"),
+            },
+            "page" => page = v.parse::<usize>().ok().filter(|p| *p > 0),
+            "size" => size = v.parse::<usize>().ok().filter(|s| (1..=1000).contains(s)),
+            _ => {}
+        }
+        if (k == "page" && page.is_none()) || (k == "size" && size.is_none()) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "page must be > 0 and size 1..=1000",
+            );
+        }
+    }
+    let mut matching: Vec<&SimEvent> = s
+        .events
+        .iter()
+        .filter(|e| {
+            filter
+                .as_ref()
+                .is_none_or(|f| e.time >= f.from_value && e.time <= f.to_value)
+        })
+        .collect();
+    // Newest first; within a millisecond, the latest inserted first.
+    matching.reverse();
+    matching.sort_by_key(|e| std::cmp::Reverse(e.time));
+    let size = size.unwrap_or(10);
+    let page = page.unwrap_or(1);
+    let start = (page - 1).saturating_mul(size).min(matching.len());
+    let end = (start + size).min(matching.len());
+    let has_more = end < matching.len();
+    let body = &matching[start..end];
+    let mut resp = json_response(StatusCode::OK, &body);
+    if has_more {
+        resp.headers_mut()
+            .insert("HAS_MORE_RECORDS", HeaderValue::from_static("true"));
+    }
+    resp
+}
