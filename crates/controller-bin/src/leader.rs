@@ -1,0 +1,154 @@
+//! Leader election with a `coordination.k8s.io/v1` Lease (kube-runtime has
+//! none): acquire when free or expired, renew periodically, and give up
+//! (the caller exits) when the lease is lost.
+
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::Client;
+use kube::api::{Api, PostParams};
+use serde_json::json;
+
+/// A lease-based elector.
+#[derive(Clone)]
+pub struct LeaderElector {
+    api: Api<Lease>,
+    name: String,
+    identity: String,
+    duration_seconds: i32,
+}
+
+/// Why leadership ended.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaderError {
+    /// Another replica took the lease, or renewals failed for longer than it lasts.
+    #[error("lost the lease {0}")]
+    Lost(String),
+}
+
+impl LeaderElector {
+    /// An elector for lease `name` in `namespace`.
+    pub fn new(
+        client: Client,
+        namespace: &str,
+        name: &str,
+        identity: &str,
+        duration_seconds: i32,
+    ) -> Self {
+        Self {
+            api: Api::namespaced(client, namespace),
+            name: name.to_owned(),
+            identity: identity.to_owned(),
+            duration_seconds,
+        }
+    }
+
+    /// Acquires or renews once; true when this identity holds the lease.
+    pub async fn try_acquire_or_renew(&self) -> Result<bool, kube::Error> {
+        let now = jiff::Timestamp::now();
+        match self.api.get_opt(&self.name).await? {
+            None => {
+                let lease: Lease = serde_json::from_value(json!({
+                    "metadata": {"name": self.name},
+                    "spec": {
+                        "holderIdentity": self.identity,
+                        "leaseDurationSeconds": self.duration_seconds,
+                        "acquireTime": MicroTime(now),
+                        "renewTime": MicroTime(now),
+                        "leaseTransitions": 0,
+                    }
+                }))
+                .map_err(kube::Error::SerdeError)?;
+                match self.api.create(&PostParams::default(), &lease).await {
+                    Ok(_) => Ok(true),
+                    Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
+            Some(mut lease) => {
+                let spec = lease.spec.get_or_insert_with(Default::default);
+                let holder = spec.holder_identity.clone().unwrap_or_default();
+                let duration =
+                    i64::from(spec.lease_duration_seconds.unwrap_or(self.duration_seconds));
+                let expired = spec.renew_time.as_ref().is_none_or(|t| {
+                    t.0.checked_add(jiff::SignedDuration::from_secs(duration))
+                        .map(|end| end < now)
+                        .unwrap_or(true)
+                });
+                if holder != self.identity && !holder.is_empty() && !expired {
+                    return Ok(false);
+                }
+                if holder != self.identity {
+                    spec.acquire_time = Some(MicroTime(now));
+                    spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+                }
+                spec.holder_identity = Some(self.identity.clone());
+                spec.lease_duration_seconds = Some(self.duration_seconds);
+                spec.renew_time = Some(MicroTime(now));
+                // The resourceVersion guards against a concurrent taker.
+                match self
+                    .api
+                    .replace(&self.name, &PostParams::default(), &lease)
+                    .await
+                {
+                    Ok(_) => Ok(true),
+                    Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    /// Waits until this identity holds the lease.
+    pub async fn acquire(&self, retry: Duration) {
+        loop {
+            match self.try_acquire_or_renew().await {
+                Ok(true) => {
+                    tracing::info!(lease = %self.name, identity = %self.identity, "acquired the lease");
+                    return;
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "leader election"),
+            }
+            tokio::time::sleep(retry).await;
+        }
+    }
+
+    /// Renews every `period` until a renewal is refused, or renewals fail
+    /// for longer than the lease lasts.
+    pub async fn keep(&self, period: Duration) -> LeaderError {
+        let mut last_ok = tokio::time::Instant::now();
+        let limit = Duration::from_secs(u64::try_from(self.duration_seconds).unwrap_or(15));
+        loop {
+            tokio::time::sleep(period).await;
+            match self.try_acquire_or_renew().await {
+                Ok(true) => last_ok = tokio::time::Instant::now(),
+                Ok(false) => return LeaderError::Lost(self.name.clone()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "renewing the lease");
+                    if last_ok.elapsed() > limit {
+                        return LeaderError::Lost(self.name.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gives the lease up (on shutdown), so another replica takes over at once.
+    pub async fn release(&self) {
+        if let Ok(Some(mut lease)) = self.api.get_opt(&self.name).await
+            && let Some(spec) = lease.spec.as_mut()
+            && spec.holder_identity.as_deref() == Some(self.identity.as_str())
+        {
+            {
+                spec.holder_identity = None;
+                spec.renew_time = None;
+                let _ = self
+                    .api
+                    .replace(&self.name, &PostParams::default(), &lease)
+                    .await;
+            }
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! Pure builders of the objects the controller owns, as server-side apply
+//! documents (only the fields we own).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use sources_api::kmeta::child_name;
+use sources_api::v1alpha1::{API_VERSION, HorizonSource, VSphereSource};
+
+use crate::config::{AdapterConfig, Settings};
+
+/// The label on the vSphere adapter's Deployment and Pods.
+pub const VSPHERE_NAME_LABEL: &str = "vspheresources.sources.tanzu.vmware.com/name";
+/// The ClusterRole bound to the adapter's ServiceAccount.
+pub const ADAPTER_CLUSTER_ROLE: &str = "vsphere-receive-adapter-cm";
+/// The container port of the adapters' `/metrics`, `/healthz` and `/readyz`.
+pub const ADAPTER_METRICS_PORT: i32 = 9090;
+
+/// Child names of a VSphereSource (`kmeta.ChildName`, as upstream).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VSphereChildren {
+    /// `<name>-vspherebinding`.
+    pub binding: String,
+    /// `<name>-configmap`, the checkpoint store.
+    pub configmap: String,
+    /// `<name>-rolebinding`.
+    pub rolebinding: String,
+    /// `<name>-adapter`.
+    pub deployment: String,
+}
+
+impl VSphereChildren {
+    /// The names for source `name`.
+    pub fn of(name: &str) -> Self {
+        Self {
+            binding: child_name(name, "-vspherebinding"),
+            configmap: child_name(name, "-configmap"),
+            rolebinding: child_name(name, "-rolebinding"),
+            deployment: child_name(name, "-adapter"),
+        }
+    }
+}
+
+/// The controller owner reference to a source.
+pub fn owner_ref(kind: &str, name: &str, uid: &str) -> Value {
+    json!({
+        "apiVersion": API_VERSION,
+        "kind": kind,
+        "name": name,
+        "uid": uid,
+        "controller": true,
+        "blockOwnerDeletion": true,
+    })
+}
+
+fn meta(name: &str, ns: &str, owner: &Value) -> Value {
+    json!({"name": name, "namespace": ns, "ownerReferences": [owner]})
+}
+
+/// Go's `time.Duration.String()` for whole seconds: `0s`, `10s`, `5m0s`,
+/// `1h0m0s`.
+pub fn go_duration(seconds: i64) -> String {
+    let s = seconds.max(0);
+    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
+    if h > 0 {
+        format!("{h}h{m}m{sec}s")
+    } else if m > 0 {
+        format!("{m}m{sec}s")
+    } else {
+        format!("{sec}s")
+    }
+}
+
+fn env(name: &str, value: &str) -> Value {
+    json!({"name": name, "value": value})
+}
+
+fn field_env(name: &str, path: &str) -> Value {
+    json!({"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}})
+}
+
+/// `K_CE_OVERRIDES`: `{"extensions":{...}}`, or `""` without overrides.
+pub fn ce_overrides_json(overrides: Option<&sources_api::duck::CloudEventOverrides>) -> String {
+    match overrides {
+        Some(o) => json!({"extensions": o.extensions.clone().unwrap_or_default()}).to_string(),
+        None => String::new(),
+    }
+}
+
+/// The VSphereBinding child: the adapter Deployment as subject, the
+/// source's vCenter auth copied.
+pub fn vsphere_binding(src: &VSphereSource, ns: &str, owner: &Value) -> Value {
+    let names = VSphereChildren::of(&src.metadata.name.clone().unwrap_or_default());
+    let mut spec = json!({
+        "subject": {"apiVersion": "apps/v1", "kind": "Deployment",
+                    "name": names.deployment, "namespace": ns},
+        "address": src.spec.address,
+        "secretRef": {"name": src.spec.secret_ref.name},
+    });
+    if src.spec.skip_tls_verify {
+        spec["skipTLSVerify"] = json!(true);
+    }
+    if let Some(ca) = &src.spec.ca_certs {
+        spec["caCerts"] = json!(ca);
+    }
+    json!({
+        "apiVersion": API_VERSION,
+        "kind": "VSphereBinding",
+        "metadata": meta(&names.binding, ns, owner),
+        "spec": spec,
+    })
+}
+
+/// The (empty) checkpoint ConfigMap.
+pub fn checkpoint_configmap(name: &str, ns: &str, owner: &Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(name, ns, owner)})
+}
+
+/// The RoleBinding that lets the adapter's ServiceAccount write its
+/// checkpoint ConfigMap.
+pub fn adapter_rolebinding(name: &str, source: &str, ns: &str, sa: &str, owner: &Value) -> Value {
+    let mut metadata = meta(name, ns, owner);
+    // The label lets the controller watch only its own RoleBindings.
+    metadata["labels"] = json!({VSPHERE_NAME_LABEL: source});
+    json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": metadata,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": ADAPTER_CLUSTER_ROLE},
+        "subjects": [{"kind": "ServiceAccount", "namespace": ns, "name": sa}],
+    })
+}
+
+fn adapter_ports_and_probes(container: &mut Value) {
+    container["ports"] = json!([{"name": "metrics", "containerPort": ADAPTER_METRICS_PORT}]);
+    container["readinessProbe"] = json!({
+        "httpGet": {"path": "/readyz", "port": "metrics"}, "periodSeconds": 10});
+    container["livenessProbe"] = json!({
+        "httpGet": {"path": "/healthz", "port": "metrics"},
+        "periodSeconds": 10, "failureThreshold": 6, "initialDelaySeconds": 10});
+    container["resources"] = json!({"requests": {"cpu": "25m", "memory": "32Mi"}});
+    container["securityContext"] = json!({
+        "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+        "runAsNonRoot": true, "capabilities": {"drop": ["ALL"]}});
+}
+
+/// What the sink resolved to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResolvedSink {
+    /// The URI.
+    pub uri: String,
+    /// CA certificates for an HTTPS sink.
+    pub ca_certs: Option<String>,
+}
+
+/// The vSphere adapter Deployment, with the Go controller's env plus
+/// `K_CA_CERTS`, probes, resource requests and a metrics port.
+pub fn vsphere_deployment(
+    src: &VSphereSource,
+    ns: &str,
+    owner: &Value,
+    sink: &ResolvedSink,
+    dead_letter: Option<&str>,
+    settings: &Settings,
+    config: &AdapterConfig,
+) -> Value {
+    let name = src.metadata.name.clone().unwrap_or_default();
+    let names = VSphereChildren::of(&name);
+    let labels = BTreeMap::from([(VSPHERE_NAME_LABEL.to_owned(), name.clone())]);
+    let cp = &src.spec.checkpoint_config;
+    let period = if cp.period_seconds == 0 {
+        10
+    } else {
+        cp.period_seconds
+    };
+    let checkpoint =
+        json!({"maxAge": go_duration(cp.max_age_seconds), "period": go_duration(period)});
+    let mut envs = vec![
+        field_env("NAMESPACE", "metadata.namespace"),
+        field_env("NAME", "metadata.name"),
+        env(
+            "K_METRICS_CONFIG",
+            &config.metrics_json(&settings.metrics_domain, "vspheresource"),
+        ),
+        env("K_LOGGING_CONFIG", &config.logging_json()),
+        env("VSPHERE_KVSTORE_CONFIGMAP", &names.configmap),
+        env("VSPHERE_CHECKPOINT_CONFIG", &checkpoint.to_string()),
+        env(
+            "VSPHERE_PAYLOAD_ENCODING",
+            &src.spec.payload_encoding.to_lowercase(),
+        ),
+        env(
+            "K_CE_OVERRIDES",
+            &ce_overrides_json(src.spec.ce_overrides.as_ref()),
+        ),
+        env("K_SINK", &sink.uri),
+    ];
+    if let Some(ca) = &sink.ca_certs {
+        envs.push(env("K_CA_CERTS", ca));
+    }
+    if let Some(types) = src.spec.event_types.as_ref().filter(|t| !t.is_empty()) {
+        envs.push(env("VSPHERE_EVENT_TYPES", &types.join(",")));
+    }
+    if let Some(dls) = dead_letter {
+        envs.push(env("K_DEAD_LETTER_SINK", dls));
+    }
+    envs.push(env("METRICS_PORT", &ADAPTER_METRICS_PORT.to_string()));
+    let mut container = json!({
+        "name": "adapter",
+        "image": settings.vsphere_adapter_image,
+        "env": envs,
+    });
+    adapter_ports_and_probes(&mut container);
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": names.deployment, "namespace": ns, "labels": labels,
+                     "ownerReferences": [owner]},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            // Never two adapters sending at once.
+            "strategy": {"type": "Recreate"},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "serviceAccountName": src.spec.service_account(),
+                    "containers": [container],
+                },
+            },
+        },
+    })
+}
+
+/// Labels of the Horizon adapter (Deployment, selector, Pods).
+pub fn horizon_labels(name: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "knative-eventing-source".to_owned(),
+            "horizon-source-controller".to_owned(),
+        ),
+        ("knative-eventing-source-name".to_owned(), name.to_owned()),
+    ])
+}
+
+/// The ServiceAccount a HorizonSource creates when missing.
+pub fn horizon_service_account(sa: &str, src_name: &str, ns: &str, owner: &Value) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": sa, "namespace": ns, "labels": horizon_labels(src_name),
+                     "ownerReferences": [owner]},
+    })
+}
+
+/// The Horizon adapter Deployment, with the Go controller's env.
+pub fn horizon_deployment(
+    src: &HorizonSource,
+    ns: &str,
+    owner: &Value,
+    sink: &ResolvedSink,
+    dead_letter: Option<&str>,
+    settings: &Settings,
+    config: &AdapterConfig,
+) -> Value {
+    let name = src.metadata.name.clone().unwrap_or_default();
+    let labels = horizon_labels(&name);
+    let secret = &src.spec.secret_ref.name;
+    let mut envs = vec![
+        env("HORIZON_URL", &src.spec.address),
+        env("HORIZON_INSECURE", &src.spec.skip_tls_verify.to_string()),
+        env("METRICS_DOMAIN", "knative.dev/eventing"),
+        env(
+            "K_CE_OVERRIDES",
+            &ce_overrides_json(src.spec.ce_overrides.as_ref()),
+        ),
+        env("SINK_URI", &sink.uri),
+        env("K_SINK", &sink.uri),
+        env("NAME", &name),
+        env("NAMESPACE", ns),
+        env("K_LOGGING_CONFIG", &config.logging_json()),
+        env(
+            "K_METRICS_CONFIG",
+            &config.metrics_json(&settings.metrics_domain, "horizonsource"),
+        ),
+    ];
+    if let Some(ca) = &sink.ca_certs {
+        envs.push(env("K_CA_CERTS", ca));
+    }
+    if let Some(dls) = dead_letter {
+        envs.push(env("K_DEAD_LETTER_SINK", dls));
+    }
+    envs.push(env("METRICS_PORT", &ADAPTER_METRICS_PORT.to_string()));
+    let mut container = json!({
+        "name": "adapter",
+        "image": settings.horizon_adapter_image,
+        "env": envs,
+        "volumeMounts": [{"name": secret, "mountPath": "/var/bindings/horizon", "readOnly": true}],
+    });
+    adapter_ports_and_probes(&mut container);
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": child_name(&name, "-adapter"), "namespace": ns,
+                     "labels": labels, "ownerReferences": [owner]},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "strategy": {"type": "Recreate"},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "serviceAccountName": src.spec.service_account(),
+                    "containers": [container],
+                    "volumes": [{"name": secret, "secret": {"secretName": secret}}],
+                },
+            },
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration(0), "0s");
+        assert_eq!(go_duration(10), "10s");
+        assert_eq!(go_duration(300), "5m0s");
+        assert_eq!(go_duration(3600), "1h0m0s");
+        assert_eq!(go_duration(3661), "1h1m1s");
+    }
+
+    #[test]
+    fn child_names_match_upstream() {
+        let n = VSphereChildren::of("s");
+        assert_eq!(n.binding, "s-vspherebinding");
+        assert_eq!(n.configmap, "s-configmap");
+        assert_eq!(n.rolebinding, "s-rolebinding");
+        assert_eq!(n.deployment, "s-adapter");
+    }
+}

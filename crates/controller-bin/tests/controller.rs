@@ -1,0 +1,963 @@
+//! The sources-controller against a real kube-apiserver (kube-harness): the
+//! children it creates, field by field, status conditions, failures, sink
+//! resolution, spec changes, configuration changes, leader election and the
+//! HTTP endpoints.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use k8s_openapi::api::events::v1::Event as K8sEvent;
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use kube::Client;
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
+use kube_harness::KubeApiServer;
+use serde_json::{Value, json};
+use sources_api::v1alpha1::{HorizonSource, VSphereBinding, VSphereSource};
+use sources_controller::leader::LeaderElector;
+use sources_controller::{Metrics, Settings, run_controllers};
+use tokio::sync::oneshot;
+
+const VSPHERE_IMAGE: &str = "registry.test/vsphere-adapter:dev";
+const HORIZON_IMAGE: &str = "registry.test/horizon-adapter:dev";
+
+/// A test namespace with the CRDs installed and a controller watching only
+/// it (its own system namespace too); stopped when dropped.
+struct Env {
+    client: Client,
+    ns: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Env {
+    async fn new(prefix: &str) -> Self {
+        let server = KubeApiServer::shared();
+        let client = server.client().await.expect("client");
+        let yaml: String = sources_api::crds::all()
+            .iter()
+            .map(|(_, crd)| sources_api::crds::render(crd).expect("render") + "---\n")
+            .collect();
+        server.install_crds(&client, &yaml).await.expect("CRDs");
+        let ns = server
+            .create_namespace(&client, prefix)
+            .await
+            .expect("namespace");
+        let mut settings = Settings::new(VSPHERE_IMAGE, HORIZON_IMAGE, &ns);
+        settings.watch_namespace = Some(ns.clone());
+        settings.identity = format!("test-{ns}");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let c = client.clone();
+        let task = tokio::spawn(async move {
+            run_controllers(c, settings, Default::default(), async move {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("controller");
+        });
+        Self {
+            client,
+            ns,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+    {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    async fn create<K>(&self, value: Value) -> K
+    where
+        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::Serialize
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let obj: K = serde_json::from_value(value).expect("object");
+        self.api::<K>()
+            .create(&PostParams::default(), &obj)
+            .await
+            .expect("create")
+    }
+
+    /// The default ServiceAccount, a Secret with credentials and a Service.
+    async fn basics(&self) {
+        self.create::<ServiceAccount>(json!({"metadata": {"name": "default"}}))
+            .await;
+        self.create::<Secret>(json!({"metadata": {"name": "creds"},
+            "type": "kubernetes.io/basic-auth",
+            "stringData": {"username": "user", "password": "pass"}}))
+            .await;
+        self.create::<Service>(json!({"metadata": {"name": "display"},
+            "spec": {"ports": [{"port": 80}]}}))
+            .await;
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// Polls `f` until it returns `Some`, for up to 60 s.
+async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn vsphere_source(name: &str, sink: Value) -> Value {
+    json!({
+        "apiVersion": "sources.tanzu.vmware.com/v1alpha1",
+        "kind": "VSphereSource",
+        "metadata": {"name": name},
+        "spec": {"sink": sink, "address": "https://vc.local", "secretRef": {"name": "creds"}}
+    })
+}
+
+fn condition(status: &Value, type_: &str) -> Option<(String, String, String)> {
+    status["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or_default().to_owned(),
+                c["reason"].as_str().unwrap_or_default().to_owned(),
+                c["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+}
+
+async fn status_of<K>(env: &Env, name: &str) -> Value
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let obj = env.api::<K>().get(name).await.expect("get");
+    serde_json::to_value(obj).expect("json")["status"].clone()
+}
+
+async fn wait_condition<K>(env: &Env, name: &str, type_: &str, status: &str) -> (String, String)
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    eventually(&format!("{type_}={status} on {name}"), || async {
+        let s = status_of::<K>(env, name).await;
+        condition(&s, type_)
+            .filter(|(st, _, _)| st == status)
+            .map(|(_, r, m)| (r, m))
+    })
+    .await
+}
+
+async fn mark_available(env: &Env, deployment: &str) {
+    let api = env.api::<Deployment>();
+    let status = json!({"status": {"replicas": 1, "availableReplicas": 1, "readyReplicas": 1,
+        "conditions": [{"type": "Available", "status": "True",
+                        "reason": "MinimumReplicasAvailable",
+                        "message": "Deployment has minimum availability."}]}});
+    api.patch_status(deployment, &PatchParams::default(), &Patch::Merge(status))
+        .await
+        .expect("deployment status");
+}
+
+fn env_map(dep: &Deployment) -> Vec<(String, Value)> {
+    let c = &dep
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0];
+    c.env
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| {
+            let v = match (e.value, e.value_from) {
+                (Some(v), _) => json!(v),
+                (None, Some(from)) => json!(from.field_ref.unwrap().field_path),
+                (None, None) => json!(""),
+            };
+            (e.name, v)
+        })
+        .collect()
+}
+
+fn assert_owned_by(meta: &kube::api::ObjectMeta, kind: &str, name: &str, uid: &str) {
+    let refs = meta.owner_references.clone().unwrap_or_default();
+    assert_eq!(refs.len(), 1, "{refs:?}");
+    let r = &refs[0];
+    assert_eq!(r.api_version, "sources.tanzu.vmware.com/v1alpha1");
+    assert_eq!(r.kind, kind);
+    assert_eq!(r.name, name);
+    assert_eq!(r.uid, uid);
+    assert_eq!(r.controller, Some(true));
+    assert_eq!(r.block_owner_deletion, Some(true));
+}
+
+async fn warning_reasons(env: &Env, object: &str) -> Vec<String> {
+    env.api::<K8sEvent>()
+        .list(&Default::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(object))
+        .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .filter_map(|e| e.reason)
+        .collect()
+}
+
+#[tokio::test]
+async fn vsphere_source_children_status_and_ready() {
+    let env = Env::new("vss").await;
+    env.basics().await;
+    let src: VSphereSource = env
+        .create(vsphere_source(
+            "s",
+            json!({"ref": {"apiVersion": "v1", "kind": "Service", "name": "display"}}),
+        ))
+        .await;
+    let uid = src.metadata.uid.clone().unwrap();
+    let ns = env.ns.clone();
+
+    let dep = eventually("the adapter Deployment", || async {
+        env.api::<Deployment>().get_opt("s-adapter").await.unwrap()
+    })
+    .await;
+    assert_owned_by(&dep.metadata, "VSphereSource", "s", &uid);
+    let labels = BTreeMap::from([(
+        "vspheresources.sources.tanzu.vmware.com/name".to_owned(),
+        "s".to_owned(),
+    )]);
+    assert_eq!(dep.metadata.labels.as_ref(), Some(&labels));
+    let spec = dep.spec.clone().unwrap();
+    assert_eq!(spec.replicas, Some(1));
+    assert_eq!(spec.selector.match_labels.as_ref(), Some(&labels));
+    assert_eq!(spec.strategy.unwrap().type_.as_deref(), Some("Recreate"));
+    let pod = spec.template.spec.clone().unwrap();
+    assert_eq!(
+        spec.template.metadata.unwrap().labels.as_ref(),
+        Some(&labels)
+    );
+    assert_eq!(pod.service_account_name.as_deref(), Some("default"));
+    assert_eq!(pod.containers.len(), 1);
+    let c = &pod.containers[0];
+    assert_eq!(c.name, "adapter");
+    assert_eq!(c.image.as_deref(), Some(VSPHERE_IMAGE));
+    assert_eq!(c.ports.as_ref().unwrap()[0].container_port, 9090);
+    assert!(c.readiness_probe.is_some() && c.liveness_probe.is_some());
+    assert!(c.resources.as_ref().unwrap().requests.is_some());
+    let want: Vec<(String, Value)> = [
+        ("NAMESPACE", json!("metadata.namespace")),
+        ("NAME", json!("metadata.name")),
+        ("K_METRICS_CONFIG", json!("")),
+        ("K_LOGGING_CONFIG", json!("")),
+        ("VSPHERE_KVSTORE_CONFIGMAP", json!("s-configmap")),
+        (
+            "VSPHERE_CHECKPOINT_CONFIG",
+            json!(r#"{"maxAge":"5m0s","period":"10s"}"#),
+        ),
+        ("VSPHERE_PAYLOAD_ENCODING", json!("application/xml")),
+        ("K_CE_OVERRIDES", json!("")),
+        (
+            "K_SINK",
+            json!(format!("http://display.{ns}.svc.cluster.local")),
+        ),
+        ("METRICS_PORT", json!("9090")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(env_map(&dep), want);
+
+    let binding = env
+        .api::<VSphereBinding>()
+        .get("s-vspherebinding")
+        .await
+        .unwrap();
+    assert_owned_by(&binding.metadata, "VSphereSource", "s", &uid);
+    let b = serde_json::to_value(&binding.spec).unwrap();
+    assert_eq!(
+        b,
+        json!({"subject": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "s-adapter",
+                           "namespace": ns},
+               "address": "https://vc.local", "secretRef": {"name": "creds"}})
+    );
+    let cm = env.api::<ConfigMap>().get("s-configmap").await.unwrap();
+    assert_owned_by(&cm.metadata, "VSphereSource", "s", &uid);
+    assert!(cm.data.is_none());
+    let rb = env.api::<RoleBinding>().get("s-rolebinding").await.unwrap();
+    assert_owned_by(&rb.metadata, "VSphereSource", "s", &uid);
+    assert_eq!(rb.metadata.labels.as_ref(), Some(&labels));
+    assert_eq!(rb.role_ref.kind, "ClusterRole");
+    assert_eq!(rb.role_ref.name, "vsphere-receive-adapter-cm");
+    let subjects = rb.subjects.unwrap();
+    assert_eq!(subjects.len(), 1);
+    assert_eq!(subjects[0].kind, "ServiceAccount");
+    assert_eq!(subjects[0].name, "default");
+    assert_eq!(subjects[0].namespace.as_deref(), Some(ns.as_str()));
+
+    // No kubelet: the Deployment is not available, so Ready is Unknown.
+    wait_condition::<VSphereSource>(&env, "s", "SinkProvided", "True").await;
+    wait_condition::<VSphereSource>(&env, "s", "AuthReady", "True").await;
+    let (reason, _) = wait_condition::<VSphereSource>(&env, "s", "Ready", "Unknown").await;
+    assert_eq!(reason, "DeploymentUnavailable");
+    mark_available(&env, "s-adapter").await;
+    wait_condition::<VSphereSource>(&env, "s", "Ready", "True").await;
+    let status = status_of::<VSphereSource>(&env, "s").await;
+    assert_eq!(
+        status["sinkUri"],
+        format!("http://display.{ns}.svc.cluster.local")
+    );
+    assert_eq!(status["observedGeneration"], 1);
+    assert!(
+        status["ceAttributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["type"] == "com.vmware.vsphere.VmPoweredOnEvent.v0"
+                && a["source"] == "https://vc.local/sdk")
+    );
+
+    // A spec change rolls the Deployment and is observed.
+    env.api::<VSphereSource>()
+        .patch(
+            "s",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"payloadEncoding": "application/json",
+                "ceOverrides": {"extensions": {"team": "infra"}}}})),
+        )
+        .await
+        .unwrap();
+    eventually("the rolled Deployment", || async {
+        let dep = env.api::<Deployment>().get("s-adapter").await.unwrap();
+        let e = env_map(&dep);
+        (e.contains(&("VSPHERE_PAYLOAD_ENCODING".into(), json!("application/json")))
+            && e.contains(&(
+                "K_CE_OVERRIDES".into(),
+                json!(r#"{"extensions":{"team":"infra"}}"#),
+            )))
+        .then_some(())
+    })
+    .await;
+    eventually("generation 2 observed", || async {
+        (status_of::<VSphereSource>(&env, "s").await["observedGeneration"] == 2).then_some(())
+    })
+    .await;
+
+    // Deletion: every child carries a controller owner reference with
+    // blockOwnerDeletion, which garbage collection follows (no
+    // controller-manager runs here to do it).
+    env.api::<VSphereSource>()
+        .delete("s", &Default::default())
+        .await
+        .unwrap();
+    eventually("the source gone", || async {
+        env.api::<VSphereSource>()
+            .get_opt("s")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let dep = env.api::<Deployment>().get("s-adapter").await.unwrap();
+    assert_eq!(dep.metadata.owner_references.unwrap()[0].uid, uid);
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn vsphere_source_failures_have_clear_reasons() {
+    let env = Env::new("vss-fail").await;
+    // Missing sink.
+    env.create::<ServiceAccount>(json!({"metadata": {"name": "default"}}))
+        .await;
+    env.create::<Secret>(json!({"metadata": {"name": "creds"},
+        "stringData": {"username": "u", "password": "p"}}))
+        .await;
+    env.create::<VSphereSource>(vsphere_source(
+        "nosink",
+        json!({"ref": {"apiVersion": "v1", "kind": "Service", "name": "absent"}}),
+    ))
+    .await;
+    let (reason, message) = wait_condition::<VSphereSource>(&env, "nosink", "Ready", "False").await;
+    assert_eq!(reason, "SinkNotFound");
+    assert!(message.contains("\"absent\" not found"), "{message}");
+    let (reason, _) =
+        wait_condition::<VSphereSource>(&env, "nosink", "SinkProvided", "False").await;
+    assert_eq!(reason, "SinkNotFound");
+    assert!(
+        env.api::<Deployment>()
+            .get_opt("nosink-adapter")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Missing ServiceAccount.
+    let mut obj = vsphere_source("nosa", json!({"uri": "http://sink.example"}));
+    obj["spec"]["serviceAccountName"] = json!("absent-sa");
+    env.create::<VSphereSource>(obj).await;
+    let (reason, message) = wait_condition::<VSphereSource>(&env, "nosa", "Ready", "False").await;
+    assert_eq!(reason, "ServiceAccountMissing");
+    assert!(message.contains("absent-sa"), "{message}");
+
+    // Missing Secret.
+    let mut obj = vsphere_source("nosecret", json!({"uri": "http://sink.example"}));
+    obj["spec"]["secretRef"]["name"] = json!("absent-secret");
+    env.create::<VSphereSource>(obj).await;
+    let (reason, message) =
+        wait_condition::<VSphereSource>(&env, "nosecret", "Ready", "False").await;
+    assert_eq!(reason, "SecretMissing");
+    assert!(message.contains("absent-secret"), "{message}");
+
+    // Each failure is a Warning Event on the source.
+    for (name, reason) in [
+        ("nosink", "SinkNotFound"),
+        ("nosa", "ServiceAccountMissing"),
+        ("nosecret", "SecretMissing"),
+    ] {
+        eventually(&format!("a {reason} event"), || async {
+            warning_reasons(&env, name)
+                .await
+                .iter()
+                .any(|r| r == reason)
+                .then_some(())
+        })
+        .await;
+    }
+
+    // Fixing the cause makes the source progress.
+    env.create::<Service>(json!({"metadata": {"name": "absent"},
+        "spec": {"ports": [{"port": 80}]}}))
+        .await;
+    wait_condition::<VSphereSource>(&env, "nosink", "SinkProvided", "True").await;
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn addressable_sink_relative_uri_ca_certs_and_logging_config() {
+    let server = KubeApiServer::shared();
+    let env = Env::new("vss-addr").await;
+    server
+        .install_knative_crds(&env.client)
+        .await
+        .expect("Knative CRDs");
+    env.basics().await;
+    let ns = env.ns.clone();
+    let broker = ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "eventing.knative.dev",
+        "v1",
+        "Broker",
+    ));
+    let brokers: Api<DynamicObject> = Api::namespaced_with(env.client.clone(), &ns, &broker);
+    let b = json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
+                   "metadata": {"name": "default"}, "spec": {}});
+    brokers
+        .patch("default", &PatchParams::apply("t"), &Patch::Apply(b))
+        .await
+        .unwrap();
+    let url = format!("https://broker-ingress.knative-eventing.svc.cluster.local/{ns}/default/");
+    let st = json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
+                    "metadata": {"name": "default"},
+                    "status": {"address": {"url": url, "CACerts": "BROKER-CA"}}});
+    brokers
+        .patch_status("default", &PatchParams::apply("t"), &Patch::Apply(st))
+        .await
+        .unwrap();
+    env.create::<VSphereSource>(vsphere_source(
+        "s",
+        json!({"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "default"},
+               "uri": "extra/path", "CACerts": "EXTRA-CA"}),
+    ))
+    .await;
+    let dep = eventually("the adapter Deployment", || async {
+        env.api::<Deployment>().get_opt("s-adapter").await.unwrap()
+    })
+    .await;
+    let e = env_map(&dep);
+    assert!(
+        e.contains(&("K_SINK".into(), json!(format!("{url}extra/path")))),
+        "{e:?}"
+    );
+    assert!(
+        e.contains(&("K_CA_CERTS".into(), json!("BROKER-CA\nEXTRA-CA"))),
+        "{e:?}"
+    );
+    let status = status_of::<VSphereSource>(&env, "s").await;
+    assert_eq!(status["sinkUri"], format!("{url}extra/path"));
+    assert_eq!(status["sinkCACerts"], "BROKER-CA\nEXTRA-CA");
+
+    // A logging (and observability) change reaches the adapter.
+    env.create::<ConfigMap>(json!({"metadata": {"name": "config-logging"},
+        "data": {"_example": "ignored", "zap-logger-config": "{\"level\":\"debug\"}"}}))
+        .await;
+    env.create::<ConfigMap>(json!({"metadata": {"name": "config-observability"},
+        "data": {"metrics.backend-destination": "prometheus"}}))
+        .await;
+    eventually("the logging configuration in the adapter", || async {
+        let dep = env.api::<Deployment>().get("s-adapter").await.unwrap();
+        let e = env_map(&dep);
+        let logging = e.iter().find(|(k, _)| k == "K_LOGGING_CONFIG")?.1.clone();
+        let metrics = e.iter().find(|(k, _)| k == "K_METRICS_CONFIG")?.1.clone();
+        (logging == json!(r#"{"zap-logger-config":"{\"level\":\"debug\"}"}"#)
+            && metrics
+                .as_str()?
+                .contains("\"metrics.backend-destination\":\"prometheus\"")
+            && metrics
+                .as_str()?
+                .contains("\"Component\":\"vspheresource\""))
+        .then_some(())
+    })
+    .await;
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn horizon_source_children_status_and_failures() {
+    let env = Env::new("hs").await;
+    env.basics().await;
+    let ns = env.ns.clone();
+    let hs: HorizonSource = env
+        .create(json!({
+            "apiVersion": "sources.tanzu.vmware.com/v1alpha1",
+            "kind": "HorizonSource",
+            "metadata": {"name": "h"},
+            "spec": {"sink": {"ref": {"apiVersion": "v1", "kind": "Service", "name": "display"}},
+                     "address": "https://horizon.local", "secretRef": {"name": "creds"},
+                     "serviceAccountName": "horizon-sa"}
+        }))
+        .await;
+    let uid = hs.metadata.uid.clone().unwrap();
+    let sa = eventually("the created ServiceAccount", || async {
+        env.api::<ServiceAccount>()
+            .get_opt("horizon-sa")
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_owned_by(&sa.metadata, "HorizonSource", "h", &uid);
+    let labels = BTreeMap::from([
+        (
+            "knative-eventing-source".to_owned(),
+            "horizon-source-controller".to_owned(),
+        ),
+        ("knative-eventing-source-name".to_owned(), "h".to_owned()),
+    ]);
+    assert_eq!(sa.metadata.labels.as_ref(), Some(&labels));
+    let dep = eventually("the Horizon adapter", || async {
+        env.api::<Deployment>().get_opt("h-adapter").await.unwrap()
+    })
+    .await;
+    assert_owned_by(&dep.metadata, "HorizonSource", "h", &uid);
+    assert_eq!(dep.metadata.labels.as_ref(), Some(&labels));
+    let spec = dep.spec.clone().unwrap();
+    assert_eq!(spec.strategy.unwrap().type_.as_deref(), Some("Recreate"));
+    let pod = spec.template.spec.clone().unwrap();
+    assert_eq!(pod.service_account_name.as_deref(), Some("horizon-sa"));
+    let vol = &pod.volumes.as_ref().unwrap()[0];
+    assert_eq!(vol.name, "creds");
+    assert_eq!(
+        vol.secret.as_ref().unwrap().secret_name.as_deref(),
+        Some("creds")
+    );
+    let mount = &pod.containers[0].volume_mounts.as_ref().unwrap()[0];
+    assert_eq!(mount.mount_path, "/var/bindings/horizon");
+    assert_eq!(mount.read_only, Some(true));
+    assert_eq!(pod.containers[0].image.as_deref(), Some(HORIZON_IMAGE));
+    let sink = format!("http://display.{ns}.svc.cluster.local");
+    let want: Vec<(String, Value)> = [
+        ("HORIZON_URL", json!("https://horizon.local")),
+        ("HORIZON_INSECURE", json!("false")),
+        ("METRICS_DOMAIN", json!("knative.dev/eventing")),
+        ("K_CE_OVERRIDES", json!("")),
+        ("SINK_URI", json!(sink)),
+        ("K_SINK", json!(sink)),
+        ("NAME", json!("h")),
+        ("NAMESPACE", json!(ns)),
+        ("K_LOGGING_CONFIG", json!("")),
+        ("K_METRICS_CONFIG", json!("")),
+        ("METRICS_PORT", json!("9090")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(env_map(&dep), want);
+    let (reason, _) = wait_condition::<HorizonSource>(&env, "h", "Deployed", "Unknown").await;
+    assert_eq!(reason, "DeploymentUnavailable");
+    wait_condition::<HorizonSource>(&env, "h", "SinkProvided", "True").await;
+    mark_available(&env, "h-adapter").await;
+    wait_condition::<HorizonSource>(&env, "h", "Ready", "True").await;
+    assert_eq!(status_of::<HorizonSource>(&env, "h").await["sinkUri"], sink);
+
+    // Failures: no sink, no Secret.
+    env.create::<HorizonSource>(json!({
+        "apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "HorizonSource",
+        "metadata": {"name": "nosink"},
+        "spec": {"sink": {"ref": {"apiVersion": "v1", "kind": "Service", "name": "absent"}},
+                 "address": "https://horizon.local", "secretRef": {"name": "creds"}}
+    }))
+    .await;
+    let (reason, _) = wait_condition::<HorizonSource>(&env, "nosink", "Ready", "False").await;
+    assert_eq!(reason, "SinkNotFound");
+    env.create::<HorizonSource>(json!({
+        "apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "HorizonSource",
+        "metadata": {"name": "nosecret"},
+        "spec": {"sink": {"uri": "http://sink.example"},
+                 "address": "https://horizon.local", "secretRef": {"name": "absent"}}
+    }))
+    .await;
+    let (reason, message) =
+        wait_condition::<HorizonSource>(&env, "nosecret", "Ready", "False").await;
+    assert_eq!(reason, "SecretMissing");
+    assert!(message.contains("absent"), "{message}");
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn leader_election_with_a_lease() {
+    let server = KubeApiServer::shared();
+    let client = server.client().await.unwrap();
+    let ns = server.create_namespace(&client, "lease").await.unwrap();
+    let a = LeaderElector::new(client.clone(), &ns, "sources-controller", "a", 15);
+    let b = LeaderElector::new(client.clone(), &ns, "sources-controller", "b", 15);
+    assert!(a.try_acquire_or_renew().await.unwrap());
+    assert!(!b.try_acquire_or_renew().await.unwrap());
+    assert!(a.try_acquire_or_renew().await.unwrap(), "renewal");
+    a.release().await;
+    assert!(
+        b.try_acquire_or_renew().await.unwrap(),
+        "taken after release"
+    );
+    assert!(!a.try_acquire_or_renew().await.unwrap());
+}
+
+#[tokio::test]
+async fn metrics_and_health_endpoints() {
+    let metrics = std::sync::Arc::new(Metrics::default());
+    let port = test_support::free_port();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(sources_controller::serve_http(
+        addr,
+        metrics.clone(),
+        async {
+            let _ = rx.await;
+        },
+    ));
+    metrics.observe_reconcile("VSphereSource", true, Duration::from_millis(5));
+    let get = |path: &'static str| async move {
+        for _ in 0..50 {
+            if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                s.write_all(
+                    format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                        .as_bytes(),
+                )
+                .await
+                .unwrap();
+                let mut out = String::new();
+                s.read_to_string(&mut out).await.unwrap();
+                return out;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("server did not start");
+    };
+    assert!(get("/healthz").await.starts_with("HTTP/1.1 200"));
+    assert!(get("/readyz").await.starts_with("HTTP/1.1 503"));
+    metrics.set_ready(true);
+    assert!(get("/readyz").await.starts_with("HTTP/1.1 200"));
+    let body = get("/metrics").await;
+    assert!(
+        body.contains(
+            "sources_controller_reconcile_total{kind=\"VSphereSource\",result=\"success\"} 1"
+        ),
+        "{body}"
+    );
+    let _ = tx.send(());
+    let _ = server.await;
+}
+
+fn config_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config")
+}
+
+fn config_files() -> Vec<(String, String)> {
+    let mut files: Vec<_> = std::fs::read_dir(config_dir())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn release_manifests_apply_and_their_rbac_suffices() {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    let server = KubeApiServer::shared();
+    let admin = server.client().await.unwrap();
+    let files = config_files();
+    let all: String = files.iter().map(|(_, y)| format!("{y}\n---\n")).collect();
+    // `kubectl apply --dry-run=server -f config/` (the namespace must exist
+    // for a server-side dry run of the namespaced objects).
+    let ns_yaml = &files
+        .iter()
+        .find(|(f, _)| f == "100-namespace.yaml")
+        .unwrap()
+        .1;
+    server
+        .apply_yaml(&admin, ns_yaml, "default", false)
+        .await
+        .expect("namespace");
+    server.install_crds(&admin, &all).await.expect("CRDs");
+    let applied = server
+        .apply_yaml(&admin, &all, "vmware-sources", true)
+        .await
+        .expect("dry-run apply of config/");
+    for expected in [
+        "Namespace/vmware-sources",
+        "CustomResourceDefinition/vspheresources.sources.tanzu.vmware.com",
+        "ClusterRole/vsphere-receive-adapter-cm",
+        "ClusterRole/vmware-sources-observer",
+        "Deployment/sources-controller",
+        "Service/sources-controller",
+        "ConfigMap/config-logging",
+        "ConfigMap/config-observability",
+    ] {
+        assert!(
+            applied.iter().any(|a| a == expected),
+            "{expected} in {applied:?}"
+        );
+    }
+    // Really apply the RBAC and run the controller as its ServiceAccount.
+    for (file, yaml) in &files {
+        if file.starts_with("200-") || file.starts_with("201-") {
+            server
+                .apply_yaml(&admin, yaml, "vmware-sources", false)
+                .await
+                .expect(file);
+        }
+    }
+    let sas: Api<ServiceAccount> = Api::namespaced(admin.clone(), "vmware-sources");
+    let tr: TokenRequest =
+        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 3600}}))
+            .unwrap();
+    let token = sas
+        .create_token_request("sources-controller", &PostParams::default(), &tr)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token;
+    let sa_client = server.client_with_token(&token).unwrap();
+    let ns = server.create_namespace(&admin, "rbac-ctl").await.unwrap();
+    let mut settings = Settings::new(VSPHERE_IMAGE, HORIZON_IMAGE, &ns);
+    settings.watch_namespace = Some(ns.clone());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(run_controllers(
+        sa_client,
+        settings,
+        Default::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let env = Env {
+        client: admin.clone(),
+        ns: ns.clone(),
+        stop: Some(stop),
+        task: None,
+    };
+    env.basics().await;
+    env.create::<VSphereSource>(vsphere_source(
+        "s",
+        json!({"ref": {"apiVersion": "v1", "kind": "Service", "name": "display"}}),
+    ))
+    .await;
+    env.create::<HorizonSource>(json!({
+        "apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "HorizonSource",
+        "metadata": {"name": "h"},
+        "spec": {"sink": {"uri": "http://sink.example"}, "address": "https://horizon.local",
+                 "secretRef": {"name": "creds"}, "serviceAccountName": "new-sa"}
+    }))
+    .await;
+    let (reason, _) = wait_condition::<VSphereSource>(&env, "s", "Ready", "Unknown").await;
+    assert_eq!(
+        reason, "DeploymentUnavailable",
+        "all children written with the shipped RBAC"
+    );
+    for child in ["s-adapter", "h-adapter"] {
+        eventually(child, || async {
+            env.api::<Deployment>().get_opt(child).await.unwrap()
+        })
+        .await;
+    }
+    assert!(
+        env.api::<RoleBinding>()
+            .get_opt("s-rolebinding")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    env.stop().await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+}
+
+#[tokio::test]
+async fn knative_service_sink_and_adoption_of_go_controller_children() {
+    let server = KubeApiServer::shared();
+    let env = Env::new("vss-adopt").await;
+    server
+        .install_knative_crds(&env.client)
+        .await
+        .expect("Knative CRDs");
+    env.basics().await;
+    let ns = env.ns.clone();
+    // A Knative Service as sink.
+    let ksvc = ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "serving.knative.dev",
+        "v1",
+        "Service",
+    ));
+    let ksvcs: Api<DynamicObject> = Api::namespaced_with(env.client.clone(), &ns, &ksvc);
+    let doc = json!({"apiVersion": "serving.knative.dev/v1", "kind": "Service",
+        "metadata": {"name": "event-display"},
+        "spec": {"template": {"spec": {"containers": [{"image": "registry.test/display"}]}}}});
+    ksvcs
+        .patch(
+            "event-display",
+            &PatchParams::apply("t"),
+            &Patch::Apply(doc),
+        )
+        .await
+        .unwrap();
+    let url = format!("http://event-display.{ns}.svc.cluster.local");
+
+    // A checkpoint ConfigMap that already exists (written by the Go adapter,
+    // or pre-created by the user) is kept as it is.
+    let old_cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "old-configmap"},
+        "data": {"checkpoint": "{\"lastEventKey\":42}"}}))
+    .unwrap();
+    env.api::<ConfigMap>()
+        .create(&PostParams::default(), &old_cm)
+        .await
+        .expect("the existing ConfigMap");
+    // The source exists (as after an upgrade) with children made by the Go
+    // controller: same names, controller owner references, other content.
+    let src: VSphereSource = env
+        .create(vsphere_source(
+            "old",
+            json!({"ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service",
+                           "name": "event-display"}}),
+        ))
+        .await;
+    let uid = src.metadata.uid.clone().unwrap();
+    let owner = json!([{"apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "VSphereSource",
+        "name": "old", "uid": uid, "controller": true, "blockOwnerDeletion": true}]);
+    let labels = json!({"vspheresources.sources.tanzu.vmware.com/name": "old"});
+    let old_dep = json!({"metadata": {"name": "old-adapter", "ownerReferences": owner, "labels": labels},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                 "strategy": {"type": "Recreate"},
+                 "template": {"metadata": {"labels": labels},
+                              "spec": {"containers": [{"name": "adapter", "image": "old-go-image",
+                                       "env": [{"name": "K_SINK", "value": "http://stale"}]}]}}}});
+    // Created with a plain POST (an Update-style manager, like client-go).
+    let old: Deployment = serde_json::from_value(old_dep).unwrap();
+    env.api::<Deployment>()
+        .create(&PostParams::default(), &old)
+        .await
+        .expect("the Go controller's Deployment");
+
+    // Until the Knative Service has an address the controller deploys
+    // nothing, so the Go controller's Deployment is there first.
+    let (reason, _) = wait_condition::<VSphereSource>(&env, "old", "SinkProvided", "False").await;
+    assert_eq!(reason, "SinkNotAddressable");
+    let st = json!({"apiVersion": "serving.knative.dev/v1", "kind": "Service",
+        "metadata": {"name": "event-display"}, "status": {"address": {"url": url}}});
+    ksvcs
+        .patch_status("event-display", &PatchParams::apply("t"), &Patch::Apply(st))
+        .await
+        .unwrap();
+    eventually("the adopted Deployment updated", || async {
+        let dep = env.api::<Deployment>().get("old-adapter").await.unwrap();
+        let c = &dep.spec.as_ref()?.template.spec.as_ref()?.containers[0];
+        (c.image.as_deref() == Some(VSPHERE_IMAGE)
+            && env_map(&dep).contains(&("K_SINK".into(), json!(url))))
+        .then_some(())
+    })
+    .await;
+    // The checkpoint survives.
+    let cm = env.api::<ConfigMap>().get("old-configmap").await.unwrap();
+    assert_eq!(cm.data.unwrap()["checkpoint"], "{\"lastEventKey\":42}");
+    let deps = env
+        .api::<Deployment>()
+        .list(&Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        deps.items
+            .iter()
+            .filter(|d| d.metadata.name.as_deref().unwrap_or("").starts_with("old"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        status_of::<VSphereSource>(&env, "old").await["sinkUri"],
+        json!(url)
+    );
+    env.stop().await;
+}
