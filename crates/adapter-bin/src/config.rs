@@ -140,6 +140,11 @@ pub struct VsphereArgs {
     #[arg(long = "metrics-address", env = "METRICS_ADDRESS")]
     pub metrics_address: Option<SocketAddr>,
 
+    /// Only these event types (comma-separated type names or EventEx/ExtendedEvent
+    /// `eventTypeId`s, as the VSphereSource's `eventTypes` lists them); all when unset.
+    #[arg(long = "event-types", env = "VSPHERE_EVENT_TYPES")]
+    pub event_types: Option<String>,
+
     /// Events per ReadNextEvents call (1 to 1000).
     #[arg(long = "page-size", env = "VSPHERE_PAGE_SIZE", default_value_t = 100)]
     pub page_size: i32,

@@ -252,6 +252,7 @@ pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), 
         position,
         ReaderConfig {
             page_size: args.page_size,
+            event_types: event_types(args.event_types.as_deref()),
             ..ReaderConfig::default()
         },
         tx,
@@ -383,6 +384,17 @@ fn advance(progress: &Progress, event: &Event, source: &str, metrics: &Metrics) 
             metrics.set_lag(lag);
         }
     }
+}
+
+/// `VSPHERE_EVENT_TYPES`: comma-separated, blanks ignored.
+fn event_types(value: Option<&str>) -> Vec<String> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 async fn open_store(args: &VsphereArgs) -> Result<Arc<dyn CheckpointStore>, AdapterError> {

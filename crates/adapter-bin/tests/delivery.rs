@@ -281,3 +281,34 @@ async fn kill_9_at_random_points_loses_nothing_and_repeats_only_the_boundary() {
         total - unique
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_configured_event_types_are_delivered() {
+    let sim = sim().await;
+    let sink = RecordingSink::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut e = env(&sim, &sink.url(), &dir.path().join("cp.json"));
+    e.push((
+        "VSPHERE_EVENT_TYPES",
+        "VmPoweredOnEvent, VmPoweredOffEvent".into(),
+    ));
+    let adapter = Adapter::start(&e);
+    adapter
+        .wait_log("setting begin of event stream", Duration::from_secs(30))
+        .await;
+    sim.generate(200);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let got = sink.accepted();
+    assert!(
+        !got.is_empty(),
+        "some power events among 200 realistic ones"
+    );
+    for r in &got {
+        let t = r.header("ce-type").unwrap_or_default();
+        assert!(
+            t == "com.vmware.vsphere.VmPoweredOnEvent.v0"
+                || t == "com.vmware.vsphere.VmPoweredOffEvent.v0",
+            "{t}"
+        );
+    }
+}

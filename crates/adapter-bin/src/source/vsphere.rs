@@ -58,6 +58,8 @@ pub struct ReaderConfig {
     pub idle_wait: Duration,
     /// Waits between attempts while vCenter is unreachable.
     pub backoff: Backoff,
+    /// Only events with these type names or `eventTypeId`s (empty: all).
+    pub event_types: Vec<String>,
 }
 
 impl Default for ReaderConfig {
@@ -70,6 +72,7 @@ impl Default for ReaderConfig {
                 max: Duration::from_secs(30),
                 factor: 2.0,
             },
+            event_types: Vec::new(),
         }
     }
 }
@@ -105,7 +108,8 @@ pub async fn read_events(
                 watch = None;
                 let filter = EventFilterSpec::new()
                     .entity(root.clone(), Recursion::All)
-                    .begin_time(position.time);
+                    .begin_time(position.time)
+                    .event_type_ids(config.event_types.iter().cloned());
                 match client.create_event_collector(&filter).await {
                     Ok(c) => {
                         debug!(begin = %position.time, "created event collector");
