@@ -2,12 +2,13 @@
 //! bursts larger than a page, ties on one millisecond, token expiry mid-stream, sink failures,
 //! `kill -9` and restart, SIGTERM, start-up errors, metrics.
 
+mod common;
 mod horizon_common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use horizon_common::{Adapter, checkpoint, counts, delivered, env, eventually, secret_dir};
+use horizon_common::{checkpoint, counts, delivered, env, eventually, secret_dir};
 use horizon_sim::Simulator;
 use test_support::RecordingSink;
 
@@ -37,7 +38,7 @@ async fn a_burst_larger_than_a_page_with_ties_arrives_once_oldest_first_without_
         "K_CE_OVERRIDES",
         r#"{"extensions":{"team":"vdi ops"}}"#.into(),
     ));
-    let mut adapter = Adapter::start(&e);
+    let mut adapter = horizon_common::start(&e);
     adapter.wait_log(BEGIN, Duration::from_secs(30)).await;
 
     // 180 events, 6 per millisecond, in one go: more than three pages of 50.
@@ -75,7 +76,7 @@ async fn a_burst_larger_than_a_page_with_ties_arrives_once_oldest_first_without_
     assert!(body["user_id"].is_string() && body["machine_dns_name"].is_string());
 
     // Metrics and health.
-    let addr = adapter.metrics_address().expect("metrics address");
+    let addr = common::metrics_address(&adapter).expect("metrics address");
     let metrics = reqwest::get(format!("http://{addr}/metrics"))
         .await
         .expect("metrics")
@@ -108,7 +109,7 @@ async fn a_burst_larger_than_a_page_with_ties_arrives_once_oldest_first_without_
     // A restart re-sends nothing; events sharing the checkpoint's millisecond that appear later
     // are still delivered.
     let late = sim.add_events_at(t, 2);
-    let adapter = Adapter::start(&e);
+    let adapter = horizon_common::start(&e);
     adapter
         .wait_log("found existing checkpoint", Duration::from_secs(30))
         .await;
@@ -137,7 +138,7 @@ async fn token_expiry_mid_stream_loses_nothing() {
     let dir = tempfile::tempdir().expect("dir");
     let secret = secret_dir(&sim);
     let cp = dir.path().join("cp.json");
-    let _adapter = Adapter::start(&env(&sim, secret.path(), &sink.url(), &cp));
+    let _adapter = horizon_common::start(&env(&sim, secret.path(), &sink.url(), &cp));
     _adapter.wait_log(BEGIN, Duration::from_secs(30)).await;
     let mut want = BTreeSet::new();
     for _ in 0..30 {
@@ -169,7 +170,7 @@ async fn sink_failures_are_retried_dead_lettered_and_never_skipped() {
     let cp = dir.path().join("cp.json");
     let mut e = env(&sim, secret.path(), &sink.url(), &cp);
     e.push(("K_DEAD_LETTER_SINK", dls.url()));
-    let _adapter = Adapter::start(&e);
+    let _adapter = horizon_common::start(&e);
     _adapter.wait_log(BEGIN, Duration::from_secs(30)).await;
 
     // Horizon answers 409 once: retried.
@@ -209,7 +210,7 @@ async fn kill_9_and_restart_deliver_every_event_with_duplicates_only_in_the_boun
     let secret = secret_dir(&sim);
     let cp = dir.path().join("cp.json");
     let e = env(&sim, secret.path(), &sink.url(), &cp);
-    let mut adapter = Adapter::start(&e);
+    let mut adapter = horizon_common::start(&e);
     adapter.wait_log(BEGIN, Duration::from_secs(30)).await;
 
     // Events keep coming, three per millisecond, while the adapter is killed and restarted.
@@ -242,7 +243,7 @@ async fn kill_9_and_restart_deliver_every_event_with_duplicates_only_in_the_boun
             .unwrap_or(i64::MAX);
         windows.push((cp_time, last));
         tokio::time::sleep(Duration::from_millis(200)).await;
-        adapter = Adapter::start(&e);
+        adapter = horizon_common::start(&e);
         adapter
             .wait_log("found existing checkpoint", Duration::from_secs(30))
             .await;
@@ -333,7 +334,7 @@ async fn start_up_errors_name_the_setting() {
         ),
     ];
     for (env, text) in cases {
-        let mut a = Adapter::start(&env);
+        let mut a = horizon_common::start(&env);
         let code = a.wait_exit(Duration::from_secs(20)).await;
         // The stderr reader may lag the exit a little.
         eventually(Duration::from_secs(5), || a.log().join("\n").contains(text)).await;
@@ -354,7 +355,7 @@ async fn an_unreachable_horizon_is_retried_until_it_answers() {
     let mut e = env(&sim, secret.path(), &sink.url(), &cp);
     e.retain(|(k, _)| *k != "HORIZON_URL");
     e.push(("HORIZON_URL", "http://127.0.0.1:9".into()));
-    let mut a = Adapter::start(&e);
+    let mut a = horizon_common::start(&e);
     a.wait_log("cannot connect to Horizon", Duration::from_secs(20))
         .await;
     assert_eq!(a.terminate(Duration::from_secs(20)).await, Some(0));

@@ -1,12 +1,13 @@
 //! The Horizon checkpoint in the ConfigMap `<NAME>-configmap` on a real kube-apiserver: saved
 //! on SIGTERM, and a restart resumes from it without re-sending anything.
 
+mod common;
 mod horizon_common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use horizon_common::{Adapter, delivered, secret_dir};
+use horizon_common::{delivered, secret_dir};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use test_support::RecordingSink;
@@ -36,7 +37,7 @@ async fn resumes_from_the_configmap_checkpoint_after_a_restart() {
         ("HORIZON_CHECKPOINT_CONFIG", r#"{"period":"100ms"}"#.into()),
         ("HORIZON_POLL_INTERVAL", "100ms".into()),
     ];
-    let mut adapter = Adapter::start(&env);
+    let mut adapter = horizon_common::start(&env);
     adapter
         .wait_log("setting begin of event stream", Duration::from_secs(60))
         .await;
@@ -72,7 +73,7 @@ async fn resumes_from_the_configmap_checkpoint_after_a_restart() {
     assert_eq!(v["lastEventIds"].as_array().map(Vec::len), Some(4), "{raw}");
 
     let second = sim.add_events_now(8, 4);
-    let mut adapter = Adapter::start(&env);
+    let mut adapter = horizon_common::start(&env);
     adapter
         .wait_log("found existing checkpoint", Duration::from_secs(60))
         .await;

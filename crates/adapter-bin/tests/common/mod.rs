@@ -1,4 +1,4 @@
-//! Running the `vsphere-adapter` binary as a real process in tests.
+//! Running the adapter binaries as real processes in tests.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -27,9 +27,14 @@ pub fn binary() -> PathBuf {
 }
 
 impl Adapter {
-    /// Start the adapter with exactly these environment variables (plus PATH and HOME).
+    /// Start `vsphere-adapter` with exactly these environment variables (plus PATH).
     pub fn start(env: &[(&str, String)]) -> Self {
-        let mut cmd = Command::new(binary());
+        Self::start_binary(&binary(), env)
+    }
+
+    /// Start the adapter binary at `path` with exactly these environment variables (plus PATH).
+    pub fn start_binary(path: &Path, env: &[(&str, String)]) -> Self {
+        let mut cmd = Command::new(path);
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("RUST_LOG", "info")
@@ -40,7 +45,9 @@ impl Adapter {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("spawn vsphere-adapter");
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", path.display()));
         let log = Arc::new(Mutex::new(Vec::new()));
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let err = child.stderr.take().expect("stderr");

@@ -1,20 +1,13 @@
-//! Running the `horizon-adapter` binary as a real process in tests.
+//! The `horizon-adapter` binary in tests: its env against the simulator, and what it delivered.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use horizon_sim::Simulator;
+pub use crate::common::Adapter;
 
-/// A running adapter; killed when dropped.
-pub struct Adapter {
-    child: Option<Child>,
-    log: Arc<Mutex<Vec<String>>>,
-}
+use horizon_sim::Simulator;
 
 /// A directory with the `domain`, `username` and `password` files of a mounted Secret.
 pub fn secret_dir(sim: &Simulator) -> tempfile::TempDir {
@@ -39,104 +32,9 @@ pub fn env(sim: &Simulator, secret: &Path, sink: &str, cp: &Path) -> Vec<(&'stat
     ]
 }
 
-impl Adapter {
-    /// Start the adapter with exactly these environment variables (plus PATH).
-    pub fn start(env: &[(&str, String)]) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_horizon-adapter"));
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("RUST_LOG", "info")
-            .env("METRICS_ADDRESS", "127.0.0.1:0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn horizon-adapter");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let err = child.stderr.take().expect("stderr");
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if let Ok(mut l) = sink.lock() {
-                    l.push(line);
-                }
-            }
-        });
-        Self {
-            child: Some(child),
-            log,
-        }
-    }
-
-    /// The log lines so far.
-    pub fn log(&self) -> Vec<String> {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-
-    /// Wait for a log line containing `text`; panics with the log on timeout.
-    pub async fn wait_log(&self, text: &str, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.log().iter().any(|l| l.contains(text)) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!(
-            "no log line with {text:?} within {timeout:?}; log:\n{}",
-            self.log().join("\n")
-        );
-    }
-
-    /// SIGKILL, as a crash would.
-    pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// SIGTERM and wait for the exit code.
-    pub async fn terminate(&mut self, timeout: Duration) -> Option<i32> {
-        let c = self.child.as_ref()?;
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(c.id().to_string())
-            .status();
-        self.wait_exit(timeout).await
-    }
-
-    /// Wait for the process to exit on its own.
-    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
-        let c = self.child.as_mut()?;
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = c.try_wait() {
-                self.child = None;
-                return status.code();
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        None
-    }
-
-    /// The address of /metrics, from the log.
-    pub fn metrics_address(&self) -> Option<String> {
-        self.log().iter().find_map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).ok()?;
-            (v["message"] == "serving /metrics, /healthz and /readyz")
-                .then(|| v["address"].as_str().map(str::to_owned))
-                .flatten()
-        })
-    }
-}
-
-impl Drop for Adapter {
-    fn drop(&mut self) {
-        self.kill9();
-    }
+/// Start `horizon-adapter` with exactly these environment variables (plus PATH).
+pub fn start(env: &[(&str, String)]) -> Adapter {
+    Adapter::start_binary(Path::new(env!("CARGO_BIN_EXE_horizon-adapter")), env)
 }
 
 /// `(ce-id, time in ms from the body)` of each request, in arrival order.

@@ -1,0 +1,194 @@
+//! The Deployment `sources-controller` creates for a HorizonSource runs `horizon-adapter`
+//! unchanged: the controller reconciles a HorizonSource on a real kube-apiserver, and the
+//! adapter starts with exactly that Deployment's env and Secret volume (mount path remapped to a
+//! temporary directory, in-cluster config replaced by a kubeconfig) and delivers events.
+
+mod common;
+mod horizon_common;
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use kube::Api;
+use kube::api::PostParams;
+use kube_harness::KubeApiServer;
+use serde_json::json;
+use sources_controller::{Settings, run_controllers};
+use test_support::RecordingSink;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controllers_horizon_deployment_runs_the_adapter() {
+    test_support::install_crypto_provider();
+    let server = KubeApiServer::shared();
+    let client = server.client().await.expect("client");
+    let crds: String = sources_api::crds::all()
+        .iter()
+        .map(|(_, crd)| sources_api::crds::render(crd).expect("render") + "---\n")
+        .collect();
+    server.install_crds(&client, &crds).await.expect("CRDs");
+    let ns = server
+        .create_namespace(&client, "hzdeploy")
+        .await
+        .expect("namespace");
+
+    let sim = horizon_sim::Simulator::builder()
+        .start()
+        .await
+        .expect("simulator");
+    let sink = RecordingSink::start().await;
+    let sa: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "default"}})).expect("object");
+    Api::<ServiceAccount>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &sa)
+        .await
+        .expect("ServiceAccount");
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value::<Secret>(json!({"metadata": {"name": "horizon-creds"},
+                "stringData": {"domain": sim.domain(), "username": sim.username(), "password": sim.password()}}))
+            .expect("object"),
+        )
+        .await
+        .expect("Secret");
+
+    let mut settings = Settings::new("vsphere-adapter:test", "horizon-adapter:test", &ns);
+    settings.watch_namespace = Some(ns.clone());
+    settings.identity = format!("test-{ns}");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let controller = tokio::spawn(run_controllers(
+        client.clone(),
+        settings,
+        Default::default(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+
+    let api = kube::Api::<kube::api::DynamicObject>::namespaced_with(
+        client.clone(),
+        &ns,
+        &kube::api::ApiResource {
+            group: "sources.tanzu.vmware.com".into(),
+            version: "v1alpha1".into(),
+            api_version: "sources.tanzu.vmware.com/v1alpha1".into(),
+            kind: "HorizonSource".into(),
+            plural: "horizonsources".into(),
+        },
+    );
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "apiVersion": "sources.tanzu.vmware.com/v1alpha1",
+            "kind": "HorizonSource",
+            "metadata": {"name": "vdi", "namespace": ns},
+            "spec": {"sink": {"uri": sink.url()}, "address": sim.url(),
+                     "secretRef": {"name": "horizon-creds"}}
+        }))
+        .expect("HorizonSource"),
+    )
+    .await
+    .expect("create HorizonSource");
+
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let mut deployment = None;
+    for _ in 0..200 {
+        if let Some(d) = deployments.get_opt("vdi-adapter").await.expect("get") {
+            deployment = Some(d);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deployment = deployment.expect("the controller created the adapter Deployment");
+    let pod = deployment
+        .spec
+        .and_then(|s| s.template.spec)
+        .expect("pod spec");
+    let container = pod.containers.first().expect("a container").clone();
+    assert_eq!(container.image.as_deref(), Some("horizon-adapter:test"));
+
+    // The Secret volume, materialised where the Deployment mounts it (remapped).
+    let secret_dir = tempfile::tempdir().expect("dir");
+    let mounts = container.volume_mounts.clone().unwrap_or_default();
+    let mount = mounts.first().expect("the Secret is mounted");
+    let volume = pod
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .find(|v| v.name == mount.name)
+        .expect("the mounted volume");
+    let secret_name = volume
+        .secret
+        .and_then(|s| s.secret_name)
+        .expect("a Secret volume");
+    let secret = Api::<Secret>::namespaced(client.clone(), &ns)
+        .get(&secret_name)
+        .await
+        .expect("Secret");
+    for (k, v) in secret.data.unwrap_or_default() {
+        std::fs::write(secret_dir.path().join(k), v.0).expect("secret file");
+    }
+
+    // Exactly the Deployment's env (plain values; fields resolved as the kubelet would).
+    let mut env: Vec<(&str, String)> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for var in container.env.clone().unwrap_or_default() {
+        let value = match (&var.value, &var.value_from) {
+            (Some(v), _) => v.clone(),
+            (None, Some(from)) => match from.field_ref.as_ref().map(|f| f.field_path.as_str()) {
+                Some("metadata.namespace") => ns.clone(),
+                Some("metadata.name") => "vdi-adapter-pod".into(),
+                other => panic!("unexpected valueFrom {other:?} in {var:?}"),
+            },
+            (None, None) => String::new(),
+        };
+        names.push(var.name.clone());
+        env.push((Box::leak(var.name.into_boxed_str()), value));
+    }
+    for required in [
+        "HORIZON_URL",
+        "K_SINK",
+        "NAME",
+        "NAMESPACE",
+        "K_LOGGING_CONFIG",
+    ] {
+        assert!(
+            names.iter().any(|n| n == required),
+            "{required} missing from {names:?}"
+        );
+    }
+    let default_path = mount.mount_path.clone();
+    assert_eq!(
+        default_path, "/var/bindings/horizon",
+        "the adapter's default secret path"
+    );
+    env.push((
+        "HORIZON_SECRET_PATH",
+        secret_dir.path().display().to_string(),
+    ));
+    env.push(("KUBECONFIG", server.kubeconfig_path().display().to_string()));
+    env.retain(|(k, _)| *k != "METRICS_ADDRESS");
+
+    let mut adapter = horizon_common::start(&env);
+    adapter
+        .wait_log("setting begin of event stream", Duration::from_secs(60))
+        .await;
+    let want = sim.add_events_now(12, 3);
+    let got = sink
+        .wait_accepted(want.len(), Duration::from_secs(30))
+        .await;
+    let mut ids: Vec<i64> = horizon_common::delivered(&got)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    ids.sort_unstable();
+    let mut want_sorted = want.clone();
+    want_sorted.sort_unstable();
+    assert_eq!(ids, want_sorted, "log:\n{}", adapter.log().join("\n"));
+    assert_eq!(got[0].header("ce-source"), Some(sim.url().as_str()));
+    assert_eq!(adapter.terminate(Duration::from_secs(20)).await, Some(0));
+
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), controller).await;
+}
