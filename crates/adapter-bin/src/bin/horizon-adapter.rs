@@ -27,7 +27,7 @@ struct Cli {
     simulate_rate: f64,
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     horizon_client::install_crypto_provider();
     let Cli {

@@ -22,7 +22,7 @@ struct Cli {
     simulate_rate: f64,
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     vsphere_client::install_crypto_provider();
     let Cli {

@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# End-to-end figures of the vSphere adapter against the vCenter simulator, all on loopback:
+#
+#   catch-up   EVENTS (default 100,000) backlogged events delivered to a local sink, from adapter
+#              start until the sink has them all (count and ids checked): events/s, and the
+#              adapter's user+sys CPU seconds (/proc/<pid>/stat)
+#   latency    the simulator generating LATENCY_RATE (10) events/s for LATENCY_SECS (60) s while
+#              the adapter tails: sink receive time minus the event's ce-time (createdTime),
+#              p50 and p99
+#   idle       the simulator generating nothing: SOAP requests the adapter makes per minute over
+#              IDLE_SECS (120) s (the simulator's request count, GET /sim/stats)
+#   rss        VmRSS of the adapter at the end of the idle phase, and its peak (VmHWM) at the end
+#              of the catch-up
+#   binary     the stripped release vsphere-adapter
+#
+#   benches/adapter-measure.sh                 # from the repository root; takes ~5 minutes
+#   MIX=compact benches/adapter-measure.sh     # small events only (default: realistic)
+#
+# One adapter process and one simulator run through the phases in order (catch-up, latency,
+# idle); the sink is the bench-sink example of adapter-bin (202 at once). Payloads are JSON
+# (VSPHERE_PAYLOAD_ENCODING=application/json), pages of PAGE_SIZE (default 100, as the adapter) events. The adapter
+# starts from a checkpoint file dated before the backlog, with VSPHERE_CHECKPOINT_CONFIG
+# {"maxAge":"24h"}. The last five lines read:
+#
+#   catch-up: <N> events/s, <C> cpu-s
+#   latency: p50 <A> ms, p99 <B> ms
+#   idle requests: <R>/min
+#   rss: idle <X> MiB, catch-up <Y> MiB
+#   binary: <Z> MiB
+#
+# Needs cargo, curl, python3 and strip. The machine may be shared: figures are one run's.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+events=${EVENTS:-100000}
+mix=${MIX:-realistic}
+page_size=${PAGE_SIZE:-100}
+latency_rate=${LATENCY_RATE:-10}
+latency_secs=${LATENCY_SECS:-60}
+idle_secs=${IDLE_SECS:-120}
+catchup_timeout=${CATCHUP_TIMEOUT_SECS:-900}
+backlog_span=3600
+
+for tool in cargo curl python3 strip; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "adapter-measure.sh: $tool not found" >&2; exit 1; }
+done
+case $mix in
+    realistic) mix_flags=() ;;
+    compact) mix_flags=(--compact-events) ;;
+    *) echo "adapter-measure.sh: MIX must be realistic or compact, not $mix" >&2; exit 1 ;;
+esac
+
+echo "building (cargo, release) ..." >&2
+(cd "$root" && cargo build --quiet --release -p adapter-bin -p vsphere-sim --bins --example bench-sink)
+target_dir=$(cd "$root" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+adapter_bin=$target_dir/release/vsphere-adapter
+sim_bin=$target_dir/release/vsphere-sim
+sink_bin=$target_dir/release/examples/bench-sink
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
+    for p in "${pids[@]}"; do
+        wait "$p" 2>/dev/null || true
+    done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+die() { # die MESSAGE: say why, show the logs' tails, stop
+    echo "adapter-measure.sh: $1" >&2
+    local f
+    for f in "$tmp"/*.log; do
+        [ -e "$f" ] || continue
+        echo "--- tail of $(basename "$f")" >&2
+        tail -n 15 "$f" >&2
+    done
+    exit 1
+}
+
+wait_for_line() { # wait_for_line FILE REGEX: the first matching line, within 30 s
+    local i line
+    for i in $(seq 300); do
+        line=$(grep -m1 -E "$2" "$1" 2>/dev/null || true)
+        if [ -n "$line" ]; then
+            echo "$line"
+            return 0
+        fi
+        [ "$i" -lt 300 ] && sleep 0.1
+    done
+    die "no line matching '$2' in $(basename "$1") after 30 s"
+}
+
+sink_stats() { # sink_stats PYTHON-EXPR over d, the sink's /stats JSON
+    curl -fsS "$sink_url/stats" | python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"
+}
+
+sim_stat() { # sim_stat NAME: a counter from the simulator's GET /sim/stats
+    curl -fsS "$sim_base/sim/stats" | awk -v k="$1" '$1 == k { print $2 }'
+}
+
+proc_kib() { # proc_kib FIELD: VmRSS or VmHWM of the adapter, KiB
+    awk -v k="$1:" '$1 == k { print $2 }' "/proc/$adapter_pid/status"
+}
+
+cpu_seconds() { # the adapter's user+sys CPU seconds
+    local ticks
+    ticks=$(getconf CLK_TCK)
+    # Fields after the ")" that ends the command name: utime and stime are the 12th and 13th.
+    sed 's/^.*) //' "/proc/$adapter_pid/stat" | awk -v hz="$ticks" '{ printf "%.2f", ($12 + $13) / hz }'
+}
+
+adapter_alive() {
+    kill -0 "$adapter_pid" 2>/dev/null || die "the adapter exited"
+}
+
+# --- the sink
+"$sink_bin" --listen 127.0.0.1:0 >"$tmp/sink.log" 2>&1 &
+pids+=("$!")
+sink_url=$(wait_for_line "$tmp/sink.log" 'listening on' | sed 's/.*listening on //; s:/$::')
+
+# --- the simulator, with the backlog ending now and spanning an hour before
+checkpoint_time=$(date -u -d "@$(( $(date +%s) - backlog_span - 60 ))" +%Y-%m-%dT%H:%M:%SZ)
+"$sim_bin" --listen 127.0.0.1:0 --backlog "$events" --backlog-span-secs "$backlog_span" \
+    --no-login-events "${mix_flags[@]}" >"$tmp/sim.log" 2>&1 &
+pids+=("$!")
+sim_url=$(wait_for_line "$tmp/sim.log" 'vsphere-sim serving' | awk '{ print $3 }')
+sim_base=${sim_url%/sdk}
+[ "$(sim_stat events)" = "$events" ] || die "the simulator does not hold $events events"
+
+# --- the adapter, resuming from before the backlog
+printf '{"lastEventKeyTimestamp":"%s"}\n' "$checkpoint_time" >"$tmp/checkpoint.json"
+echo "setup: $events backlogged events, $mix event mix (MIX=realistic|compact), JSON payloads, page size $page_size, checkpoint at $checkpoint_time"
+start_ns=$(date +%s%N)
+VC_URL=$sim_url VC_USERNAME=administrator@vsphere.local VC_PASSWORD='VMware1!' \
+    VC_SECRET_PATH=$tmp/no-secret K_SINK=$sink_url/ \
+    VSPHERE_PAYLOAD_ENCODING=application/json VSPHERE_PAGE_SIZE=$page_size \
+    VSPHERE_CHECKPOINT_FILE=$tmp/checkpoint.json VSPHERE_CHECKPOINT_CONFIG='{"maxAge":"24h"}' \
+    METRICS_ADDRESS=127.0.0.1:0 NAMESPACE=bench NAME=adapter-measure \
+    "$adapter_bin" >"$tmp/adapter.log" 2>&1 &
+adapter_pid=$!
+pids+=("$adapter_pid")
+
+deadline=$(( $(date +%s) + catchup_timeout ))
+while :; do
+    count=$(curl -fsS "$sink_url/count")
+    [ "$count" -ge "$events" ] && break
+    adapter_alive
+    [ "$(date +%s)" -lt "$deadline" ] || die "the sink has $count of $events events after ${catchup_timeout}s"
+    sleep 0.2
+done
+catchup_cpu=$(cpu_seconds)
+catchup_hwm_kib=$(proc_kib VmHWM)
+sleep 1 # anything beyond the backlog (duplicates) would show now
+read -r got distinct min_id max_id other last_ns < <(sink_stats 'd["count"], d["distinct_ids"], d["min_id"], d["max_id"], d["other_ids"], d["last_unix_ns"]')
+if ! { [ "$got" = "$events" ] && [ "$distinct" = "$events" ] && [ "$min_id" = 1 ] && [ "$max_id" = "$events" ] && [ "$other" = 0 ]; }; then
+    die "the sink got $got events, $distinct distinct ids $min_id..$max_id ($other not numeric); expected $events, ids 1..$events"
+fi
+catchup_wall=$(python3 -c "print(f'{($last_ns - $start_ns) / 1e9:.3f}')")
+catchup_rate=$(python3 -c "print(round($events / $catchup_wall))")
+echo "checked: all $events events, ids 1..$events once each, the last after ${catchup_wall}s"
+
+# --- latency: events generated at a steady rate while the adapter tails
+curl -fsS -X POST "$sink_url/reset" >/dev/null
+echo "latency: $latency_rate events/s for ${latency_secs}s ..." >&2
+curl -fsS -X POST "$sim_base/sim/rate?per-sec=$latency_rate" >/dev/null
+sleep "$latency_secs"
+curl -fsS -X POST "$sim_base/sim/rate?per-sec=0" >/dev/null
+sleep 2
+adapter_alive
+read -r lat_n lat_count lat_p50 lat_p99 lat_max < <(sink_stats 'd["latency_ms"]["n"], d["count"], "%.1f %.1f %.1f" % (d["latency_ms"]["p50"], d["latency_ms"]["p99"], d["latency_ms"]["max"])')
+generated=$(( $(sim_stat events) - events ))
+[ "$lat_count" = "$generated" ] || die "the simulator generated $generated events but the sink got $lat_count"
+[ "$lat_n" -gt 0 ] || die "no event with a ce-time reached the sink"
+echo "checked: $lat_n events generated at $latency_rate/s over ${latency_secs}s all delivered, latency max $lat_max ms"
+
+# --- idle: nothing generated; count the adapter's SOAP requests
+sleep 3
+requests_before=$(sim_stat requests)
+echo "idle: counting SOAP requests for ${idle_secs}s ..." >&2
+sleep "$idle_secs"
+requests_after=$(sim_stat requests)
+adapter_alive
+idle_rss_kib=$(proc_kib VmRSS)
+idle_per_min=$(python3 -c "print(f'{($requests_after - $requests_before) * 60 / $idle_secs:.1f}')")
+echo "checked: $(( requests_after - requests_before )) SOAP requests in ${idle_secs}s idle"
+
+# --- binary
+cp "$adapter_bin" "$tmp/vsphere-adapter.stripped"
+strip "$tmp/vsphere-adapter.stripped"
+binary_bytes=$(stat -c %s "$tmp/vsphere-adapter.stripped")
+
+mib() { python3 -c "print(f'{$1 / 1048576:.1f}')"; }
+echo "catch-up: $catchup_rate events/s, $catchup_cpu cpu-s"
+echo "latency: p50 $lat_p50 ms, p99 $lat_p99 ms"
+echo "idle requests: $idle_per_min/min"
+echo "rss: idle $(mib "$idle_rss_kib * 1024") MiB, catch-up $(mib "$catchup_hwm_kib * 1024") MiB"
+echo "binary: $(mib "$binary_bytes") MiB"
