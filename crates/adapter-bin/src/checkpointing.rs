@@ -1,51 +1,70 @@
-//! Checkpointing: the in-memory progress the delivery side advances, and the task that saves
-//! it every period when it changed (and once more at shutdown).
+//! Checkpointing: the in-memory position the delivery side advances, and the task that saves
+//! it every period when it changed (and once more at shutdown). Both adapters use it; each
+//! brings its own position type and its JSON.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use checkpoint::{Checkpoint, CheckpointStore};
+use checkpoint::CheckpointStore;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::telemetry::Metrics;
 
-/// The last settled event, shared between delivery and the saver.
-#[derive(Debug, Default)]
-pub struct Progress {
-    inner: Mutex<ProgressState>,
+/// The last settled position, shared between delivery and the saver.
+#[derive(Debug)]
+pub struct Progress<T> {
+    inner: Mutex<ProgressState<T>>,
 }
 
-#[derive(Debug, Default)]
-struct ProgressState {
-    checkpoint: Option<Checkpoint>,
-    /// Bumped on every advance; the saver compares it with what it saved.
+#[derive(Debug)]
+struct ProgressState<T> {
+    position: Option<T>,
+    /// Bumped on every change; the saver compares it with what it saved.
     version: u64,
 }
 
-impl Progress {
-    /// Record that everything up to `checkpoint`'s event is settled.
-    pub fn advance(&self, checkpoint: Checkpoint) {
+impl<T> Default for Progress<T> {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::new(ProgressState {
+                position: None,
+                version: 0,
+            }),
+        }
+    }
+}
+
+impl<T: Clone> Progress<T> {
+    /// Record that everything up to `position` is settled.
+    pub fn advance(&self, position: T) {
+        self.update(|p| *p = Some(position));
+    }
+
+    /// Change the position in place (e.g. add an id to the current millisecond).
+    pub fn update(&self, change: impl FnOnce(&mut Option<T>)) {
         if let Ok(mut s) = self.inner.lock() {
-            s.checkpoint = Some(checkpoint);
+            change(&mut s.position);
             s.version += 1;
         }
     }
 
-    /// The current checkpoint and its version.
-    pub fn snapshot(&self) -> (Option<Checkpoint>, u64) {
+    /// The current position and its version.
+    pub fn snapshot(&self) -> (Option<T>, u64) {
         self.inner
             .lock()
-            .map(|s| (s.checkpoint.clone(), s.version))
+            .map(|s| (s.position.clone(), s.version))
             .unwrap_or((None, 0))
     }
 }
 
-/// Save `progress` every `period` when it changed, until `stop` fires; then save once more.
-/// Save failures are logged and retried at the next period (never fatal).
-pub async fn run_saver(
+/// Save `progress` (as `to_json` writes it) every `period` when it changed, until `stop`
+/// fires; then save once more. Save failures are logged and retried at the next period (never
+/// fatal).
+pub async fn run_saver<T: Clone>(
     store: Arc<dyn CheckpointStore>,
-    progress: Arc<Progress>,
+    progress: Arc<Progress<T>>,
+    to_json: impl Fn(&T) -> String,
     period: Duration,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
@@ -59,35 +78,72 @@ pub async fn run_saver(
             _ = ticker.tick() => {}
             _ = stop.cancelled() => break,
         }
-        saved_version = save_if_changed(store.as_ref(), &progress, saved_version, &metrics).await;
+        saved_version =
+            save_if_changed(store.as_ref(), &progress, &to_json, saved_version, &metrics).await;
     }
-    save_if_changed(store.as_ref(), &progress, saved_version, &metrics).await;
+    save_if_changed(store.as_ref(), &progress, &to_json, saved_version, &metrics).await;
 }
 
 /// Save when the progress moved since `saved_version`; returns the version now saved.
-pub async fn save_if_changed(
+pub async fn save_if_changed<T: Clone>(
     store: &dyn CheckpointStore,
-    progress: &Progress,
+    progress: &Progress<T>,
+    to_json: &impl Fn(&T) -> String,
     saved_version: u64,
     metrics: &Metrics,
 ) -> u64 {
-    let (checkpoint, version) = progress.snapshot();
-    let Some(checkpoint) = checkpoint else {
+    let (Some(position), version) = progress.snapshot() else {
         return saved_version;
     };
     if version == saved_version {
         debug!("skipping checkpoint: no new events since the last one");
         return saved_version;
     }
-    match store.save(&checkpoint).await {
+    match store.save_json(&to_json(&position)).await {
         Ok(()) => {
             metrics.checkpoint_saved();
-            debug!(key = ?checkpoint.last_event_key, location = %store.location(), "checkpoint saved");
+            debug!(location = %store.location(), "checkpoint saved");
             version
         }
         Err(e) => {
             warn!(error = %e, "saving the checkpoint failed; retrying at the next period");
             saved_version
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn saves_only_changes_and_once_more_at_stop() {
+        let store: Arc<dyn CheckpointStore> = Arc::new(checkpoint::MemoryStore::default());
+        let progress = Arc::new(Progress::<u32>::default());
+        let metrics = Arc::new(Metrics::new("test"));
+        let stop = CancellationToken::new();
+        let saver = tokio::spawn(run_saver(
+            store.clone(),
+            progress.clone(),
+            |n: &u32| format!("{{\"n\":{n}}}"),
+            Duration::from_millis(20),
+            metrics.clone(),
+            stop.clone(),
+        ));
+        progress.advance(1);
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert_eq!(
+            store.load_json().await.expect("load").as_deref(),
+            Some(r#"{"n":1}"#)
+        );
+        let saves = metrics.checkpoints_saved.get();
+        assert_eq!(saves, 1, "unchanged progress is not saved again");
+        progress.update(|p| *p = p.map(|n| n + 1));
+        stop.cancel();
+        saver.await.expect("saver");
+        assert_eq!(
+            store.load_json().await.expect("load").as_deref(),
+            Some(r#"{"n":2}"#)
+        );
     }
 }

@@ -39,6 +39,10 @@ re-sends history. In Kubernetes it takes the environment the controller sets; st
 --checkpoint-file and omit --sink to print CloudEvents to stdout."
 )]
 pub struct VsphereArgs {
+    /// Where events go.
+    #[command(flatten)]
+    pub delivery: SinkArgs,
+
     /// vCenter URL; `https://` and `/sdk` are added when missing.
     #[arg(long = "vc-url", env = "VC_URL")]
     pub vc_url: Option<String>,
@@ -66,26 +70,6 @@ pub struct VsphereArgs {
     /// PEM file with CA certificates that signed vCenter's certificate (private CAs).
     #[arg(long = "vc-ca-bundle", env = "VC_CA_BUNDLE")]
     pub vc_ca_bundle: Option<PathBuf>,
-
-    /// Sink URL; without it, CloudEvents are printed to stdout as JSON lines.
-    #[arg(long = "sink", env = "K_SINK")]
-    pub sink: Option<String>,
-
-    /// Dead-letter sink URL for events the sink refuses for good (400 and other 4xx).
-    #[arg(long = "dead-letter-sink", env = "K_DEAD_LETTER_SINK")]
-    pub dead_letter_sink: Option<String>,
-
-    /// Seconds to wait for the sink per attempt (default 30).
-    #[arg(long = "sink-timeout", env = "K_SINK_TIMEOUT")]
-    pub sink_timeout: Option<String>,
-
-    /// PEM CA certificates trusted for an https sink.
-    #[arg(long = "ca-certs", env = "K_CA_CERTS", hide_env_values = true)]
-    pub ca_certs: Option<String>,
-
-    /// CloudEvent overrides, `{"extensions":{"name":"value"}}`.
-    #[arg(long = "ce-overrides", env = "K_CE_OVERRIDES")]
-    pub ce_overrides: Option<String>,
 
     /// Payload encoding: application/xml (default) or application/json.
     #[arg(
@@ -156,6 +140,69 @@ pub struct VsphereArgs {
         default_value_t = 10
     )]
     pub shutdown_grace: u64,
+}
+
+/// Where CloudEvents go, shared by both adapters: the sink, the dead-letter sink, timeouts,
+/// trust and `ceOverrides`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SinkArgs {
+    /// Sink URL; without it, CloudEvents are printed to stdout as JSON lines.
+    #[arg(long = "sink", env = "K_SINK")]
+    pub sink: Option<String>,
+
+    /// Dead-letter sink URL for events the sink refuses for good (400 and other 4xx).
+    #[arg(long = "dead-letter-sink", env = "K_DEAD_LETTER_SINK")]
+    pub dead_letter_sink: Option<String>,
+
+    /// Seconds to wait for the sink per attempt (default 30).
+    #[arg(long = "sink-timeout", env = "K_SINK_TIMEOUT")]
+    pub sink_timeout: Option<String>,
+
+    /// PEM CA certificates trusted for an https sink.
+    #[arg(long = "ca-certs", env = "K_CA_CERTS", hide_env_values = true)]
+    pub ca_certs: Option<String>,
+
+    /// CloudEvent overrides, `{"extensions":{"name":"value"}}`.
+    #[arg(long = "ce-overrides", env = "K_CE_OVERRIDES")]
+    pub ce_overrides: Option<String>,
+}
+
+impl SinkArgs {
+    /// The sink settings, `None` for stdout (no `K_SINK`).
+    pub fn sink_config(&self) -> Result<Option<crate::deliver::SinkConfig>, ConfigError> {
+        let timeout = sink_timeout(self.sink_timeout.as_deref())?;
+        let Some(sink) = nonempty(&self.sink) else {
+            return Ok(None);
+        };
+        Ok(Some(crate::deliver::SinkConfig {
+            url: sink_url("K_SINK", &sink)?,
+            dead_letter: match nonempty(&self.dead_letter_sink) {
+                Some(d) => Some(sink_url("K_DEAD_LETTER_SINK", &d)?),
+                None => None,
+            },
+            timeout,
+            ca_certs: nonempty(&self.ca_certs),
+            backoff: crate::deliver::Backoff::default(),
+        }))
+    }
+
+    /// `K_CE_OVERRIDES`, validated.
+    pub fn overrides(&self) -> Result<cloudevent_encode::CeOverrides, ConfigError> {
+        match nonempty(&self.ce_overrides) {
+            None => Ok(cloudevent_encode::CeOverrides::none()),
+            Some(json) => cloudevent_encode::CeOverrides::from_json(&json)
+                .map_err(|e| ConfigError::new("K_CE_OVERRIDES", e.to_string())),
+        }
+    }
+}
+
+/// A setting's value, `None` when unset or blank.
+pub fn nonempty(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 /// Go's `strconv.ParseBool`.

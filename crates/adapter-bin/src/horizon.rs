@@ -13,7 +13,7 @@
 //! keeps milliseconds (upstream truncates to seconds).
 
 use std::io::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
+use crate::checkpointing::{Progress, run_saver};
 use crate::config::{self, ConfigError};
 use crate::deliver::{Backoff, Outcome, Outgoing, Sink, SinkConfig};
 use crate::horizon_config::{self, HorizonArgs};
@@ -75,11 +76,7 @@ pub fn prepare(args: HorizonArgs) -> Result<Prepared, ConfigError> {
             )
         })?;
     Client::builder(&url).map_err(|e| ConfigError::new("HORIZON_URL", e.to_string()))?;
-    let overrides = match args.ce_overrides.as_deref().map(str::trim) {
-        None | Some("") => CeOverrides::none(),
-        Some(json) => CeOverrides::from_json(json)
-            .map_err(|e| ConfigError::new("K_CE_OVERRIDES", e.to_string()))?,
-    };
+    let overrides = args.delivery.overrides()?;
     let period = CheckpointConfig::from_json(&args.checkpoint_config)
         .map_err(|e| ConfigError::new("HORIZON_CHECKPOINT_CONFIG", e.to_string()))?
         .period;
@@ -97,25 +94,10 @@ pub fn prepare(args: HorizonArgs) -> Result<Prepared, ConfigError> {
         ));
     }
     let replay = go_duration("HORIZON_REPLAY", &args.replay)?;
-    let timeout = config::sink_timeout(args.sink_timeout.as_deref())?;
-    let nonempty = |s: &Option<String>| {
-        s.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-    };
-    let target = match nonempty(&args.sink) {
+    let nonempty = config::nonempty;
+    let target = match args.delivery.sink_config()? {
         None => TargetConfig::Stdout,
-        Some(sink) => TargetConfig::Http(Box::new(SinkConfig {
-            url: config::sink_url("K_SINK", &sink)?,
-            dead_letter: match nonempty(&args.dead_letter_sink) {
-                Some(d) => Some(config::sink_url("K_DEAD_LETTER_SINK", &d)?),
-                None => None,
-            },
-            timeout,
-            ca_certs: nonempty(&args.ca_certs),
-            backoff: Backoff::default(),
-        })),
+        Some(cfg) => TargetConfig::Http(Box::new(cfg)),
     };
     let configmap = if args.checkpoint_file.is_none() {
         let namespace = nonempty(&args.namespace).ok_or_else(|| {
@@ -157,77 +139,6 @@ pub fn prepare(args: HorizonArgs) -> Result<Prepared, ConfigError> {
         metrics_addr,
         configmap,
     })
-}
-
-/// The settled position, shared between delivery and the saver.
-#[derive(Debug, Default)]
-struct Progress {
-    inner: Mutex<(Option<Cursor>, u64)>,
-}
-
-impl Progress {
-    fn advance(&self, e: &AuditEvent) {
-        if let Ok(mut s) = self.inner.lock() {
-            s.0.get_or_insert_with(Cursor::default).advance(e);
-            s.1 += 1;
-        }
-    }
-
-    fn snapshot(&self) -> (Option<Cursor>, u64) {
-        self.inner
-            .lock()
-            .map(|s| (s.0.clone(), s.1))
-            .unwrap_or((None, 0))
-    }
-}
-
-async fn save_if_changed(
-    store: &dyn CheckpointStore,
-    progress: &Progress,
-    source: &str,
-    saved: u64,
-    metrics: &Metrics,
-) -> u64 {
-    let (Some(cursor), version) = progress.snapshot() else {
-        return saved;
-    };
-    if version == saved {
-        return saved;
-    }
-    let cp = HorizonCheckpoint::new(source, cursor.time, cursor.ids.into_iter().collect());
-    match store.save_json(&cp.to_json()).await {
-        Ok(()) => {
-            metrics.checkpoint_saved();
-            debug!(time = cursor.time, location = %store.location(), "checkpoint saved");
-            version
-        }
-        Err(e) => {
-            warn!(error = %e, "saving the checkpoint failed; retrying at the next period");
-            saved
-        }
-    }
-}
-
-async fn run_saver(
-    store: Arc<dyn CheckpointStore>,
-    progress: Arc<Progress>,
-    source: String,
-    period: Duration,
-    metrics: Arc<Metrics>,
-    stop: CancellationToken,
-) {
-    let mut saved = 0u64;
-    let mut ticker = tokio::time::interval(period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker.tick().await;
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = stop.cancelled() => break,
-        }
-        saved = save_if_changed(store.as_ref(), &progress, &source, saved, &metrics).await;
-    }
-    save_if_changed(store.as_ref(), &progress, &source, saved, &metrics).await;
 }
 
 /// Run until `shutdown` fires. Returns an error only for problems retrying cannot fix.
@@ -359,12 +270,16 @@ pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), 
         metrics.clone(),
         stop_reading.clone(),
     ));
-    let progress = Arc::new(Progress::default());
+    let progress = Arc::new(Progress::<Cursor>::default());
     let stop_saving = CancellationToken::new();
+    let source = url.clone();
     let saver = tokio::spawn(run_saver(
         store.clone(),
         progress.clone(),
-        url.clone(),
+        move |cursor: &Cursor| {
+            HorizonCheckpoint::new(&source, cursor.time, cursor.ids.iter().copied().collect())
+                .to_json()
+        },
         period,
         metrics.clone(),
         stop_saving.clone(),
@@ -539,7 +454,7 @@ async fn deliver_all(
     mut rx: mpsc::Receiver<AuditEvent>,
     encoder: &Encoder,
     target: &Target,
-    progress: &Progress,
+    progress: &Progress<Cursor>,
     metrics: &Metrics,
     shutdown: &CancellationToken,
     abandon: &CancellationToken,
@@ -577,7 +492,7 @@ async fn deliver_all(
         if !outcome.is_settled() {
             break;
         }
-        progress.advance(&event);
+        progress.update(|c| c.get_or_insert_with(Cursor::default).advance(&event));
         if let Ok(lag) = Duration::try_from(
             jiff::Timestamp::now()
                 - jiff::Timestamp::from_millisecond(event.time).unwrap_or_default(),

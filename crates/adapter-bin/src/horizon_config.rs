@@ -23,6 +23,10 @@ neither re-sends history nor drops events sharing a timestamp. Omit --sink to pr
 stdout."
 )]
 pub struct HorizonArgs {
+    /// Where events go.
+    #[command(flatten)]
+    pub delivery: crate::config::SinkArgs,
+
     /// Horizon base URL, e.g. <https://horizon.example.com> (also the CloudEvent source).
     #[arg(long = "horizon-url", env = "HORIZON_URL")]
     pub horizon_url: Option<String>,
@@ -52,26 +56,6 @@ pub struct HorizonArgs {
         hide_env_values = true
     )]
     pub horizon_password: Option<String>,
-
-    /// Sink URL; without it, CloudEvents are printed to stdout as JSON lines.
-    #[arg(long = "sink", env = "K_SINK")]
-    pub sink: Option<String>,
-
-    /// Dead-letter sink URL for events the sink refuses for good (400 and other 4xx).
-    #[arg(long = "dead-letter-sink", env = "K_DEAD_LETTER_SINK")]
-    pub dead_letter_sink: Option<String>,
-
-    /// Seconds to wait for the sink per attempt (default 30).
-    #[arg(long = "sink-timeout", env = "K_SINK_TIMEOUT")]
-    pub sink_timeout: Option<String>,
-
-    /// PEM CA certificates trusted for an https sink.
-    #[arg(long = "ca-certs", env = "K_CA_CERTS", hide_env_values = true)]
-    pub ca_certs: Option<String>,
-
-    /// CloudEvent overrides, `{"extensions":{"name":"value"}}`.
-    #[arg(long = "ce-overrides", env = "K_CE_OVERRIDES")]
-    pub ce_overrides: Option<String>,
 
     /// Checkpoint settings, `{"period":"10s"}` (a Go duration; maxAge is not used).
     #[arg(

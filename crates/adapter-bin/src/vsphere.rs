@@ -80,11 +80,7 @@ pub fn prepare(args: VsphereArgs) -> Result<Prepared, ConfigError> {
         .map_err(|e| ConfigError::new("VC_URL", e.to_string()))?;
     let encoding = PayloadEncoding::parse(&args.payload_encoding)
         .map_err(|e| ConfigError::new("VSPHERE_PAYLOAD_ENCODING", e.to_string()))?;
-    let overrides = match args.ce_overrides.as_deref().map(str::trim) {
-        None | Some("") => CeOverrides::none(),
-        Some(json) => CeOverrides::from_json(json)
-            .map_err(|e| ConfigError::new("K_CE_OVERRIDES", e.to_string()))?,
-    };
+    let overrides = args.delivery.overrides()?;
     let checkpoint_config = CheckpointConfig::from_json(&args.checkpoint_config)
         .map_err(|e| ConfigError::new("VSPHERE_CHECKPOINT_CONFIG", e.to_string()))?;
     if !(1..=1000).contains(&args.page_size) {
@@ -93,29 +89,9 @@ pub fn prepare(args: VsphereArgs) -> Result<Prepared, ConfigError> {
             format!("{} is not between 1 and 1000", args.page_size),
         ));
     }
-    let timeout = config::sink_timeout(args.sink_timeout.as_deref())?;
-    let target = match args
-        .sink
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
+    let target = match args.delivery.sink_config()? {
         None => TargetConfig::Stdout,
-        Some(sink) => TargetConfig::Http(Box::new(SinkConfig {
-            url: config::sink_url("K_SINK", sink)?,
-            dead_letter: match args
-                .dead_letter_sink
-                .as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-            {
-                Some(d) => Some(config::sink_url("K_DEAD_LETTER_SINK", d)?),
-                None => None,
-            },
-            timeout,
-            ca_certs: args.ca_certs.clone().filter(|c| !c.trim().is_empty()),
-            backoff: Backoff::default(),
-        })),
+        Some(cfg) => TargetConfig::Http(Box::new(cfg)),
     };
     if args.checkpoint_file.is_none() {
         if args
@@ -259,11 +235,12 @@ pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), 
         metrics.clone(),
         stop_reading.clone(),
     ));
-    let progress = Arc::new(Progress::default());
+    let progress = Arc::new(Progress::<Checkpoint>::default());
     let stop_saving = CancellationToken::new();
     let saver = tokio::spawn(run_saver(
         store.clone(),
         progress.clone(),
+        Checkpoint::to_json,
         checkpoint_config.period,
         metrics.clone(),
         stop_saving.clone(),
@@ -311,7 +288,7 @@ async fn deliver_all(
     encoder: &EventEncoder,
     target: &Target,
     source: &str,
-    progress: &Progress,
+    progress: &Progress<Checkpoint>,
     metrics: &Metrics,
     shutdown: &CancellationToken,
     abandon: &CancellationToken,
@@ -372,7 +349,7 @@ async fn deliver_all(
     }
 }
 
-fn advance(progress: &Progress, event: &Event, source: &str, metrics: &Metrics) {
+fn advance(progress: &Progress<Checkpoint>, event: &Event, source: &str, metrics: &Metrics) {
     if let Some(created) = event.created_time() {
         progress.advance(Checkpoint::new(
             source,

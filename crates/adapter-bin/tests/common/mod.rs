@@ -12,6 +12,8 @@ pub struct Adapter {
     child: Option<Child>,
     log: Arc<Mutex<Vec<String>>>,
     stdout: Arc<Mutex<Vec<String>>>,
+    /// The threads copying stderr and stdout; they end at EOF, after the process exits.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// A directory with the `username` and `password` files of a mounted Secret.
@@ -52,22 +54,31 @@ impl Adapter {
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let err = child.stderr.take().expect("stderr");
         let out = child.stdout.take().expect("stdout");
+        let mut readers = Vec::new();
         for (pipe, sink) in [
             (Box::new(err) as Box<dyn std::io::Read + Send>, log.clone()),
             (Box::new(out), stdout.clone()),
         ] {
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                     if let Ok(mut l) = sink.lock() {
                         l.push(line);
                     }
                 }
-            });
+            }));
         }
         Self {
             child: Some(child),
             log,
             stdout,
+            readers,
+        }
+    }
+
+    /// After the process exited: wait until its output is all read.
+    fn drain_output(&mut self) {
+        for r in self.readers.drain(..) {
+            let _ = r.join();
         }
     }
 
@@ -115,6 +126,7 @@ impl Adapter {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = c.try_wait() {
+                self.drain_output();
                 return status.code();
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -131,6 +143,7 @@ impl Adapter {
         while Instant::now() < deadline {
             if let Ok(Some(status)) = c.try_wait() {
                 self.child = None;
+                self.drain_output();
                 return status.code();
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
