@@ -33,7 +33,7 @@ async fn main() {
     adapter::logging::init(&args.logging_config, "vsphere-source-adapter");
 
     let shutdown = CancellationToken::new();
-    spawn_signal_handler(shutdown.clone());
+    adapter::shutdown_on_signals(shutdown.clone());
 
     // Keep the simulator alive as long as the adapter runs.
     let _sim = if simulate {
@@ -81,24 +81,4 @@ async fn main() {
         eprintln!("vsphere-adapter: {e}");
         std::process::exit(1);
     }
-}
-
-fn spawn_signal_handler(shutdown: CancellationToken) {
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let Ok(mut term) = signal(SignalKind::terminate()) else {
-                return;
-            };
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down");
-        shutdown.cancel();
-    });
 }
