@@ -1,7 +1,9 @@
 //! `sources-controller`: reconciles VSphereSource and HorizonSource.
 //!
 //! Environment: `VSPHERE_ADAPTER`, `HORIZON_SOURCE_RA_IMAGE` and
-//! `SYSTEM_NAMESPACE` are required; see `sources_controller::Settings`.
+//! `SYSTEM_NAMESPACE` are required; see `sources_controller::Settings` and
+//! `sources_controller::webhook::WebhookSettings` (the admission webhooks,
+//! served by every replica on `WEBHOOK_PORT`, default 8443).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -55,6 +57,28 @@ async fn main() -> std::process::ExitCode {
     let metrics = Arc::new(Metrics::default());
     let addr = SocketAddr::from(([0, 0, 0, 0], settings.metrics_port));
     let http = tokio::spawn(serve_http(addr, metrics.clone(), shutdown_signal()));
+    // Every replica serves the admission webhooks.
+    let webhook_settings = match sources_controller::webhook::WebhookSettings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "bad webhook settings");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let webhooks = tokio::spawn(sources_controller::webhook::run_webhooks(
+        client.clone(),
+        webhook_settings,
+        settings.config_logging_name.clone(),
+        None,
+        shutdown_signal(),
+    ));
+    let webhooks = tokio::spawn(async move {
+        match webhooks.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the webhook server stopped"),
+            Err(e) => tracing::error!(error = %e, "the webhook server failed"),
+        }
+    });
 
     let elector = LeaderElector::new(
         client.clone(),
@@ -69,6 +93,12 @@ async fn main() -> std::process::ExitCode {
         _ = shutdown_signal() => return std::process::ExitCode::SUCCESS,
     }
     metrics.set_leader(true);
+    let bindings = tokio::spawn(sources_controller::run_binding_controller(
+        client.clone(),
+        settings.watch_namespace.clone(),
+        Duration::from_secs(settings.resync_seconds),
+        shutdown_signal(),
+    ));
     let code = tokio::select! {
         res = run_controllers(client, settings, metrics.clone(), shutdown_signal()) => match res {
             Ok(()) => std::process::ExitCode::SUCCESS,
@@ -86,5 +116,7 @@ async fn main() -> std::process::ExitCode {
     metrics.set_leader(false);
     elector.release().await;
     http.abort();
+    bindings.abort();
+    webhooks.abort();
     code
 }

@@ -777,6 +777,13 @@ async fn release_manifests_apply_and_their_rbac_suffices() {
         "Service/sources-controller",
         "ConfigMap/config-logging",
         "ConfigMap/config-observability",
+        "Service/vsphere-source-webhook",
+        "MutatingWebhookConfiguration/defaulting.webhook.vsphere.sources.tanzu.vmware.com",
+        "MutatingWebhookConfiguration/vspherebindings.webhook.vsphere.sources.tanzu.vmware.com",
+        "ValidatingWebhookConfiguration/validation.webhook.vsphere.sources.tanzu.vmware.com",
+        "ValidatingWebhookConfiguration/config.webhook.vsphere.sources.tanzu.vmware.com",
+        "Role/vmware-sources-webhook-certs",
+        "RoleBinding/vmware-sources-webhook-certs",
     ] {
         assert!(
             applied.iter().any(|a| a == expected),
@@ -809,7 +816,7 @@ async fn release_manifests_apply_and_their_rbac_suffices() {
     settings.watch_namespace = Some(ns.clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(run_controllers(
-        sa_client,
+        sa_client.clone(),
         settings,
         Default::default(),
         async {
@@ -853,6 +860,66 @@ async fn release_manifests_apply_and_their_rbac_suffices() {
             .unwrap()
             .is_some()
     );
+    // The webhook certificate (created, then rotated) and the webhook
+    // configurations, with the shipped RBAC.
+    use sources_controller::webhook;
+    let mut wh = webhook::WebhookSettings::new("vmware-sources");
+    let bundle = webhook::ensure_certificate(&sa_client, &wh)
+        .await
+        .expect("create the certificate Secret");
+    wh.rotate_before = Duration::from_secs(365 * 86400);
+    let rotated = webhook::ensure_certificate(&sa_client, &wh)
+        .await
+        .expect("rotate the certificate Secret");
+    assert_ne!(bundle, rotated);
+    webhook::update_configurations(
+        &sa_client,
+        &rotated.ca_pem,
+        &[],
+        webhook::SelectionMode::Exclusion,
+    )
+    .await
+    .expect("read the webhook configurations");
+    // The VSphereBinding reconciler: Do and Undo on a Deployment.
+    let (stop_b, b_stopped) = oneshot::channel::<()>();
+    let bindings = tokio::spawn(sources_controller::run_binding_controller(
+        sa_client.clone(),
+        Some(ns.clone()),
+        Duration::from_secs(60),
+        async {
+            let _ = b_stopped.await;
+        },
+    ));
+    env.create::<Deployment>(json!({
+        "metadata": {"name": "subject"},
+        "spec": {"selector": {"matchLabels": {"app": "s"}},
+                 "template": {"metadata": {"labels": {"app": "s"}},
+                              "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}
+    }))
+    .await;
+    env.create::<VSphereBinding>(json!({
+        "metadata": {"name": "rbac-binding"},
+        "spec": {"subject": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "subject", "namespace": ns},
+                 "address": "https://vc.local", "secretRef": {"name": "creds"}}
+    }))
+    .await;
+    let has_binding = |d: &Deployment| serde_json::to_string(d).unwrap().contains("VC_PASSWORD");
+    eventually("subject bound", || async {
+        let d = env.api::<Deployment>().get("subject").await.unwrap();
+        has_binding(&d).then_some(())
+    })
+    .await;
+    env.api::<VSphereBinding>()
+        .delete("rbac-binding", &Default::default())
+        .await
+        .unwrap();
+    eventually("subject unbound", || async {
+        let d = env.api::<Deployment>().get("subject").await.unwrap();
+        (!has_binding(&d)).then_some(())
+    })
+    .await;
+    let _ = stop_b.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), bindings).await;
     env.stop().await;
     let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
 }

@@ -1,0 +1,345 @@
+//! The VSphereBinding mutation of PodSpecable objects (upstream's `Do` and
+//! `Undo`), as pure functions on JSON, and the JSONPatch that applies it.
+//!
+//! ```
+//! use sources_controller::binding::{do_binding, BindingParams};
+//! use serde_json::json;
+//!
+//! let params = BindingParams { address: "https://vc.local".into(), skip_tls_verify: false, secret: "creds".into() };
+//! let mut deploy = json!({"spec": {"template": {"spec": {"containers": [{"name": "app"}]}}}});
+//! do_binding(&params, &mut deploy);
+//! assert_eq!(deploy["spec"]["template"]["spec"]["containers"][0]["env"][0]["name"], "VC_URL");
+//! ```
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use serde_json::{Value, json};
+use sources_api::v1alpha1::VSphereBinding;
+
+/// The volume carrying the credentials Secret.
+pub const VOLUME_NAME: &str = "vsphere-binding";
+/// Where the volume is mounted in every container.
+pub const MOUNT_PATH: &str = "/var/bindings/vsphere";
+/// The environment variables the binding owns (all removed by `Undo`).
+pub const ENV_NAMES: &[&str] = &["VC_URL", "VC_INSECURE", "VC_USERNAME", "VC_PASSWORD"];
+
+/// What a binding injects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BindingParams {
+    /// `spec.address` (`VC_URL`).
+    pub address: String,
+    /// `spec.skipTLSVerify` (`VC_INSECURE`).
+    pub skip_tls_verify: bool,
+    /// `spec.secretRef.name`.
+    pub secret: String,
+}
+
+impl From<&VSphereBinding> for BindingParams {
+    fn from(b: &VSphereBinding) -> Self {
+        Self {
+            address: b.spec.address.clone(),
+            skip_tls_verify: b.spec.skip_tls_verify,
+            secret: b.spec.secret_ref.name.clone(),
+        }
+    }
+}
+
+fn pod_spec(obj: &mut Value) -> Option<&mut serde_json::Map<String, Value>> {
+    obj.pointer_mut("/spec/template/spec")?.as_object_mut()
+}
+
+fn containers(ps: &mut serde_json::Map<String, Value>) -> Vec<&mut serde_json::Map<String, Value>> {
+    let mut out = Vec::new();
+    // initContainers first, as upstream; both lists get the same treatment.
+    for (k, v) in ps.iter_mut() {
+        if (k == "initContainers" || k == "containers")
+            && let Some(list) = v.as_array_mut()
+        {
+            out.extend(list.iter_mut().filter_map(Value::as_object_mut));
+        }
+    }
+    out
+}
+
+fn remove_first_named(list: &mut Vec<Value>, name: &str) {
+    if let Some(i) = list.iter().position(|v| v["name"] == name) {
+        list.remove(i);
+    }
+}
+
+/// Upstream's `Undo`: removes the first `vsphere-binding` volume, the first
+/// `vsphere-binding` mount of every container and init container, and
+/// every `VC_URL`, `VC_INSECURE`, `VC_USERNAME` and `VC_PASSWORD` env entry.
+pub fn undo_binding(obj: &mut Value) {
+    let Some(ps) = pod_spec(obj) else { return };
+    if let Some(vols) = ps.get_mut("volumes").and_then(Value::as_array_mut) {
+        remove_first_named(vols, VOLUME_NAME);
+    }
+    for c in containers(ps) {
+        if let Some(mounts) = c.get_mut("volumeMounts").and_then(Value::as_array_mut) {
+            remove_first_named(mounts, VOLUME_NAME);
+        }
+        if let Some(env) = c.get_mut("env").and_then(Value::as_array_mut) {
+            env.retain(|e| !e["name"].as_str().is_some_and(|n| ENV_NAMES.contains(&n)));
+        }
+    }
+}
+
+/// Upstream's `Do`: `Undo`, then the volume, and in every init container and
+/// container the mount and the four env entries, in upstream's order.
+pub fn do_binding(params: &BindingParams, obj: &mut Value) {
+    undo_binding(obj);
+    let Some(ps) = pod_spec(obj) else { return };
+    let vols = ps.entry("volumes").or_insert_with(|| json!([]));
+    if !vols.is_array() {
+        *vols = json!([]);
+    }
+    if let Some(v) = vols.as_array_mut() {
+        v.push(json!({"name": VOLUME_NAME, "secret": {"secretName": params.secret}}));
+    }
+    let secret_key = |key: &str| json!({"secretKeyRef": {"name": params.secret, "key": key}});
+    for c in containers(ps) {
+        let mounts = c.entry("volumeMounts").or_insert_with(|| json!([]));
+        if let Some(m) = mounts.as_array_mut() {
+            m.push(json!({"name": VOLUME_NAME, "readOnly": true, "mountPath": MOUNT_PATH}));
+        }
+        let env = c.entry("env").or_insert_with(|| json!([]));
+        if let Some(e) = env.as_array_mut() {
+            e.push(json!({"name": "VC_URL", "value": params.address}));
+            e.push(json!({"name": "VC_INSECURE", "value": params.skip_tls_verify.to_string()}));
+            e.push(json!({"name": "VC_USERNAME", "valueFrom": secret_key("username")}));
+            e.push(json!({"name": "VC_PASSWORD", "valueFrom": secret_key("password")}));
+        }
+    }
+}
+
+/// The JSONPatch turning `before` into `after`.
+pub fn patch(before: &Value, after: &Value) -> json_patch::Patch {
+    json_patch::diff(before, after)
+}
+
+/// Whether `labels` match a Kubernetes label selector (`matchLabels` and
+/// `matchExpressions` with `In`, `NotIn`, `Exists`, `DoesNotExist`). An
+/// empty selector matches everything.
+pub fn selector_matches(sel: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    if let Some(ml) = &sel.match_labels
+        && ml.iter().any(|(k, v)| labels.get(k) != Some(v))
+    {
+        return false;
+    }
+    for e in sel.match_expressions.iter().flatten() {
+        let val = labels.get(&e.key);
+        let values = e.values.as_deref().unwrap_or_default();
+        let ok = match e.operator.as_str() {
+            "In" => val.is_some_and(|v| values.contains(v)),
+            "NotIn" => val.is_none_or(|v| !values.contains(v)),
+            "Exists" => val.is_some(),
+            "DoesNotExist" => val.is_none(),
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether `binding` selects the object `obj` (by apiVersion, kind,
+/// namespace and name or label selector).
+pub fn binding_selects(binding: &VSphereBinding, obj: &Value) -> bool {
+    let s = &binding.spec.subject;
+    let field = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let ns = s
+        .namespace
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .or(binding.metadata.namespace.as_deref())
+        .unwrap_or("");
+    if s.api_version.as_deref().unwrap_or("") != field("/apiVersion")
+        || s.kind.as_deref().unwrap_or("") != field("/kind")
+        || ns != field("/metadata/namespace")
+    {
+        return false;
+    }
+    if let Some(name) = s.name.as_deref().filter(|n| !n.is_empty()) {
+        return name == field("/metadata/name");
+    }
+    match &s.selector {
+        Some(sel) => {
+            let labels: BTreeMap<String, String> = obj
+                .pointer("/metadata/labels")
+                .and_then(|l| serde_json::from_value(l.clone()).ok())
+                .unwrap_or_default();
+            selector_matches(sel, &labels)
+        }
+        None => false,
+    }
+}
+
+/// Applies every binding that selects `obj`: `Undo` for one being deleted,
+/// `Do` otherwise. Returns the mutated object.
+pub fn apply_bindings(bindings: &[VSphereBinding], obj: &Value) -> Value {
+    let mut out = obj.clone();
+    for b in bindings.iter().filter(|b| binding_selects(b, obj)) {
+        if b.metadata.deletion_timestamp.is_some() {
+            undo_binding(&mut out);
+        } else {
+            do_binding(&BindingParams::from(b), &mut out);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> BindingParams {
+        BindingParams {
+            address: "https://vc.local".into(),
+            skip_tls_verify: true,
+            secret: "creds".into(),
+        }
+    }
+
+    fn deployment() -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "d", "namespace": "ns", "labels": {"app": "x"}},
+               "spec": {"template": {"spec": {
+                   "initContainers": [{"name": "init", "env": [{"name": "A", "value": "1"}]}],
+                   "containers": [{"name": "app", "volumeMounts": [{"name": "data", "mountPath": "/d"}]},
+                                  {"name": "side"}],
+                   "volumes": [{"name": "data", "emptyDir": {}}]}}}})
+    }
+
+    #[test]
+    fn do_adds_volume_mount_env_everywhere() {
+        let mut d = deployment();
+        do_binding(&params(), &mut d);
+        let ps = &d["spec"]["template"]["spec"];
+        assert_eq!(
+            ps["volumes"][1],
+            json!({"name": "vsphere-binding", "secret": {"secretName": "creds"}})
+        );
+        for c in ps["initContainers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(ps["containers"].as_array().unwrap())
+        {
+            let mounts = c["volumeMounts"].as_array().unwrap();
+            assert_eq!(
+                mounts.last().unwrap(),
+                &json!({"name": "vsphere-binding", "readOnly": true, "mountPath": "/var/bindings/vsphere"})
+            );
+            let env = c["env"].as_array().unwrap();
+            let tail = &env[env.len() - 4..];
+            assert_eq!(
+                tail[0],
+                json!({"name": "VC_URL", "value": "https://vc.local"})
+            );
+            assert_eq!(tail[1], json!({"name": "VC_INSECURE", "value": "true"}));
+            assert_eq!(
+                tail[2],
+                json!({"name": "VC_USERNAME", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "username"}}})
+            );
+            assert_eq!(
+                tail[3],
+                json!({"name": "VC_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "password"}}})
+            );
+        }
+        assert_eq!(ps["initContainers"][0]["env"][0]["name"], "A");
+    }
+
+    #[test]
+    fn do_is_idempotent_and_undo_restores() {
+        let orig = deployment();
+        let mut d = orig.clone();
+        do_binding(&params(), &mut d);
+        let once = d.clone();
+        do_binding(&params(), &mut d);
+        assert_eq!(d, once);
+        assert!(patch(&once, &d).0.is_empty());
+        undo_binding(&mut d);
+        // Only what Do added is gone; mounts and env lists stay (empty).
+        let ps = &d["spec"]["template"]["spec"];
+        assert_eq!(ps["volumes"], orig["spec"]["template"]["spec"]["volumes"]);
+        assert_eq!(
+            ps["containers"][0]["volumeMounts"],
+            json!([{"name": "data", "mountPath": "/d"}])
+        );
+        assert_eq!(ps["containers"][1]["volumeMounts"], json!([]));
+        assert_eq!(
+            ps["initContainers"][0]["env"],
+            json!([{"name": "A", "value": "1"}])
+        );
+    }
+
+    #[test]
+    fn undo_removes_user_vc_env() {
+        let mut d = deployment();
+        d["spec"]["template"]["spec"]["containers"][1]["env"] =
+            json!([{"name": "VC_URL", "value": "mine"}, {"name": "B", "value": "2"}]);
+        undo_binding(&mut d);
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][1]["env"],
+            json!([{"name": "B", "value": "2"}])
+        );
+    }
+
+    #[test]
+    fn patch_applies() {
+        let orig = deployment();
+        let mut want = orig.clone();
+        do_binding(&params(), &mut want);
+        let p = patch(&orig, &want);
+        let mut got = orig.clone();
+        json_patch::patch(&mut got, &p).unwrap();
+        assert_eq!(got, want);
+    }
+
+    fn binding(subject: Value) -> VSphereBinding {
+        serde_json::from_value(json!({
+            "apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "VSphereBinding",
+            "metadata": {"name": "b", "namespace": "ns"},
+            "spec": {"subject": subject, "address": "https://vc.local", "secretRef": {"name": "creds"}}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn selection() {
+        let d = deployment();
+        let by_name = binding(json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"}));
+        assert!(binding_selects(&by_name, &d));
+        let other = binding(json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "e"}));
+        assert!(!binding_selects(&other, &d));
+        let kind = binding(json!({"apiVersion": "batch/v1", "kind": "Job", "name": "d"}));
+        assert!(!binding_selects(&kind, &d));
+        let sel = binding(
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "selector": {"matchLabels": {"app": "x"}}}),
+        );
+        assert!(binding_selects(&sel, &d));
+        let expr = binding(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "selector": {"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["x"]}]}}));
+        assert!(!binding_selects(&expr, &d));
+        let out = apply_bindings(&[by_name.clone(), other], &d);
+        assert_eq!(
+            out["spec"]["template"]["spec"]["volumes"][1]["name"],
+            "vsphere-binding"
+        );
+        let mut deleting = by_name;
+        deleting.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ));
+        assert_eq!(
+            apply_bindings(&[deleting], &out)["spec"]["template"]["spec"]["volumes"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}

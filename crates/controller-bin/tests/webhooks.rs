@@ -1,0 +1,830 @@
+//! The admission webhooks and the VSphereBinding reconciler against a real
+//! kube-apiserver that calls the webhooks over TLS on loopback: the
+//! configurations are `config/500-vsphere-webhook-configuration.yaml` with
+//! `clientConfig.url` pointing at the test's server (the controller writes
+//! `caBundle`, the binding rules and selectors, as in a cluster).
+//!
+//! One test function: the webhook configurations are cluster-wide, so the
+//! sections share one API server and one webhook server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
+use kube::Client;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
+use kube_harness::KubeApiServer;
+use serde_json::{Value, json};
+use sources_api::v1alpha1::VSphereBinding;
+use sources_controller::certs;
+use sources_controller::webhook::{self, SelectionMode, WebhookSettings};
+use sources_controller::{Settings, run_binding_controller, run_controllers};
+use tokio::sync::oneshot;
+
+/// Polls `f` until it returns `Some`, for up to 60 s.
+async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn gvk_api(client: &Client, ns: &str, kind: &str) -> Api<DynamicObject> {
+    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "sources.tanzu.vmware.com",
+        "v1alpha1",
+        kind,
+    ));
+    Api::namespaced_with(client.clone(), ns, &ar)
+}
+
+async fn create_raw(client: &Client, ns: &str, v: Value) -> Result<Value, kube::Error> {
+    let kind = v["kind"].as_str().unwrap_or_default().to_owned();
+    let obj: DynamicObject = serde_json::from_value(v).unwrap();
+    gvk_api(client, ns, &kind)
+        .create(&PostParams::default(), &obj)
+        .await
+        .map(|o| serde_json::to_value(o).unwrap())
+}
+
+fn denial(e: kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message,
+        other => panic!("expected an API error, got {other}"),
+    }
+}
+
+/// The webhook configurations of `config/`, pointed at `base`.
+fn configurations(base: &str) -> Vec<Value> {
+    let yaml = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../config/500-vsphere-webhook-configuration.yaml"),
+    )
+    .unwrap();
+    let mut docs = kube_harness::yaml_documents(&yaml).unwrap();
+    for d in &mut docs {
+        for w in d["webhooks"].as_array_mut().unwrap() {
+            let path = w["clientConfig"]["service"]["path"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            w["clientConfig"] = json!({"url": format!("{base}{path}")});
+        }
+    }
+    docs
+}
+
+async fn ca_bundles(client: &Client) -> Vec<Option<Vec<u8>>> {
+    let m: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let v: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    let mut out = Vec::new();
+    for name in [webhook::DEFAULTING_WEBHOOK, webhook::BINDING_WEBHOOK] {
+        let c = m.get(name).await.unwrap();
+        out.push(
+            c.webhooks.unwrap()[0]
+                .client_config
+                .ca_bundle
+                .clone()
+                .map(|b| b.0),
+        );
+    }
+    for name in [webhook::VALIDATION_WEBHOOK, webhook::CONFIG_WEBHOOK] {
+        let c = v.get(name).await.unwrap();
+        out.push(
+            c.webhooks.unwrap()[0]
+                .client_config
+                .ca_bundle
+                .clone()
+                .map(|b| b.0),
+        );
+    }
+    out
+}
+
+async fn secret_ca(client: &Client, ns: &str) -> Option<Vec<u8>> {
+    let s: Api<Secret> = Api::namespaced(client.clone(), ns);
+    s.get_opt("vsphere-webhook-certs")
+        .await
+        .unwrap()
+        .and_then(|s| s.data)
+        .and_then(|d| d.get(certs::CA_KEY).map(|b| b.0.clone()))
+}
+
+/// Waits until every configuration's caBundle is the Secret's CA.
+async fn wait_ca_current(client: &Client, ns: &str) -> Vec<u8> {
+    eventually("caBundle equal to the Secret's CA", || async {
+        let ca = secret_ca(client, ns).await?;
+        ca_bundles(client)
+            .await
+            .iter()
+            .all(|b| b.as_deref() == Some(ca.as_slice()))
+            .then_some(ca)
+    })
+    .await
+}
+
+struct Webhooks {
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Webhooks {
+    async fn start(client: &Client, settings: WebhookSettings) -> (Self, std::net::SocketAddr) {
+        let (bound_tx, bound_rx) = oneshot::channel();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let c = client.clone();
+        let task = tokio::spawn(async move {
+            webhook::run_webhooks(
+                c,
+                settings,
+                "config-logging".into(),
+                Some(bound_tx),
+                async {
+                    let _ = stopped.await;
+                },
+            )
+            .await
+            .expect("webhooks");
+        });
+        let addr = bound_rx.await.expect("webhook server bound");
+        (
+            Self {
+                stop: Some(stop),
+                task,
+            },
+            addr,
+        )
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.task).await;
+        self.task.abort();
+    }
+}
+
+fn deployment(name: &str, labels: Value) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "initContainers": [{"name": "init", "image": "busybox",
+                                        "env": [{"name": "MINE", "value": "1"}]}],
+                    "containers": [{"name": "app", "image": "busybox",
+                                    "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+                    "volumes": [{"name": "data", "emptyDir": {}}]
+                }
+            }
+        }
+    })
+}
+
+fn binding_json(name: &str, subject: Value) -> Value {
+    json!({
+        "apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "VSphereBinding",
+        "metadata": {"name": name},
+        "spec": {"subject": subject, "address": "https://vc.local", "skipTLSVerify": true,
+                 "secretRef": {"name": "creds"}}
+    })
+}
+
+/// Whether the pod spec carries the whole binding (volume, mount and the
+/// four env entries in every container and init container).
+fn is_bound(pod_spec: &Value) -> bool {
+    let vol = pod_spec["volumes"].as_array().is_some_and(|v| {
+        v.iter()
+            .any(|v| v["name"] == "vsphere-binding" && v["secret"]["secretName"] == "creds")
+    });
+    let containers = pod_spec["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(pod_spec["initContainers"].as_array().into_iter().flatten());
+    let mut all = true;
+    for c in containers {
+        let mount = c["volumeMounts"].as_array().is_some_and(|m| {
+            m.iter().any(|m| {
+                m["name"] == "vsphere-binding"
+                    && m["mountPath"] == "/var/bindings/vsphere"
+                    && m["readOnly"] == true
+            })
+        });
+        let names: Vec<&str> = c["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["name"].as_str())
+            .collect();
+        let env = ["VC_URL", "VC_INSECURE", "VC_USERNAME", "VC_PASSWORD"]
+            .iter()
+            .all(|n| names.contains(n));
+        all &= mount && env;
+    }
+    vol && all
+}
+
+/// Whether nothing of the binding is left.
+fn is_unbound(pod_spec: &Value) -> bool {
+    let s = pod_spec.to_string();
+    !s.contains("vsphere-binding") && !s.contains("VC_URL") && !s.contains("VC_PASSWORD")
+}
+
+async fn pod_spec(api: &Api<Deployment>, name: &str) -> Value {
+    serde_json::to_value(api.get(name).await.unwrap()).unwrap()["spec"]["template"]["spec"].clone()
+}
+
+#[tokio::test]
+async fn webhooks_called_by_the_api_server() {
+    test_support::install_crypto_provider();
+    let server = KubeApiServer::shared();
+    let client = server.client().await.unwrap();
+    let yaml: String = sources_api::crds::all()
+        .iter()
+        .map(|(_, crd)| sources_api::crds::render(crd).unwrap() + "---\n")
+        .collect();
+    server.install_crds(&client, &yaml).await.unwrap();
+    let sys = server.create_namespace(&client, "wh-system").await.unwrap();
+    let nss: Api<Namespace> = Api::all(client.clone());
+    nss.patch(
+        &sys,
+        &PatchParams::default(),
+        &Patch::Merge(
+            json!({"metadata": {"labels": {"sources.tanzu.vmware.com/release": "devel"}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let ns = server.create_namespace(&client, "wh").await.unwrap();
+
+    let mut settings = WebhookSettings::new(&sys);
+    settings.addr = "127.0.0.1:0".parse().unwrap();
+    settings.extra_names = vec!["127.0.0.1".into()];
+    settings.check_interval = Duration::from_secs(1);
+    let (hooks, addr) = Webhooks::start(&client, settings.clone()).await;
+    let base = format!("https://127.0.0.1:{}", addr.port());
+    for doc in configurations(&base) {
+        server
+            .apply_yaml(
+                &client,
+                &serde_yaml::to_string(&doc).unwrap(),
+                "default",
+                false,
+            )
+            .await
+            .unwrap();
+    }
+    let first_ca = wait_ca_current(&client, &sys).await;
+
+    // Reconcilers: bindings, and the sources (for the last section).
+    let (stop_ctl, ctl_stopped) = oneshot::channel::<()>();
+    let (stop_b, b_stopped) = oneshot::channel::<()>();
+    let c = client.clone();
+    let bindings_task = tokio::spawn(run_binding_controller(
+        c,
+        Some(ns.clone()),
+        Duration::from_secs(60),
+        async {
+            let _ = b_stopped.await;
+        },
+    ));
+    let mut ctl_settings = Settings::new(
+        "registry.test/vsphere-adapter:dev",
+        "registry.test/horizon-adapter:dev",
+        &sys,
+    );
+    ctl_settings.watch_namespace = Some(ns.clone());
+    ctl_settings.identity = format!("test-{ns}");
+    let c = client.clone();
+    let ctl_task = tokio::spawn(async move {
+        let _ = run_controllers(c, ctl_settings, Arc::default(), async {
+            let _ = ctl_stopped.await;
+        })
+        .await;
+    });
+
+    // --- Validation and defaulting.
+    let empty = json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "VSphereSource",
+                       "metadata": {"name": "empty"},
+                       "spec": {"sink": {}, "address": "vc.local", "secretRef": {"name": "creds"}}});
+    let msg = denial(create_raw(&client, &ns, empty).await.unwrap_err());
+    assert!(
+        msg.contains("validation.webhook.vsphere.sources.tanzu.vmware.com")
+            && msg.contains(
+                "validation failed: expected at least one, got none: spec.sink.ref, spec.sink.uri\n\
+                             missing field(s): spec.address.host"
+            ),
+        "{msg}"
+    );
+    let unknown = json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "VSphereSource",
+        "metadata": {"name": "unknown"},
+        "spec": {"sink": {"uri": "http://x.y"}, "address": "https://vc.local", "secretRef": {"name": "creds"}, "bogus": 1}});
+    // The CRDs' structural schema prunes unknown fields before admission
+    // (so the webhook's strict decoding only sees what survives); with
+    // strict field validation (kubectl's default) the API server rejects
+    // them.
+    let strict = PatchParams::apply("test-user").validation_strict();
+    let msg = denial(
+        gvk_api(&client, &ns, "VSphereSource")
+            .patch("unknown", &strict, &Patch::Apply(&unknown))
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        msg.contains(".spec.bogus: field not declared in schema"),
+        "{msg}"
+    );
+    let bad_ext = json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "VSphereSource",
+        "metadata": {"name": "ext"},
+        "spec": {"sink": {"uri": "http://x.y"}, "address": "https://vc.local", "secretRef": {"name": "creds"},
+                 "ceOverrides": {"extensions": {"Upper": "x"}}}});
+    let msg = denial(create_raw(&client, &ns, bad_ext).await.unwrap_err());
+    assert!(
+        msg.contains("invalid key name \"Upper\": spec.ceOverrides.extensions"),
+        "{msg}"
+    );
+    let binding_bad = binding_json(
+        "bad",
+        json!({"apiVersion": "apps/v1", "kind": "Deployment"}),
+    );
+    let msg = denial(create_raw(&client, &ns, binding_bad).await.unwrap_err());
+    assert!(
+        msg.contains("expected exactly one, got neither: spec.subject.name, spec.subject.selector"),
+        "{msg}"
+    );
+
+    // Defaults on create (the object is sent without them).
+    let minimal = json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "VSphereSource",
+        "metadata": {"name": "defaults"},
+        "spec": {"sink": {"ref": {"apiVersion": "v1", "kind": "Service", "name": "display"}},
+                 "address": "https://vc.local", "secretRef": {"name": "creds"}, "payloadEncoding": "Application/JSON"}});
+    let created = create_raw(&client, &ns, minimal).await.unwrap();
+    assert_eq!(
+        created["spec"]["checkpointConfig"],
+        json!({"maxAgeSeconds": 300, "periodSeconds": 10})
+    );
+    assert_eq!(created["spec"]["payloadEncoding"], "application/json");
+    assert_eq!(created["spec"]["sink"]["ref"]["namespace"], ns.as_str());
+
+    // HorizonSource: defaults, then the spec is immutable.
+    let hs = json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "HorizonSource",
+        "metadata": {"name": "h"},
+        "spec": {"sink": {"uri": "http://sink.example"}, "address": "https://horizon.local", "secretRef": {"name": "creds"}}});
+    let created = create_raw(&client, &ns, hs).await.unwrap();
+    assert_eq!(created["spec"]["serviceAccountName"], "default");
+    let msg = denial(
+        gvk_api(&client, &ns, "HorizonSource")
+            .patch(
+                "h",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"serviceAccountName": "other"}})),
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        msg.contains("Immutable fields changed (-old +new): spec")
+            && msg.contains(
+                "{v1alpha1.HorizonSourceSpec}.ServiceAccountName:\n\t-: \"default\"\n\t+: \"other\""
+            ),
+        "{msg}"
+    );
+
+    // config-logging in the system namespace.
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &sys);
+    let bad_cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "config-logging"},
+        "data": {"loglevel.controller": "loud"}}))
+    .unwrap();
+    let msg = denial(
+        cms.create(&PostParams::default(), &bad_cm)
+            .await
+            .unwrap_err(),
+    );
+    assert!(msg.contains("invalid logging level: loud"), "{msg}");
+    let good_cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "config-logging"},
+        "data": {"loglevel.controller": "debug", "zap-logger-config": "{\"level\":\"info\"}"}}))
+    .unwrap();
+    cms.create(&PostParams::default(), &good_cm).await.unwrap();
+
+    // --- A Deployment bound by name: Do, kept on re-apply, Undo on delete.
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let original = deployment("by-name", json!({}));
+    let ssa = PatchParams::apply("test-user").force();
+    deps.patch("by-name", &ssa, &Patch::Apply(&original))
+        .await
+        .unwrap();
+    let before = pod_spec(&deps, "by-name").await;
+    create_raw(
+        &client,
+        &ns,
+        binding_json(
+            "b-name",
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "by-name"}),
+        ),
+    )
+    .await
+    .unwrap();
+    eventually("by-name bound", || async {
+        is_bound(&pod_spec(&deps, "by-name").await).then_some(())
+    })
+    .await;
+    let ps = pod_spec(&deps, "by-name").await;
+    let env = &ps["containers"][0]["env"];
+    assert_eq!(
+        env[0],
+        json!({"name": "VC_URL", "value": "https://vc.local"})
+    );
+    assert_eq!(env[1], json!({"name": "VC_INSECURE", "value": "true"}));
+    assert_eq!(
+        env[3],
+        json!({"name": "VC_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "password"}}})
+    );
+    let vsb: Api<VSphereBinding> = Api::namespaced(client.clone(), &ns);
+    let b = eventually("b-name Ready", || async {
+        let b = vsb.get("b-name").await.unwrap();
+        let ready = b
+            .status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .find(|c| c.type_ == "Ready")?
+            .status
+            .clone();
+        (ready == "True").then_some(b)
+    })
+    .await;
+    assert_eq!(
+        b.metadata.finalizers.as_deref(),
+        Some(&["vspherebindings.sources.tanzu.vmware.com".to_owned()][..])
+    );
+    // A second apply of the user's manifest keeps the binding (admission).
+    deps.patch("by-name", &ssa, &Patch::Apply(&original))
+        .await
+        .unwrap();
+    assert!(is_bound(&pod_spec(&deps, "by-name").await));
+    // Deleting the binding removes what it added, and only that.
+    vsb.delete("b-name", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("b-name gone", || async {
+        vsb.get_opt("b-name").await.unwrap().is_none().then_some(())
+    })
+    .await;
+    let after = pod_spec(&deps, "by-name").await;
+    assert!(is_unbound(&after), "{after}");
+    assert_eq!(after["volumes"], before["volumes"]);
+    assert_eq!(
+        after["initContainers"][0]["env"],
+        before["initContainers"][0]["env"]
+    );
+    assert_eq!(
+        after["containers"][0]["volumeMounts"],
+        before["containers"][0]["volumeMounts"]
+    );
+
+    // A named subject that does not exist.
+    create_raw(
+        &client,
+        &ns,
+        binding_json(
+            "b-missing",
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "nope"}),
+        ),
+    )
+    .await
+    .unwrap();
+    eventually("SubjectMissing", || async {
+        let b = vsb.get("b-missing").await.unwrap();
+        let c = b
+            .status?
+            .conditions?
+            .into_iter()
+            .find(|c| c.type_ == "Ready")?;
+        (c.status == "False" && c.reason.as_deref() == Some("SubjectMissing")).then_some(())
+    })
+    .await;
+
+    // --- By selector: an existing Deployment, and a Job created later is
+    // bound at admission.
+    deps.patch(
+        "by-label",
+        &ssa,
+        &Patch::Apply(&deployment("by-label", json!({"vsphere": "yes"}))),
+    )
+    .await
+    .unwrap();
+    create_raw(
+        &client,
+        &ns,
+        binding_json(
+            "b-sel",
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                                     "selector": {"matchLabels": {"vsphere": "yes"}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    eventually("by-label bound", || async {
+        is_bound(&pod_spec(&deps, "by-label").await).then_some(())
+    })
+    .await;
+    create_raw(
+        &client,
+        &ns,
+        binding_json(
+            "b-job",
+            json!({"apiVersion": "batch/v1", "kind": "Job",
+                                     "selector": {"matchLabels": {"vsphere": "yes"}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    eventually("jobs rule", || async {
+        let m: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+        let c = m.get(webhook::BINDING_WEBHOOK).await.unwrap();
+        let rules = serde_json::to_string(&c.webhooks.unwrap()[0].rules).unwrap();
+        rules.contains("jobs/*").then_some(())
+    })
+    .await;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+    let job: Job = serde_json::from_value(json!({
+        "metadata": {"name": "later", "labels": {"vsphere": "yes"}},
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "c", "image": "busybox"}]}}}
+    }))
+    .unwrap();
+    let created = jobs.create(&PostParams::default(), &job).await.unwrap();
+    let ps = serde_json::to_value(&created).unwrap()["spec"]["template"]["spec"].clone();
+    assert!(is_bound(&ps), "bound at admission: {ps}");
+
+    // --- The other PodSpecable kinds: StatefulSet, DaemonSet, ReplicaSet,
+    // Knative Service and Configuration, bound by the reconciler.
+    server.install_knative_crds(&client).await.unwrap();
+    let template = json!({"metadata": {"labels": {"app": "m"}},
+                          "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
+    let selector = json!({"matchLabels": {"app": "m"}});
+    let subjects = [
+        (
+            "apps",
+            "v1",
+            "StatefulSet",
+            json!({"selector": selector, "serviceName": "m", "template": template}),
+        ),
+        (
+            "apps",
+            "v1",
+            "DaemonSet",
+            json!({"selector": selector, "template": template}),
+        ),
+        (
+            "apps",
+            "v1",
+            "ReplicaSet",
+            json!({"selector": selector, "template": template}),
+        ),
+        (
+            "serving.knative.dev",
+            "v1",
+            "Service",
+            json!({"template": template}),
+        ),
+        (
+            "serving.knative.dev",
+            "v1",
+            "Configuration",
+            json!({"template": template}),
+        ),
+    ];
+    for (group, version, kind, spec) in &subjects {
+        let (ar, _) =
+            kube::discovery::pinned_kind(&client, &GroupVersionKind::gvk(group, version, kind))
+                .await
+                .unwrap();
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
+        let name = format!("multi-{}", kind.to_lowercase());
+        let obj: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": format!("{group}/{version}"), "kind": kind,
+            "metadata": {"name": name}, "spec": spec
+        }))
+        .unwrap();
+        api.create(&PostParams::default(), &obj).await.unwrap();
+        create_raw(
+            &client,
+            &ns,
+            binding_json(
+                &format!("b-{name}"),
+                json!({"apiVersion": format!("{group}/{version}"), "kind": kind, "name": name}),
+            ),
+        )
+        .await
+        .unwrap();
+        eventually(&format!("{kind} bound"), || async {
+            let o = serde_json::to_value(api.get(&name).await.unwrap()).unwrap();
+            is_bound(&o["spec"]["template"]["spec"]).then_some(())
+        })
+        .await;
+    }
+    let m: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let w = m
+        .get(webhook::BINDING_WEBHOOK)
+        .await
+        .unwrap()
+        .webhooks
+        .unwrap()
+        .remove(0);
+    assert_eq!(w.reinvocation_policy.as_deref(), Some("IfNeeded"));
+    assert_eq!(w.match_policy.as_deref(), Some("Equivalent"));
+    eventually("rules for every kind in use", || async {
+        let w = m
+            .get(webhook::BINDING_WEBHOOK)
+            .await
+            .unwrap()
+            .webhooks
+            .unwrap()
+            .remove(0);
+        let rules = serde_json::to_string(&w.rules).unwrap();
+        [
+            "deployments/*",
+            "jobs/*",
+            "statefulsets/*",
+            "daemonsets/*",
+            "replicasets/*",
+            "services/*",
+            "configurations/*",
+        ]
+        .iter()
+        .all(|r| rules.contains(r))
+        .then_some(())
+    })
+    .await;
+
+    // --- Rotation: a certificate about to expire is replaced, served
+    // without a restart, and the caBundle follows.
+    let soon = certs::generate(&settings.cert_names(), Duration::from_secs(3600)).unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &sys);
+    secrets
+        .patch(
+            "vsphere-webhook-certs",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {
+                certs::CA_KEY: soon.ca_pem, certs::CERT_KEY: soon.cert_pem, certs::KEY_KEY: soon.key_pem}})),
+        )
+        .await
+        .unwrap();
+    let new_ca = eventually("a rotated certificate", || async {
+        let ca = secret_ca(&client, &sys).await?;
+        (ca != first_ca && ca != soon.ca_pem.as_bytes()).then_some(ca)
+    })
+    .await;
+    let current = wait_ca_current(&client, &sys).await;
+    assert_eq!(current, new_ca);
+    // The server presents a certificate of the new CA.
+    eventually("the new certificate served", || async {
+        tls_handshake(addr, &new_ca).await.then_some(())
+    })
+    .await;
+    let after_rotation = json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "VSphereSource",
+        "metadata": {"name": "after-rotation"},
+        "spec": {"sink": {"uri": "http://x.y"}, "address": "https://vc.local", "secretRef": {"name": "creds"}}});
+    create_raw(&client, &ns, after_rotation)
+        .await
+        .expect("admitted with the new certificate");
+
+    // --- A VSphereSource's adapter Deployment gets its binding's env.
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
+    sas.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "default"}})).unwrap(),
+    )
+    .await
+    .ok(); // The HorizonSource reconciler may have made it.
+    let creds: Secret = serde_json::from_value(json!({"metadata": {"name": "creds"},
+        "type": "kubernetes.io/basic-auth", "stringData": {"username": "u", "password": "p"}}))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &creds)
+        .await
+        .unwrap();
+    let src = json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "VSphereSource",
+        "metadata": {"name": "together"},
+        "spec": {"sink": {"uri": "http://sink.example"}, "address": "https://vc.together", "secretRef": {"name": "creds"}}});
+    create_raw(&client, &ns, src).await.unwrap();
+    eventually("adapter bound", || async {
+        let d = deps.get_opt("together-adapter").await.unwrap()?;
+        let ps = serde_json::to_value(d).unwrap()["spec"]["template"]["spec"].clone();
+        (is_bound(&ps) && ps.to_string().contains("https://vc.together")).then_some(())
+    })
+    .await;
+
+    // --- Inclusion mode: only labelled namespaces and objects.
+    hooks.stop().await;
+    let mut inclusion = settings.clone();
+    inclusion.addr = addr;
+    inclusion.selection_mode = SelectionMode::Inclusion;
+    let (hooks, _) = Webhooks::start(&client, inclusion).await;
+    eventually("inclusion selectors", || async {
+        let m: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+        let c = m.get(webhook::BINDING_WEBHOOK).await.unwrap();
+        let w = &c.webhooks.unwrap()[0];
+        serde_json::to_string(&w.object_selector)
+            .unwrap()
+            .contains("bindings.knative.dev/include")
+            .then_some(())
+    })
+    .await;
+    // The reconciler labelled the subjects' namespace.
+    let labels = nss
+        .get(&ns)
+        .await
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap_or_default();
+    assert_eq!(
+        labels
+            .get("bindings.knative.dev/include")
+            .map(String::as_str),
+        Some("true")
+    );
+    let unlabelled: Job = serde_json::from_value(json!({
+        "metadata": {"name": "not-included", "labels": {"vsphere": "yes"}},
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "c", "image": "busybox"}]}}}
+    }))
+    .unwrap();
+    let created = jobs
+        .create(&PostParams::default(), &unlabelled)
+        .await
+        .unwrap();
+    let ps = serde_json::to_value(&created).unwrap()["spec"]["template"]["spec"].clone();
+    assert!(is_unbound(&ps), "not included: {ps}");
+    let included: Job = serde_json::from_value(json!({
+        "metadata": {"name": "included", "labels": {"vsphere": "yes", "bindings.knative.dev/include": "true"}},
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "c", "image": "busybox"}]}}}
+    }))
+    .unwrap();
+    let created = jobs
+        .create(&PostParams::default(), &included)
+        .await
+        .unwrap();
+    let ps = serde_json::to_value(&created).unwrap()["spec"]["template"]["spec"].clone();
+    assert!(is_bound(&ps), "included: {ps}");
+
+    let _ = stop_ctl.send(());
+    let _ = stop_b.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), ctl_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), bindings_task).await;
+    hooks.stop().await;
+    // Leave the shared API server without our failing webhooks.
+    let m: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let v: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    for name in [webhook::DEFAULTING_WEBHOOK, webhook::BINDING_WEBHOOK] {
+        let _ = m.delete(name, &DeleteParams::default()).await;
+    }
+    for name in [webhook::VALIDATION_WEBHOOK, webhook::CONFIG_WEBHOOK] {
+        let _ = v.delete(name, &DeleteParams::default()).await;
+    }
+}
+
+/// Whether a TLS handshake with `addr` succeeds trusting only `ca_pem`.
+async fn tls_handshake(addr: std::net::SocketAddr, ca_pem: &[u8]) -> bool {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem).flatten() {
+        let _ = roots.add(c);
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let Ok(tcp) = tokio::net::TcpStream::connect(addr).await else {
+        return false;
+    };
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    connector.connect(name, tcp).await.is_ok()
+}
