@@ -24,10 +24,8 @@ async fn a_10k_realistic_backlog_reads_back_complete_and_in_order() {
     read_back(10_000, EventMix::Realistic, 15, 1).await;
 }
 
-/// 100,000 realistic events, one stream: about 20 s in a debug build (3 s in release); run
-/// with `--ignored`.
+/// 100,000 realistic events, one stream (about 20 s in a debug build, 3 s in release).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
 async fn a_100k_realistic_backlog_reads_back_complete_and_in_order() {
     read_back(100_000, EventMix::Realistic, 15, 1).await;
 }
