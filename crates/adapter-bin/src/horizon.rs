@@ -234,7 +234,7 @@ pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), 
                         let wait =
                             connect_backoff().delay(failures, None, crate::deliver::jitter());
                         warn!(error = %e, retry_in_s = wait.as_secs_f64(), "cannot read Horizon audit events; retrying");
-                        if sleep_or(wait, &shutdown).await {
+                        if crate::sleep_or_cancel(wait, &shutdown).await {
                             return stopped(&serve_stop);
                         }
                     }
@@ -353,18 +353,11 @@ async fn login(client: &Client, metrics: &Metrics, shutdown: &CancellationToken)
                 } else {
                     warn!(error = %e, retry_in_s = wait.as_secs_f64(), "cannot connect to Horizon");
                 }
-                if sleep_or(wait, shutdown).await {
+                if crate::sleep_or_cancel(wait, shutdown).await {
                     return false;
                 }
             }
         }
-    }
-}
-
-async fn sleep_or(wait: Duration, cancel: &CancellationToken) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(wait) => false,
-        _ = cancel.cancelled() => true,
     }
 }
 

@@ -57,3 +57,14 @@ pub fn shutdown_on_signals(shutdown: tokio_util::sync::CancellationToken) {
         shutdown.cancel();
     });
 }
+
+/// Sleep for `wait`; `true` when `cancel` fired first (the caller should stop).
+pub async fn sleep_or_cancel(
+    wait: std::time::Duration,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => false,
+        _ = cancel.cancelled() => true,
+    }
+}

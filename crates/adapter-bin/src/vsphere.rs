@@ -196,7 +196,7 @@ pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), 
             }
             Err(e) => {
                 warn!(error = %e, "cannot read vCenter's clock; retrying");
-                if sleep_or(Duration::from_secs(2), &shutdown).await {
+                if crate::sleep_or_cancel(Duration::from_secs(2), &shutdown).await {
                     serve_stop.cancel();
                     let _ = client.logout().await;
                     return Ok(());
@@ -429,17 +429,10 @@ async fn connect(
                 } else {
                     warn!(error = %e, retry_in_s = wait.as_secs_f64(), "cannot connect to vCenter");
                 }
-                if sleep_or(wait, shutdown).await {
+                if crate::sleep_or_cancel(wait, shutdown).await {
                     return None;
                 }
             }
         }
-    }
-}
-
-async fn sleep_or(wait: Duration, cancel: &CancellationToken) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(wait) => false,
-        _ = cancel.cancelled() => true,
     }
 }

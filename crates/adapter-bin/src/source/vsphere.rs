@@ -122,7 +122,7 @@ pub async fn read_events(
                             .backoff
                             .delay(failures, None, crate::deliver::jitter());
                         warn!(error = %e, retry_in_s = wait.as_secs_f64(), "cannot create an event collector");
-                        if sleep_or_cancel(wait, &cancel).await {
+                        if crate::sleep_or_cancel(wait, &cancel).await {
                             break;
                         }
                         continue;
@@ -145,7 +145,7 @@ pub async fn read_events(
                     .delay(failures, None, crate::deliver::jitter());
                 warn!(error = %e, retry_in_s = wait.as_secs_f64(), "reading events failed");
                 collector = Some(current);
-                if sleep_or_cancel(wait, &cancel).await {
+                if crate::sleep_or_cancel(wait, &cancel).await {
                     break;
                 }
                 continue;
@@ -193,7 +193,7 @@ pub async fn read_events(
                 Err(e) => {
                     warn!(error = %e, "cannot watch the collector; polling once per second");
                     collector = Some(current);
-                    if sleep_or_cancel(Duration::from_secs(1), &cancel).await {
+                    if crate::sleep_or_cancel(Duration::from_secs(1), &cancel).await {
                         break;
                     }
                     continue;
@@ -219,14 +219,6 @@ pub async fn read_events(
     }
     if let Some(c) = collector {
         let _ = tokio::time::timeout(cleanup, c.destroy()).await;
-    }
-}
-
-/// Sleep; `true` when cancelled first.
-async fn sleep_or_cancel(wait: Duration, cancel: &CancellationToken) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(wait) => false,
-        _ = cancel.cancelled() => true,
     }
 }
 
