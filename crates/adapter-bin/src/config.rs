@@ -39,6 +39,10 @@ re-sends history. In Kubernetes it takes the environment the controller sets; st
 --checkpoint-file and omit --sink to print CloudEvents to stdout."
 )]
 pub struct VsphereArgs {
+    /// Namespace, logging and metrics, as Knative sets them.
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+
     /// Where events go.
     #[command(flatten)]
     pub delivery: SinkArgs,
@@ -95,13 +99,34 @@ pub struct VsphereArgs {
     #[arg(long = "checkpoint-file", env = "VSPHERE_CHECKPOINT_FILE")]
     pub checkpoint_file: Option<PathBuf>,
 
-    /// Namespace of the source (the `Kn-Namespace` header and the ConfigMap's namespace).
-    #[arg(long = "namespace", env = "NAMESPACE")]
-    pub namespace: Option<String>,
-
     /// Name of the source.
     #[arg(long = "name", env = "NAME", default_value = "adapter")]
     pub name: String,
+
+    /// Only these event types (comma-separated type names or EventEx/ExtendedEvent
+    /// `eventTypeId`s, as the VSphereSource's `eventTypes` lists them); all when unset.
+    #[arg(long = "event-types", env = "VSPHERE_EVENT_TYPES")]
+    pub event_types: Option<String>,
+
+    /// Events per ReadNextEvents call (1 to 1000).
+    #[arg(long = "page-size", env = "VSPHERE_PAGE_SIZE", default_value_t = 100)]
+    pub page_size: i32,
+
+    /// Seconds to finish an in-flight delivery after SIGTERM before abandoning it.
+    #[arg(
+        long = "shutdown-grace",
+        env = "SHUTDOWN_GRACE_SECONDS",
+        default_value_t = 10
+    )]
+    pub shutdown_grace: u64,
+}
+
+/// The Knative runtime settings both adapters take: namespace, logging and metrics.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RuntimeArgs {
+    /// Namespace of the source (the `Kn-Namespace` header and the ConfigMap's namespace).
+    #[arg(long = "namespace", env = "NAMESPACE")]
+    pub namespace: Option<String>,
 
     /// Knative logging configuration (JSON of the config-logging ConfigMap).
     #[arg(
@@ -123,23 +148,6 @@ pub struct VsphereArgs {
     /// K_METRICS_CONFIG / METRICS_PROMETHEUS_PORT).
     #[arg(long = "metrics-address", env = "METRICS_ADDRESS")]
     pub metrics_address: Option<SocketAddr>,
-
-    /// Only these event types (comma-separated type names or EventEx/ExtendedEvent
-    /// `eventTypeId`s, as the VSphereSource's `eventTypes` lists them); all when unset.
-    #[arg(long = "event-types", env = "VSPHERE_EVENT_TYPES")]
-    pub event_types: Option<String>,
-
-    /// Events per ReadNextEvents call (1 to 1000).
-    #[arg(long = "page-size", env = "VSPHERE_PAGE_SIZE", default_value_t = 100)]
-    pub page_size: i32,
-
-    /// Seconds to finish an in-flight delivery after SIGTERM before abandoning it.
-    #[arg(
-        long = "shutdown-grace",
-        env = "SHUTDOWN_GRACE_SECONDS",
-        default_value_t = 10
-    )]
-    pub shutdown_grace: u64,
 }
 
 /// Where CloudEvents go, shared by both adapters: the sink, the dead-letter sink, timeouts,

@@ -100,7 +100,7 @@ pub fn prepare(args: HorizonArgs) -> Result<Prepared, ConfigError> {
         Some(cfg) => TargetConfig::Http(Box::new(cfg)),
     };
     let configmap = if args.checkpoint_file.is_none() {
-        let namespace = nonempty(&args.namespace).ok_or_else(|| {
+        let namespace = nonempty(&args.runtime.namespace).ok_or_else(|| {
             ConfigError::new(
                 "NAMESPACE",
                 "not set; the namespace of the checkpoint ConfigMap (or use --checkpoint-file)",
@@ -123,8 +123,8 @@ pub fn prepare(args: HorizonArgs) -> Result<Prepared, ConfigError> {
     let credentials = horizon_config::credentials(&args)?;
     let env_port = std::env::var("METRICS_PROMETHEUS_PORT").ok();
     let metrics_addr = config::metrics_address(
-        args.metrics_address,
-        &args.metrics_config,
+        args.runtime.metrics_address,
+        &args.runtime.metrics_config,
         env_port.as_deref(),
     )?;
     Ok(Prepared {
@@ -254,7 +254,7 @@ pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), 
     let encoder = Encoder {
         source: url.clone(),
         overrides,
-        namespace: args.namespace.clone().filter(|n| !n.is_empty()),
+        namespace: args.runtime.namespace.clone().filter(|n| !n.is_empty()),
     };
 
     let (tx, rx) = mpsc::channel::<AuditEvent>(args.page_size as usize * 2);
@@ -284,17 +284,7 @@ pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), 
         metrics.clone(),
         stop_saving.clone(),
     ));
-    let abandon = CancellationToken::new();
-    {
-        let abandon = abandon.clone();
-        let shutdown = shutdown.clone();
-        let grace = Duration::from_secs(args.shutdown_grace);
-        tokio::spawn(async move {
-            shutdown.cancelled().await;
-            tokio::time::sleep(grace).await;
-            abandon.cancel();
-        });
-    }
+    let abandon = crate::abandon_after(&shutdown, Duration::from_secs(args.shutdown_grace));
     deliver_all(
         rx, &encoder, &target, &progress, &metrics, &shutdown, &abandon,
     )

@@ -1,7 +1,6 @@
 //! The Horizon adapter's settings: the Go controller's environment contract for a HorizonSource
 //! Deployment, the same settings as flags for standalone runs.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -23,6 +22,10 @@ neither re-sends history nor drops events sharing a timestamp. Omit --sink to pr
 stdout."
 )]
 pub struct HorizonArgs {
+    /// Namespace, logging and metrics, as Knative sets them.
+    #[command(flatten)]
+    pub runtime: crate::config::RuntimeArgs,
+
     /// Where events go.
     #[command(flatten)]
     pub delivery: crate::config::SinkArgs,
@@ -73,34 +76,9 @@ pub struct HorizonArgs {
     #[arg(long = "checkpoint-file", env = "HORIZON_CHECKPOINT_FILE")]
     pub checkpoint_file: Option<PathBuf>,
 
-    /// Namespace of the source (the `Kn-Namespace` header and the ConfigMap's namespace).
-    #[arg(long = "namespace", env = "NAMESPACE")]
-    pub namespace: Option<String>,
-
     /// Name of the source.
     #[arg(long = "name", env = "NAME")]
     pub name: Option<String>,
-
-    /// Knative logging configuration (JSON of the config-logging ConfigMap).
-    #[arg(
-        long = "logging-config",
-        env = "K_LOGGING_CONFIG",
-        default_value = "{}"
-    )]
-    pub logging_config: String,
-
-    /// Knative metrics configuration (JSON; `PrometheusPort` is honoured).
-    #[arg(
-        long = "metrics-config",
-        env = "K_METRICS_CONFIG",
-        default_value = "{}"
-    )]
-    pub metrics_config: String,
-
-    /// Address for /metrics, /healthz and /readyz (default 0.0.0.0:9090, or the port from
-    /// K_METRICS_CONFIG / METRICS_PROMETHEUS_PORT).
-    #[arg(long = "metrics-address", env = "METRICS_ADDRESS")]
-    pub metrics_address: Option<SocketAddr>,
 
     /// Audit events per page (1 to 1000).
     #[arg(long = "page-size", env = "HORIZON_PAGE_SIZE", default_value_t = 1000)]

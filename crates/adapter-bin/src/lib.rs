@@ -68,3 +68,20 @@ pub async fn sleep_or_cancel(
         _ = cancel.cancelled() => true,
     }
 }
+
+/// A token that fires `grace` after `shutdown`: deliveries in flight at shutdown may finish
+/// within the grace period, then are abandoned (and not checkpointed).
+pub fn abandon_after(
+    shutdown: &tokio_util::sync::CancellationToken,
+    grace: std::time::Duration,
+) -> tokio_util::sync::CancellationToken {
+    let abandon = tokio_util::sync::CancellationToken::new();
+    let fire = abandon.clone();
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+        fire.cancel();
+    });
+    abandon
+}

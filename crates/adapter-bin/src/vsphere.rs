@@ -104,7 +104,7 @@ pub fn prepare(args: VsphereArgs) -> Result<Prepared, ConfigError> {
                 "not set; name the checkpoint ConfigMap, or use --checkpoint-file for a standalone run",
             ));
         }
-        if args.namespace.as_deref().is_none_or(str::is_empty) {
+        if args.runtime.namespace.as_deref().is_none_or(str::is_empty) {
             return Err(ConfigError::new(
                 "NAMESPACE",
                 "not set; the namespace of the checkpoint ConfigMap",
@@ -114,8 +114,8 @@ pub fn prepare(args: VsphereArgs) -> Result<Prepared, ConfigError> {
     let credentials = config::credentials(&args)?;
     let env_port = std::env::var("METRICS_PROMETHEUS_PORT").ok();
     let metrics_addr = config::metrics_address(
-        args.metrics_address,
-        &args.metrics_config,
+        args.runtime.metrics_address,
+        &args.runtime.metrics_config,
         env_port.as_deref(),
     )?;
     Ok(Prepared {
@@ -209,7 +209,7 @@ pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), 
     let source = client.endpoint().as_str().to_owned();
     let mut encoder = EventEncoder::new(source.clone(), about.api_version.clone(), encoding)
         .with_overrides(overrides);
-    if let Some(ns) = args.namespace.as_deref().filter(|n| !n.is_empty()) {
+    if let Some(ns) = args.runtime.namespace.as_deref().filter(|n| !n.is_empty()) {
         encoder = encoder.with_namespace(ns);
     }
     let target = match target {
@@ -245,18 +245,7 @@ pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), 
         metrics.clone(),
         stop_saving.clone(),
     ));
-    // Deliveries in flight at shutdown get a grace period, then are abandoned (not checkpointed).
-    let abandon = CancellationToken::new();
-    {
-        let abandon = abandon.clone();
-        let shutdown = shutdown.clone();
-        let grace = Duration::from_secs(args.shutdown_grace);
-        tokio::spawn(async move {
-            shutdown.cancelled().await;
-            tokio::time::sleep(grace).await;
-            abandon.cancel();
-        });
-    }
+    let abandon = crate::abandon_after(&shutdown, Duration::from_secs(args.shutdown_grace));
     deliver_all(
         rx, &encoder, &target, &source, &progress, &metrics, &shutdown, &abandon,
     )
@@ -378,7 +367,8 @@ async fn open_store(args: &VsphereArgs) -> Result<Arc<dyn CheckpointStore>, Adap
     if let Some(path) = &args.checkpoint_file {
         return Ok(Arc::new(FileStore::new(path)));
     }
-    let (Some(name), Some(namespace)) = (&args.checkpoint_configmap, &args.namespace) else {
+    let (Some(name), Some(namespace)) = (&args.checkpoint_configmap, &args.runtime.namespace)
+    else {
         return Err(ConfigError::new("VSPHERE_KVSTORE_CONFIGMAP", "not set").into());
     };
     let client = kube::Client::try_default()

@@ -35,7 +35,7 @@ async fn main() {
         simulate,
         simulate_rate,
     } = Cli::parse();
-    adapter::logging::init(&args.logging_config, "horizon-source-adapter");
+    adapter::logging::init(&args.runtime.logging_config, "horizon-source-adapter");
 
     let shutdown = CancellationToken::new();
     adapter::shutdown_on_signals(shutdown.clone());
@@ -55,10 +55,10 @@ async fn main() {
                 if args.checkpoint_file.is_none() && args.checkpoint_configmap.is_none() {
                     args.checkpoint_file = Some("horizon-adapter-checkpoint.json".into());
                 }
-                if args.metrics_address.is_none()
+                if args.runtime.metrics_address.is_none()
                     && std::env::var_os("METRICS_PROMETHEUS_PORT").is_none()
                 {
-                    args.metrics_address = Some(([127, 0, 0, 1], 0).into());
+                    args.runtime.metrics_address = Some(([127, 0, 0, 1], 0).into());
                 }
                 eprintln!(
                     "horizon-adapter: simulating a Horizon server at {} ({simulate_rate} events/s)",

@@ -30,7 +30,7 @@ async fn main() {
         simulate,
         simulate_rate,
     } = Cli::parse();
-    adapter::logging::init(&args.logging_config, "vsphere-source-adapter");
+    adapter::logging::init(&args.runtime.logging_config, "vsphere-source-adapter");
 
     let shutdown = CancellationToken::new();
     adapter::shutdown_on_signals(shutdown.clone());
@@ -50,10 +50,10 @@ async fn main() {
                 if args.checkpoint_file.is_none() && args.checkpoint_configmap.is_none() {
                     args.checkpoint_file = Some("vsphere-adapter-checkpoint.json".into());
                 }
-                if args.metrics_address.is_none()
+                if args.runtime.metrics_address.is_none()
                     && std::env::var_os("METRICS_PROMETHEUS_PORT").is_none()
                 {
-                    args.metrics_address = Some(([127, 0, 0, 1], 0).into());
+                    args.runtime.metrics_address = Some(([127, 0, 0, 1], 0).into());
                 }
                 eprintln!(
                     "vsphere-adapter: simulating a vCenter at {} ({simulate_rate} events/s)",
