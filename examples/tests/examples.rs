@@ -423,7 +423,7 @@ async fn session_keys(client: &Client) -> Vec<String> {
         .open("options")
         .close("options");
     let index = TYPES
-        .binary_search_by(|t| t.name.cmp("RetrieveResult"))
+        .binary_search_by(|t| t.name().cmp("RetrieveResult"))
         .expect("RetrieveResult") as u16;
     let values = client
         .invoke(req, Some(Kind::Data(index)), None)

@@ -30,7 +30,7 @@ fn event_ex(root: &vsphere_client::MoRef, message: &str) -> DataObject {
             Value::Array(vec![Value::Object(Box::new(arg))]),
         )
         .with("objectId", Value::String(root.value.clone()))
-        .with("objectType", Value::String(root.kind.clone()))
+        .with("objectType", Value::String(root.kind.to_string()))
 }
 
 async fn run_with_encoding(encoding: &str) -> (Vec<test_support::Received>, String) {

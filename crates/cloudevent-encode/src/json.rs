@@ -34,7 +34,7 @@ fn object(out: &mut Vec<u8>, obj: &DataObject, go_only: bool) {
             continue;
         }
         let value = cursor
-            .find(p)
+            .find(&p)
             .map(|f| &f.value)
             .filter(|v| !go_only || go_visible(v));
         if value.is_none() && p.shape == Shape::Extra {
@@ -44,8 +44,8 @@ fn object(out: &mut Vec<u8>, obj: &DataObject, go_only: bool) {
             out.push(b',');
         }
         first = false;
-        out.extend_from_slice(&p.json_key);
-        field(out, p, value, go_only);
+        p.json_key(out);
+        field(out, &p, value, go_only);
     }
     for (name, f) in unknown_fields(obj) {
         if go_only {
@@ -197,8 +197,8 @@ fn zero(out: &mut Vec<u8>, kind: Kind) {
                     out.push(b',');
                 }
                 first = false;
-                out.extend_from_slice(&p.json_key);
-                field(out, p, None, true);
+                p.json_key(out);
+                field(out, &p, None, true);
             }
             out.push(b'}');
         }

@@ -1,8 +1,6 @@
 //! Per-type encoding plans: the fields of a catalogue type in Go's marshalling order, with the Go
 //! shape of each (slice, pointer, interface, `[]byte`, plain value), computed once per type.
 
-use std::sync::OnceLock;
-
 use vsphere_client::catalogue::{self, FieldInfo, Kind, TypeInfo, flags};
 
 /// How govmomi 0.24 declares a field, which decides what Go's encoders write for it.
@@ -24,14 +22,21 @@ pub(crate) enum Shape {
 }
 
 /// One field of a type's plan.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct FieldPlan {
     pub info: &'static FieldInfo,
     pub shape: Shape,
-    /// `"GoName":`, ready to write.
-    pub json_key: Box<[u8]>,
     /// govmomi's xml tag has `omitempty`.
     pub omitempty: bool,
+}
+
+impl FieldPlan {
+    /// Write `"GoName":` (Go names are ASCII identifiers: nothing to escape).
+    pub fn json_key(&self, out: &mut Vec<u8>) {
+        out.push(b'"');
+        out.extend_from_slice(self.info.go_name().as_bytes());
+        out.extend_from_slice(b"\":");
+    }
 }
 
 /// The fields govmomi declares as `[]byte` where pyVmomi (and so the catalogue) says `byte[]`
@@ -47,7 +52,17 @@ const GO_BYTE_SLICES: &[(&str, &str)] = &[
     ("HostConfigInfo", "certificate"),
 ];
 
-fn shape_of(owner: &TypeInfo, f: &FieldInfo) -> Shape {
+/// Whether `f` is one of [`GO_BYTE_SLICES`].
+fn is_go_byte_slice(f: &'static FieldInfo) -> bool {
+    GO_BYTE_SLICES.iter().any(|(t, n)| {
+        *n == f.xml_name()
+            && catalogue::lookup(t)
+                .and_then(|ty| ty.fields().iter().find(|g| g.xml_name() == *n))
+                .is_some_and(|g| std::ptr::eq(g, f))
+    })
+}
+
+fn shape_of(f: &'static FieldInfo) -> Shape {
     if !f.in_go() {
         return Shape::Extra;
     }
@@ -62,11 +77,7 @@ fn shape_of(owner: &TypeInfo, f: &FieldInfo) -> Shape {
         return Shape::Bytes;
     }
     if f.is_array() {
-        if f.kind == Kind::Byte
-            && GO_BYTE_SLICES
-                .iter()
-                .any(|(t, n)| *t == owner.name && *n == f.xml_name)
-        {
+        if f.kind == Kind::Byte && is_go_byte_slice(f) {
             return Shape::Bytes;
         }
         return Shape::Slice;
@@ -77,57 +88,24 @@ fn shape_of(owner: &TypeInfo, f: &FieldInfo) -> Shape {
     Shape::Value
 }
 
-fn build(ty: &'static TypeInfo) -> Box<[FieldPlan]> {
-    // (owner, field) base-first, like TypeInfo::all_fields.
-    let mut chain: Vec<&'static TypeInfo> = ty.ancestry().collect();
-    chain.reverse();
-    let all: Vec<(&'static TypeInfo, &'static FieldInfo)> = chain
-        .into_iter()
-        .flat_map(|t| t.fields.iter().map(move |f| (t, f)))
-        .collect();
-    let mut out = Vec::with_capacity(all.len());
-    for (i, (owner, f)) in all.iter().enumerate() {
-        // Go: a field of an embedded (base) struct is hidden by a shallower field of the same
-        // name; the shallower one keeps its own position.
-        let shadowed = all[i + 1..]
-            .iter()
-            .any(|(_, g)| g.go_name == f.go_name || g.xml_name == f.xml_name);
-        if shadowed {
-            continue;
-        }
-        let mut key = Vec::with_capacity(f.go_name.len() + 3);
-        crate::gofmt::json_string(&mut key, f.go_name);
-        key.push(b':');
-        out.push(FieldPlan {
-            info: f,
-            shape: shape_of(owner, f),
-            json_key: key.into_boxed_slice(),
-            omitempty: f.has(flags::OMITEMPTY),
-        });
-    }
-    out.into_boxed_slice()
+/// The plan of a catalogue type: its [effective fields](TypeInfo::effective_fields) (Go's
+/// embedding rule, precomputed in the catalogue) with the Go shape of each.
+pub(crate) fn plan(ty: &'static TypeInfo) -> impl Iterator<Item = FieldPlan> + 'static {
+    fields_plan(Some(ty.effective_fields()))
 }
 
-/// One lazily built plan per catalogue type, by index in `TYPES`.
-type PlanTable = Box<[OnceLock<Box<[FieldPlan]>>]>;
-
-static PLANS: OnceLock<PlanTable> = OnceLock::new();
-
-/// The plan of a catalogue type (cached).
-pub(crate) fn plan(ty: &'static TypeInfo) -> &'static [FieldPlan] {
-    let table = PLANS.get_or_init(|| {
-        (0..catalogue::TYPES.len())
-            .map(|_| OnceLock::new())
-            .collect()
-    });
-    let base = catalogue::TYPES.as_ptr() as usize;
-    let addr = ty as *const TypeInfo as usize;
-    let index = addr.wrapping_sub(base) / std::mem::size_of::<TypeInfo>();
-    match table.get(index) {
-        Some(cell) if std::ptr::eq(&catalogue::TYPES[index], ty) => cell.get_or_init(|| build(ty)),
-        // Not an element of TYPES (cannot happen with catalogue references): build uncached.
-        _ => Box::leak(build(ty)),
-    }
+/// [`plan`] of an optional field list (none: no known fields).
+pub(crate) fn fields_plan(
+    fields: Option<catalogue::FieldList>,
+) -> impl Iterator<Item = FieldPlan> + 'static {
+    fields
+        .into_iter()
+        .flat_map(|list| list.iter())
+        .map(|f| FieldPlan {
+            info: f,
+            shape: shape_of(f),
+            omitempty: f.has(flags::OMITEMPTY),
+        })
 }
 
 #[cfg(test)]
@@ -141,7 +119,7 @@ mod tests {
             let field = ty.field(f).unwrap_or_else(|| panic!("{t}.{f}"));
             assert_eq!(field.kind, Kind::Byte, "{t}.{f}");
             assert!(field.is_array(), "{t}.{f}");
-            assert_eq!(shape_of(ty, field), Shape::Bytes);
+            assert_eq!(shape_of(field), Shape::Bytes);
         }
     }
 
@@ -149,14 +127,26 @@ mod tests {
     fn event_plan_follows_go_order() {
         let ty = catalogue::lookup("VmPoweredOffEvent").unwrap();
         let names: Vec<&str> = plan(ty)
-            .iter()
             .filter(|p| p.shape != Shape::Extra)
-            .map(|p| p.info.go_name)
+            .map(|p| p.info.go_name())
             .collect();
         assert_eq!(names.first(), Some(&"Key"));
         assert_eq!(names.last(), Some(&"Template"));
-        let vm = plan(ty).iter().find(|p| p.info.xml_name == "vm").unwrap();
+        let vm = plan(ty).find(|p| p.info.xml_name() == "vm").unwrap();
         assert_eq!(vm.shape, Shape::Pointer);
-        assert_eq!(&*vm.json_key, b"\"Vm\":");
+        let mut key = Vec::new();
+        vm.json_key(&mut key);
+        assert_eq!(key, b"\"Vm\":");
+    }
+
+    #[test]
+    fn go_names_need_no_json_escaping() {
+        for ty in catalogue::TYPES.iter() {
+            for f in ty.fields() {
+                let mut escaped = Vec::new();
+                crate::gofmt::json_string(&mut escaped, f.go_name());
+                assert_eq!(escaped.len(), f.go_name().len() + 2, "{}", f.go_name());
+            }
+        }
     }
 }

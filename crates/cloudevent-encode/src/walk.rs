@@ -1,17 +1,13 @@
 //! Matching a decoded object's fields to its type's plan.
 
-use vsphere_client::model::{DataObject, Field, FieldName, TypeRef, Value};
+use vsphere_client::model::{DataObject, Field, FieldName, Value};
 
-use crate::plan::{FieldPlan, plan};
+use crate::plan::{FieldPlan, fields_plan};
 
 /// The plan of an object: its catalogue type's, or for an unknown type the plan of the type it
 /// was decoded as (if any).
-pub(crate) fn object_plan(obj: &DataObject) -> &'static [FieldPlan] {
-    match obj.ty {
-        TypeRef::Known(t) => plan(t),
-        TypeRef::Unknown { assumed: Some(t) } => plan(t),
-        TypeRef::Unknown { assumed: None } => &[],
-    }
+pub(crate) fn object_plan(obj: &DataObject) -> impl Iterator<Item = FieldPlan> + 'static {
+    fields_plan(obj.effective_type().map(|t| t.effective_fields()))
 }
 
 /// Finds fields by catalogue entry, remembering where the last one was found (fields usually

@@ -27,7 +27,7 @@ fn root(obj: &DataObject, out: &mut Vec<u8>, go_only: bool) {
     let name = if obj.type_name.is_empty() {
         "DataObject"
     } else {
-        obj.type_name.as_str()
+        &obj.type_name
     };
     out.push(b'<');
     out.extend_from_slice(name.as_bytes());
@@ -55,10 +55,10 @@ fn body(out: &mut Vec<u8>, obj: &DataObject, go_only: bool) {
             continue;
         }
         let value = cursor
-            .find(p)
+            .find(&p)
             .map(|f| &f.value)
             .filter(|v| !go_only || go_visible(v));
-        field(out, p, value, go_only);
+        field(out, &p, value, go_only);
     }
     if !go_only {
         for (name, f) in unknown_fields(obj) {
@@ -68,7 +68,7 @@ fn body(out: &mut Vec<u8>, obj: &DataObject, go_only: bool) {
 }
 
 fn field(out: &mut Vec<u8>, p: &FieldPlan, value: Option<&Value>, go_only: bool) {
-    let name = p.info.xml_name;
+    let name = p.info.xml_name();
     match (p.shape, value) {
         (Shape::Value, None) => {
             if !p.omitempty || matches!(p.info.kind, Kind::DateTime | Kind::MoRef | Kind::Data(_)) {
@@ -209,7 +209,7 @@ fn zero(out: &mut Vec<u8>, name: &str, kind: Kind) {
             open(out, name);
             for p in crate::plan::plan(ty) {
                 if p.shape != Shape::Extra {
-                    field(out, p, None, true);
+                    field(out, &p, None, true);
                 }
             }
             close(out, name);

@@ -132,7 +132,7 @@ fn primitive(rng: &mut Rng, kind: Kind) -> Option<Value> {
         }
         Kind::Binary => Value::Binary((0..rng.below(9)).map(|_| rng.next() as u8).collect()),
         Kind::Enum(i) => {
-            let values = catalogue::enum_at(i).values;
+            let values: Vec<&str> = catalogue::enum_at(i).values().collect();
             Value::String(values[rng.below(values.len() as u64) as usize].to_owned())
         }
         Kind::MoRef => Value::MoRef(MoRef::new(string(rng), string(rng))),
@@ -198,7 +198,7 @@ fn expected_keys(obj: &DataObject, ty: &'static TypeInfo) -> Vec<&'static str> {
     for (i, f) in all.iter().enumerate() {
         if all[i + 1..]
             .iter()
-            .any(|g| g.go_name == f.go_name || g.xml_name == f.xml_name)
+            .any(|g| g.go_name() == f.go_name() || g.xml_name() == f.xml_name())
         {
             continue;
         }
@@ -207,7 +207,7 @@ fn expected_keys(obj: &DataObject, ty: &'static TypeInfo) -> Vec<&'static str> {
             .iter()
             .any(|x| matches!(x.name, FieldName::Known(k) if std::ptr::eq(k, *f)));
         if f.in_go() || present {
-            out.push(f.go_name);
+            out.push(f.go_name());
         }
     }
     out
@@ -227,7 +227,7 @@ fn check_json_order(obj: &DataObject, json: &Json) -> Result<(), String> {
     }
     for (k, v) in members {
         let Some(field) = obj.fields.iter().find(|f| match f.name {
-            FieldName::Known(info) => info.go_name == k,
+            FieldName::Known(info) => info.go_name() == k,
             FieldName::Unknown(_) => false,
         }) else {
             continue;
@@ -312,7 +312,7 @@ proptest! {
         let mut out = Vec::new();
         cloudevent_encode::encode_json(&obj, &mut out);
         let json: Json = serde_json::from_slice(&out)
-            .map_err(|e| TestCaseError::fail(format!("{}: invalid JSON {e}: {}", ty.name, String::from_utf8_lossy(&out))))?;
+            .map_err(|e| TestCaseError::fail(format!("{}: invalid JSON {e}: {}", ty.name(), String::from_utf8_lossy(&out))))?;
         check_json_order(&obj, &json).map_err(TestCaseError::fail)?;
         // No trailing newline, one document.
         prop_assert_eq!(out.last(), Some(&b'}'));
@@ -337,16 +337,16 @@ proptest! {
                 Ok(quick_xml::events::Event::End(_)) => depth -= 1,
                 Ok(quick_xml::events::Event::Eof) => break,
                 Ok(_) => {}
-                Err(e) => return Err(TestCaseError::fail(format!("{}: {e}\n{text}", ty.name))),
+                Err(e) => return Err(TestCaseError::fail(format!("{}: {e}\n{text}", ty.name()))),
             }
         }
         prop_assert_eq!(depth, 0);
-        let root = format!("<{}>", ty.name);
-        prop_assert!(text.starts_with(&root), "root element of {}", ty.name);
+        let root = format!("<{}>", ty.name());
+        prop_assert!(text.starts_with(&root), "root element of {}", ty.name());
         let back = vsphere_client::decode::decode_element(&text, Some(Kind::Data(type_index(ty))))
-            .map_err(|e| TestCaseError::fail(format!("{}: {e}\n{text}", ty.name)))?;
+            .map_err(|e| TestCaseError::fail(format!("{}: {e}\n{text}", ty.name())))?;
         let Value::Object(back) = back else {
-            return Err(TestCaseError::fail(format!("{}: decoded to {back:?}", ty.name)));
+            return Err(TestCaseError::fail(format!("{}: decoded to {back:?}", ty.name())));
         };
         prop_assert!(matches!(back.ty, TypeRef::Known(t) if std::ptr::eq(t, ty)));
         same_object(&obj, &back).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;

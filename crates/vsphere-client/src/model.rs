@@ -5,14 +5,17 @@
 //! point at their [`FieldInfo`] when the catalogue knows them, so encoders can write them in Go
 //! order with Go names; unknown elements are kept by name. Nothing vCenter sends is dropped.
 
+use std::borrow::Cow;
+
 use crate::catalogue::{self, FieldInfo, TypeInfo};
 use crate::time::DateTime;
 
 /// A managed object reference, e.g. `<vm type="VirtualMachine">vm-57</vm>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MoRef {
-    /// The managed object type, e.g. `VirtualMachine`.
-    pub kind: String,
+    /// The managed object type, e.g. `VirtualMachine` (the common types are shared static
+    /// strings, see [`MoRef::kind_name`]).
+    pub kind: Cow<'static, str>,
     /// The server-side id, e.g. `vm-57`.
     pub value: String,
 }
@@ -20,12 +23,62 @@ pub struct MoRef {
 impl MoRef {
     /// A reference to `value` of type `kind`.
     pub fn new(kind: impl Into<String>, value: impl Into<String>) -> Self {
+        let kind = kind.into();
         Self {
-            kind: kind.into(),
+            kind: match Self::known_kind(&kind) {
+                Some(known) => Cow::Borrowed(known),
+                None => Cow::Owned(kind),
+            },
             value: value.into(),
         }
     }
+
+    /// A managed object type name as a [`MoRef::kind`]: borrowed for the types events refer to,
+    /// so decoding a reference does not allocate for its type.
+    pub fn kind_name(kind: &str) -> Cow<'static, str> {
+        match Self::known_kind(kind) {
+            Some(known) => Cow::Borrowed(known),
+            None => Cow::Owned(kind.to_owned()),
+        }
+    }
+
+    fn known_kind(kind: &str) -> Option<&'static str> {
+        KNOWN_KINDS
+            .binary_search(&kind)
+            .ok()
+            .map(|i| KNOWN_KINDS[i])
+    }
 }
+
+/// Managed object types that events and inventory calls refer to, sorted.
+const KNOWN_KINDS: &[&str] = &[
+    "Alarm",
+    "ClusterComputeResource",
+    "ComputeResource",
+    "ContainerView",
+    "CustomFieldsManager",
+    "Datacenter",
+    "Datastore",
+    "DistributedVirtualPortgroup",
+    "DistributedVirtualSwitch",
+    "EventHistoryCollector",
+    "EventManager",
+    "Folder",
+    "HostSystem",
+    "Network",
+    "OpaqueNetwork",
+    "PropertyCollector",
+    "PropertyFilter",
+    "ResourcePool",
+    "ScheduledTask",
+    "SessionManager",
+    "StoragePod",
+    "Task",
+    "ViewManager",
+    "VirtualApp",
+    "VirtualMachine",
+    "VmwareDistributedVirtualSwitch",
+];
 
 impl std::fmt::Display for MoRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -145,9 +198,9 @@ pub enum TypeRef {
 impl std::fmt::Debug for TypeRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            TypeRef::Known(t) => write!(f, "Known({})", t.name),
+            TypeRef::Known(t) => write!(f, "Known({})", t.name()),
             TypeRef::Unknown { assumed } => {
-                write!(f, "Unknown(assumed: {:?})", assumed.map(|t| t.name))
+                write!(f, "Unknown(assumed: {:?})", assumed.map(|t| t.name()))
             }
         }
     }
@@ -165,7 +218,7 @@ pub enum FieldName {
 impl std::fmt::Debug for FieldName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            FieldName::Known(info) => write!(f, "{}", info.xml_name),
+            FieldName::Known(info) => write!(f, "{}", info.xml_name()),
             FieldName::Unknown(n) => write!(f, "?{n}"),
         }
     }
@@ -175,7 +228,7 @@ impl FieldName {
     /// The XML element name.
     pub fn xml_name(&self) -> &str {
         match self {
-            FieldName::Known(f) => f.xml_name,
+            FieldName::Known(f) => f.xml_name(),
             FieldName::Unknown(n) => n,
         }
     }
@@ -195,8 +248,9 @@ pub struct Field {
 pub struct DataObject {
     /// The catalogue type, or `Unknown`.
     pub ty: TypeRef,
-    /// The type name as received (`xsi:type`), or the catalogue name when none was sent.
-    pub type_name: String,
+    /// The type name as received (`xsi:type`), or the catalogue name when none was sent
+    /// (borrowed from the catalogue for known types).
+    pub type_name: Cow<'static, str>,
     /// The fields, in the order they arrived.
     pub fields: Vec<Field>,
 }
@@ -206,7 +260,7 @@ impl DataObject {
     pub fn new(ty: &'static TypeInfo) -> Self {
         Self {
             ty: TypeRef::Known(ty),
-            type_name: ty.name.to_owned(),
+            type_name: Cow::Borrowed(ty.name()),
             fields: Vec::new(),
         }
     }
@@ -410,5 +464,21 @@ pub(crate) fn known_type(name: &str) -> &'static TypeInfo {
     match catalogue::lookup(name) {
         Some(t) => t,
         None => panic!("vim25 catalogue lacks {name}; regenerate it"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_moref_kinds_are_sorted_and_shared() {
+        assert!(KNOWN_KINDS.windows(2).all(|w| w[0] < w[1]));
+        assert!(matches!(
+            MoRef::kind_name("VirtualMachine"),
+            Cow::Borrowed(_)
+        ));
+        assert!(matches!(MoRef::kind_name("NewKind"), Cow::Owned(k) if k == "NewKind"));
+        assert_eq!(MoRef::new("HostSystem", "host-1").kind, "HostSystem");
     }
 }

@@ -128,8 +128,8 @@ pub fn write_object(buf: &mut String, name: &str, obj: &DataObject) {
         Some(ty) => {
             // Known fields in WSDL order, then anything else as it came.
             for info in ty.all_fields() {
-                if let Some(v) = obj.get(info.xml_name) {
-                    write_value(buf, info.xml_name, info.kind, v);
+                if let Some(v) = obj.get(info.xml_name()) {
+                    write_value(buf, info.xml_name(), info.kind, v);
                 }
             }
             for f in &obj.fields {

@@ -71,8 +71,10 @@ struct Unknowns {
 
 fn collect_unknowns(o: &DataObject, out: &mut Unknowns) {
     match o.ty {
-        TypeRef::Known(t) => assert_eq!(o.type_name, t.name),
-        TypeRef::Unknown { .. } if !o.type_name.is_empty() => out.types.push(o.type_name.clone()),
+        TypeRef::Known(t) => assert_eq!(o.type_name, t.name()),
+        TypeRef::Unknown { .. } if !o.type_name.is_empty() => {
+            out.types.push(o.type_name.to_string())
+        }
         TypeRef::Unknown { .. } => {} // a generic element with children
     }
     for f in &o.fields {
@@ -279,15 +281,15 @@ fn config_spec_devices_decode_to_their_concrete_types() {
             obj(c.get("device"), "device")
         })
         .collect();
-    let names: Vec<&str> = devices.iter().map(|d| d.type_name.as_str()).collect();
+    let names: Vec<&str> = devices.iter().map(|d| d.type_name.as_ref()).collect();
     assert_eq!(
         names,
         ["ParaVirtualSCSIController", "VirtualDisk", "VirtualVmxnet3"]
     );
     for d in &devices {
         let t = d.type_info().expect("known device type");
-        assert_eq!(t.name, d.type_name);
-        assert!(t.is_a("VirtualDevice"), "{}", t.name);
+        assert_eq!(t.name(), d.type_name);
+        assert!(t.is_a("VirtualDevice"), "{}", t.name());
         assert!(matches!(d.get("key"), Some(Value::Int(_))));
     }
     let [scsi, disk, nic] = devices[..] else {
@@ -566,13 +568,13 @@ fn unknown_event_type_is_kept_with_typed_base_fields() {
             assumed: catalogue::lookup("Event")
         }
     );
-    assert_eq!(o.effective_type().map(|t| t.name), Some("Event"));
+    assert_eq!(o.effective_type().map(|t| t.name()), Some("Event"));
     assert!(o.is_a("Event"));
     // Base fields are decoded by the assumed type: typed, with known names.
     assert_eq!(o.get("key"), Some(&Value::Int(12010)));
     assert!(matches!(
         o.fields[0].name,
-        FieldName::Known(f) if f.xml_name == "key"
+        FieldName::Known(f) if f.xml_name() == "key"
     ));
     assert_eq!(
         o.get("createdTime"),
@@ -685,7 +687,7 @@ fn vcsim_capture_decodes_completely() {
         .map(|c| {
             obj(obj(Some(c), "deviceChange").get("device"), "device")
                 .type_name
-                .as_str()
+                .as_ref()
         })
         .collect();
     for want in [
@@ -883,7 +885,10 @@ fn soap_fault_without_xsi_type_takes_its_type_from_the_element_name() {
     assert_eq!(f.fault_type(), "NotAuthenticated");
     assert!(f.is_session_lost());
     let detail = f.detail.expect("detail");
-    assert_eq!(detail.type_info().map(|t| t.name), Some("NotAuthenticated"));
+    assert_eq!(
+        detail.type_info().map(|t| t.name()),
+        Some("NotAuthenticated")
+    );
     assert_eq!(
         detail.get("object"),
         Some(&moref("EventHistoryCollector", "session[52b5bd6c]52a1"))
@@ -902,7 +907,7 @@ fn soap_fault_without_xsi_type_takes_its_type_from_the_element_name() {
 fn event_index() -> u16 {
     catalogue::TYPES
         .iter()
-        .position(|t| t.name == "Event")
+        .position(|t| t.name() == "Event")
         .expect("Event") as u16
 }
 

@@ -132,7 +132,7 @@ impl<'a> Tape<'a> {
             }
             Kind::MoRef => Value::MoRef(self.moref()),
             Kind::Enum(i) => {
-                let values = catalogue::enum_at(i).values;
+                let values: Vec<&str> = catalogue::enum_at(i).values().collect();
                 if values.is_empty() {
                     Value::String(self.string())
                 } else {
@@ -181,10 +181,10 @@ impl<'a> Tape<'a> {
         if !self.chance(2) {
             return declared;
         }
-        let subs = self.subtypes.entry(declared.name).or_insert_with(|| {
+        let subs = self.subtypes.entry(declared.name()).or_insert_with(|| {
             catalogue::TYPES
                 .iter()
-                .filter(|t| t.is_a(declared.name))
+                .filter(|t| t.is_a(declared.name()))
                 .collect()
         });
         let i = (self.tape.get(self.pos).copied().unwrap_or(0) as usize) % subs.len();
@@ -198,10 +198,15 @@ impl<'a> Tape<'a> {
         let all: Vec<_> = ty.all_fields().collect();
         for info in &all {
             // A name declared twice in the chain would be written twice; leave such fields out.
-            if all.iter().filter(|f| f.xml_name == info.xml_name).count() > 1 {
+            if all
+                .iter()
+                .filter(|f| f.xml_name() == info.xml_name())
+                .count()
+                > 1
+            {
                 continue;
             }
-            let wanted = info.xml_name == "key" && ty.is_a("Event") || self.chance(3);
+            let wanted = info.xml_name() == "key" && ty.is_a("Event") || self.chance(3);
             if !wanted {
                 continue;
             }

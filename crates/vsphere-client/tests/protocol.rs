@@ -699,7 +699,7 @@ async fn lists_vms_with_power_state_and_host(kind: Kind) {
             "{vm:?}"
         );
         assert_eq!(
-            vm.host.as_ref().map(|h| h.kind.as_str()),
+            vm.host.as_ref().map(|h| h.kind.as_ref()),
             Some("HostSystem")
         );
         assert!(

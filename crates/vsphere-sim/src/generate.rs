@@ -286,7 +286,7 @@ impl Generator {
                 ty: TypeRef::Unknown {
                     assumed: catalogue::lookup("VmEvent"),
                 },
-                type_name: UNKNOWN_EVENT_TYPE.to_owned(),
+                type_name: UNKNOWN_EVENT_TYPE.into(),
                 fields: Vec::new(),
             })
         } else {
@@ -740,7 +740,7 @@ pub(crate) fn obj(ty: &str) -> Obj {
         Some(t) => Obj(DataObject::new(t)),
         None => Obj(DataObject {
             ty: TypeRef::Unknown { assumed: None },
-            type_name: ty.to_owned(),
+            type_name: ty.to_owned().into(),
             fields: Vec::new(),
         }),
     }
@@ -790,7 +790,7 @@ mod tests {
                     vsphere_client::catalogue::Kind::Data(
                         vsphere_client::catalogue::TYPES
                             .iter()
-                            .position(|t| t.name == "Event")
+                            .position(|t| t.name() == "Event")
                             .unwrap() as u16,
                     )
                 });

@@ -389,7 +389,7 @@ fn with_session(shared: &Arc<Shared>, req: &SoapRequest, body: &str, caller: &Ca
                 .ok_or_else(|| Fault::invalid_argument("eventToPost"))?;
             let event_kind = catalogue::TYPES
                 .iter()
-                .position(|t| t.name == "Event")
+                .position(|t| t.name() == "Event")
                 .map(|i| Kind::Data(i as u16));
             let value = decode_element(&xml, event_kind)
                 .map_err(|e| Fault::new("InvalidRequest", e.to_string()))?;
@@ -695,7 +695,7 @@ pub(crate) fn write_event(
 
 /// Record an event (posted, or a login/logout): the server assigns key, chain id and time.
 pub(crate) fn append_event(shared: &Shared, mut ev: DataObject, session_user: &str) -> i64 {
-    let type_name = ev.type_name.clone();
+    let type_name = ev.type_name.to_string();
     let is_ex = ev.is_a("EventEx") || ev.is_a("ExtendedEvent");
     let kind_name = if is_ex {
         ev.get_str("eventTypeId").unwrap_or(&type_name).to_owned()

@@ -357,7 +357,7 @@ impl Fault {
             Some(t) => DataObject::new(t),
             None => DataObject {
                 ty: vsphere_client::TypeRef::Unknown { assumed: None },
-                type_name: ty.to_owned(),
+                type_name: ty.to_owned().into(),
                 fields: Vec::new(),
             },
         };

@@ -314,7 +314,7 @@ async fn generated_events_are_realistic() {
         .unwrap_or_default()
         .iter()
         .filter_map(|c| c.as_object()?.get_object("device"))
-        .map(|d| d.type_name.as_str())
+        .map(|d| d.type_name.as_ref())
         .collect();
     assert_eq!(devices, ["ParaVirtualSCSIController", "VirtualVmxnet3"]);
     let failed = find("VmFailedToPowerOnEvent").object();

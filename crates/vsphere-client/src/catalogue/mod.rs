@@ -10,7 +10,7 @@
 //! let ty = catalogue::lookup("VmPoweredOffEvent").unwrap();
 //! assert!(ty.is_a("Event"));
 //! let key = ty.field("key").unwrap();
-//! assert_eq!(key.go_name, "Key");
+//! assert_eq!(key.go_name(), "Key");
 //! ```
 
 #[rustfmt::skip]
@@ -78,23 +78,58 @@ pub mod flags {
     pub const SECRET: u8 = 64;
 }
 
+/// A name in the catalogue's string table: a 24-bit offset and an 8-bit length. The tables hold
+/// these instead of `&'static str`, so they contain no pointers: a program using them starts
+/// without relocating them and keeps them as clean, shared, read-only pages.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Name(u32);
+
+/// A [`Name`] at `at` of `len` bytes (for the generated tables).
+const fn n(at: u32, len: u32) -> Name {
+    Name((at << 8) | len)
+}
+
+impl Name {
+    /// The name.
+    pub fn get(self) -> &'static str {
+        let at = (self.0 >> 8) as usize;
+        let len = (self.0 & 0xFF) as usize;
+        generated::NAMES.get(at..at + len).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.get(), f)
+    }
+}
+
 /// One field of a data type (own fields only; inherited ones live on the base type).
 #[derive(Debug, PartialEq, Eq)]
 pub struct FieldInfo {
-    /// The XML element name (lowerCamel), e.g. `fullFormattedMessage`.
-    pub xml_name: &'static str,
-    /// The Go field name govmomi uses, e.g. `FullFormattedMessage`, or the capitalised XML name
-    /// for fields govmomi 0.24 does not know.
-    pub go_name: &'static str,
+    xml: Name,
+    go: Name,
     /// The kind of the values.
     pub kind: Kind,
     /// A combination of [`flags`].
     pub flags: u8,
-    /// The vSphere API version that introduced the field, e.g. `vim.version.version5`.
-    pub version: &'static str,
+    version: u8,
 }
 
 impl FieldInfo {
+    /// The XML element name (lowerCamel), e.g. `fullFormattedMessage`.
+    pub fn xml_name(&self) -> &'static str {
+        self.xml.get()
+    }
+    /// The Go field name govmomi uses, e.g. `FullFormattedMessage`, or the capitalised XML name
+    /// for fields govmomi 0.24 does not know.
+    pub fn go_name(&self) -> &'static str {
+        self.go.get()
+    }
+    /// The vSphere API version that introduced the field, e.g. `vim.version.version5`.
+    pub fn version(&self) -> &'static str {
+        version_name(self.version)
+    }
     /// Whether the field is an array.
     pub const fn is_array(&self) -> bool {
         self.flags & flags::ARRAY != 0
@@ -117,31 +152,104 @@ impl FieldInfo {
     }
 }
 
+fn version_name(index: u8) -> &'static str {
+    generated::VERSIONS
+        .get(usize::from(index))
+        .map(|v| v.get())
+        .unwrap_or_default()
+}
+
 /// One data type: its name, base type and own fields in encoding order.
 #[derive(Debug, PartialEq, Eq)]
 pub struct TypeInfo {
-    /// The WSDL name, e.g. `VmPoweredOffEvent` (also the Go type name).
-    pub name: &'static str,
+    name: Name,
     /// The index of the base type in [`TYPES`], `None` for the root (`DataObject`).
     pub base: Option<u16>,
-    /// Own fields: govmomi's fields in govmomi's order first, then fields only newer APIs have.
-    pub fields: &'static [FieldInfo],
-    /// The vSphere API version that introduced the type.
-    pub version: &'static str,
+    fields_at: u32,
+    fields_len: u16,
+    effective_len: u16,
+    effective_at: u32,
+    version: u8,
     /// Whether govmomi 0.24 declares the type.
     pub in_go: bool,
+}
+
+/// The fields of a type as [`TypeInfo::effective_fields`] lists them.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldList {
+    indexes: &'static [u16],
+}
+
+impl FieldList {
+    /// How many fields.
+    pub fn len(&self) -> usize {
+        self.indexes.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.indexes.is_empty()
+    }
+
+    /// The field at `i`.
+    pub fn get(&self, i: usize) -> Option<&'static FieldInfo> {
+        self.indexes
+            .get(i)
+            .and_then(|&f| generated::FIELDS.get(usize::from(f)))
+    }
+
+    /// The fields, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'static FieldInfo> + Clone + use<> {
+        self.indexes
+            .iter()
+            .map(|&f| &generated::FIELDS[usize::from(f)])
+    }
 }
 
 /// One enum type.
 #[derive(Debug, PartialEq, Eq)]
 pub struct EnumInfo {
+    name: Name,
+    values_at: u32,
+    values_len: u16,
+}
+
+impl EnumInfo {
     /// The WSDL name, e.g. `EventFilterSpecRecursionOption`.
-    pub name: &'static str,
+    pub fn name(&self) -> &'static str {
+        self.name.get()
+    }
+
     /// The values, as on the wire.
-    pub values: &'static [&'static str],
+    pub fn values(&self) -> impl ExactSizeIterator<Item = &'static str> + Clone + 'static {
+        let at = self.values_at as usize;
+        generated::ENUM_VALUES
+            .get(at..at + usize::from(self.values_len))
+            .unwrap_or_default()
+            .iter()
+            .map(|v| v.get())
+    }
 }
 
 impl TypeInfo {
+    /// The WSDL name, e.g. `VmPoweredOffEvent` (also the Go type name).
+    pub fn name(&self) -> &'static str {
+        self.name.get()
+    }
+
+    /// Own fields: govmomi's fields in govmomi's order first, then fields only newer APIs have.
+    pub fn fields(&self) -> &'static [FieldInfo] {
+        let at = self.fields_at as usize;
+        generated::FIELDS
+            .get(at..at + usize::from(self.fields_len))
+            .unwrap_or_default()
+    }
+
+    /// The vSphere API version that introduced the type.
+    pub fn version(&self) -> &'static str {
+        version_name(self.version)
+    }
+
     /// The base type.
     pub fn base(&self) -> Option<&'static TypeInfo> {
         self.base.map(|i| &TYPES[usize::from(i)])
@@ -154,27 +262,42 @@ impl TypeInfo {
 
     /// Whether this type is `name` or derives from it.
     pub fn is_a(&'static self, name: &str) -> bool {
-        self.ancestry().any(|t| t.name == name)
+        self.ancestry().any(|t| t.name() == name)
     }
 
-    /// All fields, inherited first, in encoding order.
+    /// Every field of the type, own or inherited, once, in encoding order: base fields first in
+    /// catalogue order; a field a subtype declares again (same Go or XML name) appears once,
+    /// where the subtype declares it. This is Go's rule for embedded structs (what govmomi's
+    /// encoders write) and the declaration [`TypeInfo::field`] finds. Precomputed by the
+    /// generator: no allocation, no search.
+    pub fn effective_fields(&self) -> FieldList {
+        let at = self.effective_at as usize;
+        FieldList {
+            indexes: generated::EFFECTIVE
+                .get(at..at + usize::from(self.effective_len))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// All fields, inherited first, in declaration order (a redeclared field appears at each
+    /// declaration; see [`TypeInfo::effective_fields`] for the fields as encoded).
     pub fn all_fields(&'static self) -> impl Iterator<Item = &'static FieldInfo> {
         let mut chain: Vec<&'static TypeInfo> = self.ancestry().collect();
         chain.reverse();
-        chain.into_iter().flat_map(|t| t.fields.iter())
+        chain.into_iter().flat_map(|t| t.fields().iter())
     }
 
     /// Find a field, own or inherited, by its XML name.
     pub fn field(&'static self, xml_name: &str) -> Option<&'static FieldInfo> {
         self.ancestry()
-            .find_map(|t| t.fields.iter().find(|f| f.xml_name == xml_name))
+            .find_map(|t| t.fields().iter().find(|f| f.xml_name() == xml_name))
     }
 }
 
 /// Look up a data type by its WSDL name.
 pub fn lookup(name: &str) -> Option<&'static TypeInfo> {
     TYPES
-        .binary_search_by(|t| t.name.cmp(name))
+        .binary_search_by(|t| t.name().cmp(name))
         .ok()
         .map(|i| &TYPES[i])
 }
@@ -182,7 +305,7 @@ pub fn lookup(name: &str) -> Option<&'static TypeInfo> {
 /// Look up an enum by its WSDL name.
 pub fn lookup_enum(name: &str) -> Option<&'static EnumInfo> {
     ENUMS
-        .binary_search_by(|e| e.name.cmp(name))
+        .binary_search_by(|e| e.name().cmp(name))
         .ok()
         .map(|i| &ENUMS[i])
 }
@@ -191,7 +314,7 @@ pub fn lookup_enum(name: &str) -> Option<&'static EnumInfo> {
 /// e.g. `data_kind("Event")`).
 pub fn data_kind(name: &str) -> Option<Kind> {
     TYPES
-        .binary_search_by(|t| t.name.cmp(name))
+        .binary_search_by(|t| t.name().cmp(name))
         .ok()
         .and_then(|i| u16::try_from(i).ok())
         .map(Kind::Data)
@@ -213,8 +336,8 @@ mod tests {
 
     #[test]
     fn types_are_sorted_for_binary_search() {
-        assert!(TYPES.windows(2).all(|w| w[0].name < w[1].name));
-        assert!(ENUMS.windows(2).all(|w| w[0].name < w[1].name));
+        assert!(TYPES.windows(2).all(|w| w[0].name() < w[1].name()));
+        assert!(ENUMS.windows(2).all(|w| w[0].name() < w[1].name()));
     }
 
     #[test]
@@ -223,7 +346,7 @@ mod tests {
         let go: Vec<&str> = ev
             .all_fields()
             .filter(|f| f.in_go())
-            .map(|f| f.go_name)
+            .map(|f| f.go_name())
             .collect();
         assert_eq!(
             go,
@@ -248,6 +371,27 @@ mod tests {
     }
 
     #[test]
+    fn effective_fields_are_the_declarations_a_lookup_finds() {
+        for ty in TYPES.iter() {
+            let expected: Vec<&FieldInfo> = ty
+                .all_fields()
+                .filter(|f| ty.field(f.xml_name()).is_some_and(|g| std::ptr::eq(g, *f)))
+                .collect();
+            let got: Vec<&FieldInfo> = ty.effective_fields().iter().collect();
+            assert_eq!(got.len(), expected.len(), "{}", ty.name());
+            assert!(
+                got.iter().zip(&expected).all(|(a, b)| std::ptr::eq(*a, *b)),
+                "{}",
+                ty.name()
+            );
+            let list = ty.effective_fields();
+            assert!(
+                (0..list.len()).all(|i| list.get(i).is_some()) && list.get(list.len()).is_none()
+            );
+        }
+    }
+
+    #[test]
     fn event_closure_is_present() {
         let events = TYPES.iter().filter(|t| t.is_a("Event")).count();
         assert!(events >= 443, "only {events} event types");
@@ -257,7 +401,7 @@ mod tests {
         let Kind::Data(kav) = args.kind else {
             panic!("arguments is {:?}", args.kind)
         };
-        assert_eq!(type_at(kav).name, "KeyAnyValue");
+        assert_eq!(type_at(kav).name(), "KeyAnyValue");
         assert_eq!(type_at(kav).field("value").map(|f| f.kind), Some(Kind::Any));
         let fault = lookup("LocalizedMethodFault").expect("LocalizedMethodFault");
         assert!(fault.field("fault").is_some());

@@ -26,7 +26,6 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
 use base64::Engine as _;
 
@@ -141,7 +140,7 @@ pub fn decode_element(xml: &str, expected: Option<Kind>) -> Result<Value, Decode
 
 /// The index of a catalogue type named in this crate's code.
 pub(crate) fn type_index(name: &str) -> u16 {
-    match catalogue::TYPES.binary_search_by(|t| t.name.cmp(name)) {
+    match catalogue::TYPES.binary_search_by(|t| t.name().cmp(name)) {
         Ok(i) => i as u16,
         Err(_) => panic!("vim25 catalogue lacks {name}; regenerate it"),
     }
@@ -155,7 +154,7 @@ struct Attrs<'e> {
     /// `xsi:nil="true"`.
     nil: bool,
     /// The unqualified `type` attribute (managed object references).
-    moref_type: Option<String>,
+    moref_type: Option<Cow<'static, str>>,
 }
 
 enum XsiType<'e> {
@@ -179,12 +178,19 @@ enum Plan {
 
 struct Decoder<'a> {
     xml: Xml<'a>,
+    /// The fields of the objects being decoded, innermost object last: each object collects its
+    /// fields here and takes them in one exactly sized allocation at its end tag.
+    fields: Vec<Field>,
+    /// Types named by `xsi:type` so far (a page names the same few types over and over).
+    types: TypeCache,
 }
 
 impl<'a> Decoder<'a> {
     fn new(text: &'a str) -> Self {
         Self {
             xml: Xml::new(text),
+            fields: Vec::new(),
+            types: TypeCache::default(),
         }
     }
 
@@ -319,7 +325,7 @@ impl<'a> Decoder<'a> {
                 None => self.value(&e, empty, expected, 2)?,
             };
             if let Some(Value::Object(obj)) = value {
-                fault.fault_type = Some(obj.type_name.clone());
+                fault.fault_type = Some(obj.type_name.to_string());
                 fault.detail = Some(*obj);
             }
         }
@@ -347,7 +353,7 @@ impl<'a> Decoder<'a> {
                 }
                 (true, "nil") => out.nil = matches!(raw, "true" | "1"),
                 (false, "type") if prefix.is_none() => {
-                    out.moref_type = Some(self.xml.attribute_value(raw, at)?.into_owned());
+                    out.moref_type = Some(MoRef::kind_name(&self.xml.attribute_value(raw, at)?));
                 }
                 _ => {}
             }
@@ -375,7 +381,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn plan(&self, attrs: &Attrs, expected: Option<Kind>) -> Plan {
+    fn plan(&mut self, attrs: &Attrs, expected: Option<Kind>) -> Plan {
         match &attrs.xsi_type {
             Some(XsiType::Xsd(name)) => match xsd_kind(name) {
                 Some(Kind::Any) | None => Plan::Generic,
@@ -388,7 +394,7 @@ impl<'a> Decoder<'a> {
                 if let Some(prim) = vmodl_prim(name) {
                     return Plan::Prim(prim);
                 }
-                match catalogue::lookup(name) {
+                match self.types.lookup(name) {
                     Some(t) => Plan::Data(t),
                     None if catalogue::lookup_enum(name).is_some() => Plan::Prim(Kind::String),
                     None => Plan::Unknown {
@@ -455,7 +461,7 @@ impl<'a> Decoder<'a> {
                 self.primitive(kind, text)?
             }
             Plan::MoRef => Value::MoRef(MoRef {
-                kind: String::new(),
+                kind: Cow::Borrowed(""),
                 value: self.text(empty)?,
             }),
             Plan::Data(ty) => {
@@ -468,7 +474,7 @@ impl<'a> Decoder<'a> {
             Plan::Unknown { name, assumed } => {
                 let mut obj = DataObject {
                     ty: TypeRef::Unknown { assumed },
-                    type_name: name,
+                    type_name: Cow::Owned(name),
                     fields: Vec::new(),
                 };
                 let mut text = String::new();
@@ -503,15 +509,18 @@ impl<'a> Decoder<'a> {
         depth: usize,
         mut text: Option<&mut String>,
     ) -> Result<(), DecodeError> {
-        let table = ty.map(FieldTable::of).unwrap_or_default();
-        obj.fields.reserve(table.len().min(12));
+        let table = ty.map(FieldTable::of);
+        let base = self.fields.len();
         let mut cursor = 0;
         let mut merge = Merge::default();
         loop {
             let (e, empty) = match self.xml.next()? {
                 Tok::Start(e) => (e, false),
                 Tok::Empty(e) => (e, true),
-                Tok::End => return Ok(()),
+                Tok::End => {
+                    obj.fields = self.fields.drain(base..).collect();
+                    return Ok(());
+                }
                 Tok::Eof => {
                     return Err(self.error(format!(
                         "unexpected end of document inside {}",
@@ -532,26 +541,23 @@ impl<'a> Decoder<'a> {
                 }
             };
             let local = e.local_name();
-            match table.find(&mut cursor, local) {
+            match table.and_then(|t| t.find(&mut cursor, local)) {
                 Some(info) => {
                     let Some(value) = self.value(&e, empty, Some(info.kind), depth + 1)? else {
                         continue;
                     };
+                    let mut fields = Fields::new(&mut self.fields, base);
                     if info.is_array() {
-                        push_array(obj, &mut merge, info, value);
+                        fields.push_array(&mut merge, info, value);
                     } else {
-                        obj.fields.push(Field {
-                            name: FieldName::Known(info),
-                            value,
-                        });
-                        merge.pushed(&obj.fields);
+                        fields.push(&mut merge, FieldName::Known(info), value);
                     }
                 }
                 None => {
                     let Some(value) = self.value(&e, empty, None, depth + 1)? else {
                         continue;
                     };
-                    push_unknown(obj, &mut merge, local, value);
+                    Fields::new(&mut self.fields, base).push_unknown(&mut merge, local, value);
                 }
             }
         }
@@ -561,7 +567,7 @@ impl<'a> Decoder<'a> {
     /// child elements.
     fn generic(&mut self, depth: usize) -> Result<Value, DecodeError> {
         let mut text = String::new();
-        let mut obj: Option<DataObject> = None;
+        let mut obj: Option<Vec<Field>> = None;
         let mut merge = Merge::default();
         loop {
             match self.xml.next()? {
@@ -579,7 +585,11 @@ impl<'a> Decoder<'a> {
                 Tok::Empty(e) => self.generic_child(&mut obj, &mut merge, &e, true, depth)?,
                 Tok::End => {
                     return Ok(match obj {
-                        Some(o) => Value::Object(Box::new(o)),
+                        Some(fields) => Value::Object(Box::new(DataObject {
+                            ty: TypeRef::Unknown { assumed: None },
+                            type_name: Cow::Borrowed(""),
+                            fields,
+                        })),
                         None => Value::String(text),
                     });
                 }
@@ -590,7 +600,7 @@ impl<'a> Decoder<'a> {
 
     fn generic_child(
         &mut self,
-        obj: &mut Option<DataObject>,
+        obj: &mut Option<Vec<Field>>,
         merge: &mut Merge,
         e: &Tag<'a>,
         empty: bool,
@@ -601,13 +611,9 @@ impl<'a> Decoder<'a> {
         }
         let name = e.local_name();
         let value = self.value(e, empty, None, depth + 1)?;
-        let o = obj.get_or_insert_with(|| DataObject {
-            ty: TypeRef::Unknown { assumed: None },
-            type_name: String::new(),
-            fields: Vec::new(),
-        });
+        let fields = obj.get_or_insert_with(Vec::new);
         if let Some(v) = value {
-            push_unknown(o, merge, name, v);
+            Fields::new(fields, 0).push_unknown(merge, name, v);
         }
         Ok(())
     }
@@ -747,116 +753,142 @@ impl Merge {
     }
 }
 
-fn push_array(obj: &mut DataObject, merge: &mut Merge, info: &'static FieldInfo, value: Value) {
-    let existing = merge
-        .position(&obj.fields, info.xml_name)
-        .map(|i| &mut obj.fields[i])
-        .filter(|f| matches!(f.name, FieldName::Known(k) if std::ptr::eq(k, info)));
-    match existing {
-        Some(Field {
-            value: Value::Array(items),
-            ..
-        }) => items.push(value),
-        _ => {
-            obj.fields.push(Field {
-                name: FieldName::Known(info),
-                value: Value::Array(vec![value]),
-            });
-            merge.pushed(&obj.fields);
+/// The fields of the object being decoded: `stack[base..]`.
+struct Fields<'s> {
+    stack: &'s mut Vec<Field>,
+    base: usize,
+}
+
+impl<'s> Fields<'s> {
+    fn new(stack: &'s mut Vec<Field>, base: usize) -> Self {
+        Self { stack, base }
+    }
+
+    fn push(&mut self, merge: &mut Merge, name: FieldName, value: Value) {
+        self.stack.push(Field { name, value });
+        merge.pushed(&self.stack[self.base..]);
+    }
+
+    /// An element of an array field: appended to the field's array (created at its first
+    /// element).
+    fn push_array(&mut self, merge: &mut Merge, info: &'static FieldInfo, value: Value) {
+        let base = self.base;
+        let existing = merge
+            .position(&self.stack[base..], info.xml_name())
+            .map(|i| &mut self.stack[base + i])
+            .filter(|f| matches!(f.name, FieldName::Known(k) if std::ptr::eq(k, info)));
+        match existing {
+            Some(Field {
+                value: Value::Array(items),
+                ..
+            }) => items.push(value),
+            _ => self.push(merge, FieldName::Known(info), Value::Array(vec![value])),
+        }
+    }
+
+    /// Unknown elements: a repeated name becomes an array, so nothing is lost and JSON keys
+    /// stay unique.
+    fn push_unknown(&mut self, merge: &mut Merge, name: &str, value: Value) {
+        let base = self.base;
+        let existing = merge
+            .position(&self.stack[base..], name)
+            .map(|i| &mut self.stack[base + i])
+            .filter(|f| matches!(f.name, FieldName::Unknown(_)));
+        match existing {
+            Some(field) => match &mut field.value {
+                Value::Array(items) => items.push(value),
+                other => {
+                    let first = std::mem::replace(other, Value::Array(Vec::new()));
+                    *other = Value::Array(vec![first, value]);
+                }
+            },
+            None => self.push(merge, FieldName::Unknown(name.to_owned()), value),
         }
     }
 }
 
-/// The fields of a catalogue type as the decoder looks them up: every field the type has, own
-/// or inherited (for a name declared more than once, the declaration [`TypeInfo::field`] finds),
-/// in catalogue order, base fields first. That is the order servers send them in, so a lookup
-/// starts where the previous one matched and usually succeeds at once.
-#[derive(Clone, Copy, Default)]
+/// The fields of a catalogue type as the decoder looks them up: its
+/// [effective fields](TypeInfo::effective_fields), base fields first. That is the order servers
+/// send them in, so a lookup starts where the previous one matched and usually succeeds at once.
+#[derive(Clone, Copy)]
 struct FieldTable {
-    fields: &'static [&'static FieldInfo],
-    /// A type that is not in the catalogue's table (never the case for decoded types): looked
-    /// up with [`TypeInfo::field`].
-    uncached: Option<&'static TypeInfo>,
+    fields: catalogue::FieldList,
 }
 
 impl FieldTable {
-    /// The table of `ty`, built on first use.
     fn of(ty: &'static TypeInfo) -> Self {
-        type Table = OnceLock<Box<[&'static FieldInfo]>>;
-        static TABLES: OnceLock<Box<[Table]>> = OnceLock::new();
-        let tables =
-            TABLES.get_or_init(|| catalogue::TYPES.iter().map(|_| OnceLock::new()).collect());
-        // The index of `ty` in TYPES (every TypeInfo the decoder sees comes from there).
-        let offset = (ty as *const TypeInfo as usize)
-            .wrapping_sub(catalogue::TYPES.as_ptr() as usize)
-            / std::mem::size_of::<TypeInfo>();
-        match tables.get(offset) {
-            Some(slot) if std::ptr::eq(&catalogue::TYPES[offset], ty) => Self {
-                fields: slot.get_or_init(|| Self::build(ty)),
-                uncached: None,
-            },
-            _ => Self {
-                fields: &[],
-                uncached: Some(ty),
-            },
+        Self {
+            fields: ty.effective_fields(),
         }
-    }
-
-    /// How many fields the type has (a capacity hint).
-    fn len(&self) -> usize {
-        match self.uncached {
-            Some(ty) => ty.all_fields().count(),
-            None => self.fields.len(),
-        }
-    }
-
-    fn build(ty: &'static TypeInfo) -> Box<[&'static FieldInfo]> {
-        ty.all_fields()
-            .filter(|f| ty.field(f.xml_name).is_some_and(|g| std::ptr::eq(g, *f)))
-            .collect()
     }
 
     /// The field named `name`, searching from `cursor` on (wrapping around); moves the cursor to
     /// the match.
     fn find(&self, cursor: &mut usize, name: &str) -> Option<&'static FieldInfo> {
-        if let Some(ty) = self.uncached {
-            return ty.field(name);
-        }
-        let start = (*cursor).min(self.fields.len());
-        let (before, after) = self.fields.split_at(start);
-        if let Some(i) = after.iter().position(|f| f.xml_name == name) {
-            *cursor = start + i;
-            return Some(after[i]);
-        }
-        let i = before.iter().position(|f| f.xml_name == name)?;
-        *cursor = i;
-        Some(before[i])
+        let len = self.fields.len();
+        let start = (*cursor).min(len);
+        let found = (start..len)
+            .chain(0..start)
+            .find(|&i| self.fields.get(i).is_some_and(|f| same(f.xml_name(), name)))?;
+        *cursor = found;
+        self.fields.get(found)
     }
 }
 
-/// Unknown elements: a repeated name becomes an array, so nothing is lost and JSON keys stay
-/// unique.
-fn push_unknown(obj: &mut DataObject, merge: &mut Merge, name: &str, value: Value) {
-    let existing = merge
-        .position(&obj.fields, name)
-        .map(|i| &mut obj.fields[i])
-        .filter(|f| matches!(f.name, FieldName::Unknown(_)));
-    match existing {
-        Some(field) => match &mut field.value {
-            Value::Array(items) => items.push(value),
-            other => {
-                let first = std::mem::replace(other, Value::Array(Vec::new()));
-                *other = Value::Array(vec![first, value]);
+/// A small direct-mapped cache in front of [`catalogue::lookup`].
+struct TypeCache {
+    slots: [Option<&'static TypeInfo>; 64],
+}
+
+impl Default for TypeCache {
+    fn default() -> Self {
+        Self { slots: [None; 64] }
+    }
+}
+
+impl TypeCache {
+    fn lookup(&mut self, name: &str) -> Option<&'static TypeInfo> {
+        let b = name.as_bytes();
+        let slot = match b {
+            [] => 0,
+            [.., last] => {
+                (b.len() * 31 + usize::from(*last) * 7 + usize::from(b[b.len() / 2]))
+                    % self.slots.len()
             }
-        },
-        None => {
-            obj.fields.push(Field {
-                name: FieldName::Unknown(name.to_owned()),
-                value,
-            });
-            merge.pushed(&obj.fields);
+        };
+        if let Some(t) = self.slots[slot]
+            && same(t.name(), name)
+        {
+            return Some(t);
+        }
+        let t = catalogue::lookup(name)?;
+        self.slots[slot] = Some(t);
+        Some(t)
+    }
+}
+
+/// String equality for the short names of markup, without a call to `memcmp`.
+#[inline]
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut words_a = a.chunks_exact(8);
+    let mut words_b = b.chunks_exact(8);
+    for (x, y) in (&mut words_a).zip(&mut words_b) {
+        if u64::from_ne_bytes(x.try_into().unwrap_or_default())
+            != u64::from_ne_bytes(y.try_into().unwrap_or_default())
+        {
+            return false;
         }
     }
+    let (ra, rb) = (words_a.remainder(), words_b.remainder());
+    let mut x = [0u8; 8];
+    let mut y = [0u8; 8];
+    x[..ra.len()].copy_from_slice(ra);
+    y[..rb.len()].copy_from_slice(rb);
+    x == y
 }
 
 /// XML Schema primitive names.
@@ -1098,7 +1130,7 @@ impl<'a> Xml<'a> {
             name = n;
         }
         match self.open.pop() {
-            Some((open, outer)) if open == name => {
+            Some((open, outer)) if same(open, name) => {
                 self.ns.truncate(outer);
                 self.pos = start + end + 1;
                 Ok(Tok::End)
@@ -1139,7 +1171,7 @@ impl<'a> Xml<'a> {
         self.ns
             .iter()
             .rev()
-            .find(|(p, _)| *p == prefix)
+            .find(|(p, _)| same(p, prefix))
             .map(|(_, uri)| uri.as_ref())
             .filter(|uri| !uri.is_empty())
     }
@@ -1505,22 +1537,62 @@ mod tests {
     }
 
     #[test]
+    fn same_agrees_with_string_equality() {
+        let words = [
+            "",
+            "a",
+            "b",
+            "ab",
+            "key",
+            "kez",
+            "chainId",
+            "chainIdx",
+            "createdTime",
+            "createdTimf",
+            "fullFormattedMessage",
+            "fullFormattedMessagf",
+            "gullFormattedMessage",
+            "é",
+            "e",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(same(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn type_cache_answers_what_the_catalogue_answers() {
+        let mut cache = TypeCache::default();
+        // Twice over, so the second round runs on a full cache with colliding slots.
+        for _ in 0..2 {
+            for ty in catalogue::TYPES.iter().step_by(3) {
+                let got = cache.lookup(ty.name());
+                assert!(got.is_some_and(|g| std::ptr::eq(g, ty)), "{}", ty.name());
+            }
+            assert!(cache.lookup("NoSuchType").is_none());
+            assert!(cache.lookup("").is_none());
+        }
+    }
+
+    #[test]
     fn field_table_finds_what_typeinfo_field_finds() {
         for ty in catalogue::TYPES.iter().step_by(7) {
             let table = FieldTable::of(ty);
             let mut cursor = 0;
             for f in ty.all_fields() {
-                let found = table.find(&mut cursor, f.xml_name);
+                let found = table.find(&mut cursor, f.xml_name());
                 assert!(
-                    found.is_some_and(|g| std::ptr::eq(g, ty.field(f.xml_name).unwrap())),
+                    found.is_some_and(|g| std::ptr::eq(g, ty.field(f.xml_name()).unwrap())),
                     "{}.{}",
-                    ty.name,
-                    f.xml_name
+                    ty.name(),
+                    f.xml_name()
                 );
             }
             // Backwards, so every lookup wraps around.
             for f in ty.all_fields().collect::<Vec<_>>().iter().rev() {
-                assert!(table.find(&mut cursor, f.xml_name).is_some());
+                assert!(table.find(&mut cursor, f.xml_name()).is_some());
             }
             assert_eq!(table.find(&mut cursor, "noSuchField"), None);
         }
