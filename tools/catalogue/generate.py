@@ -49,6 +49,7 @@ GO_POINTER = 8
 OMITEMPTY = 16
 GO_INTERFACE = 32
 SECRET = 64
+GO_BYTES = 128
 
 # pyVmomi type names of primitive values -> Kind variant.
 PY_PRIMITIVES = {
@@ -506,6 +507,8 @@ class Builder:
             flags |= OMITEMPTY
         if interface:
             flags |= GO_INTERFACE
+        if gf.typ.lstrip("*") == "[]byte" and not wrapper:
+            flags |= GO_BYTES
         return kind, array, flags
 
     def build_fields(self, name, py_props, go_fields):
@@ -766,7 +769,7 @@ def render(types, enums):
         "// Regenerate with tools/catalogue/regenerate.sh (check with --check).",
         f"// Sources: {SCHEMA_SOURCES}.",
         "//",
-        "// Field flags: 1 ARRAY, 2 OPTIONAL, 4 IN_GO, 8 GO_POINTER, 16 OMITEMPTY, 32 GO_INTERFACE, 64 SECRET.",
+        "// Field flags: 1 ARRAY, 2 OPTIONAL, 4 IN_GO, 8 GO_POINTER, 16 OMITEMPTY, 32 GO_INTERFACE, 64 SECRET, 128 GO_BYTES.",
         "// Names are n(offset, length) in NAMES; the tables hold no pointers, so they need no",
         "// relocation when the program starts and stay clean, shared, read-only pages.",
         "",

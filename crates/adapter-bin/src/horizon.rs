@@ -156,6 +156,10 @@ pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), 
         configmap,
     } = prepared;
     let metrics = Arc::new(Metrics::new("horizon"));
+    tokio::spawn(crate::memory::release_when_quiet(
+        metrics.clone(),
+        shutdown.clone(),
+    ));
     let serve_stop = CancellationToken::new();
     let bound = telemetry::serve(metrics_addr, metrics.clone(), serve_stop.clone())
         .await

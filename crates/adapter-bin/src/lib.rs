@@ -6,7 +6,8 @@
 //! [`deliver`] sends it to the sink (retries, dead-letter sink),
 //! [`checkpointing`] records and saves how far delivery got.
 //! [`config`] holds the environment contract and flags, [`telemetry`] the metrics and health
-//! endpoints, [`logging`] Knative's log levels.
+//! endpoints, [`logging`] Knative's log levels, [`memory`] the allocator and returning memory
+//! after a burst.
 //!
 //! The `horizon-adapter` binary is wired in [`horizon`] (settings in [`horizon_config`],
 //! reading in [`source::horizon`]) and shares delivery, telemetry and logging.
@@ -29,6 +30,7 @@ pub mod deliver;
 pub mod horizon;
 pub mod horizon_config;
 pub mod logging;
+pub mod memory;
 pub mod source;
 pub mod telemetry;
 pub mod vsphere;

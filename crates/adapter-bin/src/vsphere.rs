@@ -144,6 +144,10 @@ pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), 
         metrics_addr,
     } = prepared;
     let metrics = Arc::new(Metrics::new("vsphere"));
+    tokio::spawn(crate::memory::release_when_quiet(
+        metrics.clone(),
+        shutdown.clone(),
+    ));
     let serve_stop = CancellationToken::new();
     let bound = telemetry::serve(metrics_addr, metrics.clone(), serve_stop.clone())
         .await

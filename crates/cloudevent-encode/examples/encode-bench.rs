@@ -1,12 +1,16 @@
 //! Throughput of our per-page pipeline, as `benches/encode-vs-go.sh` runs it: decode a
 //! `ReadNextEvents` page (vsphere-client), then encode every event's payload (JSON, then XML)
-//! into a reused buffer. Single thread. Prints `ours json <N> events/s` and `ours xml <N> events/s`.
+//! into a reused buffer, with the adapters' allocator (mimalloc). Single thread. Prints `ours json <N> events/s` and `ours xml <N> events/s`.
 //!
 //! ```text
 //! cargo run --release -p cloudevent-encode --example encode-bench -- [--seconds 3] PAGE.xml
 //! ```
 
 use std::process::ExitCode;
+
+/// The adapters' allocator (`adapter::memory::Allocator`), so this measures their pipeline.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::{Duration, Instant};
 
 fn main() -> ExitCode {

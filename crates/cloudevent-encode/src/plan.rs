@@ -1,7 +1,7 @@
 //! Per-type encoding plans: the fields of a catalogue type in Go's marshalling order, with the Go
 //! shape of each (slice, pointer, interface, `[]byte`, plain value), computed once per type.
 
-use vsphere_client::catalogue::{self, FieldInfo, Kind, TypeInfo, flags};
+use vsphere_client::catalogue::{FieldInfo, TypeInfo, flags};
 
 /// How govmomi 0.24 declares a field, which decides what Go's encoders write for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,32 +39,25 @@ impl FieldPlan {
     }
 }
 
-/// The fields govmomi declares as `[]byte` where pyVmomi (and so the catalogue) says `byte[]`
-/// (`generate.py --verbose` lists them).
-const GO_BYTE_SLICES: &[(&str, &str)] = &[
-    ("HostDigestInfo", "digestValue"),
-    ("ScsiLun", "standardInquiry"),
-    ("ScsiLunDurableName", "data"),
-    ("HostTpmEventDetails", "dataHash"),
-    ("HostTpmOptionEventDetails", "bootOptions"),
-    ("HostSubSpecification", "data"),
-    ("CustomizationSpec", "encryptionKey"),
-    ("HostConfigInfo", "certificate"),
-];
-
-/// Whether `f` is one of [`GO_BYTE_SLICES`].
-fn is_go_byte_slice(f: &'static FieldInfo) -> bool {
-    GO_BYTE_SLICES.iter().any(|(t, n)| {
-        *n == f.xml_name()
-            && catalogue::lookup(t)
-                .and_then(|ty| ty.fields().iter().find(|g| g.xml_name() == *n))
-                .is_some_and(|g| std::ptr::eq(g, f))
-    })
+impl FieldPlan {
+    /// The plan of one field.
+    #[inline]
+    pub fn of(f: &'static FieldInfo) -> Self {
+        Self {
+            info: f,
+            shape: shape_of(f),
+            omitempty: f.has(flags::OMITEMPTY),
+        }
+    }
 }
 
-fn shape_of(f: &'static FieldInfo) -> Shape {
+#[inline]
+fn shape_of(f: &FieldInfo) -> Shape {
     if !f.in_go() {
         return Shape::Extra;
+    }
+    if f.has(flags::GO_BYTES) {
+        return Shape::Bytes;
     }
     if f.has(flags::GO_INTERFACE) {
         return if f.is_array() {
@@ -73,13 +66,7 @@ fn shape_of(f: &'static FieldInfo) -> Shape {
             Shape::Interface
         };
     }
-    if f.kind == Kind::Binary && !f.is_array() {
-        return Shape::Bytes;
-    }
     if f.is_array() {
-        if f.kind == Kind::Byte && is_go_byte_slice(f) {
-            return Shape::Bytes;
-        }
         return Shape::Slice;
     }
     if f.has(flags::GO_POINTER) {
@@ -91,35 +78,45 @@ fn shape_of(f: &'static FieldInfo) -> Shape {
 /// The plan of a catalogue type: its [effective fields](TypeInfo::effective_fields) (Go's
 /// embedding rule, precomputed in the catalogue) with the Go shape of each.
 pub(crate) fn plan(ty: &'static TypeInfo) -> impl Iterator<Item = FieldPlan> + 'static {
-    fields_plan(Some(ty.effective_fields()))
-}
-
-/// [`plan`] of an optional field list (none: no known fields).
-pub(crate) fn fields_plan(
-    fields: Option<catalogue::FieldList>,
-) -> impl Iterator<Item = FieldPlan> + 'static {
-    fields
-        .into_iter()
-        .flat_map(|list| list.iter())
-        .map(|f| FieldPlan {
-            info: f,
-            shape: shape_of(f),
-            omitempty: f.has(flags::OMITEMPTY),
-        })
+    ty.effective_fields().iter().map(FieldPlan::of)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vsphere_client::catalogue::{self, Kind};
+
+    /// The fields govmomi declares as `[]byte` where pyVmomi (and so the catalogue) says
+    /// `byte[]` (`generate.py --verbose` lists them).
+    const GO_BYTE_SLICES: &[(&str, &str)] = &[
+        ("HostDigestInfo", "digestValue"),
+        ("ScsiLun", "standardInquiry"),
+        ("ScsiLunDurableName", "data"),
+        ("HostTpmEventDetails", "dataHash"),
+        ("HostTpmOptionEventDetails", "bootOptions"),
+        ("HostSubSpecification", "data"),
+        ("CustomizationSpec", "encryptionKey"),
+        ("HostConfigInfo", "certificate"),
+    ];
 
     #[test]
-    fn go_byte_slices_exist_in_the_catalogue() {
-        for (t, f) in GO_BYTE_SLICES {
-            let ty = catalogue::lookup(t).unwrap_or_else(|| panic!("{t}"));
-            let field = ty.field(f).unwrap_or_else(|| panic!("{t}.{f}"));
-            assert_eq!(field.kind, Kind::Byte, "{t}.{f}");
-            assert!(field.is_array(), "{t}.{f}");
-            assert_eq!(shape_of(field), Shape::Bytes);
+    fn go_bytes_are_binary_fields_and_the_known_byte_slices() {
+        for ty in catalogue::TYPES.iter() {
+            for f in ty.fields().iter().filter(|f| f.in_go()) {
+                let listed = GO_BYTE_SLICES
+                    .iter()
+                    .any(|(t, n)| *t == ty.name() && *n == f.xml_name());
+                let expected = (f.kind == Kind::Binary && !f.is_array())
+                    || (f.kind == Kind::Byte && f.is_array() && listed);
+                assert_eq!(
+                    f.has(flags::GO_BYTES),
+                    expected,
+                    "{}.{}",
+                    ty.name(),
+                    f.xml_name()
+                );
+                assert_eq!(shape_of(f) == Shape::Bytes, expected);
+            }
         }
     }
 

@@ -1,13 +1,17 @@
 //! Matching a decoded object's fields to its type's plan.
 
+use vsphere_client::catalogue::FieldList;
 use vsphere_client::model::{DataObject, Field, FieldName, Value};
 
-use crate::plan::{FieldPlan, fields_plan};
+use crate::plan::FieldPlan;
 
 /// The plan of an object: its catalogue type's, or for an unknown type the plan of the type it
 /// was decoded as (if any).
 pub(crate) fn object_plan(obj: &DataObject) -> impl Iterator<Item = FieldPlan> + 'static {
-    fields_plan(obj.effective_type().map(|t| t.effective_fields()))
+    obj.effective_type()
+        .map_or(FieldList::EMPTY, |t| t.effective_fields())
+        .iter()
+        .map(FieldPlan::of)
 }
 
 /// Finds fields by catalogue entry, remembering where the last one was found (fields usually

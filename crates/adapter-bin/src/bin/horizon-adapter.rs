@@ -1,5 +1,9 @@
 //! `horizon-adapter`: every VMware Horizon audit event as a CloudEvent to a sink. See `--help`.
 
+/// See [`adapter::memory`].
+#[global_allocator]
+static ALLOCATOR: adapter::memory::Allocator = adapter::memory::Allocator;
+
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 

@@ -2,7 +2,7 @@
 // Regenerate with tools/catalogue/regenerate.sh (check with --check).
 // Sources: pyVmomi 9.1.1.0 (_typeinfo_core, _typeinfo_query, _typeinfo_vim); govmomi v0.24.1-0.20210127152625-854ba4efe87e vim25/types.
 //
-// Field flags: 1 ARRAY, 2 OPTIONAL, 4 IN_GO, 8 GO_POINTER, 16 OMITEMPTY, 32 GO_INTERFACE, 64 SECRET.
+// Field flags: 1 ARRAY, 2 OPTIONAL, 4 IN_GO, 8 GO_POINTER, 16 OMITEMPTY, 32 GO_INTERFACE, 64 SECRET, 128 GO_BYTES.
 // Names are n(offset, length) in NAMES; the tables hold no pointers, so they need no
 // relocation when the program starts and stay clean, shared, read-only pages.
 
@@ -11945,7 +11945,7 @@ FieldInfo { xml: n(211628, 7), go: n(211635, 7), kind: Kind::Data(3824), flags: 
 FieldInfo { xml: n(211642, 8), go: n(211650, 8), kind: Kind::Data(3814), flags: 36, version: 20 },
 FieldInfo { xml: n(211658, 16), go: n(211674, 16), kind: Kind::Data(3808), flags: 4, version: 20 },
 FieldInfo { xml: n(211690, 13), go: n(211703, 13), kind: Kind::Data(3793), flags: 23, version: 20 },
-FieldInfo { xml: n(211716, 13), go: n(211729, 13), kind: Kind::Byte, flags: 23, version: 20 },
+FieldInfo { xml: n(211716, 13), go: n(211729, 13), kind: Kind::Byte, flags: 151, version: 20 },
 // CustomizationSpecInfo (3829)
 FieldInfo { xml: n(9, 4), go: n(13, 4), kind: Kind::String, flags: 4, version: 20 },
 FieldInfo { xml: n(1819, 11), go: n(1830, 11), kind: Kind::String, flags: 4, version: 20 },
@@ -12958,7 +12958,7 @@ FieldInfo { xml: n(1448, 3), go: n(1451, 3), kind: Kind::String, flags: 4, versi
 FieldInfo { xml: n(222323, 11), go: n(222334, 11), kind: Kind::Data(3762), flags: 23, version: 23 },
 // EntityBackupConfig (4172)
 FieldInfo { xml: n(199172, 10), go: n(47338, 10), kind: Kind::String, flags: 4, version: 32 },
-FieldInfo { xml: n(222345, 10), go: n(222355, 10), kind: Kind::Binary, flags: 4, version: 32 },
+FieldInfo { xml: n(222345, 10), go: n(222355, 10), kind: Kind::Binary, flags: 132, version: 32 },
 FieldInfo { xml: n(1448, 3), go: n(1451, 3), kind: Kind::String, flags: 22, version: 32 },
 FieldInfo { xml: n(9, 4), go: n(13, 4), kind: Kind::String, flags: 22, version: 32 },
 FieldInfo { xml: n(219798, 9), go: n(219807, 9), kind: Kind::MoRef, flags: 30, version: 32 },
@@ -13533,7 +13533,7 @@ FieldInfo { xml: n(229656, 7), go: n(229663, 7), kind: Kind::Data(4333), flags: 
 FieldInfo { xml: n(229670, 9), go: n(229679, 9), kind: Kind::String, flags: 4, version: 21 },
 FieldInfo { xml: n(229688, 11), go: n(229699, 11), kind: Kind::DateTime, flags: 4, version: 21 },
 // GuestRegValueBinarySpec (4336)
-FieldInfo { xml: n(199742, 5), go: n(199747, 5), kind: Kind::Binary, flags: 22, version: 21 },
+FieldInfo { xml: n(199742, 5), go: n(199747, 5), kind: Kind::Binary, flags: 150, version: 21 },
 // GuestRegValueDwordSpec (4338)
 FieldInfo { xml: n(199742, 5), go: n(199747, 5), kind: Kind::Int, flags: 4, version: 21 },
 // GuestRegValueExpandStringSpec (4339)
@@ -13922,7 +13922,7 @@ FieldInfo { xml: n(201244, 12), go: n(201256, 12), kind: Kind::Enum(160), flags:
 FieldInfo { xml: n(239636, 4), go: n(239640, 4), kind: Kind::Data(4561), flags: 30, version: 29 },
 FieldInfo { xml: n(239644, 17), go: n(239661, 17), kind: Kind::Data(4763), flags: 30, version: 29 },
 FieldInfo { xml: n(239678, 17), go: n(239695, 17), kind: Kind::Data(4763), flags: 23, version: 31 },
-FieldInfo { xml: n(210595, 11), go: n(210606, 11), kind: Kind::Byte, flags: 23, version: 31 },
+FieldInfo { xml: n(210595, 11), go: n(210606, 11), kind: Kind::Byte, flags: 151, version: 31 },
 FieldInfo { xml: n(239712, 15), go: n(239727, 15), kind: Kind::Data(4670), flags: 55, version: 29 },
 FieldInfo { xml: n(239742, 25), go: n(239767, 25), kind: Kind::Data(4384), flags: 30, version: 30 },
 FieldInfo { xml: n(239792, 14), go: n(239806, 14), kind: Kind::Data(4489), flags: 23, version: 30 },
@@ -13935,9 +13935,9 @@ FieldInfo { xml: n(239932, 23), go: n(239955, 23), kind: Kind::Data(4487), flags
 FieldInfo { xml: n(239978, 16), go: n(239994, 16), kind: Kind::Data(4820), flags: 30, version: 33 },
 FieldInfo { xml: n(202254, 14), go: n(202268, 14), kind: Kind::Data(6459), flags: 30, version: 33 },
 FieldInfo { xml: n(240010, 10), go: n(240020, 10), kind: Kind::String, flags: 23, version: 21 },
-FieldInfo { xml: n(240030, 14), go: n(240044, 14), kind: Kind::Binary, flags: 22, version: 21 },
-FieldInfo { xml: n(240058, 18), go: n(240076, 18), kind: Kind::Binary, flags: 22, version: 21 },
-FieldInfo { xml: n(240094, 23), go: n(240117, 23), kind: Kind::Binary, flags: 22, version: 3 },
+FieldInfo { xml: n(240030, 14), go: n(240044, 14), kind: Kind::Binary, flags: 150, version: 21 },
+FieldInfo { xml: n(240058, 18), go: n(240076, 18), kind: Kind::Binary, flags: 150, version: 21 },
+FieldInfo { xml: n(240094, 23), go: n(240117, 23), kind: Kind::Binary, flags: 150, version: 3 },
 FieldInfo { xml: n(240140, 12), go: n(240152, 12), kind: Kind::Data(4515), flags: 23, version: 33 },
 FieldInfo { xml: n(240164, 22), go: n(240186, 22), kind: Kind::String, flags: 23, version: 21 },
 FieldInfo { xml: n(240208, 14), go: n(240222, 14), kind: Kind::Data(4513), flags: 30, version: 22 },
@@ -14181,7 +14181,7 @@ FieldInfo { xml: n(243584, 9), go: n(243593, 9), kind: Kind::Data(4476), flags: 
 FieldInfo { xml: n(220018, 6), go: n(220024, 6), kind: Kind::Bool, flags: 14, version: 20 },
 // HostDigestInfo (4461)
 FieldInfo { xml: n(243602, 12), go: n(243614, 12), kind: Kind::String, flags: 4, version: 29 },
-FieldInfo { xml: n(243626, 11), go: n(243637, 11), kind: Kind::Byte, flags: 5, version: 29 },
+FieldInfo { xml: n(243626, 11), go: n(243637, 11), kind: Kind::Byte, flags: 133, version: 29 },
 FieldInfo { xml: n(222943, 10), go: n(222953, 10), kind: Kind::String, flags: 22, version: 29 },
 // HostDisconnectedEvent (4463)
 FieldInfo { xml: n(720, 6), go: n(726, 6), kind: Kind::String, flags: 22, version: 29 },
@@ -15052,7 +15052,7 @@ FieldInfo { xml: n(255043, 6), go: n(255049, 6), kind: Kind::String, flags: 4, v
 FieldInfo { xml: n(255055, 6), go: n(255061, 6), kind: Kind::String, flags: 4, version: 3 },
 FieldInfo { xml: n(255067, 6), go: n(255073, 6), kind: Kind::String, flags: 4, version: 3 },
 FieldInfo { xml: n(255079, 7), go: n(255086, 7), kind: Kind::String, flags: 4, version: 3 },
-FieldInfo { xml: n(255093, 4), go: n(255097, 4), kind: Kind::Binary, flags: 4, version: 3 },
+FieldInfo { xml: n(255093, 4), go: n(255097, 4), kind: Kind::Binary, flags: 132, version: 3 },
 // HostNvmeOverFibreChannelParameters (4646)
 FieldInfo { xml: n(244466, 17), go: n(244483, 17), kind: Kind::Long, flags: 4, version: 3 },
 FieldInfo { xml: n(244432, 17), go: n(244449, 17), kind: Kind::Long, flags: 4, version: 3 },
@@ -15587,8 +15587,8 @@ FieldInfo { xml: n(199182, 5), go: n(199187, 5), kind: Kind::Data(5064), flags: 
 // HostSubSpecification (4772)
 FieldInfo { xml: n(9, 4), go: n(13, 4), kind: Kind::String, flags: 4, version: 22 },
 FieldInfo { xml: n(2528, 11), go: n(2539, 11), kind: Kind::DateTime, flags: 4, version: 22 },
-FieldInfo { xml: n(223498, 4), go: n(223502, 4), kind: Kind::Byte, flags: 23, version: 22 },
-FieldInfo { xml: n(260480, 10), go: n(260490, 10), kind: Kind::Binary, flags: 22, version: 23 },
+FieldInfo { xml: n(223498, 4), go: n(223502, 4), kind: Kind::Byte, flags: 151, version: 22 },
+FieldInfo { xml: n(260480, 10), go: n(260490, 10), kind: Kind::Binary, flags: 150, version: 23 },
 // HostSubSpecificationDeleteEvent (4773)
 FieldInfo { xml: n(260500, 11), go: n(260511, 11), kind: Kind::String, flags: 4, version: 22 },
 // HostSubSpecificationUpdateEvent (4774)
@@ -15651,14 +15651,14 @@ FieldInfo { xml: n(260952, 11), go: n(260963, 11), kind: Kind::String, flags: 4,
 // HostTpmDigestInfo (4799)
 FieldInfo { xml: n(260974, 9), go: n(260983, 9), kind: Kind::Int, flags: 4, version: 29 },
 // HostTpmEventDetails (4800)
-FieldInfo { xml: n(260992, 8), go: n(261000, 8), kind: Kind::Byte, flags: 5, version: 32 },
+FieldInfo { xml: n(260992, 8), go: n(261000, 8), kind: Kind::Byte, flags: 133, version: 32 },
 FieldInfo { xml: n(261008, 14), go: n(261022, 14), kind: Kind::String, flags: 22, version: 23 },
 // HostTpmEventLogEntry (4801)
 FieldInfo { xml: n(261036, 8), go: n(261044, 8), kind: Kind::Int, flags: 4, version: 32 },
 FieldInfo { xml: n(261052, 12), go: n(261064, 12), kind: Kind::Data(4800), flags: 36, version: 32 },
 // HostTpmOptionEventDetails (4803)
 FieldInfo { xml: n(261076, 15), go: n(261091, 15), kind: Kind::String, flags: 4, version: 32 },
-FieldInfo { xml: n(261106, 11), go: n(261117, 11), kind: Kind::Byte, flags: 23, version: 32 },
+FieldInfo { xml: n(261106, 11), go: n(261117, 11), kind: Kind::Byte, flags: 151, version: 32 },
 // HostTpmSoftwareComponentEventDetails (4805)
 FieldInfo { xml: n(230464, 13), go: n(230477, 13), kind: Kind::String, flags: 4, version: 32 },
 FieldInfo { xml: n(261128, 7), go: n(261135, 7), kind: Kind::String, flags: 4, version: 32 },
@@ -17844,7 +17844,7 @@ FieldInfo { xml: n(278137, 9), go: n(278146, 9), kind: Kind::Int, flags: 22, ver
 FieldInfo { xml: n(210181, 12), go: n(210193, 12), kind: Kind::String, flags: 22, version: 20 },
 FieldInfo { xml: n(278155, 11), go: n(278166, 11), kind: Kind::Data(5573), flags: 30, version: 20 },
 FieldInfo { xml: n(278177, 13), go: n(278190, 13), kind: Kind::Data(5573), flags: 23, version: 26 },
-FieldInfo { xml: n(278203, 15), go: n(278218, 15), kind: Kind::Byte, flags: 23, version: 26 },
+FieldInfo { xml: n(278203, 15), go: n(278218, 15), kind: Kind::Byte, flags: 151, version: 26 },
 FieldInfo { xml: n(278233, 10), go: n(278243, 10), kind: Kind::Int, flags: 22, version: 20 },
 FieldInfo { xml: n(278253, 16), go: n(278269, 16), kind: Kind::String, flags: 5, version: 20 },
 FieldInfo { xml: n(224804, 12), go: n(224816, 12), kind: Kind::Data(5571), flags: 30, version: 29 },
@@ -17863,7 +17863,7 @@ FieldInfo { xml: n(199192, 2), go: n(199194, 2), kind: Kind::String, flags: 4, v
 // ScsiLunDurableName (5573)
 FieldInfo { xml: n(269881, 9), go: n(269890, 9), kind: Kind::String, flags: 4, version: 20 },
 FieldInfo { xml: n(278483, 11), go: n(278494, 11), kind: Kind::Byte, flags: 4, version: 20 },
-FieldInfo { xml: n(223498, 4), go: n(223502, 4), kind: Kind::Byte, flags: 23, version: 20 },
+FieldInfo { xml: n(223498, 4), go: n(223502, 4), kind: Kind::Byte, flags: 151, version: 20 },
 // SeSparseVirtualDiskSpec (5574)
 FieldInfo { xml: n(278505, 11), go: n(278516, 11), kind: Kind::Int, flags: 22, version: 32 },
 // SearchIndexFilter (5575)
@@ -19382,7 +19382,7 @@ FieldInfo { xml: n(296982, 11), go: n(296993, 11), kind: Kind::Bool, flags: 14, 
 FieldInfo { xml: n(297004, 28), go: n(131644, 28), kind: Kind::Data(5555), flags: 30, version: 32 },
 FieldInfo { xml: n(297032, 14), go: n(297046, 14), kind: Kind::Data(6070), flags: 30, version: 21 },
 FieldInfo { xml: n(297060, 22), go: n(297082, 22), kind: Kind::Long, flags: 22, version: 33 },
-FieldInfo { xml: n(297104, 17), go: n(297121, 17), kind: Kind::Binary, flags: 22, version: 21 },
+FieldInfo { xml: n(297104, 17), go: n(297121, 17), kind: Kind::Binary, flags: 150, version: 21 },
 FieldInfo { xml: n(297138, 23), go: n(297161, 23), kind: Kind::Bool, flags: 14, version: 21 },
 FieldInfo { xml: n(297184, 17), go: n(297201, 17), kind: Kind::String, flags: 22, version: 21 },
 FieldInfo { xml: n(297218, 19), go: n(297237, 19), kind: Kind::String, flags: 22, version: 21 },

@@ -76,6 +76,9 @@ pub mod flags {
     pub const GO_INTERFACE: u8 = 32;
     /// The field holds a secret (pyVmomi `F_SECRET`): never log it.
     pub const SECRET: u8 = 64;
+    /// govmomi declares the field as `[]byte`: Go's encoders write it as bytes (JSON base64),
+    /// not as an array of numbers.
+    pub const GO_BYTES: u8 = 128;
 }
 
 /// A name in the catalogue's string table: a 24-bit offset and an 8-bit length. The tables hold
@@ -90,6 +93,12 @@ const fn n(at: u32, len: u32) -> Name {
 }
 
 impl Name {
+    /// Whether the name is `s` (the lengths are compared first, without touching the table).
+    #[inline]
+    pub fn is(self, s: &str) -> bool {
+        (self.0 & 0xFF) as usize == s.len() && self.get().as_bytes() == s.as_bytes()
+    }
+
     /// The name.
     pub fn get(self) -> &'static str {
         let at = (self.0 >> 8) as usize;
@@ -181,6 +190,26 @@ pub struct FieldList {
 }
 
 impl FieldList {
+    /// No fields.
+    pub const EMPTY: FieldList = FieldList { indexes: &[] };
+
+    /// The position of the field whose XML name is `name`, searching from position `from` to
+    /// the end and then from the start (fields usually arrive in order, so a search from just
+    /// after the previous match succeeds at once).
+    pub fn position_from(&self, from: usize, name: &str) -> Option<usize> {
+        let from = from.min(self.indexes.len());
+        let (before, after) = self.indexes.split_at(from);
+        let hit = |&&f: &&u16| {
+            generated::FIELDS
+                .get(usize::from(f))
+                .is_some_and(|field| field.xml.is(name))
+        };
+        if let Some(i) = after.iter().position(|f| hit(&f)) {
+            return Some(from + i);
+        }
+        before.iter().position(|f| hit(&f))
+    }
+
     /// How many fields.
     pub fn len(&self) -> usize {
         self.indexes.len()

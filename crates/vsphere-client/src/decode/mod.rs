@@ -673,7 +673,7 @@ impl<'a> Decoder<'a> {
                 text.chars().take(64).collect::<String>()
             ))
         };
-        let t = text.trim();
+        let t = trim_xml(&text);
         Ok(match kind {
             Kind::Bool => match t {
                 "true" | "1" => Value::Bool(true),
@@ -825,11 +825,7 @@ impl FieldTable {
     /// The field named `name`, searching from `cursor` on (wrapping around); moves the cursor to
     /// the match.
     fn find(&self, cursor: &mut usize, name: &str) -> Option<&'static FieldInfo> {
-        let len = self.fields.len();
-        let start = (*cursor).min(len);
-        let found = (start..len)
-            .chain(0..start)
-            .find(|&i| self.fields.get(i).is_some_and(|f| same(f.xml_name(), name)))?;
+        let found = self.fields.position_from(*cursor, name)?;
         *cursor = found;
         self.fields.get(found)
     }
@@ -1063,53 +1059,59 @@ impl<'a> Xml<'a> {
     fn start_tag(&mut self, start: usize) -> Result<Tok<'a>, DecodeError> {
         let src = self.src;
         let bytes = src.as_bytes();
-        // The closing `>`, not inside a quoted attribute value: the first `>` unless quotes come
-        // before it (attributes).
         let unclosed = || self.error_at(start, "unclosed tag");
-        let mut end = find_byte(bytes, start + 1, b'>').ok_or_else(unclosed)?;
-        if bytes[start + 1..end]
-            .iter()
-            .any(|&b| matches!(b, b'"' | b'\'' | b'<'))
-        {
-            let mut quote = 0u8;
-            let mut found = None;
-            for (i, &b) in bytes.iter().enumerate().skip(start + 1) {
-                if quote != 0 {
-                    if b == quote {
-                        quote = 0;
-                    }
-                } else if b == b'"' || b == b'\'' {
-                    quote = b;
-                } else if b == b'>' {
-                    found = Some(i);
-                    break;
-                } else if b == b'<' {
-                    return Err(self.error_at(start, "`<` inside a tag"));
-                }
+        // The name runs to whitespace, `/` or `>`.
+        let mut name_end = start + 1;
+        while let Some(&b) = bytes.get(name_end) {
+            if is_xml_space(b) || b == b'>' || b == b'/' {
+                break;
             }
-            end = found.ok_or_else(unclosed)?;
+            if b == b'<' {
+                return Err(self.error_at(start, "`<` inside a tag"));
+            }
+            name_end += 1;
         }
-        let mut content = &src[start + 1..end];
-        let empty = content.ends_with('/');
-        if empty {
-            content = &content[..content.len() - 1];
-        }
-        let name_len = content
-            .bytes()
-            .position(is_xml_space)
-            .unwrap_or(content.len());
-        let name = &content[..name_len];
+        let name = &src[start + 1..name_end];
         if name.is_empty() {
             return Err(self.error_at(start, "element without a name"));
         }
+        // Most tags end right after the name; otherwise the closing `>` is the first one
+        // outside quoted attribute values.
+        let (end, empty) = match (bytes.get(name_end), bytes.get(name_end + 1)) {
+            (Some(b'>'), _) => (name_end, false),
+            (Some(b'/'), Some(b'>')) => (name_end + 1, true),
+            (None, _) => return Err(unclosed()),
+            _ => {
+                let mut quote = 0u8;
+                let mut found = None;
+                for (i, &b) in bytes.iter().enumerate().skip(name_end) {
+                    if quote != 0 {
+                        if b == quote {
+                            quote = 0;
+                        }
+                    } else if b == b'"' || b == b'\'' {
+                        quote = b;
+                    } else if b == b'>' {
+                        found = Some(i);
+                        break;
+                    } else if b == b'<' {
+                        return Err(self.error_at(start, "`<` inside a tag"));
+                    }
+                }
+                let end = found.ok_or_else(unclosed)?;
+                (end, bytes[end - 1] == b'/')
+            }
+        };
+        let attrs_end = if empty { end - 1 } else { end };
         let tag = Tag {
             name,
-            attrs: &content[name_len..],
-            attrs_at: start + 1 + name_len,
+            attrs: src.get(name_end..attrs_end).unwrap_or_default(),
+            attrs_at: name_end,
         };
         self.pos = end + 1;
         let outer = self.ns.len();
-        if tag.has_attrs() {
+        // Namespace declarations are `xmlns` and `xmlns:p` attributes.
+        if tag.attrs.contains("xmlns") {
             self.declare_namespaces(&tag)?;
         }
         if empty {
@@ -1217,7 +1219,7 @@ impl<'a> Xml<'a> {
     /// Character data with references resolved and line ends normalised (CR LF and CR become
     /// LF); borrowed when there is nothing to do.
     fn text_value(&self, raw: &'a str, at: usize) -> Result<Cow<'a, str>, DecodeError> {
-        let special = |s: &str| s.bytes().position(|b| b == b'&' || b == b'\r');
+        let special = |s: &str| memchr::memchr2(b'&', b'\r', s.as_bytes());
         let Some(first) = special(raw) else {
             return Ok(Cow::Borrowed(raw));
         };
@@ -1316,7 +1318,7 @@ impl<'a> Iterator for Attributes<'a> {
             Some(&q @ (b'"' | b'\'')) => q,
             _ => return fail(self, &format!("the value of `{name}` is not quoted")),
         };
-        let Some(len) = bytes[open + 1..].iter().position(|&b| b == quote) else {
+        let Some(len) = memchr::memchr(quote, &bytes[open + 1..]) else {
             return fail(self, &format!("the value of `{name}` is not closed"));
         };
         let close = open + 1 + len;
@@ -1325,27 +1327,19 @@ impl<'a> Iterator for Attributes<'a> {
     }
 }
 
-/// The index of the first `needle` in `bytes` at or after `from`, eight bytes at a time.
+/// The index of the first `needle` in `bytes` at or after `from`.
 fn find_byte(bytes: &[u8], from: usize, needle: u8) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let pattern = LO * u64::from(needle);
-    let mut i = from;
-    while let Some(chunk) = bytes.get(i..i + 8) {
-        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-        let x = word ^ pattern;
-        // The lowest set bit marks the first zero byte of `x`, i.e. the first match.
-        let zero = x.wrapping_sub(LO) & !x & HI;
-        if zero != 0 {
-            return Some(i + zero.trailing_zeros() as usize / 8);
-        }
-        i += 8;
+    memchr::memchr(needle, bytes.get(from..)?).map(|i| from + i)
+}
+
+/// `s` without leading and trailing whitespace (a value without any, the usual case, is
+/// returned as it is).
+fn trim_xml(s: &str) -> &str {
+    match s.as_bytes() {
+        [first, .., last] if *first > b' ' && *last > b' ' => s,
+        [only] if *only > b' ' => s,
+        _ => s.trim(),
     }
-    bytes
-        .get(i..)?
-        .iter()
-        .position(|&b| b == needle)
-        .map(|p| i + p)
 }
 
 fn is_xml_space(b: u8) -> bool {
@@ -1517,6 +1511,28 @@ mod tests {
             assert_eq!(err.position, position as u64, "{doc}: {err}");
             assert!(err.message.contains(message), "{doc}: {err}");
         }
+    }
+
+    #[test]
+    fn trim_xml_agrees_with_trim() {
+        for s in [
+            "", " ", "a", " a", "a ", " a ", "ab", "a b", "\ta\n", "\r\n", "é", " é",
+        ] {
+            assert_eq!(trim_xml(s), s.trim(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn tags_with_and_without_attributes() {
+        let doc = "<a><b/><c x='1'/><d y=\"2\" ><e /></d><f\n/></a>";
+        assert_eq!(
+            tokens(doc).unwrap(),
+            tokens("<a><b/><c x='1'/><d y=\"2\"><e/></d><f/></a>").unwrap()
+        );
+        assert!(tokens("<a").is_err());
+        assert!(tokens("<a/").is_err());
+        assert!(tokens("<a x='>'>").is_ok());
+        assert!(tokens("<a<b>").is_err());
     }
 
     #[test]
