@@ -30,18 +30,15 @@ impl<'a> Cursor<'a> {
     }
 
     pub(crate) fn find(&mut self, p: &FieldPlan) -> Option<&'a Field> {
-        let n = self.fields.len();
-        for k in 0..n {
-            let i = (self.next + k) % n;
-            let f = &self.fields[i];
-            if let FieldName::Known(info) = &f.name
-                && std::ptr::eq(*info, p.info)
-            {
-                self.next = i + 1;
-                return Some(f);
-            }
-        }
-        None
+        let is = |f: &Field| matches!(f.name, FieldName::Known(info) if std::ptr::eq(info, p.info));
+        let start = self.next.min(self.fields.len());
+        let (before, after) = self.fields.split_at(start);
+        let i = match after.iter().position(is) {
+            Some(i) => start + i,
+            None => before.iter().position(is)?,
+        };
+        self.next = i + 1;
+        Some(&self.fields[i])
     }
 }
 

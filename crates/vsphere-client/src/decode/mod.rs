@@ -430,6 +430,15 @@ impl<'a> Decoder<'a> {
         expected: Option<Kind>,
         depth: usize,
     ) -> Result<Option<Value>, DecodeError> {
+        // The common shape first: `<key>28</key>`, a primitive without attributes.
+        if !empty
+            && !e.has_attrs()
+            && let Some(kind) =
+                expected.filter(|k| !matches!(k, Kind::Any | Kind::MoRef | Kind::Data(_)))
+            && let Some(text) = self.xml.leaf_text()
+        {
+            return self.primitive(kind, Cow::Borrowed(text)).map(Some);
+        }
         let attrs = self.attrs(e)?;
         if attrs.nil {
             if !empty {
@@ -440,7 +449,11 @@ impl<'a> Decoder<'a> {
         let plan = self.plan(&attrs, expected);
         if let Plan::MoRef = plan {
             let kind = attrs.moref_type.unwrap_or_default();
-            let value = self.text(empty)?;
+            let leaf = if empty { None } else { self.xml.leaf_text() };
+            let value = match leaf {
+                Some(text) => text.to_owned(),
+                None => self.text(empty)?,
+            };
             return Ok(Some(Value::MoRef(MoRef { kind, value })));
         }
         self.value_with(plan, empty, depth)
@@ -866,25 +879,7 @@ impl TypeCache {
 /// String equality for the short names of markup, without a call to `memcmp`.
 #[inline]
 fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut words_a = a.chunks_exact(8);
-    let mut words_b = b.chunks_exact(8);
-    for (x, y) in (&mut words_a).zip(&mut words_b) {
-        if u64::from_ne_bytes(x.try_into().unwrap_or_default())
-            != u64::from_ne_bytes(y.try_into().unwrap_or_default())
-        {
-            return false;
-        }
-    }
-    let (ra, rb) = (words_a.remainder(), words_b.remainder());
-    let mut x = [0u8; 8];
-    let mut y = [0u8; 8];
-    x[..ra.len()].copy_from_slice(ra);
-    y[..rb.len()].copy_from_slice(rb);
-    x == y
+    catalogue::same_bytes(a.as_bytes(), b.as_bytes())
 }
 
 /// XML Schema primitive names.
@@ -1016,44 +1011,86 @@ impl<'a> Xml<'a> {
                     at: start,
                 });
             }
-            let rest = &src[start..];
             match bytes.get(start + 1) {
                 Some(b'/') => return self.end_tag(start),
-                Some(b'?') => {
-                    let end = find_after(rest, 2, "?>")
-                        .ok_or_else(|| self.error_at(start, "unclosed processing instruction"))?;
-                    self.pos = start + end;
+                Some(b'?' | b'!') => {
+                    if let Some(cdata) = self.markup(start)? {
+                        return Ok(Tok::CData(cdata));
+                    }
                 }
-                Some(b'!') if rest.starts_with("<!--") => {
-                    let end = find_after(rest, 4, "-->")
-                        .ok_or_else(|| self.error_at(start, "unclosed comment"))?;
-                    self.pos = start + end;
-                }
-                Some(b'!') if rest.starts_with("<![CDATA[") => {
-                    let end = find_after(rest, 9, "]]>")
-                        .ok_or_else(|| self.error_at(start, "unclosed CDATA section"))?;
-                    self.pos = start + end;
-                    return Ok(Tok::CData(&rest[9..end - 3]));
-                }
-                Some(b'!') if rest.starts_with("<!DOCTYPE") => {
-                    // Skipped with its internal subset; its declarations are not used.
-                    let mut depth = 0usize;
-                    let end = rest.bytes().enumerate().skip(9).find_map(|(i, b)| {
-                        match b {
-                            b'[' => depth += 1,
-                            b']' => depth = depth.saturating_sub(1),
-                            b'>' if depth == 0 => return Some(i + 1),
-                            _ => {}
-                        }
-                        None
-                    });
-                    self.pos =
-                        start + end.ok_or_else(|| self.error_at(start, "unclosed DOCTYPE"))?;
-                }
-                Some(b'!') => return Err(self.error_at(start, "unknown markup after `<!`")),
                 _ => return self.start_tag(start),
             }
         }
+    }
+
+    /// Right after a start tag: when the element holds only plain text (no markup, no
+    /// references, no carriage return) and then its end tag, consume both and return the text.
+    /// Otherwise consume nothing. A shortcut past [`Xml::next`] for the most common elements.
+    fn leaf_text(&mut self) -> Option<&'a str> {
+        let bytes = self.src.as_bytes();
+        let start = self.pos;
+        let lt = find_byte(bytes, start, b'<')?;
+        if bytes.get(lt + 1) != Some(&b'/') {
+            return None;
+        }
+        let text = self.src.get(start..lt)?;
+        if find_either(text.as_bytes(), b'&', b'\r').is_some() {
+            return None;
+        }
+        let &(open, outer) = self.open.last()?;
+        let name_end = lt + 2 + open.len();
+        if bytes.get(lt + 2..name_end) != Some(open.as_bytes()) {
+            return None;
+        }
+        let mut gt = name_end;
+        while bytes.get(gt).copied().is_some_and(is_xml_space) {
+            gt += 1;
+        }
+        if bytes.get(gt) != Some(&b'>') {
+            return None;
+        }
+        self.open.pop();
+        self.ns.truncate(outer);
+        self.pos = gt + 1;
+        Some(text)
+    }
+
+    /// `<?...?>`, `<!--...-->`, `<![CDATA[...]]>` or `<!DOCTYPE ...>` at `start`: skipped, except
+    /// a CDATA section, whose content is returned. Rare in SOAP, so kept out of [`Xml::next`].
+    #[cold]
+    #[inline(never)]
+    fn markup(&mut self, start: usize) -> Result<Option<&'a str>, DecodeError> {
+        let rest = &self.src[start..];
+        if rest.starts_with("<?") {
+            let end = find_after(rest, 2, "?>")
+                .ok_or_else(|| self.error_at(start, "unclosed processing instruction"))?;
+            self.pos = start + end;
+        } else if rest.starts_with("<!--") {
+            let end = find_after(rest, 4, "-->")
+                .ok_or_else(|| self.error_at(start, "unclosed comment"))?;
+            self.pos = start + end;
+        } else if rest.starts_with("<![CDATA[") {
+            let end = find_after(rest, 9, "]]>")
+                .ok_or_else(|| self.error_at(start, "unclosed CDATA section"))?;
+            self.pos = start + end;
+            return Ok(Some(&rest[9..end - 3]));
+        } else if rest.starts_with("<!DOCTYPE") {
+            // Skipped with its internal subset; its declarations are not used.
+            let mut depth = 0usize;
+            let end = rest.bytes().enumerate().skip(9).find_map(|(i, b)| {
+                match b {
+                    b'[' => depth += 1,
+                    b']' => depth = depth.saturating_sub(1),
+                    b'>' if depth == 0 => return Some(i + 1),
+                    _ => {}
+                }
+                None
+            });
+            self.pos = start + end.ok_or_else(|| self.error_at(start, "unclosed DOCTYPE"))?;
+        } else {
+            return Err(self.error_at(start, "unknown markup after `<!`"));
+        }
+        Ok(None)
     }
 
     fn start_tag(&mut self, start: usize) -> Result<Tok<'a>, DecodeError> {
@@ -1061,15 +1098,12 @@ impl<'a> Xml<'a> {
         let bytes = src.as_bytes();
         let unclosed = || self.error_at(start, "unclosed tag");
         // The name runs to whitespace, `/` or `>`.
-        let mut name_end = start + 1;
-        while let Some(&b) = bytes.get(name_end) {
-            if is_xml_space(b) || b == b'>' || b == b'/' {
-                break;
-            }
-            if b == b'<' {
-                return Err(self.error_at(start, "`<` inside a tag"));
-            }
-            name_end += 1;
+        let name_end = bytes
+            .get(start + 1..)
+            .and_then(|rest| rest.iter().position(|&b| NAME_END[usize::from(b)]))
+            .map_or(bytes.len(), |i| start + 1 + i);
+        if bytes.get(name_end) == Some(&b'<') {
+            return Err(self.error_at(start, "`<` inside a tag"));
         }
         let name = &src[start + 1..name_end];
         if name.is_empty() {
@@ -1111,7 +1145,7 @@ impl<'a> Xml<'a> {
         self.pos = end + 1;
         let outer = self.ns.len();
         // Namespace declarations are `xmlns` and `xmlns:p` attributes.
-        if tag.attrs.contains("xmlns") {
+        if declares_namespaces(tag.attrs.as_bytes()) {
             self.declare_namespaces(&tag)?;
         }
         if empty {
@@ -1219,7 +1253,7 @@ impl<'a> Xml<'a> {
     /// Character data with references resolved and line ends normalised (CR LF and CR become
     /// LF); borrowed when there is nothing to do.
     fn text_value(&self, raw: &'a str, at: usize) -> Result<Cow<'a, str>, DecodeError> {
-        let special = |s: &str| memchr::memchr2(b'&', b'\r', s.as_bytes());
+        let special = |s: &str| find_either(s.as_bytes(), b'&', b'\r');
         let Some(first) = special(raw) else {
             return Ok(Cow::Borrowed(raw));
         };
@@ -1318,7 +1352,7 @@ impl<'a> Iterator for Attributes<'a> {
             Some(&q @ (b'"' | b'\'')) => q,
             _ => return fail(self, &format!("the value of `{name}` is not quoted")),
         };
-        let Some(len) = memchr::memchr(quote, &bytes[open + 1..]) else {
+        let Some(len) = find_byte(&bytes[open + 1..], 0, quote) else {
             return fail(self, &format!("the value of `{name}` is not closed"));
         };
         let close = open + 1 + len;
@@ -1327,10 +1361,80 @@ impl<'a> Iterator for Attributes<'a> {
     }
 }
 
-/// The index of the first `needle` in `bytes` at or after `from`.
-fn find_byte(bytes: &[u8], from: usize, needle: u8) -> Option<usize> {
-    memchr::memchr(needle, bytes.get(from..)?).map(|i| from + i)
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// The bytes of `word` equal to `needle`, as the high bit of each byte (exact for the lowest
+/// match, which is all the callers use).
+#[inline]
+fn matches_in(word: u64, needle: u8) -> u64 {
+    let x = word ^ (LO * u64::from(needle));
+    x.wrapping_sub(LO) & !x & HI
 }
+
+/// The index of the first `needle` in `bytes` at or after `from`, eight bytes at a time (the
+/// texts and tags of SOAP are short, where this beats a vectorised search's set-up).
+fn find_byte(bytes: &[u8], from: usize, needle: u8) -> Option<usize> {
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let found = matches_in(
+            u64::from_le_bytes(chunk.try_into().unwrap_or_default()),
+            needle,
+        );
+        if found != 0 {
+            return Some(i + found.trailing_zeros() as usize / 8);
+        }
+        i += 8;
+    }
+    bytes
+        .get(i..)?
+        .iter()
+        .position(|&b| b == needle)
+        .map(|p| i + p)
+}
+
+/// The index of the first `a` or `b` in `bytes`, eight bytes at a time.
+fn find_either(bytes: &[u8], a: u8, b: u8) -> Option<usize> {
+    let mut i = 0;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let found = matches_in(word, a) | matches_in(word, b);
+        if found != 0 {
+            return Some(i + found.trailing_zeros() as usize / 8);
+        }
+        i += 8;
+    }
+    bytes
+        .get(i..)?
+        .iter()
+        .position(|&c| c == a || c == b)
+        .map(|p| i + p)
+}
+
+/// Whether a tag's attribute text may declare a namespace (`xmlns` or `xmlns:p`).
+fn declares_namespaces(attrs: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(i) = find_byte(attrs, from, b'x') {
+        if attrs[i..].starts_with(b"xmlns") {
+            return true;
+        }
+        from = i + 1;
+    }
+    false
+}
+
+/// Bytes that end an element name in a start tag: whitespace, `/` and `>` (and `<`, an error).
+static NAME_END: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b' ' as usize] = true;
+    t[b'\t' as usize] = true;
+    t[b'\n' as usize] = true;
+    t[b'\r' as usize] = true;
+    t[b'/' as usize] = true;
+    t[b'>' as usize] = true;
+    t[b'<' as usize] = true;
+    t
+};
 
 /// `s` without leading and trailing whitespace (a value without any, the usual case, is
 /// returned as it is).
@@ -1514,6 +1618,44 @@ mod tests {
     }
 
     #[test]
+    fn leaf_text_takes_plain_leaves_and_leaves_the_rest() {
+        // (document, start tags to read first, expected text)
+        let cases: [(&str, usize, Option<&str>); 8] = [
+            ("<a><b>x y</b></a>", 2, Some("x y")),
+            ("<a><b></b></a>", 2, Some("")),
+            ("<a><b>x</b ></a>", 2, Some("x")),
+            ("<a><b>x&amp;y</b></a>", 2, None),
+            ("<a><b>x\r\ny</b></a>", 2, None),
+            ("<a><b>x<c/></b></a>", 2, None),
+            ("<a><b>x</bb></a>", 2, None),
+            ("<a><b/>x</a>", 1, None),
+        ];
+        for (doc, starts, want) in cases {
+            let mut xml = Xml::new(doc);
+            for _ in 0..starts {
+                xml.next().unwrap();
+            }
+            if starts == 1 {
+                // After an empty element the caller never asks; the parent's text is not a leaf
+                // of `<b/>`.
+                assert!(matches!(xml.next().unwrap(), Tok::Empty(_)));
+                continue;
+            }
+            let pos = xml.pos;
+            let got = xml.leaf_text();
+            assert_eq!(got, want, "{doc}");
+            if got.is_none() {
+                assert_eq!(xml.pos, pos, "{doc}: nothing consumed");
+            } else {
+                assert!(
+                    matches!(xml.next().unwrap(), Tok::End),
+                    "{doc}: </a> follows"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn trim_xml_agrees_with_trim() {
         for s in [
             "", " ", "a", " a", "a ", " a ", "ab", "a b", "\ta\n", "\r\n", "é", " é",
@@ -1533,6 +1675,27 @@ mod tests {
         assert!(tokens("<a/").is_err());
         assert!(tokens("<a x='>'>").is_ok());
         assert!(tokens("<a<b>").is_err());
+    }
+
+    #[test]
+    fn find_either_and_namespace_check_agree_with_plain_searches() {
+        let hay: Vec<u8> = (0..100u32).map(|i| (i * 37 % 251) as u8).collect();
+        for (a, b) in [(b'&', b'\r'), (37, 200), (0, 0xff), (1, 1)] {
+            for from in 0..hay.len() {
+                let h = &hay[from..];
+                let want = h.iter().position(|&c| c == a || c == b);
+                assert_eq!(find_either(h, a, b), want, "{a} {b} from {from}");
+            }
+        }
+        for (attrs, want) in [
+            ("", false),
+            (" xsi:type=\"x\"", false),
+            (" xmlns=\"urn:vim25\"", true),
+            (" a=\"x\" xmlns:xsi=\"u\"", true),
+            (" xx=\"xmln\"", false),
+        ] {
+            assert_eq!(declares_namespaces(attrs.as_bytes()), want, "{attrs}");
+        }
     }
 
     #[test]
