@@ -9,7 +9,7 @@
 #
 #   benches/encode-vs-go.sh [SECONDS] [PAGE.xml]
 #
-# Each side runs ROUNDS times (default 2), interleaved, and the best rate of each is compared
+# Each side runs ROUNDS times (default 5), interleaved, and the best rate of each is compared
 # (the machine may be shared). The last two lines read `json: ours <N> events/s, go <M> events/s, ratio <R>` and the same for
 # `xml:`. Needs cargo and Go (https://go.dev/dl/; modules from GOPROXY, default
 # https://proxy.golang.org, checked against tools/golden-go/go.sum).
@@ -32,7 +32,7 @@ ours_bin="$target_dir/release/examples/encode-bench"
 echo "building go (tools/golden-go) ..." >&2
 (cd "$root/tools/golden-go" && GOPROXY=${GOPROXY:-https://proxy.golang.org} GOFLAGS=-mod=readonly go build -o "$tmp/golden-go" .)
 
-rounds=${ROUNDS:-2}
+rounds=${ROUNDS:-5}
 echo "page: $page (${seconds}s per measurement, one core each, best of $rounds interleaved rounds)" >&2
 ours="" go=""
 for _ in $(seq "$rounds"); do

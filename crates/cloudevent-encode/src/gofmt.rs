@@ -26,6 +26,56 @@ const fn json_escape_table() -> [bool; 128] {
 }
 static JSON_ESCAPE: [bool; 128] = json_escape_table();
 
+// Eight bytes at a time: most text needs no escaping, and a word of it is copied in one step.
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// The eight bytes at `i`, if there are eight.
+#[inline]
+fn word_at(bytes: &[u8], i: usize) -> Option<u64> {
+    bytes
+        .get(i..i + 8)
+        .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+}
+
+/// Whether any byte of `w` is `b` (exact as a yes/no answer).
+#[inline]
+fn has_byte(w: u64, b: u8) -> bool {
+    let x = w ^ (LO * u64::from(b));
+    x.wrapping_sub(LO) & !x & HI != 0
+}
+
+/// Whether any byte of `w` is below `n` (`n` at most 128; exact when no byte has its high bit
+/// set, which the callers test too).
+#[inline]
+fn has_less(w: u64, n: u8) -> bool {
+    w.wrapping_sub(LO * u64::from(n)) & !w & HI != 0
+}
+
+/// Eight ASCII bytes [`json_string`] writes as they are.
+#[inline]
+fn json_plain(w: u64) -> bool {
+    w & HI == 0
+        && !has_less(w, 0x20)
+        && !has_byte(w, b'"')
+        && !has_byte(w, b'\\')
+        && !has_byte(w, b'<')
+        && !has_byte(w, b'>')
+        && !has_byte(w, b'&')
+}
+
+/// Eight ASCII bytes [`xml_text`] writes as they are.
+#[inline]
+fn xml_plain(w: u64) -> bool {
+    w & HI == 0
+        && !has_less(w, 0x20)
+        && !has_byte(w, b'"')
+        && !has_byte(w, b'\'')
+        && !has_byte(w, b'<')
+        && !has_byte(w, b'>')
+        && !has_byte(w, b'&')
+}
+
 /// Write `s` as a JSON string the way Go's `encoding/json.Marshal` does: `\"`, `\\`, `\n`, `\r`,
 /// `\t`, `\b`, `\f`, other control characters as `\u00XX`, `<`, `>`, `&` as `\u003c`, `\u003e`,
 /// `\u0026`, and U+2028/U+2029 as `\u2028`/`\u2029`.
@@ -36,6 +86,10 @@ pub(crate) fn json_string(out: &mut Vec<u8>, s: &str) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
+        if word_at(bytes, i).is_some_and(|w| json_plain(w)) {
+            i += 8;
+            continue;
+        }
         let b = bytes[i];
         if b < 0x80 {
             if !JSON_ESCAPE[b as usize] {
@@ -106,6 +160,10 @@ pub(crate) fn xml_text(out: &mut Vec<u8>, s: &str) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
+        if word_at(bytes, i).is_some_and(|w| xml_plain(w)) {
+            i += 8;
+            continue;
+        }
         let b = bytes[i];
         if b < 0x80 {
             if !XML_ESCAPE[b as usize] {
@@ -325,6 +383,21 @@ pub(crate) fn base64(out: &mut Vec<u8>, b: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn word_checks_agree_with_the_escape_tables() {
+        for b in 0..=255u8 {
+            for at in 0..8 {
+                let mut bytes = *b"abcdefgh";
+                bytes[at] = b;
+                let w = u64::from_le_bytes(bytes);
+                let json = b < 0x80 && !JSON_ESCAPE[usize::from(b)];
+                let xml = b < 0x80 && !XML_ESCAPE[usize::from(b)];
+                assert_eq!(json_plain(w), json, "json {b:#x} at {at}");
+                assert_eq!(xml_plain(w), xml, "xml {b:#x} at {at}");
+            }
+        }
+    }
 
     fn j(s: &str) -> String {
         let mut out = Vec::new();
