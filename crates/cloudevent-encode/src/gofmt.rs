@@ -86,7 +86,7 @@ pub(crate) fn json_string(out: &mut Vec<u8>, s: &str) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        if word_at(bytes, i).is_some_and(|w| json_plain(w)) {
+        if word_at(bytes, i).is_some_and(json_plain) {
             i += 8;
             continue;
         }
@@ -160,7 +160,7 @@ pub(crate) fn xml_text(out: &mut Vec<u8>, s: &str) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        if word_at(bytes, i).is_some_and(|w| xml_plain(w)) {
+        if word_at(bytes, i).is_some_and(xml_plain) {
             i += 8;
             continue;
         }
