@@ -52,28 +52,28 @@ fn has_less(w: u64, n: u8) -> bool {
     w.wrapping_sub(LO * u64::from(n)) & !w & HI != 0
 }
 
-/// Eight ASCII bytes [`json_string`] writes as they are.
+/// Eight ASCII bytes without control characters, `"`, `<`, `>`, `&` and `other`.
 #[inline]
-fn json_plain(w: u64) -> bool {
+fn plain_ascii(w: u64, other: u8) -> bool {
     w & HI == 0
         && !has_less(w, 0x20)
         && !has_byte(w, b'"')
-        && !has_byte(w, b'\\')
         && !has_byte(w, b'<')
         && !has_byte(w, b'>')
         && !has_byte(w, b'&')
+        && !has_byte(w, other)
 }
 
-/// Eight ASCII bytes [`xml_text`] writes as they are.
+/// Eight bytes [`json_string`] writes as they are.
+#[inline]
+fn json_plain(w: u64) -> bool {
+    plain_ascii(w, b'\\')
+}
+
+/// Eight bytes [`xml_text`] writes as they are.
 #[inline]
 fn xml_plain(w: u64) -> bool {
-    w & HI == 0
-        && !has_less(w, 0x20)
-        && !has_byte(w, b'"')
-        && !has_byte(w, b'\'')
-        && !has_byte(w, b'<')
-        && !has_byte(w, b'>')
-        && !has_byte(w, b'&')
+    plain_ascii(w, b'\'')
 }
 
 /// Write `s` as a JSON string the way Go's `encoding/json.Marshal` does: `\"`, `\\`, `\n`, `\r`,

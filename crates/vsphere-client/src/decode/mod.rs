@@ -1375,22 +1375,7 @@ fn matches_in(word: u64, needle: u8) -> u64 {
 /// The index of the first `needle` in `bytes` at or after `from`, eight bytes at a time (the
 /// texts and tags of SOAP are short, where this beats a vectorised search's set-up).
 fn find_byte(bytes: &[u8], from: usize, needle: u8) -> Option<usize> {
-    let mut i = from;
-    while let Some(chunk) = bytes.get(i..i + 8) {
-        let found = matches_in(
-            u64::from_le_bytes(chunk.try_into().unwrap_or_default()),
-            needle,
-        );
-        if found != 0 {
-            return Some(i + found.trailing_zeros() as usize / 8);
-        }
-        i += 8;
-    }
-    bytes
-        .get(i..)?
-        .iter()
-        .position(|&b| b == needle)
-        .map(|p| i + p)
+    find_either(bytes.get(from..)?, needle, needle).map(|i| from + i)
 }
 
 /// The index of the first `a` or `b` in `bytes`, eight bytes at a time.
