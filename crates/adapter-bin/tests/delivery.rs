@@ -88,6 +88,28 @@ async fn a_sink_answering_503_then_200_gets_everything_in_order_and_the_checkpoi
     assert_eq!(checkpoint_key(&cp), want.last().copied());
 }
 
+/// Events that arrive after the last read and before the `latestPage` watch takes its
+/// baseline are in that baseline: the adapter must read them at once, not when the next event
+/// (or the 60 s idle timeout) wakes the watch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_arriving_while_the_watch_is_set_up_are_read_at_once() {
+    test_support::install_crypto_provider();
+    let sim = Simulator::builder()
+        .login_events(false)
+        .start()
+        .await
+        .expect("simulator");
+    // Just before the watch's filter is created, right after the adapter's drained first read.
+    sim.faults().generate_before("CreateFilter", 5);
+    let sink = RecordingSink::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let adapter = Adapter::start(&env(&sim, &sink.url(), &dir.path().join("cp.json")));
+    // Well inside the adapter's 60 s idle wait: only an immediate read delivers in time.
+    let got = sink.wait_accepted(5, Duration::from_secs(20)).await;
+    assert_eq!(ids(&got).len(), 5, "{}", adapter.log().join("\n"));
+    assert_eq!(sim.event_count(), 5, "nothing else was generated");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_final_refusal_goes_to_the_dead_letter_sink_and_the_rest_flows() {
     let sim = sim().await;

@@ -44,6 +44,8 @@ struct Plan {
     /// Every Nth request fails this way.
     every: Option<(Failure, u64)>,
     latency: Duration,
+    /// Events to append just before answering the next request of a method.
+    generate_before: Vec<(String, usize)>,
     idle_timeout: Option<Duration>,
     seen: u64,
     injected: u64,
@@ -71,6 +73,23 @@ impl Faults {
     pub fn fail_next_method(&self, method: &str, n: u32, failure: Failure) {
         if n > 0 {
             self.plan().next.push((failure, n, Some(method.to_owned())));
+        }
+    }
+
+    /// Append `n` generated events just before answering the next `method` request: events
+    /// that arrive at an exact point of a client's conversation (a race made repeatable).
+    pub fn generate_before(&self, method: &str, n: usize) {
+        if n > 0 {
+            self.plan().generate_before.push((method.to_owned(), n));
+        }
+    }
+
+    /// How many events to generate before answering this `method` request (consumed).
+    pub(crate) fn take_generation(&self, method: &str) -> usize {
+        let mut p = self.plan();
+        match p.generate_before.iter().position(|(m, _)| m == method) {
+            Some(i) => p.generate_before.remove(i).1,
+            None => 0,
         }
     }
 
@@ -104,6 +123,7 @@ impl Faults {
         p.next.clear();
         p.every = None;
         p.latency = Duration::ZERO;
+        p.generate_before.clear();
         p.idle_timeout = None;
     }
 
@@ -155,6 +175,10 @@ mod tests {
         assert_eq!(f.take("X"), None);
         assert_eq!(f.take("Login"), Some(Failure::Drop));
         assert_eq!(f.take("Login"), None);
+        f.generate_before("CreateFilter", 3);
+        assert_eq!(f.take_generation("ReadNextEvents"), 0);
+        assert_eq!(f.take_generation("CreateFilter"), 3);
+        assert_eq!(f.take_generation("CreateFilter"), 0, "once");
         f.fail_every(2, Failure::Truncate);
         assert_eq!(f.take("X"), Some(Failure::Truncate));
         assert_eq!(f.take("X"), None);

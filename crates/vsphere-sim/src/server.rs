@@ -532,6 +532,11 @@ async fn handle(
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    let generate = shared.faults.take_generation(&method);
+    if generate > 0 {
+        info!(%method, events = generate, "fault injection: events generated before the answer");
+        shared.generate(generate, Timestamp::now());
+    }
     let failure = shared.faults.take(&method);
     match failure {
         Some(Failure::Drop) => {

@@ -189,7 +189,14 @@ pub async fn read_events(
         let w = match watch.as_mut() {
             Some(w) => w,
             None => match current.watch_latest_page().await {
-                Ok(w) => watch.insert(w),
+                Ok(w) => {
+                    // The watch's baseline is latestPage as it is now, which may already hold
+                    // events that arrived after the read above: read once more before waiting
+                    // for a change, or they would wait for the next event (or the idle timeout).
+                    watch = Some(w);
+                    collector = Some(current);
+                    continue;
+                }
                 Err(e) => {
                     warn!(error = %e, "cannot watch the collector; polling once per second");
                     collector = Some(current);
