@@ -150,6 +150,16 @@ pub struct RuntimeArgs {
     pub metrics_address: Option<SocketAddr>,
 }
 
+impl RuntimeArgs {
+    /// For a local run (`--simulate`): serve telemetry on a free loopback port unless an address
+    /// or `METRICS_PROMETHEUS_PORT` was given.
+    pub fn metrics_on_loopback_unless_set(&mut self) {
+        if self.metrics_address.is_none() && std::env::var_os("METRICS_PROMETHEUS_PORT").is_none() {
+            self.metrics_address = Some(([127, 0, 0, 1], 0).into());
+        }
+    }
+}
+
 /// Where CloudEvents go, shared by both adapters: the sink, the dead-letter sink, timeouts,
 /// trust and `ceOverrides`.
 #[derive(clap::Args, Debug, Clone, Default)]

@@ -155,19 +155,7 @@ pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), 
         metrics_addr,
         configmap,
     } = prepared;
-    let metrics = Arc::new(Metrics::new("horizon"));
-    tokio::spawn(crate::memory::release_when_quiet(
-        metrics.clone(),
-        shutdown.clone(),
-    ));
-    let serve_stop = CancellationToken::new();
-    let bound = telemetry::serve(metrics_addr, metrics.clone(), serve_stop.clone())
-        .await
-        .map_err(|source| AdapterError::Listen {
-            addr: metrics_addr,
-            source,
-        })?;
-    info!(address = %bound, "serving /metrics, /healthz and /readyz");
+    let (metrics, serve_stop) = telemetry::start("horizon", metrics_addr, &shutdown).await?;
 
     let store: Arc<dyn CheckpointStore> = match (&args.checkpoint_file, &configmap) {
         (Some(path), _) => Arc::new(FileStore::new(path)),

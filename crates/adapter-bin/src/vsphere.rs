@@ -143,19 +143,7 @@ pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), 
         vc_url,
         metrics_addr,
     } = prepared;
-    let metrics = Arc::new(Metrics::new("vsphere"));
-    tokio::spawn(crate::memory::release_when_quiet(
-        metrics.clone(),
-        shutdown.clone(),
-    ));
-    let serve_stop = CancellationToken::new();
-    let bound = telemetry::serve(metrics_addr, metrics.clone(), serve_stop.clone())
-        .await
-        .map_err(|source| AdapterError::Listen {
-            addr: metrics_addr,
-            source,
-        })?;
-    info!(address = %bound, "serving /metrics, /healthz and /readyz");
+    let (metrics, serve_stop) = telemetry::start("vsphere", metrics_addr, &shutdown).await?;
 
     let store = open_store(&args).await?;
     info!(location = %store.location(), max_age_s = checkpoint_config.max_age.as_secs(), period_s = checkpoint_config.period.as_secs(), "configuring checkpointing");

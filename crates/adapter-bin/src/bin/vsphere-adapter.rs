@@ -54,11 +54,7 @@ async fn main() {
                 if args.checkpoint_file.is_none() && args.checkpoint_configmap.is_none() {
                     args.checkpoint_file = Some("vsphere-adapter-checkpoint.json".into());
                 }
-                if args.runtime.metrics_address.is_none()
-                    && std::env::var_os("METRICS_PROMETHEUS_PORT").is_none()
-                {
-                    args.runtime.metrics_address = Some(([127, 0, 0, 1], 0).into());
-                }
+                args.runtime.metrics_on_loopback_unless_set();
                 eprintln!(
                     "vsphere-adapter: simulating a vCenter at {} ({simulate_rate} events/s)",
                     sim.url()

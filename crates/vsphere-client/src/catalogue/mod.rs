@@ -223,15 +223,15 @@ impl FieldList {
     pub fn position_from(&self, from: usize, name: &str) -> Option<usize> {
         let from = from.min(self.indexes.len());
         let (before, after) = self.indexes.split_at(from);
-        let hit = |&&f: &&u16| {
+        let hit = |&f: &u16| {
             generated::FIELDS
                 .get(usize::from(f))
                 .is_some_and(|field| field.xml.is(name))
         };
-        if let Some(i) = after.iter().position(|f| hit(&f)) {
+        if let Some(i) = after.iter().position(hit) {
             return Some(from + i);
         }
-        before.iter().position(|f| hit(&f))
+        before.iter().position(hit)
     }
 
     /// How many fields.
