@@ -36,18 +36,37 @@ pub fn release_free_memory() {
 /// `cancel` fires.
 pub async fn release_when_quiet(metrics: Arc<Metrics>, cancel: CancellationToken) {
     let activity = || metrics.read.get() + metrics.sent.get() + metrics.failed.get();
-    let mut last = activity();
-    let mut busy = false;
+    let mut bursts = BurstEnd::new(activity());
     while !crate::sleep_or_cancel(QUIET, &cancel).await {
-        let now = activity();
-        if now != last {
-            busy = true;
-        } else if busy {
-            busy = false;
+        if bursts.ended(activity()) {
             release_free_memory();
             tracing::debug!("released free memory after a burst");
         }
-        last = now;
+    }
+}
+
+/// Tells, from an activity counter sampled at intervals, when a burst of activity has just
+/// ended: the counter moved, then stood still for one interval.
+struct BurstEnd {
+    last: u64,
+    busy: bool,
+}
+
+impl BurstEnd {
+    fn new(count: u64) -> Self {
+        Self {
+            last: count,
+            busy: false,
+        }
+    }
+
+    /// Take the next sample; `true` once at the end of each burst.
+    fn ended(&mut self, count: u64) -> bool {
+        let moved = count != self.last;
+        self.last = count;
+        let ended = self.busy && !moved;
+        self.busy = moved;
+        ended
     }
 }
 
@@ -61,5 +80,18 @@ mod tests {
         drop(v);
         release_free_memory();
         release_free_memory();
+    }
+
+    #[test]
+    fn a_burst_ends_once_when_activity_stops() {
+        let mut b = BurstEnd::new(0);
+        let samples = [0, 0, 5, 9, 9, 9, 12, 12, 20, 30, 40, 40];
+        let ends: Vec<bool> = samples.iter().map(|&c| b.ended(c)).collect();
+        assert_eq!(
+            ends,
+            [
+                false, false, false, false, true, false, false, true, false, false, false, true
+            ]
+        );
     }
 }
