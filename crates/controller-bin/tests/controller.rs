@@ -528,8 +528,12 @@ async fn addressable_sink_relative_uri_ca_certs_and_logging_config() {
         e.contains(&("K_CA_CERTS".into(), json!("BROKER-CA\nEXTRA-CA"))),
         "{e:?}"
     );
-    let status = status_of::<VSphereSource>(&env, "s").await;
-    assert_eq!(status["sinkUri"], format!("{url}extra/path"));
+    // The status is written after the Deployment: wait for it.
+    let status = eventually("the sink in the status", || async {
+        let s = status_of::<VSphereSource>(&env, "s").await;
+        (s["sinkUri"] == format!("{url}extra/path")).then_some(s)
+    })
+    .await;
     assert_eq!(status["sinkCACerts"], "BROKER-CA\nEXTRA-CA");
 
     // A logging (and observability) change reaches the adapter.
@@ -1022,9 +1026,10 @@ async fn knative_service_sink_and_adoption_of_go_controller_children() {
             .count(),
         1
     );
-    assert_eq!(
-        status_of::<VSphereSource>(&env, "old").await["sinkUri"],
-        json!(url)
-    );
+    // The status is written after the Deployment: wait for it.
+    eventually("the sink in the status", || async {
+        (status_of::<VSphereSource>(&env, "old").await["sinkUri"] == json!(url)).then_some(())
+    })
+    .await;
     env.stop().await;
 }
