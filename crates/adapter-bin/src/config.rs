@@ -75,6 +75,11 @@ pub struct VsphereArgs {
     #[arg(long = "vc-ca-bundle", env = "VC_CA_BUNDLE")]
     pub vc_ca_bundle: Option<PathBuf>,
 
+    /// PEM text of CA certificates that signed vCenter's certificate (the VSphereSource's
+    /// `caCerts`, injected by its binding); trusted together with --vc-ca-bundle.
+    #[arg(long = "vc-ca-certs", env = "VC_CA_CERTS", hide_env_values = true)]
+    pub vc_ca_certs: Option<String>,
+
     /// Payload encoding: application/xml (default) or application/json.
     #[arg(
         long = "payload-encoding",

@@ -56,6 +56,7 @@ pub struct Prepared {
     target: TargetConfig,
     credentials: vsphere_client::Credentials,
     vc_url: String,
+    vc_ca: Option<VcenterCa>,
     metrics_addr: std::net::SocketAddr,
 }
 
@@ -111,6 +112,7 @@ pub fn prepare(args: VsphereArgs) -> Result<Prepared, ConfigError> {
             ));
         }
     }
+    let vc_ca = vcenter_ca(&args)?;
     let credentials = config::credentials(&args)?;
     let env_port = std::env::var("METRICS_PROMETHEUS_PORT").ok();
     let metrics_addr = config::metrics_address(
@@ -126,8 +128,62 @@ pub fn prepare(args: VsphereArgs) -> Result<Prepared, ConfigError> {
         target,
         credentials,
         vc_url,
+        vc_ca,
         metrics_addr,
     })
+}
+
+/// CA certificates to trust for vCenter, and the settings they came from.
+struct VcenterCa {
+    pem: Vec<u8>,
+    settings: &'static str,
+}
+
+/// The CA certificates to trust for vCenter: the file `VC_CA_BUNDLE`, then the text
+/// `VC_CA_CERTS`; each must hold at least one PEM certificate.
+fn vcenter_ca(args: &VsphereArgs) -> Result<Option<VcenterCa>, ConfigError> {
+    let mut pem = Vec::new();
+    let mut settings = None;
+    if let Some(path) = &args.vc_ca_bundle {
+        let file = std::fs::read(path).map_err(|e| {
+            ConfigError::new(
+                "VC_CA_BUNDLE",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        check_pem_certificates(&file).map_err(|why| {
+            ConfigError::new("VC_CA_BUNDLE", format!("{}: {why}", path.display()))
+        })?;
+        pem = file;
+        settings = Some("VC_CA_BUNDLE");
+    }
+    if let Some(text) = args.vc_ca_certs.as_deref().filter(|t| !t.trim().is_empty()) {
+        check_pem_certificates(text.as_bytes()).map_err(|why| {
+            ConfigError::new(
+                "VC_CA_CERTS",
+                format!(
+                    "{why}; give the PEM text of the CA certificates (the VSphereSource's caCerts)"
+                ),
+            )
+        })?;
+        if !pem.is_empty() && !pem.ends_with(b"\n") {
+            pem.push(b'\n');
+        }
+        pem.extend_from_slice(text.as_bytes());
+        settings = Some(match settings {
+            Some(_) => "VC_CA_BUNDLE and VC_CA_CERTS",
+            None => "VC_CA_CERTS",
+        });
+    }
+    Ok(settings.map(|settings| VcenterCa { pem, settings }))
+}
+
+fn check_pem_certificates(pem: &[u8]) -> Result<(), String> {
+    match vsphere_client::transport::ca_certificates(pem) {
+        Ok(_) => Ok(()),
+        Err(vsphere_client::Error::Config { reason }) => Err(reason),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Run until `shutdown` fires. Returns an error only for problems that retrying cannot fix
@@ -141,6 +197,7 @@ pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), 
         target,
         credentials,
         vc_url,
+        vc_ca,
         metrics_addr,
     } = prepared;
     let (metrics, serve_stop) = telemetry::start("vsphere", metrics_addr, &shutdown).await?;
@@ -152,11 +209,19 @@ pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), 
     let stored = store.load().await?;
 
     // Connect, retrying while vCenter is unreachable or refuses us.
-    let client = match connect(&vc_url, &args, credentials, &metrics, &shutdown).await {
-        Some(c) => c,
-        None => {
+    let tls = VcenterTls {
+        insecure: args.vc_insecure,
+        ca: vc_ca,
+    };
+    let client = match connect(&vc_url, &tls, credentials, &metrics, &shutdown).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
             serve_stop.cancel();
             return Ok(());
+        }
+        Err(e) => {
+            serve_stop.cancel();
+            return Err(e.into());
         }
     };
 
@@ -370,13 +435,19 @@ async fn open_store(args: &VsphereArgs) -> Result<Arc<dyn CheckpointStore>, Adap
     Ok(Arc::new(store))
 }
 
+/// How the adapter checks vCenter's certificate.
+struct VcenterTls {
+    insecure: bool,
+    ca: Option<VcenterCa>,
+}
+
 async fn connect(
     url: &str,
-    args: &VsphereArgs,
+    tls: &VcenterTls,
     credentials: vsphere_client::Credentials,
     metrics: &Metrics,
     shutdown: &CancellationToken,
-) -> Option<Client> {
+) -> Result<Option<Client>, ConfigError> {
     let mut attempt = 0u32;
     let backoff = Backoff {
         initial: Duration::from_secs(1),
@@ -386,22 +457,21 @@ async fn connect(
     loop {
         attempt += 1;
         let mut builder = Client::builder(url)
-            .insecure(args.vc_insecure)
+            .insecure(tls.insecure)
             .credentials(credentials.clone());
-        if let Some(ca) = &args.vc_ca_bundle {
-            match builder.ca_bundle_file(ca) {
-                Ok(b) => builder = b,
-                Err(e) => {
-                    error!(error = %e, "cannot use VC_CA_BUNDLE");
-                    return None;
-                }
-            }
+        if let Some(ca) = &tls.ca {
+            builder = builder.ca_bundle_pem(ca.pem.clone());
         }
         match builder.connect().await {
             Ok(client) => {
                 metrics.set_source_up(true);
                 info!(vcenter = %client.endpoint(), api_version = %client.service_content().about.api_version, "connected to vCenter");
-                return Some(client);
+                return Ok(Some(client));
+            }
+            // Retrying cannot fix a client setting (the CA certificates).
+            Err(vsphere_client::Error::Config { reason }) => {
+                let setting = tls.ca.as_ref().map_or("VC_INSECURE", |ca| ca.settings);
+                return Err(ConfigError::new(setting, reason));
             }
             Err(e) => {
                 metrics.set_source_up(false);
@@ -412,7 +482,7 @@ async fn connect(
                     warn!(error = %e, retry_in_s = wait.as_secs_f64(), "cannot connect to vCenter");
                 }
                 if crate::sleep_or_cancel(wait, shutdown).await {
-                    return None;
+                    return Ok(None);
                 }
             }
         }

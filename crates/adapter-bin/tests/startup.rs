@@ -92,6 +92,18 @@ async fn bad_settings_are_named() {
         &["invalid setting VSPHERE_PAYLOAD_ENCODING"],
     )
     .await;
+    fails_with(
+        set(env.clone(), "VC_CA_CERTS", "not pem"),
+        2,
+        &["invalid setting VC_CA_CERTS", "caCerts"],
+    )
+    .await;
+    fails_with(
+        set(env.clone(), "VC_CA_BUNDLE", "/nonexistent/ca.pem"),
+        2,
+        &["invalid setting VC_CA_BUNDLE", "/nonexistent/ca.pem"],
+    )
+    .await;
     let mut no_store = env.clone();
     no_store.retain(|(k, _)| *k != "VSPHERE_CHECKPOINT_FILE");
     fails_with(

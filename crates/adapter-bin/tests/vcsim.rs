@@ -138,3 +138,72 @@ async fn xml_events_from_vcsim_reach_the_sink_as_the_go_adapter_sends_them() {
     assert!(text.ends_with("</EventEx>"), "{text}");
     assert!(!text.contains("xsi:"), "no type markers: {text}");
 }
+
+#[tokio::test]
+async fn a_vcenter_signed_by_a_private_ca_is_trusted_through_vc_ca_certs() {
+    test_support::install_crypto_provider();
+    let pki = test_support::TestPki::new(&["localhost", "127.0.0.1"]);
+    let sim = Vcsim::builder()
+        .cert(pki.cert_pem_path(), pki.key_pem_path())
+        .start()
+        .expect("vcsim");
+    assert!(sim.url().starts_with("https://"), "{}", sim.url());
+    let sink = RecordingSink::start().await;
+    let secret = secret_dir(sim.username(), sim.password());
+    let cp_dir = tempfile::tempdir().expect("dir");
+    let env = |ca: Option<&str>| {
+        let mut env = vec![
+            ("VC_URL", sim.url().to_owned()),
+            ("VC_SECRET_PATH", secret.path().display().to_string()),
+            ("K_SINK", sink.url()),
+            (
+                "VSPHERE_CHECKPOINT_FILE",
+                cp_dir.path().join("cp.json").display().to_string(),
+            ),
+        ];
+        if let Some(ca) = ca {
+            env.push(("VC_CA_CERTS", ca.to_owned()));
+        }
+        env
+    };
+
+    // Without the CA, vCenter's certificate is refused and the adapter keeps trying.
+    let untrusted = Adapter::start(&env(None));
+    untrusted
+        .wait_log("cannot connect to vCenter", Duration::from_secs(30))
+        .await;
+    let log = untrusted.log().join("\n");
+    assert!(log.to_ascii_lowercase().contains("certificate"), "{log}");
+    drop(untrusted);
+
+    // With the CA's PEM in VC_CA_CERTS (what the binding injects from spec.caCerts): events flow.
+    let adapter = Adapter::start(&env(Some(pki.ca_pem())));
+    adapter
+        .wait_log("setting begin of event stream", Duration::from_secs(30))
+        .await;
+    let client = Client::builder(sim.url())
+        .ca_bundle_pem(pki.ca_pem().as_bytes().to_vec())
+        .credentials(Credentials::new(sim.username(), sim.password()))
+        .connect()
+        .await
+        .expect("connect with the CA");
+    let root = client.service_content().root_folder.clone();
+    client
+        .post_event(&event_ex(&root, "over a private CA"))
+        .await
+        .expect("post");
+    // Our login's session event comes first; wait for the posted one.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !sink
+        .accepted()
+        .iter()
+        .any(|r| r.text().contains("over a private CA"))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not delivered; log:\n{}",
+            adapter.log().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

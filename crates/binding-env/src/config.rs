@@ -21,6 +21,9 @@ pub const ENV_PASSWORD: &str = "VC_PASSWORD";
 /// `VC_CA_BUNDLE`: a PEM file of CA certificates to trust for vCenter (optional; not set by
 /// the binding: add it yourself, e.g. from a mounted ConfigMap).
 pub const ENV_CA_BUNDLE: &str = "VC_CA_BUNDLE";
+/// `VC_CA_CERTS`: the PEM text of CA certificates to trust for vCenter (optional; the binding
+/// injects it from its `spec.caCerts`). Trusted together with `VC_CA_BUNDLE` when both are set.
+pub const ENV_CA_CERTS: &str = "VC_CA_CERTS";
 /// Where the VSphereBinding mounts its secret.
 pub const DEFAULT_SECRET_PATH: &str = "/var/bindings/vsphere";
 
@@ -55,6 +58,8 @@ pub struct BindingConfig {
     pub secret_path: PathBuf,
     /// `VC_CA_BUNDLE`, if set.
     pub ca_bundle: Option<PathBuf>,
+    /// `VC_CA_CERTS`, if set (checked to hold at least one PEM certificate).
+    pub ca_certs: Option<String>,
     /// The credentials, used as given (not trimmed, as upstream).
     pub credentials: Credentials,
     /// Where the user name came from.
@@ -70,6 +75,7 @@ impl fmt::Debug for BindingConfig {
             .field("insecure", &self.insecure)
             .field("secret_path", &self.secret_path)
             .field("ca_bundle", &self.ca_bundle)
+            .field("ca_certs", &self.ca_certs.as_ref().map(|_| "<PEM>"))
             .field("credentials", &self.credentials)
             .field("username_source", &self.username_source)
             .field("password_source", &self.password_source)
@@ -105,6 +111,10 @@ impl BindingConfig {
                 reason: "no such file".into(),
             });
         }
+        let ca_certs = get(ENV_CA_CERTS).filter(|v| !v.trim().is_empty());
+        if let Some(pem) = &ca_certs {
+            check_pem_certificates(pem)?;
+        }
         let (username, username_source) =
             read_credential(&secret_path, "username", ENV_USERNAME, &get)?;
         let (password, password_source) =
@@ -114,27 +124,47 @@ impl BindingConfig {
             insecure,
             secret_path,
             ca_bundle,
+            ca_certs,
             credentials: Credentials::new(username, password),
             username_source,
             password_source,
         })
     }
 
-    /// The CA bundle's PEM bytes, if one is configured.
+    /// The PEM bytes of the CA certificates to trust for vCenter, if any are configured: the
+    /// file `VC_CA_BUNDLE`, then the text `VC_CA_CERTS`.
     pub fn ca_bundle_pem(&self) -> Result<Option<Vec<u8>>, Error> {
-        match &self.ca_bundle {
-            None => Ok(None),
-            Some(path) => std::fs::read(path).map(Some).map_err(|e| Error::CaBundle {
+        let mut pem = match &self.ca_bundle {
+            None => Vec::new(),
+            Some(path) => std::fs::read(path).map_err(|e| Error::CaBundle {
                 path: path.clone(),
                 reason: e.to_string(),
-            }),
+            })?,
+        };
+        if let Some(text) = &self.ca_certs {
+            if !pem.is_empty() && !pem.ends_with(b"\n") {
+                pem.push(b'\n');
+            }
+            pem.extend_from_slice(text.as_bytes());
         }
+        Ok((self.ca_bundle.is_some() || self.ca_certs.is_some()).then_some(pem))
     }
 
     /// Whether the user name or password ends in a newline (sent as part of it).
     pub fn has_trailing_newline(&self) -> bool {
         self.credentials.username.ends_with(['\n', '\r'])
             || self.credentials.password.expose().ends_with(['\n', '\r'])
+    }
+}
+
+/// `VC_CA_CERTS` must hold at least one PEM certificate.
+fn check_pem_certificates(pem: &str) -> Result<(), Error> {
+    match vsphere_client::transport::ca_certificates(pem.as_bytes()) {
+        Ok(_) => Ok(()),
+        Err(vsphere_client::Error::Config { reason }) => Err(Error::CaCerts { reason }),
+        Err(e) => Err(Error::CaCerts {
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -286,5 +316,38 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(e.to_string().contains("VC_CA_BUNDLE"), "{e}");
+    }
+
+    #[test]
+    fn vc_ca_certs_must_be_pem_and_joins_the_bundle() {
+        let dir = secret_dir("u", "p");
+        let secret = dir.path().to_string_lossy().into_owned();
+        for (bad, why) in [("not pem", "holds no certificate"), ("   ", "")] {
+            let r = BindingConfig::from_lookup(lookup(&[
+                ("VC_URL", "vc"),
+                ("VC_SECRET_PATH", &secret),
+                ("VC_CA_CERTS", bad),
+            ]));
+            if why.is_empty() {
+                // Blank counts as unset.
+                assert_eq!(r.unwrap().ca_bundle_pem().unwrap(), None);
+            } else {
+                let e = r.unwrap_err().to_string();
+                assert!(e.contains("VC_CA_CERTS") && e.contains(why), "{e}");
+            }
+        }
+        let pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let file = dir.path().join("bundle.pem");
+        std::fs::write(&file, "FILE").unwrap();
+        let config = BindingConfig::from_lookup(lookup(&[
+            ("VC_URL", "vc"),
+            ("VC_SECRET_PATH", &secret),
+            ("VC_CA_CERTS", pem),
+            ("VC_CA_BUNDLE", &file.to_string_lossy()),
+        ]))
+        .unwrap();
+        let joined = String::from_utf8(config.ca_bundle_pem().unwrap().unwrap()).unwrap();
+        assert_eq!(joined, format!("FILE\n{pem}"));
+        assert!(!format!("{config:?}").contains("AAAA"));
     }
 }

@@ -64,6 +64,15 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// `VC_CA_CERTS` is not PEM CA certificates.
+    #[error(
+        "VC_CA_CERTS: {reason}; set spec.caCerts of the VSphereBinding (or VC_CA_CERTS) to the \
+         PEM text of the CA certificates that signed vCenter's certificate"
+    )]
+    CaCerts {
+        /// Why.
+        reason: String,
+    },
     /// vCenter cannot be reached (DNS, TCP, TLS, timeout).
     #[error(
         "{detail}; check VC_URL ({url}) and that vCenter is reachable from this workload{tls_hint}"
@@ -98,7 +107,8 @@ pub enum Error {
 }
 
 pub(crate) const TLS_HINT: &str = "; if vCenter's certificate is signed by a private CA, set \
-    VC_CA_BUNDLE to a PEM file with that CA (or, for tests only, VC_INSECURE=true)";
+    spec.caCerts of the VSphereBinding (VC_CA_CERTS) to that CA's PEM, or VC_CA_BUNDLE to a PEM \
+    file with it (or, for tests only, VC_INSECURE=true)";
 
 pub(crate) fn tls_hint(detail: &str) -> &'static str {
     let d = detail.to_ascii_lowercase();

@@ -23,7 +23,8 @@
 //! | `VC_INSECURE` | skip TLS verification; Go `strconv.ParseBool`, default `false` |
 //! | `VC_SECRET_PATH` | directory with the files `username` and `password`, default `/var/bindings/vsphere` |
 //! | `VC_USERNAME`, `VC_PASSWORD` | used when the secret files are missing (the binding injects both) |
-//! | `VC_CA_BUNDLE` | optional, not set by the binding: a PEM file of CA certificates to trust (private CAs) |
+//! | `VC_CA_CERTS` | optional, set by the binding from its `spec.caCerts`: the PEM text of CA certificates to trust (private CAs) |
+//! | `VC_CA_BUNDLE` | optional, not set by the binding: a PEM file of CA certificates to trust (both are trusted when both are set) |
 //!
 //! Secret values are used as given, not trimmed (as upstream); when vCenter refuses a login and a
 //! value ends in a newline, the error says so. Errors name the missing or invalid variable or file
@@ -119,11 +120,22 @@ fn soap_error(config: &BindingConfig, e: vsphere_client::Error) -> Error {
             password_source: config.password_source.to_string(),
         },
         E::Url(source) => Error::InvalidUrl { source },
-        E::Config { ref reason } if reason.contains("CA bundle") => Error::CaBundle {
-            path: config.ca_bundle.clone().unwrap_or_default(),
-            reason: reason.clone(),
-        },
+        E::Config { ref reason } if reason.contains("CA bundle") => ca_error(config, reason),
         other => Error::Soap(other),
+    }
+}
+
+/// A CA bundle the client refused: the file's fault when `VC_CA_BUNDLE` is set (the text of
+/// `VC_CA_CERTS` was checked when the configuration was read).
+fn ca_error(config: &BindingConfig, reason: &str) -> Error {
+    match &config.ca_bundle {
+        Some(path) => Error::CaBundle {
+            path: path.clone(),
+            reason: reason.to_owned(),
+        },
+        None => Error::CaCerts {
+            reason: reason.to_owned(),
+        },
     }
 }
 
@@ -143,10 +155,9 @@ fn rest_error(config: &BindingConfig, e: RestError) -> Error {
             password_source: config.password_source.to_string(),
         },
         RestError::Url(source) => Error::InvalidUrl { source },
-        RestError::Config { ref reason } if reason.contains("CA bundle") => Error::CaBundle {
-            path: config.ca_bundle.clone().unwrap_or_default(),
-            reason: reason.clone(),
-        },
+        RestError::Config { ref reason } if reason.contains("CA bundle") => {
+            ca_error(config, reason)
+        }
         other => Error::Rest(other),
     }
 }

@@ -176,12 +176,29 @@ async fn untrusted_certificate_suggests_vc_ca_bundle_and_the_bundle_works() {
 
     let bad = tempfile::NamedTempFile::new().expect("tmp");
     std::fs::write(bad.path(), "not pem").expect("write");
-    let env = env.set("VC_CA_BUNDLE", &bad.path().to_string_lossy());
-    let e = binding_env::connect_soap(&env.config().expect("config"))
+    let bad_env = env.set("VC_CA_BUNDLE", &bad.path().to_string_lossy());
+    let e = binding_env::connect_soap(&bad_env.config().expect("config"))
         .await
         .expect_err("bad bundle");
     assert!(e.to_string().contains("VC_CA_BUNDLE"), "{e}");
     assert!(Path::new(&ca).exists());
+
+    // The binding's spec.caCerts arrives as the PEM text in VC_CA_CERTS.
+    let pem = std::fs::read_to_string(pki.ca_pem_path()).expect("ca pem");
+    let env = bad_env.unset("VC_CA_BUNDLE").set("VC_CA_CERTS", &pem);
+    let config = env.config().expect("config");
+    binding_env::connect_soap(&config)
+        .await
+        .expect("soap with VC_CA_CERTS");
+    binding_env::connect_rest(&config)
+        .await
+        .expect("rest with VC_CA_CERTS");
+    let e = env
+        .set("VC_CA_CERTS", "not pem")
+        .config()
+        .expect_err("bad VC_CA_CERTS");
+    assert!(e.to_string().contains("VC_CA_CERTS"), "{e}");
+    assert!(e.to_string().contains("spec.caCerts"), "{e}");
 }
 
 #[tokio::test]

@@ -5,7 +5,12 @@
 //! use sources_controller::binding::{do_binding, BindingParams};
 //! use serde_json::json;
 //!
-//! let params = BindingParams { address: "https://vc.local".into(), skip_tls_verify: false, secret: "creds".into() };
+//! let params = BindingParams {
+//!     address: "https://vc.local".into(),
+//!     skip_tls_verify: false,
+//!     secret: "creds".into(),
+//!     ca_certs: None,
+//! };
 //! let mut deploy = json!({"spec": {"template": {"spec": {"containers": [{"name": "app"}]}}}});
 //! do_binding(&params, &mut deploy);
 //! assert_eq!(deploy["spec"]["template"]["spec"]["containers"][0]["env"][0]["name"], "VC_URL");
@@ -21,8 +26,15 @@ use sources_api::v1alpha1::VSphereBinding;
 pub const VOLUME_NAME: &str = "vsphere-binding";
 /// Where the volume is mounted in every container.
 pub const MOUNT_PATH: &str = "/var/bindings/vsphere";
-/// The environment variables the binding owns (all removed by `Undo`).
-pub const ENV_NAMES: &[&str] = &["VC_URL", "VC_INSECURE", "VC_USERNAME", "VC_PASSWORD"];
+/// The environment variables the binding owns (all removed by `Undo`):
+/// upstream's four and `VC_CA_CERTS` (new, from `spec.caCerts`).
+pub const ENV_NAMES: &[&str] = &[
+    "VC_URL",
+    "VC_INSECURE",
+    "VC_USERNAME",
+    "VC_PASSWORD",
+    "VC_CA_CERTS",
+];
 
 /// What a binding injects.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +45,9 @@ pub struct BindingParams {
     pub skip_tls_verify: bool,
     /// `spec.secretRef.name`.
     pub secret: String,
+    /// `spec.caCerts` (`VC_CA_CERTS`): PEM CA certificates to trust for
+    /// vCenter; not injected when empty.
+    pub ca_certs: Option<String>,
 }
 
 impl From<&VSphereBinding> for BindingParams {
@@ -41,6 +56,7 @@ impl From<&VSphereBinding> for BindingParams {
             address: b.spec.address.clone(),
             skip_tls_verify: b.spec.skip_tls_verify,
             secret: b.spec.secret_ref.name.clone(),
+            ca_certs: b.spec.ca_certs.clone().filter(|c| !c.trim().is_empty()),
         }
     }
 }
@@ -70,7 +86,8 @@ fn remove_first_named(list: &mut Vec<Value>, name: &str) {
 
 /// Upstream's `Undo`: removes the first `vsphere-binding` volume, the first
 /// `vsphere-binding` mount of every container and init container, and
-/// every `VC_URL`, `VC_INSECURE`, `VC_USERNAME` and `VC_PASSWORD` env entry.
+/// every `VC_URL`, `VC_INSECURE`, `VC_USERNAME` and `VC_PASSWORD` env entry
+/// (and `VC_CA_CERTS`, which only this binding sets).
 pub fn undo_binding(obj: &mut Value) {
     let Some(ps) = pod_spec(obj) else { return };
     if let Some(vols) = ps.get_mut("volumes").and_then(Value::as_array_mut) {
@@ -87,7 +104,8 @@ pub fn undo_binding(obj: &mut Value) {
 }
 
 /// Upstream's `Do`: `Undo`, then the volume, and in every init container and
-/// container the mount and the four env entries, in upstream's order.
+/// container the mount and the four env entries, in upstream's order, then
+/// `VC_CA_CERTS` when the binding has `caCerts`.
 pub fn do_binding(params: &BindingParams, obj: &mut Value) {
     undo_binding(obj);
     let Some(ps) = pod_spec(obj) else { return };
@@ -110,6 +128,9 @@ pub fn do_binding(params: &BindingParams, obj: &mut Value) {
             e.push(json!({"name": "VC_INSECURE", "value": params.skip_tls_verify.to_string()}));
             e.push(json!({"name": "VC_USERNAME", "valueFrom": secret_key("username")}));
             e.push(json!({"name": "VC_PASSWORD", "valueFrom": secret_key("password")}));
+            if let Some(ca) = &params.ca_certs {
+                e.push(json!({"name": "VC_CA_CERTS", "value": ca}));
+            }
         }
     }
 }
@@ -200,6 +221,7 @@ mod tests {
             address: "https://vc.local".into(),
             skip_tls_verify: true,
             secret: "creds".into(),
+            ca_certs: None,
         }
     }
 
@@ -274,6 +296,38 @@ mod tests {
             ps["initContainers"][0]["env"],
             json!([{"name": "A", "value": "1"}])
         );
+    }
+
+    #[test]
+    fn ca_certs_are_injected_after_upstreams_four_and_undone() {
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let with_ca = BindingParams {
+            ca_certs: Some(pem.into()),
+            ..params()
+        };
+        let mut d = deployment();
+        do_binding(&with_ca, &mut d);
+        for c in ["initContainers", "containers"] {
+            let env = d["spec"]["template"]["spec"][c][0]["env"]
+                .as_array()
+                .unwrap()
+                .clone();
+            assert_eq!(env[env.len() - 2]["name"], "VC_PASSWORD");
+            assert_eq!(
+                env[env.len() - 1],
+                json!({"name": "VC_CA_CERTS", "value": pem})
+            );
+        }
+        // Dropping caCerts from the binding removes the entry on the next Do.
+        do_binding(&params(), &mut d);
+        assert!(!d.to_string().contains("VC_CA_CERTS"), "{d}");
+        do_binding(&with_ca, &mut d);
+        undo_binding(&mut d);
+        assert!(!d.to_string().contains("VC_CA_CERTS"), "{d}");
+        // A blank spec.caCerts injects nothing.
+        let mut b = binding(json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"}));
+        b.spec.ca_certs = Some("  \n".into());
+        assert_eq!(BindingParams::from(&b).ca_certs, None);
     }
 
     #[test]

@@ -340,4 +340,22 @@ mod tests {
         assert_eq!(n.rolebinding, "s-rolebinding");
         assert_eq!(n.deployment, "s-adapter");
     }
+
+    #[test]
+    fn the_binding_carries_the_vcenter_ca_certs() {
+        let mut src: VSphereSource = serde_json::from_value(json!({
+            "apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "VSphereSource",
+            "metadata": {"name": "s", "namespace": "ns"},
+            "spec": {"sink": {"uri": "http://sink"}, "address": "https://vc",
+                     "secretRef": {"name": "creds"}}
+        }))
+        .unwrap();
+        let owner = owner_ref("VSphereSource", "s", "uid");
+        let b = vsphere_binding(&src, "ns", &owner);
+        assert!(b["spec"].get("caCerts").is_none(), "{b}");
+        src.spec.ca_certs = Some("PEM".into());
+        let b = vsphere_binding(&src, "ns", &owner);
+        assert_eq!(b["spec"]["caCerts"], "PEM");
+        assert_eq!(b["spec"]["subject"]["name"], "s-adapter");
+    }
 }

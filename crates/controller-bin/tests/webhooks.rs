@@ -250,7 +250,10 @@ fn is_bound(pod_spec: &Value) -> bool {
 /// Whether nothing of the binding is left.
 fn is_unbound(pod_spec: &Value) -> bool {
     let s = pod_spec.to_string();
-    !s.contains("vsphere-binding") && !s.contains("VC_URL") && !s.contains("VC_PASSWORD")
+    !s.contains("vsphere-binding")
+        && !s.contains("VC_URL")
+        && !s.contains("VC_PASSWORD")
+        && !s.contains("VC_CA_CERTS")
 }
 
 async fn pod_spec(api: &Api<Deployment>, name: &str) -> Value {
@@ -437,16 +440,14 @@ async fn webhooks_called_by_the_api_server() {
         .await
         .unwrap();
     let before = pod_spec(&deps, "by-name").await;
-    create_raw(
-        &client,
-        &ns,
-        binding_json(
-            "b-name",
-            json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "by-name"}),
-        ),
-    )
-    .await
-    .unwrap();
+    // With spec.caCerts (new): the adapter or app trusts vCenter's private CA.
+    let ca_pem = "-----BEGIN CERTIFICATE-----\nMIIBprivate\n-----END CERTIFICATE-----\n";
+    let mut by_name = binding_json(
+        "b-name",
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "by-name"}),
+    );
+    by_name["spec"]["caCerts"] = json!(ca_pem);
+    create_raw(&client, &ns, by_name).await.unwrap();
     eventually("by-name bound", || async {
         is_bound(&pod_spec(&deps, "by-name").await).then_some(())
     })
@@ -462,6 +463,7 @@ async fn webhooks_called_by_the_api_server() {
         env[3],
         json!({"name": "VC_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "password"}}})
     );
+    assert_eq!(env[4], json!({"name": "VC_CA_CERTS", "value": ca_pem}));
     let vsb: Api<VSphereBinding> = Api::namespaced(client.clone(), &ns);
     let b = eventually("b-name Ready", || async {
         let b = vsb.get("b-name").await.unwrap();

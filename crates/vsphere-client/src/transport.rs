@@ -40,6 +40,20 @@ impl Default for TransportConfig {
     }
 }
 
+/// The certificates of a PEM CA bundle; an error (`Error::Config`) when it is not PEM or holds
+/// none. Use it to check a bundle when reading settings, before connecting.
+pub fn ca_certificates(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, Error> {
+    let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| Error::Config {
+        reason: format!("the CA bundle is not valid PEM: {e}"),
+    })?;
+    if certs.is_empty() {
+        return Err(Error::Config {
+            reason: "the CA bundle holds no certificate".into(),
+        });
+    }
+    Ok(certs)
+}
+
 /// Install ring as the process-wide rustls provider unless one is installed already. Every
 /// binary calls this first; the client calls it too so a library user cannot hit rustls'
 /// "no process-level CryptoProvider" panic.
@@ -79,15 +93,7 @@ impl Transport {
             builder = builder.tls_danger_accept_invalid_certs(true);
         }
         if let Some(pem) = &config.ca_bundle_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| Error::Config {
-                reason: format!("the CA bundle is not valid PEM: {e}"),
-            })?;
-            if certs.is_empty() {
-                return Err(Error::Config {
-                    reason: "the CA bundle holds no certificate".into(),
-                });
-            }
-            for cert in certs {
+            for cert in ca_certificates(pem)? {
                 builder = builder.add_root_certificate(cert);
             }
         }
