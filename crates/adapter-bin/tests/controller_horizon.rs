@@ -9,7 +9,8 @@ mod horizon_common;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
 use kube::Api;
 use kube::api::PostParams;
 use kube_harness::KubeApiServer;
@@ -27,6 +28,22 @@ async fn the_controllers_horizon_deployment_runs_the_adapter() {
         .map(|(_, crd)| sources_api::crds::render(crd).expect("render") + "---\n")
         .collect();
     server.install_crds(&client, &crds).await.expect("CRDs");
+    // The release's ClusterRole for the adapters' checkpoint, as shipped.
+    let roles = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/200-clusterroles.yaml"),
+    )
+    .expect("config/200-clusterroles.yaml");
+    let role = kube_harness::yaml_documents(&roles)
+        .expect("YAML")
+        .into_iter()
+        .find(|d| {
+            d["kind"] == "ClusterRole" && d["metadata"]["name"] == "vsphere-receive-adapter-cm"
+        })
+        .expect("the adapters' ClusterRole in the release");
+    server
+        .apply_yaml(&client, &role.to_string(), "default", false)
+        .await
+        .expect("ClusterRole");
     let ns = server
         .create_namespace(&client, "hzdeploy")
         .await
@@ -167,7 +184,30 @@ async fn the_controllers_horizon_deployment_runs_the_adapter() {
         "HORIZON_SECRET_PATH",
         secret_dir.path().display().to_string(),
     ));
-    env.push(("KUBECONFIG", server.kubeconfig_path().display().to_string()));
+    // The adapter runs as the Deployment's ServiceAccount, with only the RBAC the release and
+    // the controller give it (not as the admin).
+    let sa_name = pod
+        .service_account_name
+        .clone()
+        .unwrap_or_else(|| "default".into());
+    let token_request: TokenRequest =
+        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 3600}}))
+            .expect("object");
+    let token = Api::<ServiceAccount>::namespaced(client.clone(), &ns)
+        .create_token_request(&sa_name, &PostParams::default(), &token_request)
+        .await
+        .expect("a token for the adapter's ServiceAccount")
+        .status
+        .expect("token status")
+        .token;
+    let kubeconfig = secret_dir
+        .path()
+        .join("..")
+        .join(format!("{ns}-adapter-kubeconfig"));
+    server
+        .write_kubeconfig_for_token(&token, &kubeconfig)
+        .expect("kubeconfig");
+    env.push(("KUBECONFIG", kubeconfig.display().to_string()));
     env.retain(|(k, _)| *k != "METRICS_ADDRESS");
 
     let mut adapter = horizon_common::start(&env);
@@ -188,6 +228,27 @@ async fn the_controllers_horizon_deployment_runs_the_adapter() {
     assert_eq!(ids, want_sorted, "log:\n{}", adapter.log().join("\n"));
     assert_eq!(got[0].header("ce-source"), Some(sim.url().as_str()));
     assert_eq!(adapter.terminate(Duration::from_secs(20)).await, Some(0));
+    // The checkpoint went to the ConfigMap the controller made, through the RoleBinding it made.
+    let log = adapter.log().join("\n");
+    assert!(
+        !log.contains("no access to the checkpoint ConfigMap"),
+        "the adapter's ServiceAccount cannot write its checkpoint:\n{log}"
+    );
+    let cm = Api::<ConfigMap>::namespaced(client.clone(), &ns)
+        .get("vdi-configmap")
+        .await
+        .expect("the checkpoint ConfigMap");
+    let checkpoint = cm
+        .data
+        .unwrap_or_default()
+        .remove("checkpoint")
+        .unwrap_or_else(|| panic!("no checkpoint saved; log:\n{log}"));
+    let saved = checkpoint::HorizonCheckpoint::from_json(&checkpoint).expect("checkpoint JSON");
+    let newest = horizon_common::delivered(&got)
+        .into_iter()
+        .map(|(_, time)| time)
+        .max();
+    assert_eq!(saved.last_event_time, newest, "{checkpoint}");
 
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), controller).await;

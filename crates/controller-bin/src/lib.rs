@@ -250,7 +250,11 @@ pub async fn run_controllers(
             api_for::<Deployment>(&client, nsr),
             horizon_children.clone(),
         )
-        .owns(api_for::<ServiceAccount>(&client, nsr), horizon_children)
+        .owns(
+            api_for::<ServiceAccount>(&client, nsr),
+            horizon_children.clone(),
+        )
+        .owns(api_for::<RoleBinding>(&client, nsr), horizon_children)
         .reconcile_all_on(trigger_stream(hrx))
         .graceful_shutdown_on(stop(&stop_tx))
         .run(

@@ -321,27 +321,8 @@ async fn reconcile_vsphere_inner(
         }
     }
 
-    // 3. The checkpoint ConfigMap: created when missing, never updated (an
-    //    existing one keeps its owners and data).
-    let cms: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
-    if cms
-        .get_opt(&names.configmap)
-        .await
-        .map_err(kerr(format!("get configmap {:?}", names.configmap)))?
-        .is_none()
-    {
-        let cm: ConfigMap = serde_json::from_value(resources::checkpoint_configmap(
-            &names.configmap,
-            &ns,
-            &owner,
-        ))
-        .map_err(|_| ReconcileError::Incomplete("configmap"))?;
-        match cms.create(&PostParams::default(), &cm).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
-            Err(e) => return Err(kerr(format!("create configmap {:?}", names.configmap))(e)),
-        }
-    }
+    // 3. The checkpoint ConfigMap.
+    ensure_checkpoint_configmap(ctx, &ns, &names.configmap, &owner).await?;
 
     // 4. The ServiceAccount must exist (never created, as upstream).
     let sas: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), &ns);
@@ -352,7 +333,13 @@ async fn reconcile_vsphere_inner(
         .is_some();
 
     // 5. The RoleBinding for the checkpoint ConfigMap.
-    let rb = resources::adapter_rolebinding(&names.rolebinding, &name, &ns, &sa, &owner);
+    let rb = resources::adapter_rolebinding(
+        &names.rolebinding,
+        &ns,
+        &sa,
+        &owner,
+        &resources::vsphere_labels(&name),
+    );
     ctx.apply(&ar::<RoleBinding>(), &ns, &rb)
         .await
         .map_err(kerr(format!("apply rolebinding {:?}", names.rolebinding)))?;
@@ -488,6 +475,32 @@ pub async fn reconcile_horizon(
     result
 }
 
+/// The checkpoint ConfigMap: created when missing, never updated (an existing
+/// one keeps its owners and data, also one the adapter created itself).
+async fn ensure_checkpoint_configmap(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+    owner: &Value,
+) -> Result<(), ReconcileError> {
+    let cms: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
+    if cms
+        .get_opt(name)
+        .await
+        .map_err(kerr(format!("get configmap {name:?}")))?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let cm: ConfigMap = serde_json::from_value(resources::checkpoint_configmap(name, ns, owner))
+        .map_err(|_| ReconcileError::Incomplete("configmap"))?;
+    match cms.create(&PostParams::default(), &cm).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(kerr(format!("create configmap {name:?}"))(e)),
+    }
+}
+
 async fn reconcile_horizon_inner(
     src: &HorizonSource,
     ctx: &Context,
@@ -506,7 +519,8 @@ async fn reconcile_horizon_inner(
         observed_generation: src.metadata.generation,
         ..src.status.clone().unwrap_or_default()
     };
-    let deployment_name = sources_api::kmeta::child_name(&name, "-adapter");
+    let children = resources::HorizonChildren::of(&name);
+    let deployment_name = children.deployment.clone();
 
     // 1. The sink.
     let sink: Option<ResolvedSink> = match sink::resolve(&ctx.client, &ns, &src.spec.sink).await {
@@ -588,7 +602,25 @@ async fn reconcile_horizon_inner(
         }
     }
 
-    // 4. The adapter Deployment.
+    // 4. The checkpoint ConfigMap and the RoleBinding that lets the adapter
+    //    write it (new: without them the adapter keeps its checkpoint in
+    //    memory only, and a restart replays or skips events).
+    ensure_checkpoint_configmap(ctx, &ns, &children.configmap, &owner).await?;
+    let rb = resources::adapter_rolebinding(
+        &children.rolebinding,
+        &ns,
+        &sa,
+        &owner,
+        &resources::horizon_labels(&name),
+    );
+    ctx.apply(&ar::<RoleBinding>(), &ns, &rb)
+        .await
+        .map_err(kerr(format!(
+            "apply rolebinding {:?}",
+            children.rolebinding
+        )))?;
+
+    // 5. The adapter Deployment.
     if secret_missing {
         let message = format!(
             "Secret {secret_name:?} not found in namespace {ns:?}: create it with the keys \

@@ -16,6 +16,11 @@ pub const ADAPTER_CLUSTER_ROLE: &str = "vsphere-receive-adapter-cm";
 /// The container port of the adapters' `/metrics`, `/healthz` and `/readyz`.
 pub const ADAPTER_METRICS_PORT: i32 = 9090;
 
+/// The label of a VSphereSource's children.
+pub fn vsphere_labels(name: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([(VSPHERE_NAME_LABEL.to_owned(), name.to_owned())])
+}
+
 /// Child names of a VSphereSource (`kmeta.ChildName`, as upstream).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VSphereChildren {
@@ -117,11 +122,17 @@ pub fn checkpoint_configmap(name: &str, ns: &str, owner: &Value) -> Value {
 }
 
 /// The RoleBinding that lets the adapter's ServiceAccount write its
-/// checkpoint ConfigMap.
-pub fn adapter_rolebinding(name: &str, source: &str, ns: &str, sa: &str, owner: &Value) -> Value {
+/// checkpoint ConfigMap. `labels` let the controller watch only its own
+/// RoleBindings ([`vsphere_labels`] or [`horizon_labels`]).
+pub fn adapter_rolebinding(
+    name: &str,
+    ns: &str,
+    sa: &str,
+    owner: &Value,
+    labels: &BTreeMap<String, String>,
+) -> Value {
     let mut metadata = meta(name, ns, owner);
-    // The label lets the controller watch only its own RoleBindings.
-    metadata["labels"] = json!({VSPHERE_NAME_LABEL: source});
+    metadata["labels"] = json!(labels);
     json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
@@ -167,7 +178,7 @@ pub fn vsphere_deployment(
 ) -> Value {
     let name = src.metadata.name.clone().unwrap_or_default();
     let names = VSphereChildren::of(&name);
-    let labels = BTreeMap::from([(VSPHERE_NAME_LABEL.to_owned(), name.clone())]);
+    let labels = vsphere_labels(&name);
     let cp = &src.spec.checkpoint_config;
     let period = if cp.period_seconds == 0 {
         10
@@ -244,6 +255,30 @@ pub fn horizon_labels(name: &str) -> BTreeMap<String, String> {
     ])
 }
 
+/// Child names of a HorizonSource: the Go controller's Deployment, and the
+/// checkpoint store with its RoleBinding (new: the Go Horizon adapter kept
+/// no checkpoint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HorizonChildren {
+    /// `<name>-configmap`, the checkpoint store (the adapter's default).
+    pub configmap: String,
+    /// `<name>-rolebinding`.
+    pub rolebinding: String,
+    /// `<name>-adapter`.
+    pub deployment: String,
+}
+
+impl HorizonChildren {
+    /// The names for source `name`.
+    pub fn of(name: &str) -> Self {
+        Self {
+            configmap: child_name(name, "-configmap"),
+            rolebinding: child_name(name, "-rolebinding"),
+            deployment: child_name(name, "-adapter"),
+        }
+    }
+}
+
 /// The ServiceAccount a HorizonSource creates when missing.
 pub fn horizon_service_account(sa: &str, src_name: &str, ns: &str, owner: &Value) -> Value {
     json!({
@@ -301,7 +336,7 @@ pub fn horizon_deployment(
     json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": child_name(&name, "-adapter"), "namespace": ns,
+        "metadata": {"name": HorizonChildren::of(&name).deployment, "namespace": ns,
                      "labels": labels, "ownerReferences": [owner]},
         "spec": {
             "replicas": 1,
@@ -339,6 +374,10 @@ mod tests {
         assert_eq!(n.configmap, "s-configmap");
         assert_eq!(n.rolebinding, "s-rolebinding");
         assert_eq!(n.deployment, "s-adapter");
+        let h = HorizonChildren::of("h");
+        assert_eq!(h.configmap, "h-configmap");
+        assert_eq!(h.rolebinding, "h-rolebinding");
+        assert_eq!(h.deployment, "h-adapter");
     }
 
     #[test]

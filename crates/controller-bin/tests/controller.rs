@@ -631,6 +631,20 @@ async fn horizon_source_children_status_and_failures() {
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     assert_eq!(env_map(&dep), want);
+    // The checkpoint ConfigMap (the adapter's default name) and the
+    // RoleBinding that lets the adapter's ServiceAccount write it.
+    let cm = env.api::<ConfigMap>().get("h-configmap").await.unwrap();
+    assert_owned_by(&cm.metadata, "HorizonSource", "h", &uid);
+    let rb = env.api::<RoleBinding>().get("h-rolebinding").await.unwrap();
+    assert_owned_by(&rb.metadata, "HorizonSource", "h", &uid);
+    assert_eq!(rb.metadata.labels.as_ref(), Some(&labels));
+    assert_eq!(rb.role_ref.kind, "ClusterRole");
+    assert_eq!(rb.role_ref.name, "vsphere-receive-adapter-cm");
+    let subjects = rb.subjects.unwrap();
+    assert_eq!(subjects.len(), 1);
+    assert_eq!(subjects[0].kind, "ServiceAccount");
+    assert_eq!(subjects[0].name, "horizon-sa");
+    assert_eq!(subjects[0].namespace.as_deref(), Some(ns.as_str()));
     let (reason, _) = wait_condition::<HorizonSource>(&env, "h", "Deployed", "Unknown").await;
     assert_eq!(reason, "DeploymentUnavailable");
     wait_condition::<HorizonSource>(&env, "h", "SinkProvided", "True").await;

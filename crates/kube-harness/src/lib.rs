@@ -475,7 +475,7 @@ impl KubeApiServer {
         )?;
 
         let url = format!("https://127.0.0.1:{port}");
-        let kubeconfig = kubeconfig_yaml(&url, pki.ca_pem(), &token);
+        let kubeconfig = kubeconfig_yaml(&url, pki.ca_pem(), ADMIN_USER, &token);
         let kubeconfig_path = write("kubeconfig", kubeconfig.as_bytes())?;
 
         // Wait for /readyz on a thread with its own runtime, so this works
@@ -546,6 +546,14 @@ impl KubeApiServer {
     /// A kubeconfig file for the admin user (context `harness`).
     pub fn kubeconfig_path(&self) -> &Path {
         &self.kubeconfig_path
+    }
+
+    /// Writes to `path` a kubeconfig that authenticates with `token` (e.g. a
+    /// ServiceAccount token from the TokenRequest API), so a process can run
+    /// with exactly that identity's RBAC.
+    pub fn write_kubeconfig_for_token(&self, token: &str, path: &Path) -> Result<(), HarnessError> {
+        let yaml = kubeconfig_yaml(&self.url, &self.ca_pem, "token-user", token);
+        fs::write(path, yaml).map_err(io_err(format!("write {}", path.display())))
     }
 
     /// The temporary directory holding the data, certificates and logs.
@@ -693,7 +701,7 @@ fn pem_to_der(pem: &str) -> Result<Vec<u8>, HarnessError> {
         .map_err(|e| HarnessError::Kubeconfig(format!("CA PEM: {e}")))
 }
 
-fn kubeconfig_yaml(url: &str, ca_pem: &str, token: &str) -> String {
+fn kubeconfig_yaml(url: &str, ca_pem: &str, user: &str, token: &str) -> String {
     let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
     format!(
         "apiVersion: v1
@@ -704,14 +712,14 @@ clusters:
     server: {url}
     certificate-authority-data: {ca}
 users:
-- name: {ADMIN_USER}
+- name: {user}
   user:
     token: {token}
 contexts:
 - name: harness
   context:
     cluster: harness
-    user: {ADMIN_USER}
+    user: {user}
     namespace: default
 current-context: harness
 "
