@@ -238,6 +238,39 @@ fn assert_owned_by(meta: &kube::api::ObjectMeta, kind: &str, name: &str, uid: &s
     assert_eq!(r.block_owner_deletion, Some(true));
 }
 
+/// The checkpoint ConfigMap `<name>-configmap` and the RoleBinding
+/// `<name>-rolebinding` granting the adapter's ServiceAccount `sa` the
+/// release's checkpoint ClusterRole, both owned by the source.
+async fn assert_checkpoint_children(
+    env: &Env,
+    kind: &str,
+    name: &str,
+    uid: &str,
+    sa: &str,
+    labels: &BTreeMap<String, String>,
+) {
+    let cm = env
+        .api::<ConfigMap>()
+        .get(&format!("{name}-configmap"))
+        .await
+        .unwrap();
+    assert_owned_by(&cm.metadata, kind, name, uid);
+    let rb = env
+        .api::<RoleBinding>()
+        .get(&format!("{name}-rolebinding"))
+        .await
+        .unwrap();
+    assert_owned_by(&rb.metadata, kind, name, uid);
+    assert_eq!(rb.metadata.labels.as_ref(), Some(labels));
+    assert_eq!(rb.role_ref.kind, "ClusterRole");
+    assert_eq!(rb.role_ref.name, "vsphere-receive-adapter-cm");
+    let subjects = rb.subjects.unwrap();
+    assert_eq!(subjects.len(), 1);
+    assert_eq!(subjects[0].kind, "ServiceAccount");
+    assert_eq!(subjects[0].name, sa);
+    assert_eq!(subjects[0].namespace.as_deref(), Some(env.ns.as_str()));
+}
+
 async fn warning_reasons(env: &Env, object: &str) -> Vec<String> {
     env.api::<K8sEvent>()
         .list(&Default::default())
@@ -328,18 +361,8 @@ async fn vsphere_source_children_status_and_ready() {
                "address": "https://vc.local", "secretRef": {"name": "creds"}})
     );
     let cm = env.api::<ConfigMap>().get("s-configmap").await.unwrap();
-    assert_owned_by(&cm.metadata, "VSphereSource", "s", &uid);
     assert!(cm.data.is_none());
-    let rb = env.api::<RoleBinding>().get("s-rolebinding").await.unwrap();
-    assert_owned_by(&rb.metadata, "VSphereSource", "s", &uid);
-    assert_eq!(rb.metadata.labels.as_ref(), Some(&labels));
-    assert_eq!(rb.role_ref.kind, "ClusterRole");
-    assert_eq!(rb.role_ref.name, "vsphere-receive-adapter-cm");
-    let subjects = rb.subjects.unwrap();
-    assert_eq!(subjects.len(), 1);
-    assert_eq!(subjects[0].kind, "ServiceAccount");
-    assert_eq!(subjects[0].name, "default");
-    assert_eq!(subjects[0].namespace.as_deref(), Some(ns.as_str()));
+    assert_checkpoint_children(&env, "VSphereSource", "s", &uid, "default", &labels).await;
 
     // No kubelet: the Deployment is not available, so Ready is Unknown.
     wait_condition::<VSphereSource>(&env, "s", "SinkProvided", "True").await;
@@ -633,18 +656,7 @@ async fn horizon_source_children_status_and_failures() {
     assert_eq!(env_map(&dep), want);
     // The checkpoint ConfigMap (the adapter's default name) and the
     // RoleBinding that lets the adapter's ServiceAccount write it.
-    let cm = env.api::<ConfigMap>().get("h-configmap").await.unwrap();
-    assert_owned_by(&cm.metadata, "HorizonSource", "h", &uid);
-    let rb = env.api::<RoleBinding>().get("h-rolebinding").await.unwrap();
-    assert_owned_by(&rb.metadata, "HorizonSource", "h", &uid);
-    assert_eq!(rb.metadata.labels.as_ref(), Some(&labels));
-    assert_eq!(rb.role_ref.kind, "ClusterRole");
-    assert_eq!(rb.role_ref.name, "vsphere-receive-adapter-cm");
-    let subjects = rb.subjects.unwrap();
-    assert_eq!(subjects.len(), 1);
-    assert_eq!(subjects[0].kind, "ServiceAccount");
-    assert_eq!(subjects[0].name, "horizon-sa");
-    assert_eq!(subjects[0].namespace.as_deref(), Some(ns.as_str()));
+    assert_checkpoint_children(&env, "HorizonSource", "h", &uid, "horizon-sa", &labels).await;
     let (reason, _) = wait_condition::<HorizonSource>(&env, "h", "Deployed", "Unknown").await;
     assert_eq!(reason, "DeploymentUnavailable");
     wait_condition::<HorizonSource>(&env, "h", "SinkProvided", "True").await;
