@@ -75,7 +75,7 @@ async fn resumes_from_the_configmap_checkpoint_after_a_restart() {
     adapter
         .wait_log("found existing checkpoint", Duration::from_secs(60))
         .await;
-    let got = sink.wait_accepted(30, Duration::from_secs(30)).await;
+    let got = common::wait_for_key(&sink, d, Duration::from_secs(30)).await;
     let got = ids(&got);
     // Every key once, in order, no gap (the simulator also logs the adapter's logout and
     // login as events, which are delivered too).

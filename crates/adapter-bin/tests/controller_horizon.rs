@@ -110,7 +110,7 @@ async fn the_controllers_horizon_deployment_runs_the_adapter() {
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     let mut deployment = None;
-    for _ in 0..200 {
+    for _ in 0..600 {
         if let Some(d) = deployments.get_opt("vdi-adapter").await.expect("get") {
             deployment = Some(d);
             break;
@@ -208,6 +208,21 @@ async fn the_controllers_horizon_deployment_runs_the_adapter() {
         .write_kubeconfig_for_token(&token, &kubeconfig)
         .expect("kubeconfig");
     env.push(("KUBECONFIG", kubeconfig.display().to_string()));
+    // The API server authorizes from a cache of RoleBindings: wait until the new one counts.
+    let as_adapter: Api<ConfigMap> =
+        Api::namespaced(server.client_with_token(&token).expect("token client"), &ns);
+    let mut allowed = false;
+    for _ in 0..300 {
+        if as_adapter.get_opt("vdi-configmap").await.is_ok() {
+            allowed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        allowed,
+        "the adapter's ServiceAccount cannot read its checkpoint ConfigMap"
+    );
     env.retain(|(k, _)| *k != "METRICS_ADDRESS");
 
     let mut adapter = horizon_common::start(&env);

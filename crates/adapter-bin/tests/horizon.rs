@@ -8,7 +8,8 @@ mod horizon_common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use horizon_common::{checkpoint, counts, delivered, env, eventually, secret_dir};
+use common::eventually;
+use horizon_common::{checkpoint, counts, delivered, env, secret_dir};
 use horizon_sim::Simulator;
 use test_support::RecordingSink;
 
@@ -228,6 +229,13 @@ async fn kill_9_and_restart_deliver_every_event_with_duplicates_only_in_the_boun
         (h, sim_events)
     };
     let sim = generator.1.clone();
+    // The first kill comes after the first checkpoint (before it, a restart has nothing to
+    // resume from and begins at the newest event, by design).
+    assert!(
+        eventually(Duration::from_secs(30), || checkpoint(&cp).is_some()).await,
+        "no checkpoint saved; log:\n{}",
+        adapter.log().join("\n")
+    );
     let mut windows = Vec::new();
     let seed = std::process::id() as u64;
     for round in 0..3u64 {
@@ -236,13 +244,14 @@ async fn kill_9_and_restart_deliver_every_event_with_duplicates_only_in_the_boun
         tokio::time::sleep(Duration::from_millis(wait)).await;
         adapter.kill9();
         let cp_time = checkpoint(&cp).map(|c| c.0).unwrap_or(i64::MIN);
+        // A request sent just before the kill may reach the sink a little later.
+        tokio::time::sleep(Duration::from_millis(200)).await;
         let last = delivered(&sink.accepted())
             .iter()
             .map(|(_, t)| *t)
             .max()
             .unwrap_or(i64::MAX);
         windows.push((cp_time, last));
-        tokio::time::sleep(Duration::from_millis(200)).await;
         adapter = horizon_common::start(&e);
         adapter
             .wait_log("found existing checkpoint", Duration::from_secs(30))

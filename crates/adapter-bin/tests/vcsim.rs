@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Adapter, secret_dir};
+use common::{Adapter, secret_dir, wait_for_request};
 use test_support::{RecordingSink, Vcsim};
 use vsphere_client::{Client, Credentials, DataObject, Value, catalogue};
 
@@ -66,18 +66,10 @@ async fn run_with_encoding(encoding: &str) -> (Vec<test_support::Received>, Stri
         .post_event(&event_ex(&root, "first & <second>"))
         .await
         .expect("post");
-    let got = sink.wait_accepted(2, Duration::from_secs(20)).await;
-    let ex = got
-        .iter()
-        .find(|r| r.header("ce-type") == Some("com.vmware.vsphere.com.example.custom.event.v0"))
-        .unwrap_or_else(|| {
-            panic!(
-                "EventEx not delivered; got {:?}\nlog:\n{}",
-                got.iter().map(|r| r.header("ce-type")).collect::<Vec<_>>(),
-                adapter.log().join("\n")
-            )
-        })
-        .clone();
+    let ex = wait_for_request(&sink, &adapter, Duration::from_secs(20), |r| {
+        r.header("ce-type") == Some("com.vmware.vsphere.com.example.custom.event.v0")
+    })
+    .await;
     (vec![ex], sim.url().to_owned())
 }
 
@@ -193,17 +185,8 @@ async fn a_vcenter_signed_by_a_private_ca_is_trusted_through_vc_ca_certs() {
         .await
         .expect("post");
     // Our login's session event comes first; wait for the posted one.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !sink
-        .accepted()
-        .iter()
-        .any(|r| r.text().contains("over a private CA"))
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not delivered; log:\n{}",
-            adapter.log().join("\n")
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_request(&sink, &adapter, Duration::from_secs(20), |r| {
+        r.text().contains("over a private CA")
+    })
+    .await;
 }

@@ -192,3 +192,55 @@ pub async fn get(adapter: &Adapter, path: &str) -> (u16, String) {
     let status = resp.status().as_u16();
     (status, resp.text().await.unwrap_or_default())
 }
+
+/// Poll `f` until it is true or the timeout passes.
+pub async fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    f()
+}
+
+/// The sink's accepted requests once one carries the CloudEvent id `key` (panics after
+/// `timeout`). Waiting for a count instead can return before the wanted event when other
+/// events (a login, a logout) share the stream.
+pub async fn wait_for_key(
+    sink: &test_support::RecordingSink,
+    key: i64,
+    timeout: Duration,
+) -> Vec<test_support::Received> {
+    let arrived = eventually(timeout, || ids(&sink.accepted()).contains(&key)).await;
+    let got = sink.accepted();
+    assert!(arrived, "event {key} not delivered; got {:?}", ids(&got));
+    got
+}
+
+/// The first accepted request for which `wanted` is true, once it arrived (panics after
+/// `timeout`, with the adapter's log).
+pub async fn wait_for_request(
+    sink: &test_support::RecordingSink,
+    adapter: &Adapter,
+    timeout: Duration,
+    wanted: impl Fn(&test_support::Received) -> bool,
+) -> test_support::Received {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(r) = sink.accepted().into_iter().find(|r| wanted(r)) {
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the event did not arrive; got types {:?}\nlog:\n{}",
+            sink.accepted()
+                .iter()
+                .map(|r| r.header("ce-type").unwrap_or_default().to_owned())
+                .collect::<Vec<_>>(),
+            adapter.log().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

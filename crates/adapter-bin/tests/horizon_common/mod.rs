@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 pub use crate::common::Adapter;
 
@@ -67,16 +66,4 @@ pub fn checkpoint(path: &Path) -> Option<(i64, Vec<i64>)> {
         .filter_map(serde_json::Value::as_i64)
         .collect();
     Some((v["lastEventTime"].as_i64()?, ids))
-}
-
-/// Poll `f` until it is true or the timeout passes.
-pub async fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    f()
 }
