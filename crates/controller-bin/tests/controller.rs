@@ -842,6 +842,15 @@ async fn release_manifests_apply_and_their_rbac_suffices() {
         .token;
     let sa_client = server.client_with_token(&token).unwrap();
     let ns = server.create_namespace(&admin, "rbac-ctl").await.unwrap();
+    // The API server authorizes from a cache of the RBAC objects just
+    // applied: wait until they count before the controller starts.
+    eventually("the shipped RBAC in effect", || async {
+        Api::<ConfigMap>::namespaced(sa_client.clone(), &ns)
+            .list(&Default::default())
+            .await
+            .ok()
+    })
+    .await;
     let mut settings = Settings::new(VSPHERE_IMAGE, HORIZON_IMAGE, &ns);
     settings.watch_namespace = Some(ns.clone());
     let (stop, stopped) = oneshot::channel::<()>();
@@ -883,13 +892,16 @@ async fn release_manifests_apply_and_their_rbac_suffices() {
         })
         .await;
     }
-    assert!(
-        env.api::<RoleBinding>()
-            .get_opt("s-rolebinding")
-            .await
-            .unwrap()
-            .is_some()
-    );
+    for rb in ["s-rolebinding", "h-rolebinding"] {
+        assert!(
+            env.api::<RoleBinding>()
+                .get_opt(rb)
+                .await
+                .unwrap()
+                .is_some(),
+            "{rb} written with the shipped RBAC"
+        );
+    }
     // The webhook certificate (created, then rotated) and the webhook
     // configurations, with the shipped RBAC.
     use sources_controller::webhook;
