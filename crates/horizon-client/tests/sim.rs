@@ -78,10 +78,12 @@ async fn refreshes_on_401_and_logs_in_again_when_the_refresh_token_expired() {
 #[tokio::test]
 async fn refreshes_before_expiry() {
     let sim = Simulator::builder()
-        .access_token_lifetime(Duration::from_millis(400))
+        .access_token_lifetime(Duration::from_millis(1000))
         .start()
         .await
         .expect("sim");
+    // The client believes tokens live 300 ms, the server lets them live 1 s: every call after
+    // 300 ms refreshes first, with 700 ms to spare for a slow machine.
     let c = Client::builder(&sim.url())
         .expect("url")
         .credentials(Credentials::new(sim.domain(), sim.username(), sim.password()).expect("creds"))
@@ -90,7 +92,7 @@ async fn refreshes_before_expiry() {
         .expect("client");
     c.login().await.expect("login");
     for _ in 0..4 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
         c.events_between(0, 1, 10).await.expect("events");
     }
     assert_eq!(sim.stats().unauthorized, 0, "refreshed before expiry");

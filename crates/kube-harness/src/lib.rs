@@ -58,7 +58,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::GroupVersionKind;
 use kube::discovery::Scope;
@@ -808,11 +808,15 @@ async fn wait_established(
             .map_err(kube_err(format!("get CRD {name}")))?;
         let established = crd
             .status
-            .and_then(|s| s.conditions)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True");
-        if established {
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            });
+        // Established comes a moment before the API server serves the
+        // resource: list every served version until none answers 404.
+        if established && served(api, &crd).await? {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -820,6 +824,30 @@ async fn wait_established(
     Err(HarnessError::Timeout(format!(
         "CRD {name} not Established within 60s"
     )))
+}
+
+/// Whether every served version of `crd` answers a list (not 404).
+async fn served(
+    api: &Api<CustomResourceDefinition>,
+    crd: &CustomResourceDefinition,
+) -> Result<bool, HarnessError> {
+    let client = api.clone().into_client();
+    for version in crd.spec.versions.iter().filter(|v| v.served) {
+        let resource = ApiResource {
+            group: crd.spec.group.clone(),
+            version: version.name.clone(),
+            api_version: format!("{}/{}", crd.spec.group, version.name),
+            kind: crd.spec.names.kind.clone(),
+            plural: crd.spec.names.plural.clone(),
+        };
+        let objects: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+        match objects.list(&ListParams::default().limit(1)).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(false),
+            Err(e) => return Err(kube_err(format!("list {}", resource.plural))(e)),
+        }
+    }
+    Ok(true)
 }
 
 async fn apply_yaml(

@@ -25,8 +25,9 @@ fn builder(sim: &Vcsim) -> vsphere_client::ClientBuilder {
 #[tokio::test]
 async fn a_slow_answer_times_out_with_a_clear_error() {
     let sim = sim_with(&["-method-delay", "CurrentTime:3000"]);
+    // Long enough for the login on a loaded machine, far below the 3 s delay.
     let client = builder(&sim)
-        .request_timeout(Duration::from_millis(500))
+        .request_timeout(Duration::from_millis(1500))
         .connect()
         .await
         .expect("connect");
