@@ -75,12 +75,22 @@ profile() { # profile ENCODING OUT RUNNER...: one run of the adapter under RUNNE
     sim_url=$(wait_for_line "$tmp/sim.log" 'vsphere-sim serving' | awk '{ print $3 }')
     sim_base=${sim_url%/sdk}
     checkpoint_time=$(date -u -d "@$(( $(date +%s) - 3660 ))" +%Y-%m-%dT%H:%M:%SZ)
-    printf '{"lastEventKeyTimestamp":"%s"}\n' "$checkpoint_time" >"$tmp/checkpoint.json"
-    VC_URL=$sim_url VC_USERNAME=administrator@vsphere.local VC_PASSWORD='VMware1!' \
-        VC_SECRET_PATH=$tmp/no-secret K_SINK=$sink_url/ VSPHERE_PAYLOAD_ENCODING=$1 \
-        VSPHERE_CHECKPOINT_FILE=$tmp/checkpoint.json \
-        VSPHERE_CHECKPOINT_CONFIG='{"maxAge":"24h","period":"1s"}' \
-        METRICS_ADDRESS=127.0.0.1:0 NAMESPACE=profile NAME=link-order \
+    local checkpoint
+    checkpoint=$(printf '{"lastEventKeyTimestamp":"%s"}' "$checkpoint_time")
+    local store=(VSPHERE_CHECKPOINT_FILE="$tmp/checkpoint.json")
+    if [ -n "${kubeconfig:-}" ]; then
+        # The ConfigMap checkpoint, as in a cluster (replaced before each run).
+        api_request DELETE /api/v1/namespaces/default/configmaps/link-order >/dev/null 2>&1 || true
+        api_request POST /api/v1/namespaces/default/configmaps \
+            "{\"metadata\":{\"name\":\"link-order\"},\"data\":{\"checkpoint\":$(printf '%s' "$checkpoint" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')}}" >/dev/null
+        store=(VSPHERE_KVSTORE_CONFIGMAP=link-order KUBECONFIG="$kubeconfig")
+    else
+        printf '%s\n' "$checkpoint" >"$tmp/checkpoint.json"
+    fi
+    env VC_URL="$sim_url" VC_USERNAME=administrator@vsphere.local VC_PASSWORD='VMware1!' \
+        VC_SECRET_PATH="$tmp/no-secret" K_SINK="$sink_url/" VSPHERE_PAYLOAD_ENCODING="$1" \
+        "${store[@]}" VSPHERE_CHECKPOINT_CONFIG='{"maxAge":"24h","period":"1s"}' \
+        METRICS_ADDRESS=127.0.0.1:0 NAMESPACE=default NAME=link-order \
         "${@:3}" "$rel/vsphere-adapter" >"$tmp/adapter.log" 2>&1 &
     local adapter_pid=$!
     pids+=("$adapter_pid")
@@ -108,6 +118,14 @@ profile() { # profile ENCODING OUT RUNNER...: one run of the adapter under RUNNE
     pids=()
 }
 
+api_request() { # api_request METHOD PATH [JSON]: a request to the API server as its admin
+    local server token
+    server=$(awk '$1 == "server:" { print $2; exit }' "$kubeconfig")
+    token=$(awk '$1 == "token:" { print $2; exit }' "$kubeconfig")
+    curl -fsS -k -X "$1" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+        ${3:+--data "$3"} "$server$2"
+}
+
 echo "profiling under callgrind (JSON, then XML payloads) ..." >&2
 profiles=()
 for encoding in json xml; do
@@ -115,6 +133,21 @@ for encoding in json xml; do
         valgrind --tool=callgrind --demangle=no --callgrind-out-file="$tmp/$encoding.cg"
     profiles+=("$tmp/$encoding.cg")
 done
+# In a cluster the checkpoint goes to a ConfigMap: the same with a real API server
+# (scripts/install-test-deps.sh provides it, as for the tests).
+echo "profiling under callgrind with a ConfigMap checkpoint ..." >&2
+"$root/scripts/install-test-deps.sh" >&2
+(cd "$root" && cargo build --quiet --release -p kube-harness --example serve)
+mkfifo "$tmp/hold"
+"$rel/examples/serve" <"$tmp/hold" >"$tmp/serve.log" 2>&1 &
+serve_pid=$!
+exec 3>"$tmp/hold"
+kubeconfig=$(wait_for_line "$tmp/serve.log" '^kubeconfig ' | cut -d' ' -f2)
+profile application/json "$tmp/configmap.cg" \
+    valgrind --tool=callgrind --demangle=no --callgrind-out-file="$tmp/configmap.cg"
+exec 3>&-
+wait "$serve_pid" || true
+kubeconfig=
 # Native runs: the code pages they fault in, where they differ from the runs under valgrind.
 if perf record -q -e page-faults -c 1 -o "$tmp/probe.data" true 2>/dev/null; then
     echo "profiling page faults natively (JSON, then XML payloads) ..." >&2
@@ -128,7 +161,8 @@ else
     echo "perf cannot record page faults here: callgrind profiles only" >&2
 fi
 
+# The file-checkpoint runs first, then what the ConfigMap checkpoint adds.
 python3 "$root/tools/link-order/hot_sections.py" "$tmp/adapter.map" vsphere-adapter \
-    "${profiles[@]}" >"$tmp/hot-text.ld"
+    "${profiles[@]}" --then "$tmp/configmap.cg" >"$tmp/hot-text.ld"
 mv "$tmp/hot-text.ld" "$out"
 echo "wrote $out ($(grep -c '^    \*' "$out") patterns); rebuild to use it" >&2
