@@ -166,10 +166,7 @@ fn vcenter_ca(args: &VsphereArgs) -> Result<Option<VcenterCa>, ConfigError> {
                 ),
             )
         })?;
-        if !pem.is_empty() && !pem.ends_with(b"\n") {
-            pem.push(b'\n');
-        }
-        pem.extend_from_slice(text.as_bytes());
+        vsphere_client::transport::append_pem(&mut pem, text.as_bytes());
         settings = Some(match settings {
             Some(_) => "VC_CA_BUNDLE and VC_CA_CERTS",
             None => "VC_CA_CERTS",

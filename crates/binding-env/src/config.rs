@@ -142,10 +142,7 @@ impl BindingConfig {
             })?,
         };
         if let Some(text) = &self.ca_certs {
-            if !pem.is_empty() && !pem.ends_with(b"\n") {
-                pem.push(b'\n');
-            }
-            pem.extend_from_slice(text.as_bytes());
+            vsphere_client::transport::append_pem(&mut pem, text.as_bytes());
         }
         Ok((self.ca_bundle.is_some() || self.ca_certs.is_some()).then_some(pem))
     }

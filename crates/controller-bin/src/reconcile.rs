@@ -333,16 +333,15 @@ async fn reconcile_vsphere_inner(
         .is_some();
 
     // 5. The RoleBinding for the checkpoint ConfigMap.
-    let rb = resources::adapter_rolebinding(
-        &names.rolebinding,
+    apply_checkpoint_rolebinding(
+        ctx,
         &ns,
+        &names.rolebinding,
         &sa,
         &owner,
         &resources::vsphere_labels(&name),
-    );
-    ctx.apply(&ar::<RoleBinding>(), &ns, &rb)
-        .await
-        .map_err(kerr(format!("apply rolebinding {:?}", names.rolebinding)))?;
+    )
+    .await?;
 
     // 6. The sink.
     let sink = match sink::resolve(&ctx.client, &ns, &src.spec.sink).await {
@@ -501,6 +500,23 @@ async fn ensure_checkpoint_configmap(
     }
 }
 
+/// The RoleBinding that lets the adapter's ServiceAccount `sa` write its
+/// checkpoint ConfigMap, kept current.
+async fn apply_checkpoint_rolebinding(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+    sa: &str,
+    owner: &Value,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Result<(), ReconcileError> {
+    let rb = resources::adapter_rolebinding(name, ns, sa, owner, labels);
+    ctx.apply(&ar::<RoleBinding>(), ns, &rb)
+        .await
+        .map_err(kerr(format!("apply rolebinding {name:?}")))?;
+    Ok(())
+}
+
 async fn reconcile_horizon_inner(
     src: &HorizonSource,
     ctx: &Context,
@@ -606,19 +622,15 @@ async fn reconcile_horizon_inner(
     //    write it (new: without them the adapter keeps its checkpoint in
     //    memory only, and a restart replays or skips events).
     ensure_checkpoint_configmap(ctx, &ns, &children.configmap, &owner).await?;
-    let rb = resources::adapter_rolebinding(
-        &children.rolebinding,
+    apply_checkpoint_rolebinding(
+        ctx,
         &ns,
+        &children.rolebinding,
         &sa,
         &owner,
         &resources::horizon_labels(&name),
-    );
-    ctx.apply(&ar::<RoleBinding>(), &ns, &rb)
-        .await
-        .map_err(kerr(format!(
-            "apply rolebinding {:?}",
-            children.rolebinding
-        )))?;
+    )
+    .await?;
 
     // 5. The adapter Deployment.
     if secret_missing {

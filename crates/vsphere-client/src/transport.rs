@@ -54,6 +54,14 @@ pub fn ca_certificates(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, Error> {
     Ok(certs)
 }
 
+/// Append the PEM text `pem` to a CA bundle, starting on a line of its own.
+pub fn append_pem(bundle: &mut Vec<u8>, pem: &[u8]) {
+    if !bundle.is_empty() && !bundle.ends_with(b"\n") {
+        bundle.push(b'\n');
+    }
+    bundle.extend_from_slice(pem);
+}
+
 /// Install ring as the process-wide rustls provider unless one is installed already. Every
 /// binary calls this first; the client calls it too so a library user cannot hit rustls'
 /// "no process-level CryptoProvider" panic.
