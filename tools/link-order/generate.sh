@@ -64,7 +64,7 @@ wait_for_line() { # wait_for_line FILE REGEX
     exit 1
 }
 
-profile() { # profile ENCODING OUT RUNNER...: one run of the adapter under RUNNER
+profile() { # profile ENCODING RUNNER...: one run of the adapter under RUNNER
     "$rel/examples/bench-sink" --listen 127.0.0.1:0 >"$tmp/sink.log" 2>&1 &
     local sink_pid=$!
     pids+=("$sink_pid")
@@ -93,7 +93,7 @@ profile() { # profile ENCODING OUT RUNNER...: one run of the adapter under RUNNE
         VC_SECRET_PATH="$tmp/no-secret" K_SINK="$sink_url/" VSPHERE_PAYLOAD_ENCODING="$1" \
         "${store[@]}" VSPHERE_CHECKPOINT_CONFIG='{"maxAge":"24h","period":"1s"}' \
         METRICS_ADDRESS=127.0.0.1:0 NAMESPACE=default NAME=link-order \
-        "${@:3}" "$rel/vsphere-adapter" >"$tmp/adapter.log" 2>&1 &
+        "${@:2}" "$rel/vsphere-adapter" >"$tmp/adapter.log" 2>&1 &
     local adapter_pid=$!
     pids+=("$adapter_pid")
     local deadline=$(( $(date +%s) + 600 ))
@@ -131,7 +131,7 @@ api_request() { # api_request METHOD PATH [JSON]: a request to the API server as
 echo "profiling under callgrind (JSON, then XML payloads) ..." >&2
 profiles=()
 for encoding in json xml; do
-    profile "application/$encoding" "$tmp/$encoding.cg" \
+    profile "application/$encoding" \
         valgrind --tool=callgrind --demangle=no --callgrind-out-file="$tmp/$encoding.cg"
     profiles+=("$tmp/$encoding.cg")
 done
@@ -145,7 +145,7 @@ mkfifo "$tmp/hold"
 serve_pid=$!
 exec 3>"$tmp/hold"
 kubeconfig=$(wait_for_line "$tmp/serve.log" '^kubeconfig ' | cut -d' ' -f2)
-profile application/json "$tmp/configmap.cg" \
+profile application/json \
     valgrind --tool=callgrind --demangle=no --callgrind-out-file="$tmp/configmap.cg"
 exec 3>&-
 wait "$serve_pid" || true
@@ -154,7 +154,7 @@ kubeconfig=
 if perf record -q -e page-faults -c 1 -o "$tmp/probe.data" true 2>/dev/null; then
     echo "profiling page faults natively (JSON, then XML payloads) ..." >&2
     for encoding in json xml; do
-        profile "application/$encoding" "$tmp/$encoding.perf" \
+        profile "application/$encoding" \
             perf record -q -e page-faults -c 1 -d -o "$tmp/$encoding.perf"
         perf script -i "$tmp/$encoding.perf" --show-mmap-events -F addr >"$tmp/$encoding.faults" 2>/dev/null
         profiles+=("$tmp/$encoding.faults")
