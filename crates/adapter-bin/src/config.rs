@@ -48,18 +48,18 @@ pub struct VsphereArgs {
     pub delivery: SinkArgs,
 
     /// vCenter URL; `https://` and `/sdk` are added when missing.
-    #[arg(long = "vc-url", env = "VC_URL")]
+    #[arg(long = "vc-url", env = adapter_env::name::VC_URL)]
     pub vc_url: Option<String>,
 
     /// Skip vCenter certificate verification (true/false).
-    #[arg(long = "vc-insecure", env = "VC_INSECURE", default_value = "false", value_parser = parse_go_bool)]
+    #[arg(long = "vc-insecure", env = adapter_env::name::VC_INSECURE, default_value = "false", value_parser = parse_go_bool)]
     pub vc_insecure: bool,
 
     /// Directory with the files `username` and `password` (a mounted Secret).
     #[arg(
         long = "vc-secret-path",
-        env = "VC_SECRET_PATH",
-        default_value = "/var/bindings/vsphere"
+        env = adapter_env::name::VC_SECRET_PATH,
+        default_value = adapter_env::default::VC_SECRET_PATH
     )]
     pub vc_secret_path: PathBuf,
 
@@ -77,27 +77,27 @@ pub struct VsphereArgs {
 
     /// PEM text of CA certificates that signed vCenter's certificate (the VSphereSource's
     /// `caCerts`, injected by its binding); trusted together with --vc-ca-bundle.
-    #[arg(long = "vc-ca-certs", env = "VC_CA_CERTS", hide_env_values = true)]
+    #[arg(long = "vc-ca-certs", env = adapter_env::name::VC_CA_CERTS, hide_env_values = true)]
     pub vc_ca_certs: Option<String>,
 
     /// Payload encoding: application/xml (default) or application/json.
     #[arg(
         long = "payload-encoding",
-        env = "VSPHERE_PAYLOAD_ENCODING",
-        default_value = "application/xml"
+        env = adapter_env::name::VSPHERE_PAYLOAD_ENCODING,
+        default_value = adapter_env::default::PAYLOAD_ENCODING
     )]
     pub payload_encoding: String,
 
     /// Checkpoint settings, `{"maxAge":"5m","period":"10s"}` (Go durations).
     #[arg(
         long = "checkpoint-config",
-        env = "VSPHERE_CHECKPOINT_CONFIG",
+        env = adapter_env::name::VSPHERE_CHECKPOINT_CONFIG,
         default_value = "{}"
     )]
     pub checkpoint_config: String,
 
     /// ConfigMap (in NAMESPACE) holding the checkpoint.
-    #[arg(long = "checkpoint-configmap", env = "VSPHERE_KVSTORE_CONFIGMAP")]
+    #[arg(long = "checkpoint-configmap", env = adapter_env::name::VSPHERE_KVSTORE_CONFIGMAP)]
     pub checkpoint_configmap: Option<String>,
 
     /// File holding the checkpoint (standalone runs; instead of a ConfigMap).
@@ -105,12 +105,12 @@ pub struct VsphereArgs {
     pub checkpoint_file: Option<PathBuf>,
 
     /// Name of the source.
-    #[arg(long = "name", env = "NAME", default_value = "adapter")]
+    #[arg(long = "name", env = adapter_env::name::NAME, default_value = "adapter")]
     pub name: String,
 
     /// Only these event types (comma-separated type names or EventEx/ExtendedEvent
     /// `eventTypeId`s, as the VSphereSource's `eventTypes` lists them); all when unset.
-    #[arg(long = "event-types", env = "VSPHERE_EVENT_TYPES")]
+    #[arg(long = "event-types", env = adapter_env::name::VSPHERE_EVENT_TYPES)]
     pub event_types: Option<String>,
 
     /// Events per ReadNextEvents call (1 to 1000).
@@ -120,8 +120,8 @@ pub struct VsphereArgs {
     /// Seconds to finish an in-flight delivery after SIGTERM before abandoning it.
     #[arg(
         long = "shutdown-grace",
-        env = "SHUTDOWN_GRACE_SECONDS",
-        default_value_t = 10
+        env = adapter_env::name::SHUTDOWN_GRACE_SECONDS,
+        default_value_t = adapter_env::default::SHUTDOWN_GRACE_SECONDS
     )]
     pub shutdown_grace: u64,
 }
@@ -130,13 +130,13 @@ pub struct VsphereArgs {
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct RuntimeArgs {
     /// Namespace of the source (the `Kn-Namespace` header and the ConfigMap's namespace).
-    #[arg(long = "namespace", env = "NAMESPACE")]
+    #[arg(long = "namespace", env = adapter_env::name::NAMESPACE)]
     pub namespace: Option<String>,
 
     /// Knative logging configuration (JSON of the config-logging ConfigMap).
     #[arg(
         long = "logging-config",
-        env = "K_LOGGING_CONFIG",
+        env = adapter_env::name::K_LOGGING_CONFIG,
         default_value = "{}"
     )]
     pub logging_config: String,
@@ -144,7 +144,7 @@ pub struct RuntimeArgs {
     /// Knative metrics configuration (JSON; `PrometheusPort` is honoured).
     #[arg(
         long = "metrics-config",
-        env = "K_METRICS_CONFIG",
+        env = adapter_env::name::K_METRICS_CONFIG,
         default_value = "{}"
     )]
     pub metrics_config: String,
@@ -159,7 +159,9 @@ impl RuntimeArgs {
     /// For a local run (`--simulate`): serve telemetry on a free loopback port unless an address
     /// or `METRICS_PROMETHEUS_PORT` was given.
     pub fn metrics_on_loopback_unless_set(&mut self) {
-        if self.metrics_address.is_none() && std::env::var_os("METRICS_PROMETHEUS_PORT").is_none() {
+        if self.metrics_address.is_none()
+            && std::env::var_os(adapter_env::name::METRICS_PROMETHEUS_PORT).is_none()
+        {
             self.metrics_address = Some(([127, 0, 0, 1], 0).into());
         }
     }
@@ -170,23 +172,23 @@ impl RuntimeArgs {
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct SinkArgs {
     /// Sink URL; without it, CloudEvents are printed to stdout as JSON lines.
-    #[arg(long = "sink", env = "K_SINK")]
+    #[arg(long = "sink", env = adapter_env::name::K_SINK)]
     pub sink: Option<String>,
 
     /// Dead-letter sink URL for events the sink refuses for good (400 and other 4xx).
-    #[arg(long = "dead-letter-sink", env = "K_DEAD_LETTER_SINK")]
+    #[arg(long = "dead-letter-sink", env = adapter_env::name::K_DEAD_LETTER_SINK)]
     pub dead_letter_sink: Option<String>,
 
     /// Seconds to wait for the sink per attempt (default 30).
-    #[arg(long = "sink-timeout", env = "K_SINK_TIMEOUT")]
+    #[arg(long = "sink-timeout", env = adapter_env::name::K_SINK_TIMEOUT)]
     pub sink_timeout: Option<String>,
 
     /// PEM CA certificates trusted for an https sink.
-    #[arg(long = "ca-certs", env = "K_CA_CERTS", hide_env_values = true)]
+    #[arg(long = "ca-certs", env = adapter_env::name::K_CA_CERTS, hide_env_values = true)]
     pub ca_certs: Option<String>,
 
     /// CloudEvent overrides, `{"extensions":{"name":"value"}}`.
-    #[arg(long = "ce-overrides", env = "K_CE_OVERRIDES")]
+    #[arg(long = "ce-overrides", env = adapter_env::name::K_CE_OVERRIDES)]
     pub ce_overrides: Option<String>,
 }
 

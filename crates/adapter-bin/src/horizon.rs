@@ -121,7 +121,7 @@ pub fn prepare(args: HorizonArgs) -> Result<Prepared, ConfigError> {
         None
     };
     let credentials = horizon_config::credentials(&args)?;
-    let env_port = std::env::var("METRICS_PROMETHEUS_PORT").ok();
+    let env_port = std::env::var(adapter_env::name::METRICS_PROMETHEUS_PORT).ok();
     let metrics_addr = config::metrics_address(
         args.runtime.metrics_address,
         &args.runtime.metrics_config,

@@ -31,16 +31,16 @@ pub struct HorizonArgs {
     pub delivery: crate::config::SinkArgs,
 
     /// Horizon base URL, e.g. <https://horizon.example.com> (also the CloudEvent source).
-    #[arg(long = "horizon-url", env = "HORIZON_URL")]
+    #[arg(long = "horizon-url", env = adapter_env::name::HORIZON_URL)]
     pub horizon_url: Option<String>,
 
     /// Skip Horizon certificate verification (true/false).
-    #[arg(long = "horizon-insecure", env = "HORIZON_INSECURE", default_value = "false", value_parser = parse_go_bool)]
+    #[arg(long = "horizon-insecure", env = adapter_env::name::HORIZON_INSECURE, default_value = "false", value_parser = parse_go_bool)]
     pub horizon_insecure: bool,
 
     /// Directory with the files `domain`, `username` and `password` (a mounted Secret); empty
     /// means /var/bindings/horizon.
-    #[arg(long = "horizon-secret-path", env = "HORIZON_SECRET_PATH")]
+    #[arg(long = "horizon-secret-path", env = adapter_env::name::HORIZON_SECRET_PATH)]
     pub horizon_secret_path: Option<PathBuf>,
 
     /// Domain, used with --horizon-username and --horizon-password when the secret directory is
@@ -69,7 +69,7 @@ pub struct HorizonArgs {
     pub checkpoint_config: String,
 
     /// ConfigMap (in NAMESPACE) holding the checkpoint; default `<NAME>-configmap`.
-    #[arg(long = "checkpoint-configmap", env = "HORIZON_KVSTORE_CONFIGMAP")]
+    #[arg(long = "checkpoint-configmap", env = adapter_env::name::HORIZON_KVSTORE_CONFIGMAP)]
     pub checkpoint_configmap: Option<String>,
 
     /// File holding the checkpoint (standalone runs; instead of a ConfigMap).
@@ -77,7 +77,7 @@ pub struct HorizonArgs {
     pub checkpoint_file: Option<PathBuf>,
 
     /// Name of the source.
-    #[arg(long = "name", env = "NAME")]
+    #[arg(long = "name", env = adapter_env::name::NAME)]
     pub name: Option<String>,
 
     /// Audit events per page (1 to 1000).
@@ -108,8 +108,8 @@ pub struct HorizonArgs {
     /// Seconds to finish an in-flight delivery after SIGTERM before abandoning it.
     #[arg(
         long = "shutdown-grace",
-        env = "SHUTDOWN_GRACE_SECONDS",
-        default_value_t = 10
+        env = adapter_env::name::SHUTDOWN_GRACE_SECONDS,
+        default_value_t = adapter_env::default::SHUTDOWN_GRACE_SECONDS
     )]
     pub shutdown_grace: u64,
 }

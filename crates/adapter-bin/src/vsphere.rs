@@ -114,7 +114,7 @@ pub fn prepare(args: VsphereArgs) -> Result<Prepared, ConfigError> {
     }
     let vc_ca = vcenter_ca(&args)?;
     let credentials = config::credentials(&args)?;
-    let env_port = std::env::var("METRICS_PROMETHEUS_PORT").ok();
+    let env_port = std::env::var(adapter_env::name::METRICS_PROMETHEUS_PORT).ok();
     let metrics_addr = config::metrics_address(
         args.runtime.metrics_address,
         &args.runtime.metrics_config,

@@ -400,12 +400,13 @@ async fn reconcile_vsphere_inner(
         ctx.warn(src, "ServiceAccountMissing", message).await;
     } else if let Some(sink) = &sink {
         let config = ctx.adapter_config.read().await.clone();
+        let delivery = resources::delivery_env(src.spec.delivery.as_ref(), dead_letter.as_deref());
         let doc = resources::vsphere_deployment(
             src,
             &ns,
             &owner,
             sink,
-            dead_letter.as_deref(),
+            &delivery,
             &ctx.settings,
             &config,
         );
@@ -649,12 +650,13 @@ async fn reconcile_horizon_inner(
         ctx.warn(src, "SecretMissing", message).await;
     } else if let Some(sink) = &sink {
         let config = ctx.adapter_config.read().await.clone();
+        let delivery = resources::delivery_env(src.spec.delivery.as_ref(), dead_letter.as_deref());
         let doc = resources::horizon_deployment(
             src,
             &ns,
             &owner,
             sink,
-            dead_letter.as_deref(),
+            &delivery,
             &ctx.settings,
             &config,
         );

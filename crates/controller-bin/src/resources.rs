@@ -14,7 +14,10 @@ pub const VSPHERE_NAME_LABEL: &str = "vspheresources.sources.tanzu.vmware.com/na
 /// The ClusterRole bound to the adapter's ServiceAccount.
 pub const ADAPTER_CLUSTER_ROLE: &str = "vsphere-receive-adapter-cm";
 /// The container port of the adapters' `/metrics`, `/healthz` and `/readyz`.
-pub const ADAPTER_METRICS_PORT: i32 = 9090;
+pub const ADAPTER_METRICS_PORT: i32 = adapter_env::default::METRICS_PORT as i32;
+/// The adapter Pods' `terminationGracePeriodSeconds`: longer than the adapter's own shutdown.
+pub const ADAPTER_TERMINATION_GRACE_SECONDS: i64 =
+    adapter_env::termination_grace_period_seconds(adapter_env::default::SHUTDOWN_GRACE_SECONDS);
 
 /// The label of a VSphereSource's children.
 pub fn vsphere_labels(name: &str) -> BTreeMap<String, String> {
@@ -76,12 +79,53 @@ pub fn go_duration(seconds: i64) -> String {
     }
 }
 
-fn env(name: &str, value: &str) -> Value {
-    json!({"name": name, "value": value})
+/// The adapter container's `env`, from the one definition of the contract.
+fn env_json(vars: &[adapter_env::EnvVar]) -> Vec<Value> {
+    vars.iter()
+        .map(|v| match &v.value {
+            adapter_env::EnvValue::Value(value) => json!({"name": v.name, "value": value}),
+            adapter_env::EnvValue::FieldRef(path) => {
+                json!({"name": v.name, "valueFrom": {"fieldRef": {"fieldPath": path}}})
+            }
+        })
+        .collect()
 }
 
-fn field_env(name: &str, path: &str) -> Value {
-    json!({"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}})
+/// `spec.delivery` for the adapter: the resolved dead-letter sink and the retry settings.
+pub fn delivery_env(
+    spec: Option<&sources_api::duck::DeliverySpec>,
+    dead_letter_sink: Option<&str>,
+) -> adapter_env::Delivery {
+    adapter_env::Delivery {
+        dead_letter_sink: dead_letter_sink.map(str::to_owned),
+        retry: spec.and_then(|d| d.retry),
+        backoff_policy: spec.and_then(|d| d.backoff_policy).map(|p| {
+            match p {
+                sources_api::duck::BackoffPolicy::Linear => "linear",
+                sources_api::duck::BackoffPolicy::Exponential => "exponential",
+            }
+            .to_owned()
+        }),
+        backoff_delay: spec.and_then(|d| d.backoff_delay.clone()),
+        timeout: spec.and_then(|d| d.timeout.clone()),
+    }
+}
+
+fn common_env(
+    sink: &ResolvedSink,
+    ce_overrides: Option<&sources_api::duck::CloudEventOverrides>,
+    delivery: &adapter_env::Delivery,
+    config: &AdapterConfig,
+    metrics_config: String,
+) -> adapter_env::Common {
+    adapter_env::Common {
+        sink: sink.uri.clone(),
+        sink_ca_certs: sink.ca_certs.clone(),
+        ce_overrides: ce_overrides_json(ce_overrides),
+        logging_config: config.logging_json(),
+        metrics_config,
+        delivery: delivery.clone(),
+    }
 }
 
 /// `K_CE_OVERRIDES`: `{"extensions":{...}}`, or `""` without overrides.
@@ -166,13 +210,13 @@ pub struct ResolvedSink {
 }
 
 /// The vSphere adapter Deployment, with the Go controller's env plus
-/// `K_CA_CERTS`, probes, resource requests and a metrics port.
+/// `K_CA_CERTS`, the delivery settings, probes, resource requests and a metrics port.
 pub fn vsphere_deployment(
     src: &VSphereSource,
     ns: &str,
     owner: &Value,
     sink: &ResolvedSink,
-    dead_letter: Option<&str>,
+    delivery: &adapter_env::Delivery,
     settings: &Settings,
     config: &AdapterConfig,
 ) -> Value {
@@ -187,40 +231,23 @@ pub fn vsphere_deployment(
     };
     let checkpoint =
         json!({"maxAge": go_duration(cp.max_age_seconds), "period": go_duration(period)});
-    let mut envs = vec![
-        field_env("NAMESPACE", "metadata.namespace"),
-        field_env("NAME", "metadata.name"),
-        env(
-            "K_METRICS_CONFIG",
-            &config.metrics_json(&settings.metrics_domain, "vspheresource"),
+    let env = adapter_env::VsphereAdapterEnv {
+        common: common_env(
+            sink,
+            src.spec.ce_overrides.as_ref(),
+            delivery,
+            config,
+            config.metrics_json(&settings.metrics_domain, "vspheresource"),
         ),
-        env("K_LOGGING_CONFIG", &config.logging_json()),
-        env("VSPHERE_KVSTORE_CONFIGMAP", &names.configmap),
-        env("VSPHERE_CHECKPOINT_CONFIG", &checkpoint.to_string()),
-        env(
-            "VSPHERE_PAYLOAD_ENCODING",
-            &src.spec.payload_encoding.to_lowercase(),
-        ),
-        env(
-            "K_CE_OVERRIDES",
-            &ce_overrides_json(src.spec.ce_overrides.as_ref()),
-        ),
-        env("K_SINK", &sink.uri),
-    ];
-    if let Some(ca) = &sink.ca_certs {
-        envs.push(env("K_CA_CERTS", ca));
-    }
-    if let Some(types) = src.spec.event_types.as_ref().filter(|t| !t.is_empty()) {
-        envs.push(env("VSPHERE_EVENT_TYPES", &types.join(",")));
-    }
-    if let Some(dls) = dead_letter {
-        envs.push(env("K_DEAD_LETTER_SINK", dls));
-    }
-    envs.push(env("METRICS_PORT", &ADAPTER_METRICS_PORT.to_string()));
+        checkpoint_configmap: names.configmap.clone(),
+        checkpoint_config: checkpoint.to_string(),
+        payload_encoding: src.spec.payload_encoding.to_lowercase(),
+        event_types: src.spec.event_types.clone().unwrap_or_default(),
+    };
     let mut container = json!({
         "name": "adapter",
         "image": settings.vsphere_adapter_image,
-        "env": envs,
+        "env": env_json(&env.vars()),
     });
     adapter_ports_and_probes(&mut container);
     json!({
@@ -237,6 +264,7 @@ pub fn vsphere_deployment(
                 "metadata": {"labels": labels},
                 "spec": {
                     "serviceAccountName": src.spec.service_account(),
+                    "terminationGracePeriodSeconds": ADAPTER_TERMINATION_GRACE_SECONDS,
                     "containers": [container],
                 },
             },
@@ -294,38 +322,28 @@ pub fn horizon_deployment(
     ns: &str,
     owner: &Value,
     sink: &ResolvedSink,
-    dead_letter: Option<&str>,
+    delivery: &adapter_env::Delivery,
     settings: &Settings,
     config: &AdapterConfig,
 ) -> Value {
     let name = src.metadata.name.clone().unwrap_or_default();
     let labels = horizon_labels(&name);
     let secret = &src.spec.secret_ref.name;
-    let mut envs = vec![
-        env("HORIZON_URL", &src.spec.address),
-        env("HORIZON_INSECURE", &src.spec.skip_tls_verify.to_string()),
-        env("METRICS_DOMAIN", "knative.dev/eventing"),
-        env(
-            "K_CE_OVERRIDES",
-            &ce_overrides_json(src.spec.ce_overrides.as_ref()),
+    let env = adapter_env::HorizonAdapterEnv {
+        common: common_env(
+            sink,
+            src.spec.ce_overrides.as_ref(),
+            delivery,
+            config,
+            config.metrics_json(&settings.metrics_domain, "horizonsource"),
         ),
-        env("SINK_URI", &sink.uri),
-        env("K_SINK", &sink.uri),
-        env("NAME", &name),
-        env("NAMESPACE", ns),
-        env("K_LOGGING_CONFIG", &config.logging_json()),
-        env(
-            "K_METRICS_CONFIG",
-            &config.metrics_json(&settings.metrics_domain, "horizonsource"),
-        ),
-    ];
-    if let Some(ca) = &sink.ca_certs {
-        envs.push(env("K_CA_CERTS", ca));
-    }
-    if let Some(dls) = dead_letter {
-        envs.push(env("K_DEAD_LETTER_SINK", dls));
-    }
-    envs.push(env("METRICS_PORT", &ADAPTER_METRICS_PORT.to_string()));
+        name: name.clone(),
+        namespace: ns.to_owned(),
+        url: src.spec.address.clone(),
+        insecure: src.spec.skip_tls_verify,
+        metrics_domain: "knative.dev/eventing".to_owned(),
+    };
+    let envs = env_json(&env.vars());
     let mut container = json!({
         "name": "adapter",
         "image": settings.horizon_adapter_image,
@@ -346,6 +364,7 @@ pub fn horizon_deployment(
                 "metadata": {"labels": labels},
                 "spec": {
                     "serviceAccountName": src.spec.service_account(),
+                    "terminationGracePeriodSeconds": ADAPTER_TERMINATION_GRACE_SECONDS,
                     "containers": [container],
                     "volumes": [{"name": secret, "secret": {"secretName": secret}}],
                 },

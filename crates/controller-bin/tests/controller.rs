@@ -340,12 +340,24 @@ async fn vsphere_source_children_status_and_ready() {
             "K_SINK",
             json!(format!("http://display.{ns}.svc.cluster.local")),
         ),
-        ("METRICS_PORT", json!("9090")),
+        ("METRICS_PROMETHEUS_PORT", json!("9090")),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     assert_eq!(env_map(&dep), want);
+    // The Pod outlives the adapter's own shutdown (grace, checkpoint save, logout).
+    assert_eq!(
+        dep.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .termination_grace_period_seconds,
+        Some(sources_controller::resources::ADAPTER_TERMINATION_GRACE_SECONDS)
+    );
 
     let binding = env
         .api::<VSphereBinding>()
@@ -648,12 +660,24 @@ async fn horizon_source_children_status_and_failures() {
         ("NAMESPACE", json!(ns)),
         ("K_LOGGING_CONFIG", json!("")),
         ("K_METRICS_CONFIG", json!("")),
-        ("METRICS_PORT", json!("9090")),
+        ("METRICS_PROMETHEUS_PORT", json!("9090")),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     assert_eq!(env_map(&dep), want);
+    // The Pod outlives the adapter's own shutdown (grace, checkpoint save, logout).
+    assert_eq!(
+        dep.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .termination_grace_period_seconds,
+        Some(sources_controller::resources::ADAPTER_TERMINATION_GRACE_SECONDS)
+    );
     // The checkpoint ConfigMap (the adapter's default name) and the
     // RoleBinding that lets the adapter's ServiceAccount write it.
     assert_checkpoint_children(&env, "HorizonSource", "h", &uid, "horizon-sa", &labels).await;
