@@ -1,6 +1,6 @@
-//! Checkpointing: the in-memory position the delivery side advances, and the task that saves
-//! it every period when it changed (and once more at shutdown). Both adapters use it; each
-//! brings its own position type and its JSON.
+//! Checkpointing: the in-memory checkpoint the [pipeline](crate::pipeline) moves with its
+//! watermark, and the task that saves it every period when it changed (and once more at
+//! shutdown). Each source brings its checkpoint type and its JSON.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,27 +24,26 @@ struct ProgressState<T> {
     version: u64,
 }
 
-impl<T> Default for Progress<T> {
-    fn default() -> Self {
+impl<T: Clone> Progress<T> {
+    /// Progress starting at `stored` (the checkpoint loaded at start), counted as saved.
+    pub fn new(stored: Option<T>) -> Self {
         Self {
             inner: Mutex::new(ProgressState {
-                position: None,
+                position: stored,
                 version: 0,
             }),
         }
     }
-}
 
-impl<T: Clone> Progress<T> {
     /// Record that everything up to `position` is settled.
     pub fn advance(&self, position: T) {
-        self.update(|p| *p = Some(position));
+        self.set(Some(position));
     }
 
-    /// Change the position in place (e.g. add an id to the current millisecond).
-    pub fn update(&self, change: impl FnOnce(&mut Option<T>)) {
+    /// Replace the position.
+    pub fn set(&self, position: Option<T>) {
         if let Ok(mut s) = self.inner.lock() {
-            change(&mut s.position);
+            s.position = position;
             s.version += 1;
         }
     }
@@ -65,6 +64,7 @@ pub async fn run_saver<T: Clone>(
     store: Arc<dyn CheckpointStore>,
     progress: Arc<Progress<T>>,
     to_json: impl Fn(&T) -> String,
+    describe: impl Fn(&T) -> String,
     period: Duration,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
@@ -78,17 +78,30 @@ pub async fn run_saver<T: Clone>(
             _ = ticker.tick() => {}
             _ = stop.cancelled() => break,
         }
-        saved_version =
-            save_if_changed(store.as_ref(), &progress, &to_json, saved_version, &metrics).await;
+        saved_version = save_if_changed(
+            store.as_ref(),
+            &progress,
+            (&to_json, &describe),
+            saved_version,
+            &metrics,
+        )
+        .await;
     }
-    save_if_changed(store.as_ref(), &progress, &to_json, saved_version, &metrics).await;
+    save_if_changed(
+        store.as_ref(),
+        &progress,
+        (&to_json, &describe),
+        saved_version,
+        &metrics,
+    )
+    .await;
 }
 
 /// Save when the progress moved since `saved_version`; returns the version now saved.
 pub async fn save_if_changed<T: Clone>(
     store: &dyn CheckpointStore,
     progress: &Progress<T>,
-    to_json: &impl Fn(&T) -> String,
+    (to_json, describe): (&impl Fn(&T) -> String, &impl Fn(&T) -> String),
     saved_version: u64,
     metrics: &Metrics,
 ) -> u64 {
@@ -102,7 +115,7 @@ pub async fn save_if_changed<T: Clone>(
     match store.save_json(&to_json(&position)).await {
         Ok(()) => {
             metrics.checkpoint_saved();
-            debug!(location = %store.location(), "checkpoint saved");
+            debug!(location = %store.location(), checkpoint = %describe(&position), "checkpoint saved");
             version
         }
         Err(e) => {
@@ -119,13 +132,14 @@ mod tests {
     #[tokio::test]
     async fn saves_only_changes_and_once_more_at_stop() {
         let store: Arc<dyn CheckpointStore> = Arc::new(checkpoint::MemoryStore::default());
-        let progress = Arc::new(Progress::<u32>::default());
+        let progress = Arc::new(Progress::<u32>::new(Some(0)));
         let metrics = Arc::new(Metrics::new("test"));
         let stop = CancellationToken::new();
         let saver = tokio::spawn(run_saver(
             store.clone(),
             progress.clone(),
             |n: &u32| format!("{{\"n\":{n}}}"),
+            |n: &u32| n.to_string(),
             Duration::from_millis(20),
             metrics.clone(),
             stop.clone(),
@@ -138,7 +152,7 @@ mod tests {
         );
         let saves = metrics.checkpoints_saved.get();
         assert_eq!(saves, 1, "unchanged progress is not saved again");
-        progress.update(|p| *p = p.map(|n| n + 1));
+        progress.set(Some(2));
         stop.cancel();
         saver.await.expect("saver");
         assert_eq!(

@@ -116,14 +116,6 @@ pub struct VsphereArgs {
     /// Events per ReadNextEvents call (1 to 1000).
     #[arg(long = "page-size", env = "VSPHERE_PAGE_SIZE", default_value_t = 100)]
     pub page_size: i32,
-
-    /// Seconds to finish an in-flight delivery after SIGTERM before abandoning it.
-    #[arg(
-        long = "shutdown-grace",
-        env = adapter_env::name::SHUTDOWN_GRACE_SECONDS,
-        default_value_t = adapter_env::default::SHUTDOWN_GRACE_SECONDS
-    )]
-    pub shutdown_grace: u64,
 }
 
 /// The Knative runtime settings both adapters take: namespace, logging and metrics.
@@ -190,25 +182,116 @@ pub struct SinkArgs {
     /// CloudEvent overrides, `{"extensions":{"name":"value"}}`.
     #[arg(long = "ce-overrides", env = adapter_env::name::K_CE_OVERRIDES)]
     pub ce_overrides: Option<String>,
+
+    /// Retries after the first attempt before an event goes to the dead-letter sink
+    /// (`spec.delivery.retry`); without a dead-letter sink retries never stop.
+    #[arg(long = "delivery-retry", env = adapter_env::name::K_DELIVERY_RETRY)]
+    pub retry: Option<String>,
+
+    /// How waits between attempts grow: exponential (default) or linear
+    /// (`spec.delivery.backoffPolicy`).
+    #[arg(long = "delivery-backoff-policy", env = adapter_env::name::K_DELIVERY_BACKOFF_POLICY)]
+    pub backoff_policy: Option<String>,
+
+    /// The first wait between attempts, an ISO-8601 duration such as PT0.2S (default 100 ms;
+    /// `spec.delivery.backoffDelay`).
+    #[arg(long = "delivery-backoff-delay", env = adapter_env::name::K_DELIVERY_BACKOFF_DELAY)]
+    pub backoff_delay: Option<String>,
+
+    /// The timeout of each request to the sink, an ISO-8601 duration such as PT10S
+    /// (`spec.delivery.timeout`; wins over K_SINK_TIMEOUT).
+    #[arg(long = "delivery-timeout", env = adapter_env::name::K_DELIVERY_TIMEOUT)]
+    pub delivery_timeout: Option<String>,
+
+    /// Events delivered at once, each retried on its own; 1 sends strictly in order.
+    #[arg(
+        long = "delivery-concurrency",
+        env = adapter_env::name::DELIVERY_CONCURRENCY,
+        default_value_t = adapter_env::default::DELIVERY_CONCURRENCY
+    )]
+    pub concurrency: usize,
+
+    /// Seconds deliveries in flight at SIGTERM may still take before they are abandoned (and
+    /// not checkpointed).
+    #[arg(
+        long = "shutdown-grace",
+        env = adapter_env::name::SHUTDOWN_GRACE_SECONDS,
+        default_value_t = adapter_env::default::SHUTDOWN_GRACE_SECONDS
+    )]
+    pub shutdown_grace: u64,
 }
 
 impl SinkArgs {
     /// The sink settings, `None` for stdout (no `K_SINK`).
     pub fn sink_config(&self) -> Result<Option<crate::deliver::SinkConfig>, ConfigError> {
-        let timeout = sink_timeout(self.sink_timeout.as_deref())?;
+        use adapter_env::name;
+        let iso = |setting: &'static str, value: &Option<String>| match nonempty(value) {
+            None => Ok(None),
+            Some(v) => adapter_env::parse_iso8601_duration(&v)
+                .map(Some)
+                .map_err(|e| ConfigError::new(setting, e)),
+        };
+        let mut timeout = sink_timeout(self.sink_timeout.as_deref())?;
+        if let Some(t) = iso(name::K_DELIVERY_TIMEOUT, &self.delivery_timeout)? {
+            if t.is_zero() {
+                return Err(ConfigError::new(
+                    name::K_DELIVERY_TIMEOUT,
+                    "must be more than 0, e.g. PT10S",
+                ));
+            }
+            timeout = t;
+        }
+        let mut backoff = crate::backoff::Backoff::default();
+        if let Some(p) = nonempty(&self.backoff_policy) {
+            backoff.policy = crate::backoff::BackoffPolicy::parse(&p).ok_or_else(|| {
+                ConfigError::new(
+                    name::K_DELIVERY_BACKOFF_POLICY,
+                    format!("{p:?} is neither exponential nor linear"),
+                )
+            })?;
+        }
+        if let Some(d) = iso(name::K_DELIVERY_BACKOFF_DELAY, &self.backoff_delay)? {
+            backoff.initial = d;
+            backoff.max = backoff.max.max(d);
+        }
+        let retry = match nonempty(&self.retry) {
+            None => None,
+            Some(r) => Some(r.parse::<u32>().map_err(|_| {
+                ConfigError::new(
+                    name::K_DELIVERY_RETRY,
+                    format!("{r:?} is not a number of retries (0 or more)"),
+                )
+            })?),
+        };
+        if !(1..=1024).contains(&self.concurrency) {
+            return Err(ConfigError::new(
+                name::DELIVERY_CONCURRENCY,
+                format!("{} is not between 1 and 1024", self.concurrency),
+            ));
+        }
         let Some(sink) = nonempty(&self.sink) else {
             return Ok(None);
         };
         Ok(Some(crate::deliver::SinkConfig {
-            url: sink_url("K_SINK", &sink)?,
+            url: sink_url(name::K_SINK, &sink)?,
             dead_letter: match nonempty(&self.dead_letter_sink) {
-                Some(d) => Some(sink_url("K_DEAD_LETTER_SINK", &d)?),
+                Some(d) => Some(sink_url(name::K_DEAD_LETTER_SINK, &d)?),
                 None => None,
             },
             timeout,
             ca_certs: nonempty(&self.ca_certs),
-            backoff: crate::deliver::Backoff::default(),
+            backoff,
+            retry,
         }))
+    }
+
+    /// The pipeline settings these delivery settings make, with the checkpoint period.
+    pub fn pipeline(&self, checkpoint_period: Duration) -> crate::pipeline::Settings {
+        crate::pipeline::Settings {
+            concurrency: self.concurrency,
+            checkpoint_period,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace),
+        }
     }
 
     /// `K_CE_OVERRIDES`, validated.
@@ -353,6 +436,48 @@ mod tests {
         assert_eq!(sink_timeout(Some("5")).expect("5"), Duration::from_secs(5));
         let e = sink_timeout(Some("5s")).expect_err("unit");
         assert!(e.to_string().contains("K_SINK_TIMEOUT"), "{e}");
+    }
+
+    #[test]
+    fn delivery_settings_with_knatives_meaning() {
+        let mut args = SinkArgs {
+            sink: Some("http://sink".into()),
+            concurrency: 32,
+            ..SinkArgs::default()
+        };
+        let cfg = args.sink_config().expect("defaults").expect("sink");
+        assert_eq!(cfg.timeout, Duration::from_secs(30));
+        assert_eq!(cfg.retry, None);
+        args.sink_timeout = Some("5".into());
+        args.delivery_timeout = Some("PT2.5S".into());
+        args.retry = Some("3".into());
+        args.backoff_policy = Some("linear".into());
+        args.backoff_delay = Some("PT0.2S".into());
+        let cfg = args.sink_config().expect("set").expect("sink");
+        assert_eq!(cfg.timeout, Duration::from_millis(2500), "timeout wins");
+        assert_eq!(cfg.retry, Some(3));
+        assert_eq!(cfg.backoff.policy, crate::backoff::BackoffPolicy::Linear);
+        assert_eq!(cfg.backoff.initial, Duration::from_millis(200));
+        for (field, value, setting) in [
+            (0, "-1", "K_DELIVERY_RETRY"),
+            (1, "fibonacci", "K_DELIVERY_BACKOFF_POLICY"),
+            (2, "200ms", "K_DELIVERY_BACKOFF_DELAY"),
+            (3, "PT0S", "K_DELIVERY_TIMEOUT"),
+        ] {
+            let mut bad = args.clone();
+            let v = Some(value.to_owned());
+            match field {
+                0 => bad.retry = v,
+                1 => bad.backoff_policy = v,
+                2 => bad.backoff_delay = v,
+                _ => bad.delivery_timeout = v,
+            }
+            let e = bad.sink_config().expect_err(value);
+            assert!(e.to_string().contains(setting), "{e}");
+        }
+        args.concurrency = 0;
+        let e = args.sink_config().expect_err("concurrency");
+        assert!(e.to_string().contains("DELIVERY_CONCURRENCY"), "{e}");
     }
 
     #[test]

@@ -1,38 +1,30 @@
-//! The Horizon adapter: poll → encode → deliver → checkpoint, wired together.
+//! The Horizon adapter: its settings, the login and the resume point, then the
+//! [pipeline](crate::pipeline) with the [Horizon source](crate::source::horizon) and the
+//! [Horizon encoder](crate::encode::horizon).
 //!
 //! [`prepare`] validates every setting (one message naming the bad one, e.g. missing
 //! credentials or a bad `HORIZON_URL`). [`run`] serves metrics and health, loads the
-//! checkpoint, logs in to Horizon (retrying while it is unreachable), then runs the
-//! [reader](crate::source::horizon), the delivery loop (the shared [sink](crate::deliver) with
-//! its retry, dead-letter and never-advance-past-unaccepted rules) and a checkpoint saver. On
-//! shutdown the reader stops, the in-flight delivery gets a grace period, the checkpoint is
-//! saved and the session is logged out.
-//!
-//! CloudEvents are upstream's: `id` = the audit event id, `source` = `HORIZON_URL`, `type` =
-//! `com.vmware.horizon.<lower-case type>.v0`, JSON data with upstream's field names; `time`
-//! keeps milliseconds (upstream truncates to seconds).
+//! checkpoint, logs in to Horizon (retrying while it is unreachable), runs the pipeline until
+//! shutdown, and logs out.
 
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use checkpoint::{CheckpointConfig, CheckpointStore, FileStore, HorizonCheckpoint, StoreError};
-use cloudevent_encode::{CeOverrides, percent_encode};
-use horizon_client::{AuditEvent, Client, Credentials};
-use http::{HeaderMap, HeaderName, HeaderValue};
-use tokio::sync::mpsc;
+use cloudevent_encode::CeOverrides;
+use horizon_client::{Client, Credentials, Cursor};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::checkpointing::{Progress, run_saver};
+use crate::backoff::{Backoff, jitter};
 use crate::config::{self, ConfigError};
-use crate::deliver::{Backoff, Outcome, Outgoing, Sink, SinkConfig};
+use crate::deliver::{Sink, SinkConfig, Target};
+use crate::encode::horizon::Encoder;
 use crate::horizon_config::{self, HorizonArgs};
-use crate::source::horizon::{Cursor, ReaderConfig, initial_cursor, read_events};
+use crate::source::horizon::{HorizonProgress, HorizonSource, HorizonSourceConfig};
 use crate::telemetry::{self, Metrics};
 
-pub use crate::vsphere::AdapterError;
+pub use crate::error::AdapterError;
 
 /// Everything checked and ready to run.
 pub struct Prepared {
@@ -204,13 +196,16 @@ pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), 
         serve_stop.cancel();
         Ok(())
     };
-    let cursor = match stored.as_ref().and_then(Cursor::from_checkpoint) {
-        Some(c) => {
-            info!(time = c.time, ids = ?c.ids, "found existing checkpoint");
+    let resume = stored
+        .as_ref()
+        .and_then(|cp| HorizonProgress::from_checkpoint(&url, cp));
+    let cursor = match &resume {
+        Some(p) => {
+            info!(time = p.cursor.time, ids = ?p.cursor.ids, "found existing checkpoint");
             if !login(&client, &metrics, &shutdown).await {
                 return stopped(&serve_stop);
             }
-            c
+            p.cursor.clone()
         }
         None => {
             info!("no valid checkpoint found; starting after the newest audit event");
@@ -219,12 +214,11 @@ pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), 
                 if !login(&client, &metrics, &shutdown).await {
                     return stopped(&serve_stop);
                 }
-                match initial_cursor(&client, replay).await {
+                match Cursor::after_newest(&client, replay).await {
                     Ok(c) => break c,
                     Err(e) => {
                         failures += 1;
-                        let wait =
-                            connect_backoff().delay(failures, None, crate::deliver::jitter());
+                        let wait = connect_backoff().delay(failures, None, jitter());
                         warn!(error = %e, retry_in_s = wait.as_secs_f64(), "cannot read Horizon audit events; retrying");
                         if crate::sleep_or_cancel(wait, &shutdown).await {
                             return stopped(&serve_stop);
@@ -248,51 +242,30 @@ pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), 
         overrides,
         namespace: args.runtime.namespace.clone().filter(|n| !n.is_empty()),
     };
-
-    let (tx, rx) = mpsc::channel::<AuditEvent>(args.page_size as usize * 2);
-    let stop_reading = shutdown.child_token();
-    let reader = tokio::spawn(read_events(
+    let source = HorizonSource::new(
         client.clone(),
+        &url,
         cursor,
-        ReaderConfig {
+        HorizonSourceConfig {
             poll_interval,
             page_size: args.page_size,
         },
-        tx,
         metrics.clone(),
-        stop_reading.clone(),
-    ));
-    let progress = Arc::new(Progress::<Cursor>::default());
-    let stop_saving = CancellationToken::new();
-    let source = url.clone();
-    let saver = tokio::spawn(run_saver(
-        store.clone(),
-        progress.clone(),
-        move |cursor: &Cursor| {
-            HorizonCheckpoint::new(&source, cursor.time, cursor.ids.iter().copied().collect())
-                .to_json()
-        },
-        period,
-        metrics.clone(),
-        stop_saving.clone(),
-    ));
-    let abandon = crate::abandon_after(&shutdown, Duration::from_secs(args.shutdown_grace));
-    deliver_all(
-        rx, &encoder, &target, &progress, &metrics, &shutdown, &abandon,
+    );
+    crate::pipeline::run(
+        source,
+        encoder,
+        target,
+        store,
+        resume,
+        args.delivery.pipeline(period),
+        metrics,
+        shutdown,
     )
     .await;
-
-    stop_reading.cancel();
-    if tokio::time::timeout(Duration::from_secs(10), reader)
-        .await
-        .is_err()
-    {
-        warn!("the reader did not stop in time; leaving it");
-    }
-    stop_saving.cancel();
-    let _ = saver.await;
     info!("checkpoint saved; logging out");
-    if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(5), client.logout()).await {
+    let logout = Duration::from_secs(adapter_env::default::SHUTDOWN_SOURCE_SECONDS);
+    if let Ok(Err(e)) = tokio::time::timeout(logout, client.logout()).await {
         debug!(error = %e, "logout");
     }
     serve_stop.cancel();
@@ -309,11 +282,7 @@ fn is_forbidden(e: &StoreError) -> bool {
 }
 
 fn connect_backoff() -> Backoff {
-    Backoff {
-        initial: Duration::from_secs(1),
-        max: Duration::from_secs(60),
-        factor: 2.0,
-    }
+    Backoff::reconnect(Duration::from_secs(60))
 }
 
 /// Log in, retrying until it works; `false` when shutdown came first.
@@ -329,7 +298,7 @@ async fn login(client: &Client, metrics: &Metrics, shutdown: &CancellationToken)
             }
             Err(e) => {
                 metrics.set_source_up(false);
-                let wait = connect_backoff().delay(attempt, None, crate::deliver::jitter());
+                let wait = connect_backoff().delay(attempt, None, jitter());
                 if e.is_bad_credentials() {
                     error!(error = %e, retry_in_s = wait.as_secs_f64(), "Horizon refused the credentials");
                 } else {
@@ -340,176 +309,5 @@ async fn login(client: &Client, metrics: &Metrics, shutdown: &CancellationToken)
                 }
             }
         }
-    }
-}
-
-/// Audit events as CloudEvents.
-#[derive(Debug, Clone)]
-pub struct Encoder {
-    /// `source` (`HORIZON_URL`).
-    pub source: String,
-    /// `K_CE_OVERRIDES` extensions.
-    pub overrides: CeOverrides,
-    /// `Kn-Namespace`.
-    pub namespace: Option<String>,
-}
-
-/// `com.vmware.horizon.<lower-case type>.v0`.
-pub fn event_type(e: &AuditEvent) -> String {
-    format!(
-        "com.vmware.horizon.{}.v0",
-        e.kind.as_deref().unwrap_or_default().to_lowercase()
-    )
-}
-
-/// RFC 3339 UTC with milliseconds, e.g. `2021-07-27T07:12:19.490Z`.
-pub fn event_time(ms: i64) -> String {
-    match jiff::Timestamp::from_millisecond(ms) {
-        Ok(t) => t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-        Err(_) => "1970-01-01T00:00:00.000Z".into(),
-    }
-}
-
-impl Encoder {
-    /// Binary-mode HTTP headers and body.
-    pub fn outgoing(&self, e: &AuditEvent) -> Result<Outgoing, http::Error> {
-        let id = e.id.to_string();
-        let kind = event_type(e);
-        let mut headers = HeaderMap::new();
-        let mut put = |name: &str, value: &str| -> Result<(), http::Error> {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(http::Error::from)?;
-            let value = HeaderValue::from_str(&percent_encode(value)).map_err(http::Error::from)?;
-            headers.insert(name, value);
-            Ok(())
-        };
-        put("ce-specversion", "1.0")?;
-        put("ce-id", &id)?;
-        put("ce-source", &self.source)?;
-        put("ce-type", &kind)?;
-        put("ce-time", &event_time(e.time))?;
-        for (k, v) in self.overrides.iter() {
-            put(&format!("ce-{k}"), v)?;
-        }
-        if let Some(ns) = &self.namespace {
-            put("kn-namespace", ns)?;
-        }
-        put("content-type", "application/json")?;
-        Ok(Outgoing {
-            id,
-            event_type: kind,
-            headers,
-            body: Bytes::from(serde_json::to_vec(e).unwrap_or_default()),
-        })
-    }
-
-    /// The structured-mode JSON (for stdout).
-    pub fn structured(&self, e: &AuditEvent) -> serde_json::Value {
-        let mut v = serde_json::json!({
-            "specversion": "1.0",
-            "id": e.id.to_string(),
-            "source": self.source,
-            "type": event_type(e),
-            "time": event_time(e.time),
-            "datacontenttype": "application/json",
-            "data": e,
-        });
-        for (k, val) in self.overrides.iter() {
-            v[k] = serde_json::Value::String(val.to_owned());
-        }
-        v
-    }
-}
-
-enum Target {
-    Http(Sink),
-    Stdout,
-}
-
-async fn deliver_all(
-    mut rx: mpsc::Receiver<AuditEvent>,
-    encoder: &Encoder,
-    target: &Target,
-    progress: &Progress<Cursor>,
-    metrics: &Metrics,
-    shutdown: &CancellationToken,
-    abandon: &CancellationToken,
-) {
-    loop {
-        let event = tokio::select! {
-            e = rx.recv() => match e { Some(e) => e, None => break },
-            _ = shutdown.cancelled() => break,
-        };
-        let outcome = match target {
-            Target::Stdout => {
-                let mut line = encoder.structured(&event).to_string();
-                line.push('\n');
-                let mut out = std::io::stdout().lock();
-                match out.write_all(line.as_bytes()).and_then(|_| out.flush()) {
-                    Ok(()) => {
-                        metrics.sent.inc();
-                        Outcome::Delivered { attempts: 1 }
-                    }
-                    Err(e) => {
-                        error!(error = %e, "cannot write to stdout");
-                        Outcome::Cancelled
-                    }
-                }
-            }
-            Target::Http(sink) => match encoder.outgoing(&event) {
-                Ok(outgoing) => sink.deliver(&outgoing, abandon).await,
-                Err(e) => {
-                    error!(id = event.id, error = %e, "cannot encode the event; skipping it");
-                    metrics.failed.inc();
-                    Outcome::Rejected { status: 0 }
-                }
-            },
-        };
-        if !outcome.is_settled() {
-            break;
-        }
-        progress.update(|c| c.get_or_insert_with(Cursor::default).advance(&event));
-        if let Ok(lag) = Duration::try_from(
-            jiff::Timestamp::now()
-                - jiff::Timestamp::from_millisecond(event.time).unwrap_or_default(),
-        ) {
-            metrics.set_lag(lag);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn maps_like_upstream_but_keeps_milliseconds() {
-        let e: AuditEvent = serde_json::from_str(r#"{"id":98562,"machine_dns_name":"Horizon-01.corp.local","message":"User corp\\administrator has logged in to View Administrator","module":"Vlsi","severity":"AUDIT_SUCCESS","time":1627369939490,"type":"VLSI_USERLOGGEDIN","user_id":"S-1-5-21-4442515-1634369418-872054540-500"}"#).expect("event");
-        let mut overrides = CeOverrides::none();
-        overrides.insert("team", "a b").expect("ext");
-        let enc = Encoder {
-            source: "https://horizon.example".into(),
-            overrides,
-            namespace: Some("ns".into()),
-        };
-        let o = enc.outgoing(&e).expect("encode");
-        let h = |n: &str| {
-            o.headers
-                .get(n)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned()
-        };
-        assert_eq!(h("ce-id"), "98562");
-        assert_eq!(h("ce-type"), "com.vmware.horizon.vlsi_userloggedin.v0");
-        assert_eq!(h("ce-time"), "2021-07-27T07:12:19.490Z");
-        assert_eq!(h("ce-source"), "https://horizon.example");
-        assert_eq!(h("ce-team"), "a%20b");
-        assert_eq!(h("kn-namespace"), "ns");
-        assert_eq!(h("content-type"), "application/json");
-        assert_eq!(
-            String::from_utf8_lossy(&o.body),
-            r#"{"id":98562,"machine_dns_name":"Horizon-01.corp.local","message":"User corp\\administrator has logged in to View Administrator","module":"Vlsi","severity":"AUDIT_SUCCESS","time":1627369939490,"type":"VLSI_USERLOGGEDIN","user_id":"S-1-5-21-4442515-1634369418-872054540-500"}"#
-        );
-        assert_eq!(enc.structured(&e)["team"], "a b");
     }
 }

@@ -104,14 +104,6 @@ pub struct HorizonArgs {
         default_value_t = 1800
     )]
     pub token_lifetime: u64,
-
-    /// Seconds to finish an in-flight delivery after SIGTERM before abandoning it.
-    #[arg(
-        long = "shutdown-grace",
-        env = adapter_env::name::SHUTDOWN_GRACE_SECONDS,
-        default_value_t = adapter_env::default::SHUTDOWN_GRACE_SECONDS
-    )]
-    pub shutdown_grace: u64,
 }
 
 /// The credentials: the secret directory when it exists, else the standalone flags.

@@ -1,16 +1,17 @@
-//! The vmware-sources adapters as a library: the runtime behind the `vsphere-adapter` binary.
+//! The vmware-sources adapters as a library: the runtime behind the `vsphere-adapter` and
+//! `horizon-adapter` binaries.
 //!
-//! One event's way through the code, by folder:
-//! [`source`] reads it from vCenter (in order, resuming after restarts and lost sessions),
-//! `cloudevent-encode` turns it into a CloudEvent (in [`vsphere`], the wiring),
-//! [`deliver`] sends it to the sink (retries, dead-letter sink),
-//! [`checkpointing`] records and saves how far delivery got.
-//! [`config`] holds the environment contract and flags, [`telemetry`] the metrics and health
-//! endpoints, [`logging`] Knative's log levels, [`memory`] the allocator and returning memory
-//! after a burst.
+//! One event's way through the code, by folder: [`source`] reads it (vCenter or Horizon, in
+//! order, resuming after restarts, lost sessions and lost answers), [`encode`] makes it a
+//! CloudEvent, [`deliver`] sends it to the sink (retries, dead-letter sink), and
+//! [`checkpointing`] saves how far delivery got. [`pipeline`] runs those steps the same way for
+//! both sources: concurrent deliveries, the checkpoint at the low watermark, shutdown.
 //!
-//! The `horizon-adapter` binary is wired in [`horizon`] (settings in [`horizon_config`],
-//! reading in [`source::horizon`]) and shares delivery, telemetry and logging.
+//! Around it: [`vsphere`] and [`horizon`] wire each adapter (settings, connection, resume
+//! point); [`config`] and [`horizon_config`] are the settings (the environment contract of
+//! `adapter-env`, and flags); [`backoff`] the waits between attempts; [`telemetry`] the metrics
+//! and health endpoints; [`logging`] Knative's log levels; [`memory`] the allocator and returning
+//! memory after a burst; [`error`] why an adapter stops.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,13 +25,17 @@
 //! # Ok(()) }
 //! ```
 
+pub mod backoff;
 pub mod checkpointing;
 pub mod config;
 pub mod deliver;
+pub mod encode;
+pub mod error;
 pub mod horizon;
 pub mod horizon_config;
 pub mod logging;
 pub mod memory;
+pub mod pipeline;
 pub mod source;
 pub mod telemetry;
 pub mod vsphere;
@@ -66,8 +71,9 @@ pub async fn sleep_or_cancel(
     cancel: &tokio_util::sync::CancellationToken,
 ) -> bool {
     tokio::select! {
-        _ = tokio::time::sleep(wait) => false,
+        biased;
         _ = cancel.cancelled() => true,
+        _ = tokio::time::sleep(wait) => false,
     }
 }
 

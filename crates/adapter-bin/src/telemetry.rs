@@ -54,6 +54,13 @@ pub struct Metrics {
     pub relogins: Counter,
     /// Checkpoints saved.
     pub checkpoints_saved: Counter,
+    /// Events that did not decode strictly and were delivered as well as they could be read.
+    pub undecodable: Counter,
+    /// Times the source started reading anew (an event collector created: at start, after a
+    /// lost session or a lost answer).
+    pub source_restarts: Counter,
+    /// Deliveries in flight.
+    in_flight: AtomicI64,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_sum_micros: AtomicU64,
     latency_count: AtomicU64,
@@ -77,6 +84,9 @@ impl Metrics {
             failed: Counter::default(),
             relogins: Counter::default(),
             checkpoints_saved: Counter::default(),
+            undecodable: Counter::default(),
+            source_restarts: Counter::default(),
+            in_flight: AtomicI64::new(0),
             latency_buckets: Default::default(),
             latency_sum_micros: AtomicU64::new(0),
             latency_count: AtomicU64::new(0),
@@ -108,6 +118,12 @@ impl Metrics {
         );
     }
 
+    /// Record how many deliveries are in flight.
+    pub fn set_in_flight(&self, n: usize) {
+        self.in_flight
+            .store(i64::try_from(n).unwrap_or(i64::MAX), Ordering::Relaxed);
+    }
+
     /// Record a saved checkpoint.
     pub fn checkpoint_saved(&self) {
         self.checkpoints_saved.inc();
@@ -134,7 +150,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
         let src = self.source;
-        let counters: [(&str, &str, &Counter); 7] = [
+        let counters: [(&str, &str, &Counter); 9] = [
             (
                 "events_read_total",
                 "Events read from the source.",
@@ -165,6 +181,16 @@ impl Metrics {
                 "checkpoints_saved_total",
                 "Checkpoints saved.",
                 &self.checkpoints_saved,
+            ),
+            (
+                "events_undecodable_total",
+                "Events that did not decode and were delivered as far as they could be read.",
+                &self.undecodable,
+            ),
+            (
+                "source_restarts_total",
+                "Times reading started anew (new event collector: start, lost session, lost answer).",
+                &self.source_restarts,
             ),
         ];
         for (name, help, c) in counters {
@@ -210,6 +236,11 @@ impl Metrics {
                 },
             ),
             (
+                "deliveries_in_flight",
+                "Events being delivered now.",
+                self.in_flight.load(Ordering::Relaxed) as f64,
+            ),
+            (
                 "source_up",
                 "1 when the source answers.",
                 f64::from(u8::from(self.source_up.load(Ordering::Relaxed))),
@@ -236,7 +267,7 @@ pub async fn start(
     source: &'static str,
     addr: SocketAddr,
     shutdown: &CancellationToken,
-) -> Result<(Arc<Metrics>, CancellationToken), crate::vsphere::AdapterError> {
+) -> Result<(Arc<Metrics>, CancellationToken), crate::error::AdapterError> {
     let metrics = Arc::new(Metrics::new(source));
     tokio::spawn(crate::memory::release_when_quiet(
         metrics.clone(),
@@ -245,7 +276,7 @@ pub async fn start(
     let serve_stop = CancellationToken::new();
     let bound = serve(addr, metrics.clone(), serve_stop.clone())
         .await
-        .map_err(|source| crate::vsphere::AdapterError::Listen { addr, source })?;
+        .map_err(|source| crate::error::AdapterError::Listen { addr, source })?;
     tracing::info!(address = %bound, "serving /metrics, /healthz and /readyz");
     Ok((metrics, serve_stop))
 }

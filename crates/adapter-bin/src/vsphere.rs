@@ -1,51 +1,29 @@
-//! The vSphere adapter: read → encode → deliver → checkpoint, wired together.
+//! The vSphere adapter: its settings, the connection to vCenter and the resume point, then the
+//! [pipeline](crate::pipeline) with the [vCenter source](crate::source::vsphere) and the
+//! [vSphere encoder](crate::encode::vsphere).
 //!
-//! [`run`] validates every setting first (one message naming the bad one), connects to vCenter
-//! (retrying while it is unreachable), resumes from the checkpoint by vCenter's clock, then runs
-//! three tasks: the [reader](crate::source::vsphere) filling a bounded channel, the delivery loop
-//! encoding each event and handing it to the [sink](crate::deliver), and the
-//! [checkpoint saver](crate::checkpointing). On shutdown the reader stops, the in-flight delivery
-//! gets a grace period, the checkpoint is saved, and the session is logged out.
+//! [`prepare`] validates every setting first (one message naming the bad one); [`run`] connects
+//! to vCenter (retrying while it is unreachable), resumes from the checkpoint by vCenter's
+//! clock, runs the pipeline until shutdown, and logs out.
 
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use checkpoint::{Checkpoint, CheckpointConfig, CheckpointStore, FileStore};
+use checkpoint::{CheckpointConfig, CheckpointStore, FileStore};
 use cloudevent_encode::{CeOverrides, EventEncoder, PayloadEncoding};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
-use vsphere_client::{Client, Event};
+use vsphere_client::Client;
+use vsphere_client::events::Position;
 
-use crate::checkpointing::{Progress, run_saver};
+use crate::backoff::{Backoff, jitter};
 use crate::config::{self, ConfigError, VsphereArgs};
-use crate::deliver::{Backoff, Outcome, Outgoing, Sink, SinkConfig};
-use crate::source::vsphere::{Position, ReaderConfig, read_events};
+use crate::deliver::{Sink, SinkConfig, Target};
+use crate::encode::vsphere::VsphereEncoder;
+use crate::source::vsphere::{VsphereSource, VsphereSourceConfig};
 use crate::telemetry::{self, Metrics};
 
-/// Why the adapter stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum AdapterError {
-    /// A setting is invalid.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The checkpoint store could not be opened or read.
-    #[error(transparent)]
-    Checkpoint(#[from] checkpoint::StoreError),
-    /// The metrics/health server could not listen.
-    #[error("cannot serve metrics and health on {addr}: {source}")]
-    Listen {
-        /// The address.
-        addr: std::net::SocketAddr,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The Kubernetes client could not be built.
-    #[error("cannot reach Kubernetes for the checkpoint ConfigMap: {0}")]
-    Kubernetes(String),
-}
+pub use crate::error::AdapterError;
 
 /// Everything checked and ready to run.
 pub struct Prepared {
@@ -260,8 +238,8 @@ pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), 
     };
 
     let about = client.service_content().about.clone();
-    let source = client.endpoint().as_str().to_owned();
-    let mut encoder = EventEncoder::new(source.clone(), about.api_version.clone(), encoding)
+    let source_url = client.endpoint().as_str().to_owned();
+    let mut encoder = EventEncoder::new(source_url, about.api_version.clone(), encoding)
         .with_overrides(overrides);
     if let Some(ns) = args.runtime.namespace.as_deref().filter(|n| !n.is_empty()) {
         encoder = encoder.with_namespace(ns);
@@ -273,137 +251,32 @@ pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), 
                 .map_err(|e| ConfigError::new("K_CA_CERTS", e.to_string()))?,
         ),
     };
-
-    // Read → channel → deliver; the channel holds two pages so reading runs ahead.
-    let (tx, rx) = mpsc::channel::<Event>((args.page_size as usize) * 2);
-    let stop_reading = shutdown.child_token();
-    let reader = tokio::spawn(read_events(
+    let source = VsphereSource::new(
         client.clone(),
         position,
-        ReaderConfig {
+        VsphereSourceConfig {
             page_size: args.page_size,
             event_types: event_types(args.event_types.as_deref()),
-            ..ReaderConfig::default()
+            ..VsphereSourceConfig::default()
         },
-        tx,
         metrics.clone(),
-        stop_reading.clone(),
-    ));
-    let progress = Arc::new(Progress::<Checkpoint>::default());
-    let stop_saving = CancellationToken::new();
-    let saver = tokio::spawn(run_saver(
-        store.clone(),
-        progress.clone(),
-        Checkpoint::to_json,
-        checkpoint_config.period,
-        metrics.clone(),
-        stop_saving.clone(),
-    ));
-    let abandon = crate::abandon_after(&shutdown, Duration::from_secs(args.shutdown_grace));
-    deliver_all(
-        rx, &encoder, &target, &source, &progress, &metrics, &shutdown, &abandon,
+    );
+    crate::pipeline::run(
+        source,
+        VsphereEncoder::new(encoder),
+        target,
+        store,
+        stored,
+        args.delivery.pipeline(checkpoint_config.period),
+        metrics,
+        shutdown,
     )
     .await;
-
-    stop_reading.cancel();
-    if tokio::time::timeout(Duration::from_secs(10), reader)
-        .await
-        .is_err()
-    {
-        warn!("the reader did not stop in time; leaving it");
-    }
-    stop_saving.cancel();
-    let _ = saver.await;
     info!("checkpoint saved; logging out");
-    let _ = tokio::time::timeout(Duration::from_secs(5), client.logout()).await;
+    let logout = Duration::from_secs(adapter_env::default::SHUTDOWN_SOURCE_SECONDS);
+    let _ = tokio::time::timeout(logout, client.logout()).await;
     serve_stop.cancel();
     Ok(())
-}
-
-enum Target {
-    Http(Sink),
-    Stdout,
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn deliver_all(
-    mut rx: mpsc::Receiver<Event>,
-    encoder: &EventEncoder,
-    target: &Target,
-    source: &str,
-    progress: &Progress<Checkpoint>,
-    metrics: &Metrics,
-    shutdown: &CancellationToken,
-    abandon: &CancellationToken,
-) {
-    let placeholder: http::Uri = http::Uri::from_static("http://sink.invalid/");
-    let mut body = Vec::with_capacity(4096);
-    loop {
-        let event = tokio::select! {
-            e = rx.recv() => match e { Some(e) => e, None => break },
-            _ = shutdown.cancelled() => break,
-        };
-        let outcome = match target {
-            Target::Stdout => {
-                body.clear();
-                let attrs = encoder.attributes(&event);
-                encoder.structured_body(&event, &attrs, &mut body);
-                body.push(b'\n');
-                let mut out = std::io::stdout().lock();
-                match out.write_all(&body).and_then(|_| out.flush()) {
-                    Ok(()) => {
-                        metrics.sent.inc();
-                        Outcome::Delivered { attempts: 1 }
-                    }
-                    Err(e) => {
-                        error!(error = %e, "cannot write to stdout");
-                        Outcome::Cancelled
-                    }
-                }
-            }
-            Target::Http(sink) => {
-                let request = match encoder.request(&event, &placeholder, std::mem::take(&mut body))
-                {
-                    Ok(r) => r,
-                    Err(e) => {
-                        // Only header values from ceOverrides can fail here, and they were validated.
-                        error!(key = event.key(), error = %e, "cannot encode the event; skipping it");
-                        metrics.failed.inc();
-                        advance(progress, &event, source, metrics);
-                        continue;
-                    }
-                };
-                let (parts, payload) = request.into_parts();
-                let outgoing = Outgoing {
-                    id: event.key().to_string(),
-                    event_type: event.kind_name().to_owned(),
-                    headers: parts.headers,
-                    body: Bytes::from(payload),
-                };
-                let outcome = sink.deliver(&outgoing, abandon).await;
-                body = Vec::with_capacity(4096);
-                outcome
-            }
-        };
-        if !outcome.is_settled() {
-            break;
-        }
-        advance(progress, &event, source, metrics);
-    }
-}
-
-fn advance(progress: &Progress<Checkpoint>, event: &Event, source: &str, metrics: &Metrics) {
-    if let Some(created) = event.created_time() {
-        progress.advance(Checkpoint::new(
-            source,
-            event.key(),
-            event.kind_name(),
-            created,
-        ));
-        if let Ok(lag) = Duration::try_from(jiff::Timestamp::now() - created) {
-            metrics.set_lag(lag);
-        }
-    }
 }
 
 /// `VSPHERE_EVENT_TYPES`: comma-separated, blanks ignored.
@@ -446,11 +319,7 @@ async fn connect(
     shutdown: &CancellationToken,
 ) -> Result<Option<Client>, ConfigError> {
     let mut attempt = 0u32;
-    let backoff = Backoff {
-        initial: Duration::from_secs(1),
-        max: Duration::from_secs(60),
-        factor: 2.0,
-    };
+    let backoff = Backoff::reconnect(Duration::from_secs(60));
     loop {
         attempt += 1;
         let mut builder = Client::builder(url)
@@ -472,7 +341,7 @@ async fn connect(
             }
             Err(e) => {
                 metrics.set_source_up(false);
-                let wait = backoff.delay(attempt, None, crate::deliver::jitter());
+                let wait = backoff.delay(attempt, None, jitter());
                 if e.is_bad_credentials() {
                     error!(error = %e, retry_in_s = wait.as_secs_f64(), "vCenter refused the credentials");
                 } else {

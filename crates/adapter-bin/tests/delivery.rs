@@ -45,7 +45,10 @@ async fn a_sink_answering_503_then_200_gets_everything_in_order_and_the_checkpoi
     let sink = RecordingSink::start().await;
     let dir = tempfile::tempdir().expect("dir");
     let cp = dir.path().join("cp.json");
-    let adapter = Adapter::start(&env(&sim, &sink.url(), &cp));
+    // One delivery at a time: strict order.
+    let mut e = env(&sim, &sink.url(), &cp);
+    e.push(("DELIVERY_CONCURRENCY", "1".into()));
+    let adapter = Adapter::start(&e);
     adapter
         .wait_log("setting begin of event stream", Duration::from_secs(30))
         .await;
@@ -59,7 +62,9 @@ async fn a_sink_answering_503_then_200_gets_everything_in_order_and_the_checkpoi
         let accepted: BTreeSet<i64> = ids(&sink.accepted()).into_iter().collect();
         if let Some(k) = at_cp {
             assert!(
-                accepted.contains(&k),
+                want.iter()
+                    .filter(|w| **w <= k)
+                    .all(|w| accepted.contains(w)),
                 "checkpoint {k} ahead of the sink ({accepted:?})"
             );
         }
@@ -128,7 +133,9 @@ async fn a_final_refusal_goes_to_the_dead_letter_sink_and_the_rest_flows() {
     assert_eq!(want[0], next);
     let got = sink.wait_accepted(9, Duration::from_secs(30)).await;
     let expected: Vec<i64> = want.iter().copied().filter(|k| *k != next + 3).collect();
-    assert_eq!(ids(&got), expected);
+    let mut got = ids(&got);
+    got.sort_unstable();
+    assert_eq!(got, expected);
     let dead = dls.wait_accepted(1, Duration::from_secs(10)).await;
     assert_eq!(ids(&dead), [next + 3]);
     assert_eq!(dead[0].header("ce-knativeerrorcode"), Some("400"));
@@ -173,10 +180,7 @@ async fn an_expired_session_mid_stream_loses_nothing_and_unknown_types_are_deliv
         "missing {missing:?}\nlog:\n{}",
         adapter.log().join("\n")
     );
-    assert!(
-        got_ids.windows(2).all(|w| w[0] < w[1]),
-        "in order, no duplicates"
-    );
+    assert_eq!(got_ids.len(), delivered.len(), "no duplicates");
     assert!(
         adapter
             .log()

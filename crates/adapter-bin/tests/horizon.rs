@@ -35,6 +35,8 @@ async fn a_burst_larger_than_a_page_with_ties_arrives_once_oldest_first_without_
     let cp = dir.path().join("cp.json");
     let mut e = env(&sim, secret.path(), &sink.url(), &cp);
     e.push(("HORIZON_PAGE_SIZE", "50".into()));
+    // One delivery at a time: strict order (oldest first is checked below).
+    e.push(("DELIVERY_CONCURRENCY", "1".into()));
     e.push((
         "K_CE_OVERRIDES",
         r#"{"extensions":{"team":"vdi ops"}}"#.into(),

@@ -127,6 +127,61 @@ pub const fn termination_grace_period_seconds(shutdown_grace_seconds: u64) -> i6
     total as i64
 }
 
+/// Parse an ISO-8601 duration as Knative's `spec.delivery.backoffDelay` and `timeout` take
+/// them: `PT0.5S`, `PT1M30S`, `P1DT2H`, `P2W`. Years and months are refused (their length
+/// varies), as are negative durations.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(adapter_env::parse_iso8601_duration("PT0.5S"), Ok(Duration::from_millis(500)));
+/// assert_eq!(adapter_env::parse_iso8601_duration("PT1M30S"), Ok(Duration::from_secs(90)));
+/// assert!(adapter_env::parse_iso8601_duration("30s").is_err());
+/// ```
+pub fn parse_iso8601_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = |why: &str| {
+        format!("{text:?} is not an ISO-8601 duration such as PT0.5S or PT1M30S ({why})")
+    };
+    let rest = text
+        .trim()
+        .strip_prefix(['P', 'p'])
+        .ok_or_else(|| bad("it must start with P"))?;
+    if rest.is_empty() {
+        return Err(bad("no value after P"));
+    }
+    let mut seconds = 0f64;
+    let mut in_time = false;
+    let mut number = String::new();
+    let mut any = false;
+    for c in rest.chars() {
+        match c {
+            '0'..='9' | '.' | ',' => number.push(if c == ',' { '.' } else { c }),
+            'T' | 't' if !in_time && number.is_empty() => in_time = true,
+            unit => {
+                let n: f64 = number
+                    .parse()
+                    .map_err(|_| bad(&format!("no number before {unit}")))?;
+                number.clear();
+                any = true;
+                seconds += n * match (in_time, unit.to_ascii_uppercase()) {
+                    (false, 'W') => 7.0 * 86400.0,
+                    (false, 'D') => 86400.0,
+                    (false, 'Y') | (false, 'M') => {
+                        return Err(bad("years and months have no fixed length"));
+                    }
+                    (true, 'H') => 3600.0,
+                    (true, 'M') => 60.0,
+                    (true, 'S') => 1.0,
+                    _ => return Err(bad(&format!("unexpected {unit:?}"))),
+                };
+            }
+        }
+    }
+    if !number.is_empty() || !any {
+        return Err(bad("a number without a unit"));
+    }
+    std::time::Duration::try_from_secs_f64(seconds).map_err(|_| bad("out of range"))
+}
+
 /// A variable's value: text, or a field of the Pod (`valueFrom.fieldRef.fieldPath`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnvValue {
@@ -369,6 +424,26 @@ mod tests {
             .map(|v| v.name)
             .collect();
         assert_eq!(sinks, ["SINK_URI", "K_SINK"]);
+    }
+
+    #[test]
+    fn iso8601_durations() {
+        use std::time::Duration;
+        for (text, want) in [
+            ("PT0.2S", Duration::from_millis(200)),
+            ("PT2S", Duration::from_secs(2)),
+            ("PT1H2M3S", Duration::from_secs(3723)),
+            ("P1D", Duration::from_secs(86400)),
+            ("P1DT1S", Duration::from_secs(86401)),
+            ("P1W", Duration::from_secs(7 * 86400)),
+            ("pt0,5s", Duration::from_millis(500)),
+        ] {
+            assert_eq!(parse_iso8601_duration(text), Ok(want), "{text}");
+        }
+        for bad in ["", "P", "PT", "2S", "PT2", "P1M", "PT-1S", "PTS", "P1H"] {
+            let e = parse_iso8601_duration(bad).expect_err(bad);
+            assert!(e.contains("ISO-8601"), "{e}");
+        }
     }
 
     #[test]

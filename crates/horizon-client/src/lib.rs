@@ -31,10 +31,12 @@
 mod client;
 mod credentials;
 mod model;
+mod stream;
 
 pub use client::{Client, ClientBuilder, Error, MAX_PAGE_SIZE, Page};
 pub use credentials::{Credentials, CredentialsError, DEFAULT_SECRET_PATH};
 pub use model::{AuditEvent, BetweenFilter, Tokens};
+pub use stream::{AuditEventStream, AuditEventStreamBuilder, Batch, Cursor, Signal, now_ms};
 
 /// Install rustls's `ring` provider as the process default (idempotent); [`Client::builder`]
 /// does it too.

@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::model::{DataObject, MoRef, Value};
 use crate::request::Request;
 use crate::time::DateTime;
-use crate::transport::{Transport, TransportConfig};
+use crate::transport::{RawResponse, Transport, TransportConfig};
 
 /// The SOAP namespace of the vSphere API.
 pub const VIM25: &str = "urn:vim25";
@@ -295,9 +295,22 @@ impl Client {
         timeout: Option<Duration>,
     ) -> Result<Vec<Value>, Error> {
         let method = request.method();
+        let resp = self.invoke_raw(request, timeout).await?;
+        self.decode_answer(method, &resp, expected)
+    }
+
+    /// Send a request and return the body of its `200 OK` answer undecoded, logging in again
+    /// once if the session was lost; other answers (SOAP faults, HTTP errors) are errors. For
+    /// callers that decode the body themselves (a page of events read leniently).
+    pub(crate) async fn invoke_raw(
+        &self,
+        request: Request,
+        timeout: Option<Duration>,
+    ) -> Result<RawResponse, Error> {
+        let method = request.method();
         let body = request.finish();
         let generation = self.session_generation();
-        let first = self.exchange(method, body.clone(), expected, timeout).await;
+        let first = self.exchange(method, body.clone(), timeout).await;
         match first {
             Err(e)
                 if e.is_session_lost()
@@ -306,19 +319,19 @@ impl Client {
             {
                 warn!(method, error = %e, "vCenter session lost; logging in again");
                 self.relogin(generation).await?;
-                self.exchange(method, body, expected, timeout).await
+                self.exchange(method, body, timeout).await
             }
             other => other,
         }
     }
 
+    /// One POST: the body of a `200 OK` answer, or the error the answer means.
     async fn exchange(
         &self,
         method: &'static str,
         body: String,
-        expected: Option<Kind>,
         timeout: Option<Duration>,
-    ) -> Result<Vec<Value>, Error> {
+    ) -> Result<RawResponse, Error> {
         let started = Instant::now();
         let resp = self
             .inner
@@ -332,15 +345,36 @@ impl Client {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "SOAP call"
         );
-        let endpoint = || self.endpoint().to_string();
-        if resp.status != 200 && resp.status != 500 {
+        if resp.status == 200 {
+            return Ok(resp);
+        }
+        if resp.status != 500 {
             return Err(Error::Http {
-                endpoint: endpoint(),
+                endpoint: self.endpoint().to_string(),
                 status: resp.status,
                 snippet: snippet(&resp.body),
             });
         }
-        match decode_body(&resp.body, expected) {
+        // A 500 carries a SOAP fault.
+        match self.decode_answer(method, &resp, None) {
+            Err(e) => Err(e),
+            Ok(_) => Err(Error::Http {
+                endpoint: self.endpoint().to_string(),
+                status: resp.status,
+                snippet: snippet(&resp.body),
+            }),
+        }
+    }
+
+    /// Decode an answer's body: its `returnval`s as `expected`, or the fault it carries.
+    fn decode_answer(
+        &self,
+        method: &'static str,
+        resp: &RawResponse,
+        expected: Option<Kind>,
+    ) -> Result<Vec<Value>, Error> {
+        let (status, body) = (resp.status, resp.body.as_slice());
+        match decode_body(body, expected) {
             Ok(Body::Return(values)) => Ok(values),
             Ok(Body::Fault(fault)) => Err(Error::Fault {
                 method,
@@ -348,14 +382,14 @@ impl Client {
             }),
             Err(source) => {
                 let looks_like_xml = resp.content_type.contains("xml")
-                    || resp.body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<');
-                if resp.status == 200 && looks_like_xml {
+                    || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<');
+                if status == 200 && looks_like_xml {
                     Err(Error::Decode { method, source })
                 } else {
                     Err(Error::Http {
-                        endpoint: endpoint(),
-                        status: resp.status,
-                        snippet: snippet(&resp.body),
+                        endpoint: self.endpoint().to_string(),
+                        status,
+                        snippet: snippet(body),
                     })
                 }
             }
@@ -444,7 +478,11 @@ impl Client {
         // Log in on the session the server already gave us (its cookie came with
         // RetrieveServiceContent); clearing it would leave an orphan session behind.
         let expected = Some(Kind::Data(type_index("UserSession")));
-        let values = match self.exchange("Login", req.finish(), expected, None).await {
+        let answer = self
+            .exchange("Login", req.finish(), None)
+            .await
+            .and_then(|resp| self.decode_answer("Login", &resp, expected));
+        let values = match answer {
             Ok(v) => v,
             Err(Error::Fault { fault, .. }) if fault.is_bad_credentials() => {
                 let hint = if creds.username.ends_with(['\n', '\r'])
@@ -479,7 +517,7 @@ impl Client {
     pub async fn logout(&self) -> Result<(), Error> {
         let mut session = self.inner.session.lock().await;
         let req = Request::new("Logout", &self.session_manager("Logout")?);
-        let result = self.exchange("Logout", req.finish(), None, None).await;
+        let result = self.exchange("Logout", req.finish(), None).await;
         *session = None;
         self.inner.transport.clear_cookie();
         match result {

@@ -1,23 +1,27 @@
 //! Delivery: one CloudEvent to the sink, retried until it is accepted or finally refused;
 //! refused events go to the dead-letter sink when there is one.
 //!
-//! Delivery is in order: the adapter hands events over one at a time and moves its checkpoint
-//! only past events whose [`Outcome`] is final (delivered, dead-lettered or rejected). A sink
-//! that is down is retried forever with backoff (readiness turns false meanwhile), so nothing is
-//! lost while it is away.
+//! The [pipeline](crate::pipeline) runs many deliveries at once, each with its own retries, and
+//! moves the checkpoint only past events whose [`Outcome`] is final (delivered, dead-lettered or
+//! rejected). `spec.delivery` is honoured with Knative's meaning: `timeout` per request,
+//! `backoffPolicy`/`backoffDelay` between attempts, and `retry` attempts after the first before
+//! the event goes to the dead-letter sink. Without a dead-letter sink an event is never given
+//! up on: it is retried until the sink takes it (readiness turns false meanwhile).
 
 mod retry;
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
-pub use retry::{Backoff, Verdict, classify_status, jitter, parse_retry_after};
+pub use retry::{Verdict, classify_status, parse_retry_after};
 
+use crate::backoff::{Backoff, jitter};
 use crate::telemetry::Metrics;
 
 /// A CloudEvent ready to send: binary-mode headers (`ce-*`, `content-type`) and the body.
@@ -41,15 +45,16 @@ pub enum Outcome {
         /// Attempts made.
         attempts: u32,
     },
-    /// The sink refused the event for good; the dead-letter sink accepted it.
+    /// The sink refused the event for good, or did not take it within `retry` attempts; the
+    /// dead-letter sink accepted it.
     DeadLettered {
-        /// The sink's final status.
+        /// The sink's last status (0: no answer).
         status: u16,
     },
     /// The sink refused the event for good and there is no dead-letter sink (or it refused
     /// too); logged and counted.
     Rejected {
-        /// The final status.
+        /// The final status (0: the event could not be encoded).
         status: u16,
     },
     /// Shutdown came before the event was accepted; it stays undelivered (not checkpointed).
@@ -70,16 +75,20 @@ pub struct SinkConfig {
     pub url: url::Url,
     /// Where finally refused events go (`K_DEAD_LETTER_SINK`).
     pub dead_letter: Option<url::Url>,
-    /// Per-request timeout (`K_SINK_TIMEOUT`, default 30 s).
+    /// Per-request timeout (`K_DELIVERY_TIMEOUT`, else `K_SINK_TIMEOUT`, default 30 s).
     pub timeout: Duration,
     /// Extra trusted CAs for https sinks (`K_CA_CERTS`, PEM).
     pub ca_certs: Option<String>,
-    /// Waits between attempts.
+    /// Waits between attempts (`K_DELIVERY_BACKOFF_POLICY`, `K_DELIVERY_BACKOFF_DELAY`).
     pub backoff: Backoff,
+    /// Attempts after the first before dead-lettering (`K_DELIVERY_RETRY`); without a
+    /// dead-letter sink retries never stop.
+    pub retry: Option<u32>,
 }
 
 /// Why a sink client could not be built.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SinkError {
     /// `K_CA_CERTS` is not PEM.
     #[error("invalid K_CA_CERTS: {0}")]
@@ -89,12 +98,83 @@ pub enum SinkError {
     Client(String),
 }
 
+/// Where the pipeline delivers: a sink over HTTP, or stdout (JSON lines) for local runs.
+#[derive(Clone)]
+pub enum Target {
+    /// A CloudEvents sink.
+    Http(Sink),
+    /// Structured CloudEvents, one JSON object per line.
+    Stdout,
+}
+
+/// An event encoded for its target.
+#[derive(Debug)]
+pub enum Payload {
+    /// Binary-mode HTTP.
+    Http(Outgoing),
+    /// A structured-mode JSON line (with its newline).
+    Line(Vec<u8>),
+    /// The event could not be encoded; which and why (it is counted and logged, never sent).
+    Unencodable(String),
+}
+
+impl Target {
+    /// Deliver one encoded event; `cancel` abandons it (shutdown grace over).
+    pub async fn deliver(
+        &self,
+        payload: Payload,
+        metrics: &Metrics,
+        cancel: &CancellationToken,
+    ) -> Outcome {
+        match (self, payload) {
+            (_, Payload::Unencodable(why)) => {
+                error!(error = %why, "cannot encode the event; skipping it");
+                metrics.failed.inc();
+                Outcome::Rejected { status: 0 }
+            }
+            (Target::Http(sink), Payload::Http(outgoing)) => sink.deliver(&outgoing, cancel).await,
+            (Target::Stdout, Payload::Line(line)) => {
+                let mut out = std::io::stdout().lock();
+                match out.write_all(&line).and_then(|_| out.flush()) {
+                    Ok(()) => {
+                        metrics.sent.inc();
+                        Outcome::Delivered { attempts: 1 }
+                    }
+                    Err(e) => {
+                        error!(error = %e, "cannot write to stdout");
+                        Outcome::Cancelled
+                    }
+                }
+            }
+            (_, _) => {
+                error!("an event was encoded for another target; skipping it");
+                metrics.failed.inc();
+                Outcome::Rejected { status: 0 }
+            }
+        }
+    }
+
+    /// Whether events go to stdout.
+    pub fn is_stdout(&self) -> bool {
+        matches!(self, Target::Stdout)
+    }
+}
+
 /// A keep-alive HTTP client for the sink and the dead-letter sink.
 #[derive(Clone)]
 pub struct Sink {
     http: reqwest::Client,
     config: Arc<SinkConfig>,
     metrics: Arc<Metrics>,
+}
+
+/// One attempt's result.
+struct Attempt {
+    verdict: Verdict,
+    /// 0 for transport errors.
+    status: u16,
+    retry_after: Option<Duration>,
+    detail: String,
 }
 
 impl Sink {
@@ -137,16 +217,21 @@ impl Sink {
     }
 
     /// Deliver one event: retry while the sink answers with a retryable status or not at all,
-    /// dead-letter or log a final refusal, stop when `cancel` fires.
+    /// dead-letter a final refusal (or an event still refused after `retry` retries), stop when
+    /// `cancel` fires (also in the middle of a request).
     pub async fn deliver(&self, event: &Outgoing, cancel: &CancellationToken) -> Outcome {
         let started = Instant::now();
         let mut attempt = 0u32;
+        let mut said_no_dead_letter = false;
         loop {
             attempt += 1;
-            let (verdict, status, retry_after, detail) = self
-                .attempt(&self.config.url, &event.headers, &event.body)
-                .await;
-            match verdict {
+            let Some(a) = self
+                .attempt(&self.config.url, &event.headers, &event.body, cancel)
+                .await
+            else {
+                return Outcome::Cancelled;
+            };
+            match a.verdict {
                 Verdict::Accepted => {
                     self.metrics.sent.inc();
                     self.metrics.observe_delivery(started.elapsed());
@@ -155,25 +240,35 @@ impl Sink {
                 }
                 Verdict::Final => {
                     self.metrics.set_sink_up(true);
-                    return self.refused(event, status, detail, cancel).await;
+                    return self.refused(event, a.status, a.detail, cancel).await;
                 }
                 Verdict::Retry => {
                     self.metrics.retried.inc();
                     if attempt >= 3 {
                         self.metrics.set_sink_up(false);
                     }
-                    let wait = self
-                        .config
-                        .backoff
-                        .delay(attempt, retry_after, retry::jitter());
+                    if let Some(retry) = self.config.retry
+                        && attempt > retry
+                    {
+                        if self.config.dead_letter.is_some() {
+                            warn!(id = %event.id, attempts = attempt, status = a.status, error = %a.detail,
+                                "the sink did not accept the event within the retries allowed");
+                            return self.refused(event, a.status, a.detail, cancel).await;
+                        }
+                        if !said_no_dead_letter {
+                            said_no_dead_letter = true;
+                            warn!(id = %event.id, attempts = attempt,
+                                "retries exhausted but there is no dead-letter sink; retrying until the sink accepts the event");
+                        }
+                    }
+                    let wait = self.config.backoff.delay(attempt, a.retry_after, jitter());
                     warn!(
-                        id = %event.id, attempt, status, error = %detail,
+                        id = %event.id, attempt, status = a.status, error = %a.detail,
                         retry_in_ms = wait.as_millis() as u64,
                         "sink did not accept the event; retrying"
                     );
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = cancel.cancelled() => return Outcome::Cancelled,
+                    if crate::sleep_or_cancel(wait, cancel).await {
+                        return Outcome::Cancelled;
                     }
                 }
             }
@@ -211,9 +306,10 @@ impl Sink {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let (verdict, dls_status, retry_after, dls_detail) =
-                self.attempt(dls, &headers, &event.body).await;
-            match verdict {
+            let Some(a) = self.attempt(dls, &headers, &event.body, cancel).await else {
+                return Outcome::Cancelled;
+            };
+            match a.verdict {
                 Verdict::Accepted => {
                     self.metrics.dead_lettered.inc();
                     warn!(id = %event.id, status, "sink refused the event; sent to the dead-letter sink");
@@ -221,33 +317,37 @@ impl Sink {
                 }
                 Verdict::Final => {
                     self.metrics.failed.inc();
-                    warn!(id = %event.id, status, dead_letter_status = dls_status, error = %dls_detail,
+                    warn!(id = %event.id, status, dead_letter_status = a.status, error = %a.detail,
                         "sink and dead-letter sink refused the event; dropping it");
                     return Outcome::Rejected { status };
                 }
                 Verdict::Retry => {
                     self.metrics.retried.inc();
-                    let wait = self
-                        .config
-                        .backoff
-                        .delay(attempt, retry_after, retry::jitter());
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = cancel.cancelled() => return Outcome::Cancelled,
+                    let wait = self.config.backoff.delay(attempt, a.retry_after, jitter());
+                    if crate::sleep_or_cancel(wait, cancel).await {
+                        return Outcome::Cancelled;
                     }
                 }
             }
         }
     }
 
-    /// One POST: the verdict, the status (0 for transport errors), `Retry-After`, and a detail
-    /// for logs.
+    /// One POST, abandoned when `cancel` fires (`None`).
     async fn attempt(
         &self,
         url: &url::Url,
         headers: &HeaderMap,
         body: &Bytes,
-    ) -> (Verdict, u16, Option<Duration>, String) {
+        cancel: &CancellationToken,
+    ) -> Option<Attempt> {
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => None,
+            a = self.post(url, headers, body) => Some(a),
+        }
+    }
+
+    async fn post(&self, url: &url::Url, headers: &HeaderMap, body: &Bytes) -> Attempt {
         let req = self.http.post(url.clone()).headers(headers.clone());
         match req.body(body.clone()).send().await {
             Ok(resp) => {
@@ -267,9 +367,19 @@ impl Sink {
                     format!("HTTP {status} {text}")
                 };
                 debug!(status, "sink answered");
-                (verdict, status, retry_after, detail)
+                Attempt {
+                    verdict,
+                    status,
+                    retry_after,
+                    detail,
+                }
             }
-            Err(e) => (Verdict::Retry, 0, None, error_chain(&e)),
+            Err(e) => Attempt {
+                verdict: Verdict::Retry,
+                status: 0,
+                retry_after: None,
+                detail: error_chain(&e),
+            },
         }
     }
 }

@@ -118,6 +118,26 @@ pub fn decode_body(xml: &[u8], expected: Option<Kind>) -> Result<Body, DecodeErr
     dec.body(expected)
 }
 
+/// Decode a `ReadNextEvents`/`ReadPreviousEvents` response whose strict decoding failed,
+/// keeping what is readable: a primitive value that does not parse (an `xsd:int` that is not a
+/// number, a malformed `xsd:dateTime`) is kept as its text, as fields of unknown types are.
+/// Fails only when the XML itself is not well-formed or an event has no integer `key`.
+pub fn decode_events_lenient(xml: &[u8]) -> Result<Vec<Event>, DecodeError> {
+    let text = std::str::from_utf8(xml).map_err(|e| DecodeError {
+        position: e.valid_up_to() as u64,
+        message: "response is not UTF-8".into(),
+    })?;
+    let mut dec = Decoder::new(text);
+    dec.lenient = true;
+    match dec.body(Some(Kind::Data(type_index("Event"))))? {
+        Body::Return(values) => values_to_events(values),
+        Body::Fault(f) => Err(DecodeError {
+            position: 0,
+            message: format!("expected events, got a fault: {f}"),
+        }),
+    }
+}
+
 /// Decode one XML element (no SOAP envelope) as a value of kind `expected`; for tests, fixtures
 /// and tools. The element name is ignored; an `xsi:type` attribute wins over `expected`.
 pub fn decode_element(xml: &str, expected: Option<Kind>) -> Result<Value, DecodeError> {
@@ -183,6 +203,8 @@ struct Decoder<'a> {
     fields: Vec<Field>,
     /// Types named by `xsi:type` so far (a page names the same few types over and over).
     types: TypeCache,
+    /// Keep a primitive value that does not parse as its text instead of failing.
+    lenient: bool,
 }
 
 impl<'a> Decoder<'a> {
@@ -191,6 +213,7 @@ impl<'a> Decoder<'a> {
             xml: Xml::new(text),
             fields: Vec::new(),
             types: TypeCache::default(),
+            lenient: false,
         }
     }
 
@@ -680,6 +703,16 @@ impl<'a> Decoder<'a> {
     }
 
     fn primitive(&self, kind: Kind, text: Cow<'_, str>) -> Result<Value, DecodeError> {
+        if self.lenient {
+            let raw = text.clone().into_owned();
+            return Ok(self
+                .primitive_strict(kind, text)
+                .unwrap_or(Value::String(raw)));
+        }
+        self.primitive_strict(kind, text)
+    }
+
+    fn primitive_strict(&self, kind: Kind, text: Cow<'_, str>) -> Result<Value, DecodeError> {
         let bad = |what: &str, text: &str| {
             self.error(format!(
                 "invalid {what} value {:?}",

@@ -110,6 +110,15 @@ impl EventCollector {
         values_to_events(values).map_err(|source| Error::Decode { method, source })
     }
 
+    /// `ReadNextEvents`, the answer's body undecoded (the stream decodes it, leniently when it
+    /// must).
+    pub(crate) async fn read_next_raw(&self, max_count: i32) -> Result<Vec<u8>, Error> {
+        self.check_current()?;
+        let mut req = Request::new("ReadNextEvents", &self.moref);
+        req.display("maxCount", max_count);
+        Ok(self.client.invoke_raw(req, None).await?.body)
+    }
+
     /// `ReadNextEvents`: up to `max_count` (vCenter allows 1 to 1000) events after the
     /// collector's position, oldest first.
     pub async fn read_next(&self, max_count: i32) -> Result<Vec<Event>, Error> {

@@ -22,6 +22,8 @@
 
 mod collector;
 mod filter;
+mod stream;
 
 pub use collector::{EventCollector, LatestPageWatch};
 pub use filter::{EventFilterSpec, Recursion};
+pub use stream::{EventStream, EventStreamBuilder, Page, Position, Signal, key_at_or_before};

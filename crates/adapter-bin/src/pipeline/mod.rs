@@ -1,0 +1,241 @@
+//! The pipeline every source plugs into: read → encode → deliver → checkpoint.
+//!
+//! One event's way: the reader task asks the [`Source`] for the next batch and
+//! [encodes](crate::encode) each event for the target; the delivery loop admits events to the
+//! [window](window::Window) in read order and [delivers](crate::deliver) up to `concurrency` of
+//! them at once, each retried on its own; as events settle (in any order) the window's low
+//! watermark moves and the source folds every passed event into the checkpoint, which the
+//! [saver](crate::checkpointing) stores every period. With `concurrency` 1 events are sent
+//! strictly in order.
+//!
+//! Shutdown (SIGTERM): reading stops, no new delivery starts, deliveries in flight get
+//! `shutdown_grace` (then are abandoned, mid-request too, and not checkpointed), the checkpoint
+//! is saved, and the source is closed. Nothing is ever checkpointed ahead of an event that is
+//! still in flight, so a `kill -9` at any moment re-sends at most the events after the last
+//! saved watermark.
+
+mod report;
+pub mod window;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use checkpoint::CheckpointStore;
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
+use jiff::Timestamp;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::checkpointing::{Progress, run_saver};
+use crate::deliver::{Outcome, Payload, Target};
+use crate::encode::{self, Encode};
+use crate::source::Source;
+use crate::telemetry::Metrics;
+use report::Report;
+use window::Window;
+
+/// How the pipeline runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Deliveries at once (`DELIVERY_CONCURRENCY`; 1 keeps strict order).
+    pub concurrency: usize,
+    /// How often the checkpoint is saved when it moved.
+    pub checkpoint_period: Duration,
+    /// How long deliveries in flight may still take after shutdown.
+    pub shutdown_grace: Duration,
+}
+
+/// How far delivery may run ahead of the oldest event still in flight, per delivery slot.
+const SPAN_PER_SLOT: usize = 64;
+
+/// An event read and encoded, waiting for its delivery.
+struct Ready<M> {
+    mark: M,
+    created: Option<Timestamp>,
+    payload: Payload,
+}
+
+struct ReadyBatch<M> {
+    events: Vec<Ready<M>>,
+    caught_up: bool,
+}
+
+/// Run `source` through the pipeline into `target` until `shutdown` fires, resuming from
+/// `resume` (the stored checkpoint). Returns once the checkpoint is saved and the source closed.
+#[allow(clippy::too_many_arguments)]
+pub async fn run<S, E>(
+    source: S,
+    encoder: E,
+    target: Target,
+    store: Arc<dyn CheckpointStore>,
+    resume: Option<S::Checkpoint>,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) where
+    S: Source,
+    E: Encode<S::Event>,
+{
+    let concurrency = settings.concurrency.max(1);
+    let (tx, mut rx) = mpsc::channel::<ReadyBatch<S::Mark>>(2);
+    let stop_reading = CancellationToken::new();
+    let reader = tokio::spawn(read_and_encode(
+        source,
+        encoder,
+        target.clone(),
+        tx,
+        metrics.clone(),
+        stop_reading.clone(),
+    ));
+
+    // The saved progress starts at the stored checkpoint: a restart that delivers nothing
+    // saves nothing, and one that delivers continues from it.
+    let progress = Arc::new(Progress::new(resume.clone()));
+    let stop_saving = CancellationToken::new();
+    let saver = tokio::spawn(run_saver(
+        store,
+        progress.clone(),
+        S::checkpoint_json,
+        S::describe,
+        settings.checkpoint_period,
+        metrics.clone(),
+        stop_saving.clone(),
+    ));
+
+    let abandon = crate::abandon_after(&shutdown, settings.shutdown_grace);
+    let mut checkpoint = resume;
+    let mut window = Window::new(concurrency * SPAN_PER_SLOT);
+    let mut waiting: std::collections::VecDeque<Ready<S::Mark>> = Default::default();
+    let mut inflight = FuturesUnordered::new();
+    let mut report = Report::new();
+    let mut ticker = tokio::time::interval(report::EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut stopping = false;
+    let mut reading_ended = false;
+    loop {
+        while !stopping && inflight.len() < concurrency && window.has_room() {
+            let Some(ready) = waiting.pop_front() else {
+                break;
+            };
+            let seq = window.push(ready.mark);
+            inflight.push(deliver_one(
+                &target,
+                seq,
+                ready.payload,
+                ready.created,
+                &metrics,
+                &abandon,
+            ));
+        }
+        metrics.set_in_flight(inflight.len());
+        if inflight.is_empty() && (stopping || (reading_ended && waiting.is_empty())) {
+            break;
+        }
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled(), if !stopping => {
+                stopping = true;
+                stop_reading.cancel();
+                if !inflight.is_empty() {
+                    debug!(in_flight = inflight.len(), "waiting for deliveries in flight");
+                }
+            }
+            Some((seq, outcome, created)) = inflight.next(), if !inflight.is_empty() => {
+                if outcome.is_settled() {
+                    let mut moved = false;
+                    window.settle(seq, |mark| {
+                        S::settle(&mut checkpoint, mark);
+                        moved = true;
+                    });
+                    if moved {
+                        progress.set(checkpoint.clone());
+                    }
+                    report.settled(created, &metrics);
+                }
+                if window.is_empty() && waiting.is_empty() {
+                    report.maybe_caught_up(checkpoint.as_ref().map(S::describe));
+                }
+            }
+            batch = rx.recv(), if !stopping && !reading_ended && waiting.is_empty() => {
+                match batch {
+                    Some(batch) => {
+                        report.batch(batch.caught_up);
+                        waiting.extend(batch.events);
+                    }
+                    None => reading_ended = true,
+                }
+            }
+            _ = ticker.tick() => {
+                report.tick(window.len() + waiting.len(), checkpoint.as_ref().map(S::describe));
+            }
+        }
+    }
+    metrics.set_in_flight(0);
+
+    stop_reading.cancel();
+    let reader_budget = Duration::from_secs(adapter_env::default::SHUTDOWN_SOURCE_SECONDS + 1);
+    if tokio::time::timeout(reader_budget, reader).await.is_err() {
+        warn!("the reader did not stop in time; leaving it");
+    }
+    stop_saving.cancel();
+    let save_budget = Duration::from_secs(adapter_env::default::SHUTDOWN_SAVE_SECONDS);
+    if tokio::time::timeout(save_budget, saver).await.is_err() {
+        warn!("the final checkpoint save did not finish in time");
+    }
+}
+
+/// The reader task: read a batch, encode it, hand it over; until `stop`, then close the source.
+async fn read_and_encode<S, E>(
+    mut source: S,
+    encoder: E,
+    target: Target,
+    tx: mpsc::Sender<ReadyBatch<S::Mark>>,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+) where
+    S: Source,
+    E: Encode<S::Event>,
+{
+    loop {
+        let batch = tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            b = source.next_batch() => b,
+        };
+        metrics.read.add(batch.events.len() as u64);
+        let events = batch
+            .events
+            .iter()
+            .map(|e| Ready {
+                mark: source.mark(e),
+                created: S::created(e),
+                payload: encode::payload(&encoder, e, &target),
+            })
+            .collect();
+        let ready = ReadyBatch {
+            events,
+            caught_up: batch.caught_up,
+        };
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            sent = tx.send(ready) => if sent.is_err() { break },
+        }
+    }
+    source.close().await;
+}
+
+/// One delivery: its sequence number, how it ended, and the event's creation time.
+async fn deliver_one(
+    target: &Target,
+    seq: u64,
+    payload: Payload,
+    created: Option<Timestamp>,
+    metrics: &Metrics,
+    abandon: &CancellationToken,
+) -> (u64, Outcome, Option<Timestamp>) {
+    let outcome = target.deliver(payload, metrics, abandon).await;
+    (seq, outcome, created)
+}
