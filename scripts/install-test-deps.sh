@@ -60,6 +60,12 @@ readonly ETCD_VERSION="v3.6.8"
 readonly KNATIVE_EVENTING_VERSION="v0.42.2"
 readonly KNATIVE_EVENTING_SUM="h1:eDfEmOTiqb/GikfwUPb6O6VvXkpqtpHCzihxP6D4Fek="
 readonly KNATIVE_SERVING_VERSION="v0.51.0"
+# The Knative client, `kn`, to check that `kn vsphere ...` runs our plugin
+# (crates/kn-vsphere). The proxy's version list for knative.dev/client
+# answers 403 (so `go install ...@v0.42.0` fails looking for deprecations),
+# but exact versions are served: v0.42.0 is Knative 1.15's client.
+readonly KN_MODULE="knative.dev/client/cmd/kn"
+readonly KN_VERSION="v0.42.0"
 
 ENV_LINES=()
 ENV_ONLY=0
@@ -251,6 +257,43 @@ install_knative_crds() {
     ENV_LINES+=("export KNATIVE_CRDS_DIR=$dir")
 }
 
+install_kn() {
+    local bin="$BIN_DIR/kn"
+    if stamp_ok kn "$KN_VERSION" "$bin"; then
+        log "kn ${KN_VERSION} already installed: $bin"
+    else
+        require_go
+        log "building kn ${KN_VERSION} with $(go version) (a few minutes with cold Go caches)"
+        mkdir -p "$BIN_DIR"
+        local start=$SECONDS
+        # A throw-away module that requires the pinned version, like
+        # kube-apiserver (see KN_VERSION for why not `go install`).
+        local mod="$CACHE_DIR/build/kn-$KN_VERSION"
+        rm -rf "$mod"
+        mkdir -p "$mod"
+        local kmod
+        kmod=$(cd "$mod" && go_build_env go mod download -json "knative.dev/client@${KN_VERSION}" |
+            sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p') ||
+            die "go mod download knative.dev/client@${KN_VERSION} failed"
+        [[ -f "$kmod" ]] || die "no go.mod for knative.dev/client@${KN_VERSION} (got '$kmod')"
+        {
+            printf 'module vmware-sources.local/kn-build\n\n'
+            grep -E '^go [0-9]' "$kmod"
+            printf '\nrequire knative.dev/client %s\n' "$KN_VERSION"
+        } >"$mod/go.mod"
+        printf '//go:build tools\n\npackage tools\n\nimport _ "%s"\n' "$KN_MODULE" >"$mod/tools.go"
+        if ! (cd "$mod" && go_build_env go mod tidy && go_build_env CGO_ENABLED=0 go build -trimpath \
+            -ldflags "-s -w -X knative.dev/client/pkg/kn/commands/version.Version=${KN_VERSION}" \
+            -o "$bin.tmp" "$KN_MODULE"); then
+            die "building ${KN_MODULE}@${KN_VERSION} in $mod failed"
+        fi
+        mv "$bin.tmp" "$bin"
+        write_stamp kn "$KN_VERSION"
+        log "kn ${KN_VERSION} installed in $((SECONDS - start))s: $bin"
+    fi
+    ENV_LINES+=("export KN_BIN=$bin")
+}
+
 main() {
     while [[ $# -gt 0 ]]; do
         case "$1" in
@@ -269,6 +312,7 @@ main() {
     install_etcd
     install_kube_apiserver
     install_knative_crds
+    install_kn
 
     if [[ $ENV_ONLY -eq 0 ]]; then
         log "cache: $CACHE_DIR"

@@ -1,7 +1,8 @@
 //! The `sources.tanzu.vmware.com/v1alpha1` API of vmware-sources: the
 //! VSphereSource, VSphereBinding and HorizonSource custom resources, the
 //! Knative duck types they embed, Knative's living condition sets,
-//! `kmeta.ChildName`, and the CRDs generated from the types.
+//! `kmeta.ChildName`, label selectors as text, and the CRDs generated from
+//! the types.
 //!
 //! ```
 //! use sources_api::v1alpha1::{VSphereSource, VSphereSourceSpec};
@@ -36,4 +37,5 @@ pub mod conditions;
 pub mod crds;
 pub mod duck;
 pub mod kmeta;
+pub mod selector;
 pub mod v1alpha1;
