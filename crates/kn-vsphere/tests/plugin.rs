@@ -1278,23 +1278,35 @@ fn yaml_output_round_trips_with_server_side_apply() {
         "http://display.default",
     ]);
     run.ok();
-    // describe -o yaml, changed and applied back (server-side, as `kubectl apply --server-side`).
-    let yaml = kn_vsphere(&["source", "describe", "-n", &ns, "vc", "-o", "yaml"])
-        .ok()
-        .to_owned();
+    // describe -o yaml, applied back as printed (server-side, as `kubectl apply --server-side`).
+    // The printed resourceVersion makes the apply conditional: when the controller writes the
+    // status in between, the API server answers 409 and a fresh copy is printed and applied.
+    let server = env().server;
+    let yaml = block_on(eventually("the printed YAML applied", || async {
+        let ns2 = ns.clone();
+        let yaml = tokio::task::spawn_blocking(move || {
+            kn_vsphere(&["source", "describe", "-n", &ns2, "vc", "-o", "yaml"])
+                .ok()
+                .to_owned()
+        })
+        .await
+        .expect("run");
+        match server.apply_yaml(&client().await, &yaml, &ns, false).await {
+            Ok(_) => Some(yaml),
+            Err(kube_harness::HarnessError::Kube {
+                source: kube::Error::Api(s),
+                ..
+            }) if s.code == 409 => None,
+            Err(e) => panic!("apply the printed YAML: {e}\n{yaml}"),
+        }
+    }));
     let mut doc: Value = serde_yaml::from_str(&yaml).expect("yaml");
     assert_eq!(doc["kind"], "VSphereSource");
     assert!(doc["metadata"].get("managedFields").is_none());
     doc["spec"]["checkpointConfig"]["periodSeconds"] = json!(20);
     let changed = serde_yaml::to_string(&doc).expect("yaml");
-    let server = env().server;
     block_on(async {
         let c = client().await;
-        // The printed object as it is applies (its resourceVersion is current) ...
-        server
-            .apply_yaml(&c, &yaml, &ns, false)
-            .await
-            .expect("apply the printed YAML");
         // ... and so does an edited copy.
         let mut edited: Value = serde_yaml::from_str(&changed).expect("yaml");
         edited["metadata"]
