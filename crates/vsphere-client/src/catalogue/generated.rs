@@ -3797,11 +3797,25 @@ pub(super) static NAMES: &str = concat!(
 "vim.version.version11vim.version.version12vim.version.version13vim.version.version14",
 "vim.version.version2vim.version.version3vim.version.version4vim.version.version5vim.version.version6",
 "vim.version.version7vim.version.version8vim.version.version9vmodl.query.version.version1",
-"vmodl.query.version.version3vmodl.version.version0vmodl.version.version1vmodl.version.version3",
+"vmodl.query.version.version3vmodl.version.version0vmodl.version.version1vmodl.version.version32.5",
+"2.5u22.5u2server4.04.15.05.15.56.06.56.76.7.16.7.26.7.3vim.version.version156.8.76.9.17.0.0.07.0.0.2",
+"7.0.1.07.0.1.17.0.2.07.0.2.17.0.3.07.0.3.17.0.3.28.0.0.08.0.0.18.0.0.2vim.version.v8_0_0_28.0.1.0",
+"8.0.2.08.0.3.08.0.3.19.0.0.09.1.0.0m5CA1EF4Dvim.version.v9_1_0_19.1.1.0vim.version.v9_1_1_0",
 );
 
 /// The vSphere API versions types and fields were introduced in.
 pub(super) static VERSIONS: [Name; 39] = [n(267098, 0), n(329827, 18), n(329845, 18), n(329863, 16), n(329879, 20), n(329899, 20), n(329919, 20), n(329939, 20), n(329959, 20), n(329979, 20), n(329999, 20), n(330019, 20), n(330039, 20), n(330059, 20), n(330079, 20), n(330099, 20), n(330119, 20), n(330139, 20), n(330159, 20), n(330179, 20), n(330199, 20), n(330219, 21), n(330240, 21), n(330261, 21), n(330282, 21), n(330303, 21), n(330324, 20), n(330344, 20), n(330364, 20), n(330384, 20), n(330404, 20), n(330424, 20), n(330444, 20), n(330464, 20), n(330484, 28), n(330512, 28), n(330540, 22), n(330562, 22), n(330584, 22)];
+
+/// The vim25 API releases, oldest first (each includes every one before it): the id a
+/// client sends (`SOAPAction: "urn:vim25/<id>"`) and pyVmomi's name for the release.
+pub(super) static RELEASES: [(Name, Name); 36] = [(n(330606, 3), n(330324, 20)), (n(330609, 5), n(330344, 20)), (n(330614, 11), n(330364, 20)), (n(330625, 3), n(330384, 20)), (n(330628, 3), n(330404, 20)), (n(330631, 3), n(330424, 20)), (n(330634, 3), n(330444, 20)), (n(330637, 3), n(330464, 20)), (n(330640, 3), n(330219, 21)), (n(330643, 3), n(330240, 21)), (n(330646, 3), n(330261, 21)), (n(330649, 5), n(330282, 21)), (n(330654, 5), n(330303, 21)), (n(330659, 5), n(330664, 21)), (n(330685, 5), n(329827, 18)), (n(330690, 5), n(329845, 18)), (n(330695, 7), n(329863, 16)), (n(330702, 7), n(329879, 20)), (n(330709, 7), n(329899, 20)), (n(330716, 7), n(329919, 20)), (n(330723, 7), n(329939, 20)), (n(330730, 7), n(329959, 20)), (n(330737, 7), n(329979, 20)), (n(330744, 7), n(329999, 20)), (n(330751, 7), n(330019, 20)), (n(330758, 7), n(330039, 20)), (n(330765, 7), n(330059, 20)), (n(330772, 7), n(330779, 20)), (n(330799, 7), n(330079, 20)), (n(330806, 7), n(330099, 20)), (n(330813, 7), n(330119, 20)), (n(330820, 7), n(330139, 20)), (n(330827, 7), n(330159, 20)), (n(330834, 7), n(330179, 20)), (n(330841, 9), n(330850, 20)), (n(330870, 7), n(330877, 20))];
+
+/// The index in RELEASES of the oldest release servers still serve (pyVmomi's `oldestVersions`).
+pub(super) const OLDEST_SERVED: u8 = 3;
+
+/// For each of VERSIONS, the index in RELEASES of the oldest release that has it (0 for no
+/// version: govmomi-only types and fields, arrays of primitives).
+pub(super) static VERSION_RELEASES: [u8; 39] = [0, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 28, 29, 30, 31, 32, 33, 0, 8, 9, 10, 11, 12, 0, 1, 2, 3, 4, 5, 6, 7, 0, 4, 0, 3, 33];
 
 /// The own fields of every type, type after type (see `TypeInfo::fields_at`).
 pub(super) static FIELDS: [FieldInfo; 11325] = [

@@ -12,6 +12,17 @@
 //! let key = ty.field("key").unwrap();
 //! assert_eq!(key.go_name(), "Key");
 //! ```
+//!
+//! Every type and field records the API [`Release`] that introduced it, so a server can answer a
+//! client in the release it asked for (`SOAPAction: "urn:vim25/6.7"`):
+//!
+//! ```
+//! use vsphere_client::catalogue::{self, Release};
+//! let v67 = Release::from_id("6.7").unwrap();
+//! let changes = catalogue::lookup("VmReconfiguredEvent").unwrap().field("configChanges").unwrap();
+//! assert!(changes.since() > Release::from_id("6.0").unwrap() && changes.in_release(v67));
+//! assert_eq!(Release::from_id("7.0"), Release::from_id("7.0.0.0"));
+//! ```
 
 #[rustfmt::skip]
 #[allow(clippy::all)]
@@ -163,6 +174,14 @@ impl FieldInfo {
     pub fn version(&self) -> &'static str {
         version_name(self.version)
     }
+    /// The oldest API release that has the field.
+    pub fn since(&self) -> Release {
+        release_of(self.version)
+    }
+    /// Whether a client of API release `release` knows the field.
+    pub fn in_release(&self, release: Release) -> bool {
+        self.since() <= release
+    }
     /// Whether the field is an array.
     pub const fn is_array(&self) -> bool {
         self.flags & flags::ARRAY != 0
@@ -190,6 +209,86 @@ fn version_name(index: u8) -> &'static str {
         .get(usize::from(index))
         .map(|v| v.get())
         .unwrap_or_default()
+}
+
+fn release_of(version: u8) -> Release {
+    Release(
+        generated::VERSION_RELEASES
+            .get(usize::from(version))
+            .copied()
+            .unwrap_or(0),
+    )
+}
+
+/// A release of the vim25 API, as a client names it in `SOAPAction: "urn:vim25/<id>"` (`6.7`,
+/// `8.0.3.0`). Releases are ordered: a later one has every type and field of an earlier one.
+/// The list is pyVmomi's vim25 versions (oldest `2.5`, newest the catalogue's).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Release(u8);
+
+impl Release {
+    /// Every release, oldest first.
+    pub fn all() -> impl DoubleEndedIterator<Item = Release> + ExactSizeIterator + Clone {
+        (0..generated::RELEASES.len()).map(|i| Release(i as u8))
+    }
+
+    /// The newest release the catalogue knows.
+    pub fn newest() -> Release {
+        Release(generated::RELEASES.len().saturating_sub(1) as u8)
+    }
+
+    /// The oldest release servers still serve (vCenter 8 lists `4.0` as its oldest prior
+    /// version; pyVmomi's `oldestVersions`).
+    pub fn oldest_served() -> Release {
+        Release(generated::OLDEST_SERVED)
+    }
+
+    /// The release with this id (`6.7`, `8.0.3.0`); trailing `.0` parts do not matter (`7.0` is
+    /// `7.0.0.0`, what govmomi 0.24 sends).
+    pub fn from_id(id: &str) -> Option<Release> {
+        let want = trim_zeros(id.trim());
+        Release::all().find(|r| trim_zeros(r.id()) == want)
+    }
+
+    /// The id, e.g. `8.0.3.0`.
+    pub fn id(self) -> &'static str {
+        generated::RELEASES
+            .get(usize::from(self.0))
+            .map(|(id, _)| id.get())
+            .unwrap_or_default()
+    }
+
+    /// pyVmomi's name for the release, e.g. `vim.version.v8_0_3_0`.
+    pub fn version_name(self) -> &'static str {
+        generated::RELEASES
+            .get(usize::from(self.0))
+            .map(|(_, name)| name.get())
+            .unwrap_or_default()
+    }
+}
+
+/// `7.0.0.0` → `7.0`: an id without the trailing `.0` parts beyond major.minor.
+fn trim_zeros(id: &str) -> &str {
+    let mut id = id;
+    while id.matches('.').count() > 1 {
+        match id.strip_suffix(".0") {
+            Some(shorter) => id = shorter,
+            None => break,
+        }
+    }
+    id
+}
+
+impl std::fmt::Debug for Release {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl std::fmt::Display for Release {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
 }
 
 /// One data type: its name, base type and own fields in encoding order.
@@ -301,6 +400,16 @@ impl TypeInfo {
     /// The vSphere API version that introduced the type.
     pub fn version(&self) -> &'static str {
         version_name(self.version)
+    }
+
+    /// The oldest API release that has the type.
+    pub fn since(&self) -> Release {
+        release_of(self.version)
+    }
+
+    /// Whether a client of API release `release` knows the type.
+    pub fn in_release(&self, release: Release) -> bool {
+        self.since() <= release
     }
 
     /// The base type.
@@ -441,6 +550,45 @@ mod tests {
             assert!(
                 (0..list.len()).all(|i| list.get(i).is_some()) && list.get(list.len()).is_none()
             );
+        }
+    }
+
+    #[test]
+    fn releases_are_pyvmomis_vim25_versions_in_order() {
+        let ids: Vec<&str> = Release::all().map(Release::id).collect();
+        assert_eq!(ids.first(), Some(&"2.5"));
+        assert_eq!(Release::oldest_served().id(), "4.0");
+        assert_eq!(Release::newest().id(), "9.1.1.0");
+        let at = |id: &str| ids.iter().position(|i| *i == id).unwrap();
+        assert!(at("6.7.3") < at("6.8.7") && at("6.9.1") < at("7.0.0.0"));
+        assert!(at("7.0.3.2") < at("8.0.0.0") && at("8.0.3.0") < at("8.0.3.1"));
+        let r = Release::from_id("8.0.3.0").unwrap();
+        assert_eq!(r.version_name(), "vim.version.v8_0_3_0");
+        assert_eq!(Release::from_id("8.0.3"), Some(r));
+        assert_eq!(Release::from_id("6.7").map(Release::id), Some("6.7"));
+        assert_eq!(Release::from_id("7.0").map(Release::id), Some("7.0.0.0"));
+        assert_eq!(Release::from_id("8.0.3.9"), None);
+        assert_eq!(Release::from_id("-"), None);
+    }
+
+    #[test]
+    fn types_and_fields_know_their_release() {
+        let r = |id: &str| Release::from_id(id).unwrap();
+        let event = lookup("Event").unwrap();
+        assert_eq!(event.since(), Release::all().next().unwrap());
+        assert!(lookup("EventEx").unwrap().since() <= r("4.0"));
+        // Event.changeTag came with 4.0 (vim.version.version5).
+        let tag = event.field("changeTag").unwrap();
+        assert!(!tag.in_release(r("2.5u2server")) && tag.in_release(r("4.0")));
+        let changes = lookup("VmReconfiguredEvent")
+            .and_then(|t| t.field("configChanges"))
+            .unwrap();
+        assert_eq!(changes.since(), r("6.5"));
+        // A type's own fields are never older than the type.
+        for ty in TYPES.iter().filter(|t| !t.version().is_empty()) {
+            for f in ty.fields().iter().filter(|f| !f.version().is_empty()) {
+                assert!(f.since() >= ty.since(), "{}.{}", ty.name(), f.xml_name());
+            }
         }
     }
 
