@@ -34,6 +34,13 @@ STAMP_DIR="$CACHE_DIR/stamps"
 readonly VCSIM_MODULE="github.com/vmware/govmomi/vcsim"
 readonly VCSIM_VERSION="v0.46.3"
 
+# govc, built from the same govmomi module and version as vcsim, and pyVmomi, in a venv: real
+# clients pointed at vsphere-sim (crates/vsphere-sim/tests/clients.rs).
+readonly GOVC_MODULE="github.com/vmware/govmomi/govc"
+# The pyVmomi release and wheel tools/catalogue pins (PyPI, checked by its sha256).
+readonly PYVMOMI_VERSION="9.1.1.0"
+readonly PYVMOMI_SHA256="76af3cba85573769daf4e6760aace32e7af34e1bbf343895b8c4798b6bc0e2d2"
+
 # kube-apiserver and etcd, for the controller's integration tests
 # (crates/kube-harness starts them on loopback, envtest style).
 #
@@ -124,6 +131,54 @@ install_vcsim() {
         log "vcsim ${VCSIM_VERSION} installed in $((SECONDS - start))s: $bin"
     fi
     ENV_LINES+=("export VCSIM_BIN=$bin")
+}
+
+install_govc() {
+    local bin="$BIN_DIR/govc"
+    if stamp_ok govc "$VCSIM_VERSION" "$bin"; then
+        log "govc ${VCSIM_VERSION} already installed: $bin"
+    else
+        require_go
+        log "building govc ${VCSIM_VERSION} with $(go version) (about a minute with cold Go caches)"
+        mkdir -p "$BIN_DIR"
+        local start=$SECONDS
+        if ! GOPROXY=https://proxy.golang.org GOBIN="$BIN_DIR" GOTOOLCHAIN=local \
+            GOFLAGS=-mod=mod go install "${GOVC_MODULE}@${VCSIM_VERSION}"; then
+            die "go install ${GOVC_MODULE}@${VCSIM_VERSION} failed"
+        fi
+        [[ -x "$bin" ]] || die "go install succeeded but $bin is missing"
+        write_stamp govc "$VCSIM_VERSION"
+        log "govc ${VCSIM_VERSION} installed in $((SECONDS - start))s: $bin"
+    fi
+    ENV_LINES+=("export GOVC_BIN=$bin")
+}
+
+# pyVmomi in its own venv under the cache; PYVMOMI_PYTHON is that venv's python.
+install_pyvmomi() {
+    local venv="$CACHE_DIR/pyvmomi-$PYVMOMI_VERSION"
+    local python="$venv/bin/python"
+    if stamp_ok pyvmomi "$PYVMOMI_VERSION" "$python" && "$python" -c 'import pyVim.connect' 2>/dev/null; then
+        log "pyvmomi ${PYVMOMI_VERSION} already installed: $python"
+    else
+        command -v python3 >/dev/null 2>&1 ||
+            die "'python3' was not found on PATH; it is needed for pyvmomi ${PYVMOMI_VERSION} (apt-get install python3 python3-venv)"
+        log "installing pyvmomi ${PYVMOMI_VERSION} from PyPI into a venv"
+        local start=$SECONDS
+        rm -rf "$venv"
+        python3 -m venv "$venv" ||
+            die "python3 -m venv $venv failed (on Debian: apt-get install python3-venv)"
+        mkdir -p "$CACHE_DIR/build"
+        printf 'pyvmomi==%s --hash=sha256:%s\n' "$PYVMOMI_VERSION" "$PYVMOMI_SHA256" \
+            >"$CACHE_DIR/build/pyvmomi-requirements.txt"
+        if ! "$python" -m pip install --quiet --disable-pip-version-check --no-deps \
+            --only-binary=:all: --require-hashes -r "$CACHE_DIR/build/pyvmomi-requirements.txt"; then
+            die "pip install pyvmomi==${PYVMOMI_VERSION} into $venv failed"
+        fi
+        "$python" -c 'import pyVim.connect' || die "pyvmomi ${PYVMOMI_VERSION} does not import in $venv"
+        write_stamp pyvmomi "$PYVMOMI_VERSION"
+        log "pyvmomi ${PYVMOMI_VERSION} installed in $((SECONDS - start))s: $python"
+    fi
+    ENV_LINES+=("export PYVMOMI_PYTHON=$python")
 }
 
 # go_build_env: the environment every Go build here uses. GOFLAGS=-mod=mod
@@ -309,6 +364,8 @@ main() {
 
     mkdir -p "$CACHE_DIR"
     install_vcsim
+    install_govc
+    install_pyvmomi
     install_etcd
     install_kube_apiserver
     install_knative_crds

@@ -150,7 +150,12 @@ async fn a_final_refusal_goes_to_the_dead_letter_sink_and_the_rest_flows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_session_mid_stream_loses_nothing_and_unknown_types_are_delivered() {
-    let sim = sim().await;
+    test_support::install_crypto_provider();
+    let sim = Simulator::builder()
+        .unknown_event_types(true)
+        .start()
+        .await
+        .expect("simulator");
     let sink = RecordingSink::start().await;
     let dir = tempfile::tempdir().expect("dir");
     let adapter = Adapter::start(&env(&sim, &sink.url(), &dir.path().join("cp.json")));

@@ -15,6 +15,8 @@
 //!
 //! The vcsim binary is installed by `scripts/install-test-deps.sh`, which
 //! prints the `VCSIM_BIN` to export; see [`vcsim_binary`] for how it is found.
+//! The same script installs the real clients tests point at simulators: govc
+//! ([`govc_binary`], `GOVC_BIN`) and pyVmomi ([`pyvmomi_python`], `PYVMOMI_PYTHON`).
 //!
 //! ```no_run
 //! use test_support::{TestPki, Vcsim};
@@ -122,6 +124,61 @@ pub fn vcsim_binary() -> PathBuf {
         "vcsim not found (not in $VCSIM_BIN, {}, nor on PATH): {HINT}",
         cached.display()
     );
+}
+
+/// Finds `govc`, govmomi's CLI, built by `scripts/install-test-deps.sh` from the govmomi
+/// release vcsim comes from: `$GOVC_BIN`, else `<cache_dir>/bin/govc`.
+///
+/// # Panics
+///
+/// When neither exists, with a message telling to run `scripts/install-test-deps.sh`.
+pub fn govc_binary() -> PathBuf {
+    installed_tool(
+        "GOVC_BIN",
+        vec![cache_dir().join("bin").join("govc")],
+        "govc",
+    )
+}
+
+/// Finds a Python that has pyVmomi, installed by `scripts/install-test-deps.sh` in a venv:
+/// `$PYVMOMI_PYTHON`, else `<cache_dir>/pyvmomi-<version>/bin/python`.
+///
+/// # Panics
+///
+/// When none exists, with a message telling to run `scripts/install-test-deps.sh`.
+pub fn pyvmomi_python() -> PathBuf {
+    let mut venvs: Vec<PathBuf> = fs::read_dir(cache_dir())
+        .map(|dir| {
+            dir.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("pyvmomi-"))
+                .map(|e| e.path().join("bin").join("python"))
+                .collect()
+        })
+        .unwrap_or_default();
+    venvs.sort();
+    venvs.reverse();
+    installed_tool("PYVMOMI_PYTHON", venvs, "pyVmomi's Python")
+}
+
+/// `$<env>` if set (it must exist), else the first existing candidate.
+fn installed_tool(env: &str, candidates: Vec<PathBuf>, what: &str) -> PathBuf {
+    let hint = format!(
+        "run scripts/install-test-deps.sh and export the {env} it prints (scripts/test.sh does both)"
+    );
+    if let Some(path) = std::env::var_os(env).filter(|b| !b.is_empty()) {
+        let path = PathBuf::from(path);
+        if path.is_file() {
+            return path;
+        }
+        panic!("{env}={} does not exist: {hint}", path.display());
+    }
+    match candidates.iter().find(|c| c.is_file()) {
+        Some(found) => found.clone(),
+        None => panic!(
+            "{what} not found (not in ${env}, nor in {}): {hint}",
+            cache_dir().display()
+        ),
+    }
 }
 
 /// Why [`Vcsim`] could not be started.

@@ -134,6 +134,25 @@ pub const TEMPLATES: &[Template] = &[
     t(UNKNOWN_EVENT_TYPE, UNKNOWN_EVENT_TYPE, "info", 1, ""),
 ];
 
+/// The category of an event type, as `EventManager.description` gives it and the history
+/// files the type's events under (except `EventEx`, whose `severity` is its category): the
+/// generator's template for the type, else `error` for failures and losses, `info` otherwise.
+pub fn event_category(type_name: &str) -> &'static str {
+    if let Some(t) = TEMPLATES
+        .iter()
+        .find(|t| t.type_name == type_name && t.kind_name == type_name)
+    {
+        return t.category;
+    }
+    if catalogue::lookup(type_name).is_some_and(|t| t.is_a("GeneralUserEvent")) {
+        "user"
+    } else if type_name.contains("Failed") || type_name.contains("Lost") {
+        "error"
+    } else {
+        "info"
+    }
+}
+
 /// Which events the generator makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum EventMix {
@@ -150,6 +169,9 @@ pub enum EventMix {
 const COMPACT: &[&str] = &["VmPoweredOnEvent", "VmPoweredOffEvent", "GeneralUserEvent"];
 
 /// Makes events: picks a template and a variant for a key, and builds the event.
+///
+/// [`UNKNOWN_EVENT_TYPE`] is made only when switched on ([`Generator::unknown_event_types`]):
+/// no vSphere release has it, and strict clients (pyVmomi) fail on it.
 #[derive(Debug, Clone)]
 pub struct Generator {
     inv: Arc<Inventory>,
@@ -157,6 +179,7 @@ pub struct Generator {
     cumulative: Vec<u32>,
     total: u32,
     mix: EventMix,
+    unknown: bool,
 }
 
 /// splitmix64: a fast, well-mixed hash of a 64-bit value.
@@ -175,21 +198,40 @@ impl Generator {
 
     /// A generator of the given mix.
     pub fn with_mix(inv: Arc<Inventory>, seed: u64, mix: EventMix) -> Self {
-        let mut cumulative = Vec::with_capacity(TEMPLATES.len());
-        let mut total = 0;
-        for t in TEMPLATES {
-            if mix == EventMix::Realistic || COMPACT.contains(&t.type_name) {
-                total += t.weight;
-            }
-            cumulative.push(total);
-        }
-        Self {
+        let mut g = Self {
             inv,
             seed,
-            cumulative,
-            total,
+            cumulative: Vec::new(),
+            total: 0,
             mix,
+            unknown: false,
+        };
+        g.weigh();
+        g
+    }
+
+    /// Also make [`UNKNOWN_EVENT_TYPE`] events (realistic mix only; default off): an event type
+    /// of a vCenter newer than every client, with fields nobody knows.
+    pub fn unknown_event_types(mut self, on: bool) -> Self {
+        self.unknown = on;
+        self.weigh();
+        self
+    }
+
+    fn weigh(&mut self) {
+        self.cumulative = Vec::with_capacity(TEMPLATES.len());
+        let mut total = 0;
+        for t in TEMPLATES {
+            let wanted = match self.mix {
+                EventMix::Realistic => self.unknown || t.type_name != UNKNOWN_EVENT_TYPE,
+                EventMix::Compact => COMPACT.contains(&t.type_name),
+            };
+            if wanted {
+                total += t.weight;
+            }
+            self.cumulative.push(total);
         }
+        self.total = total;
     }
 
     fn compact(&self) -> bool {
@@ -814,7 +856,7 @@ mod tests {
 
     #[test]
     fn choices_are_deterministic_and_cover_every_template() {
-        let g = Generator::new(Arc::new(Inventory::default()), 1);
+        let g = Generator::new(Arc::new(Inventory::default()), 1).unknown_event_types(true);
         let mut seen = vec![0; TEMPLATES.len()];
         for key in 0..20_000 {
             let (t, v) = g.choose(key);
@@ -822,5 +864,17 @@ mod tests {
             seen[usize::from(t)] += 1;
         }
         assert!(seen.iter().all(|&n| n > 0), "{seen:?}");
+    }
+
+    #[test]
+    fn the_unknown_type_is_made_only_when_switched_on() {
+        let unknown = TEMPLATES
+            .iter()
+            .position(|t| t.type_name == UNKNOWN_EVENT_TYPE)
+            .unwrap() as u16;
+        let g = Generator::new(Arc::new(Inventory::default()), 1);
+        assert!((0..20_000).all(|key| g.choose(key).0 != unknown));
+        let g = g.unknown_event_types(true);
+        assert!((0..20_000).any(|key| g.choose(key).0 == unknown));
     }
 }

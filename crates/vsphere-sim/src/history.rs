@@ -107,6 +107,9 @@ pub(crate) struct Posted {
     pub type_name: Arc<str>,
     pub inner_xml: Arc<str>,
     pub chain_id: i32,
+    /// The oldest API release that has every type and field of the event (`None`: it has some
+    /// no release has); older clients get it adapted.
+    pub release: Option<vsphere_client::catalogue::Release>,
 }
 
 /// What to render for one event read from the history.
@@ -230,6 +233,7 @@ impl History {
         category: &str,
         user: &str,
         entities: u64,
+        release: Option<vsphere_client::catalogue::Release>,
         build: impl FnOnce(i64, i64) -> String,
     ) -> i64 {
         let key = self.next_key();
@@ -242,6 +246,7 @@ impl History {
             type_name: type_name.into(),
             inner_xml: inner.into(),
             chain_id: key as i32,
+            release,
         });
         self.entries.push(Entry {
             created,

@@ -66,19 +66,22 @@
 //! of 1,000,000 events holds 24 MiB of history; the binary's resident set is about 35 MiB
 //! (`crates/vsphere-sim/scripts/measure-rss.sh`).
 
+pub mod api;
 pub mod error;
 pub mod faults;
 pub mod generate;
 mod history;
 pub mod inventory;
 mod methods;
+mod props;
 pub mod server;
 mod soap;
 mod state;
 mod tls;
 
+pub use api::SERVER_API_VERSION;
 pub use error::SimError;
 pub use faults::{Failure, Faults};
-pub use generate::{EventMix, TEMPLATES, Template, UNKNOWN_EVENT_TYPE};
+pub use generate::{EventMix, TEMPLATES, Template, UNKNOWN_EVENT_TYPE, event_category};
 pub use server::{Simulator, SimulatorBuilder, Tls};
 pub use state::{DEFAULT_PAGE, MAX_COLLECTORS, MAX_PAGE};

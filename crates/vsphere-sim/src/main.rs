@@ -7,13 +7,28 @@ use clap::Parser;
 use vsphere_sim::{EventMix, Failure, Simulator, Tls};
 
 /// A vCenter event-API simulator (SOAP on /sdk) for quickstarts, fault-injection tests and
-/// benchmarks.
+/// benchmarks, and to point your own vSphere clients at.
+///
+/// It serves vCenter 8.0 U3's API release (8.0.3.0) and every older one down to 4.0, listed at
+/// /sdk/vimServiceVersions.xml (with /sdk/vimService.wsdl) as vCenter does, and answers each
+/// client in the release it asks for (SOAPAction "urn:vim25/<release>"): types and fields newer
+/// than that are left out. pyVmomi and govc work against it:
+///
+///   vsphere-sim --tls --cert-out sim.pem --backlog 100000
+///
+///   python3 -c 'import ssl; from pyVim.connect import SmartConnect;
+///     si = SmartConnect(host="127.0.0.1", port=8989, user="administrator@vsphere.local",
+///     pwd="VMware1!", sslContext=ssl.create_default_context(cafile="sim.pem"));
+///     print(si.content.about.fullName)'
+///
+///   GOVC_URL=https://127.0.0.1:8989/sdk GOVC_USERNAME=administrator@vsphere.local
+///     GOVC_PASSWORD='VMware1!' GOVC_TLS_CA_CERTS=sim.pem govc events -n 10
 ///
 /// Faults can also be injected while it runs: POST /sim/fail?count=3&with=503,
 /// /sim/latency?ms=500, /sim/expire-sessions, /sim/generate?count=100, /sim/rate?per-sec=50;
 /// GET /sim/stats.
 #[derive(Debug, Parser)]
-#[command(name = "vsphere-sim", version)]
+#[command(name = "vsphere-sim", version, verbatim_doc_comment)]
 struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8989", env = "VSPHERE_SIM_LISTEN")]
@@ -64,6 +79,11 @@ struct Args {
     /// Generate only small events (VM power and user events) for throughput benchmarks.
     #[arg(long)]
     compact_events: bool,
+    /// Also generate VmSimulatedFutureFeatureEvent, an event type no vSphere release has, with
+    /// fields nobody knows: to test how a client takes a newer vCenter's events. Strict
+    /// clients (pyVmomi) fail on it.
+    #[arg(long)]
+    unknown_event_types: bool,
     /// Do not record login and logout events.
     #[arg(long)]
     no_login_events: bool,
@@ -129,6 +149,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         } else {
             EventMix::Realistic
         })
+        .unknown_event_types(args.unknown_event_types)
         .start()
         .await?;
     if let (Some(path), Some(pem)) = (&args.cert_out, sim.cert_pem()) {

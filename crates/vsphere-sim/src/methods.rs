@@ -5,15 +5,15 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use tracing::{debug, info};
-use vsphere_client::catalogue::Kind;
+use vsphere_client::catalogue::{Kind, Release};
 use vsphere_client::decode::decode_element;
-use vsphere_client::request::{escape_text, write_object};
+use vsphere_client::request::write_object;
 use vsphere_client::time::write_rfc3339_nano;
 use vsphere_client::{DataObject, MoRef, Value, catalogue};
 
 use crate::generate::{obj, s};
 use crate::history::{Item, nanos, timestamp};
-use crate::inventory::{Inventory, ObjectKind};
+use crate::inventory::Inventory;
 use crate::soap::{Fault, Node, RequestError, Response, SoapRequest, write_moref};
 use crate::state::{
     Collector, ContainerView, DEFAULT_PAGE, Filter, MAX_PAGE, PropertyFilter, Session, Shared,
@@ -28,7 +28,7 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
-    fn ok(body: String) -> Self {
+    pub(crate) fn ok(body: String) -> Self {
         Self {
             status: 200,
             body,
@@ -44,13 +44,15 @@ impl Reply {
     }
 }
 
-type R = Result<Reply, Fault>;
+pub(crate) type R = Result<Reply, Fault>;
 
 /// Who sent the request.
 pub(crate) struct Caller<'a> {
     pub cookie: Option<&'a str>,
     pub peer: &'a str,
     pub user_agent: &'a str,
+    /// The API release the request asked for ([`crate::api::requested`]).
+    pub release: Release,
 }
 
 /// Handle one SOAP request.
@@ -69,6 +71,9 @@ pub(crate) async fn dispatch(
         "RetrieveServiceContent" => retrieve_service_content(shared, caller),
         "Login" => login(shared, &req, caller),
         "WaitForUpdatesEx" => wait_for_updates(shared, &req, caller).await,
+        "Fetch" if crate::props::fetch_needs_no_session(&req) => {
+            crate::props::fetch(shared, &req, caller.cookie.unwrap_or_default(), caller)
+        }
         _ => with_session(shared, &req, body, caller),
     };
     result.unwrap_or_else(|f| Reply::fault(&f))
@@ -124,7 +129,11 @@ fn known_cookie(shared: &Shared, cookie: Option<&str>) -> Option<String> {
 }
 
 fn retrieve_service_content(shared: &Shared, caller: &Caller<'_>) -> R {
-    let mut reply = Reply::ok(service_content_response(shared));
+    let mut content = service_content(shared);
+    crate::api::adapt(&mut content, caller.release);
+    let mut r = Response::new("RetrieveServiceContent");
+    r.object(&content);
+    let mut reply = Reply::ok(r.finish());
     if known_cookie(shared, caller.cookie).is_none() {
         let cookie = new_session(shared, caller);
         reply.set_cookie = Some(cookie_header(shared, &cookie));
@@ -147,21 +156,22 @@ pub(crate) fn about(shared: &Shared) -> DataObject {
         .f("osType", s("linux-x64"))
         .f("productLineId", s("vpx"))
         .f("apiType", s("VirtualCenter"))
-        .f("apiVersion", s("8.0.3.0"))
+        .f("apiVersion", s(crate::api::SERVER_API_VERSION))
         .f("instanceUuid", s(&shared.settings.instance_uuid))
         .f("licenseProductName", s("VMware VirtualCenter Server"))
         .f("licenseProductVersion", s("8.0"))
         .0
 }
 
-fn service_content_response(shared: &Shared) -> String {
+/// `ServiceContent`, in the newest release (adapt it to the caller's).
+pub(crate) fn service_content(shared: &Shared) -> DataObject {
     let m = |kind: &str, id: &str| Value::MoRef(MoRef::new(kind, id));
     let root = shared
         .inventory
         .get(crate::inventory::ROOT)
         .map(|o| o.moref.clone())
         .unwrap_or_else(|| MoRef::new("Folder", "group-d1"));
-    let content = obj("ServiceContent")
+    obj("ServiceContent")
         .f("rootFolder", Value::MoRef(root))
         .f(
             "propertyCollector",
@@ -185,10 +195,7 @@ fn service_content_response(shared: &Shared) -> String {
             m("ExtensionManager", "ExtensionManager"),
         )
         .f("searchIndex", m("SearchIndex", "SearchIndex"))
-        .0;
-    let mut r = Response::new("RetrieveServiceContent");
-    r.object(&content);
-    r.finish()
+        .0
 }
 
 fn login(shared: &Shared, req: &SoapRequest, caller: &Caller<'_>) -> R {
@@ -219,7 +226,7 @@ fn login(shared: &Shared, req: &SoapRequest, caller: &Caller<'_>) -> R {
         }
     };
     let now = Timestamp::now();
-    let key = {
+    let (key, mut user_session) = {
         let mut sessions = shared.sessions();
         let Some(session) = sessions.get_mut(&cookie) else {
             return Err(Fault::not_authenticated(&req.this));
@@ -228,7 +235,9 @@ fn login(shared: &Shared, req: &SoapRequest, caller: &Caller<'_>) -> R {
         session.login_time = now;
         session.last_active = Instant::now();
         session.user_agent = caller.user_agent.to_owned();
-        session.key.clone()
+        let user_session = crate::props::user_session(session, caller.peer, &locale)
+            .ok_or_else(|| Fault::not_authenticated(&req.this))?;
+        (session.key.clone(), user_session)
     };
     if shared.settings.login_events {
         let ev = obj("UserLoginSessionEvent")
@@ -247,22 +256,10 @@ fn login(shared: &Shared, req: &SoapRequest, caller: &Caller<'_>) -> R {
             .0;
         append_event(shared, ev, &user);
     }
-    let session = obj("UserSession")
-        .f("key", s(&key))
-        .f("userName", s(&user))
-        .f("fullName", s(&user))
-        .f("loginTime", Value::DateTime(now))
-        .f("lastActiveTime", Value::DateTime(now))
-        .f("locale", s(&locale))
-        .f("messageLocale", s(&locale))
-        .f("extensionSession", Value::Bool(false))
-        .f("ipAddress", s(caller.peer))
-        .f("userAgent", s(caller.user_agent))
-        .f("callCount", Value::Long(0))
-        .0;
+    crate::api::adapt(&mut user_session, caller.release);
     info!(user = %user, "logged in");
     let mut r = Response::new("Login");
-    r.object(&session);
+    r.object(&user_session);
     let mut reply = Reply::ok(r.finish());
     reply.set_cookie = set_cookie;
     Ok(reply)
@@ -356,7 +353,10 @@ fn with_session(shared: &Arc<Shared>, req: &SoapRequest, body: &str, caller: &Ca
             empty()
         }
         "CreateCollectorForEvents" => create_collector(shared, req, &cookie),
-        "ReadNextEvents" | "ReadPreviousEvents" => read_events(shared, req, &cookie),
+        "ReadNextEvents" | "ReadPreviousEvents" => {
+            read_events(shared, req, &cookie, caller.release)
+        }
+        "Fetch" => crate::props::fetch(shared, req, &cookie, caller),
         "SetCollectorPageSize" => {
             let n = max_count(req, 0)?;
             collector_mut(shared, req, &cookie, |c| c.page_size = n as usize)?;
@@ -512,7 +512,9 @@ fn with_session(shared: &Arc<Shared>, req: &SoapRequest, body: &str, caller: &Ca
             drop(sessions);
             empty()
         }
-        "RetrievePropertiesEx" | "RetrieveProperties" => retrieve_properties(shared, req, &cookie),
+        "RetrievePropertiesEx" | "RetrieveProperties" => {
+            crate::props::retrieve_properties(shared, req, &cookie, caller)
+        }
         other => Err(Fault::new(
             "MethodNotFound",
             format!("Unable to resolve WSDL method name {other}"),
@@ -595,7 +597,7 @@ fn create_collector(shared: &Shared, req: &SoapRequest, cookie: &str) -> R {
     Ok(Reply::ok(r.finish()))
 }
 
-fn read_events(shared: &Shared, req: &SoapRequest, cookie: &str) -> R {
+fn read_events(shared: &Shared, req: &SoapRequest, cookie: &str, release: Release) -> R {
     let n = max_count(req, 1)? as usize;
     let forward = req.method == "ReadNextEvents";
     let (items, disable_full_message) = {
@@ -639,18 +641,26 @@ fn read_events(shared: &Shared, req: &SoapRequest, cookie: &str) -> R {
     };
     let mut r = Response::with_capacity(&req.method, items.len() * 1500);
     for item in &items {
-        write_event(shared, &mut r.buf, "returnval", item, disable_full_message);
+        write_event(
+            shared,
+            &mut r.buf,
+            "returnval",
+            item,
+            disable_full_message,
+            release,
+        );
     }
     Ok(Reply::ok(r.finish()))
 }
 
-/// Write one event as `<name xsi:type="…">…</name>`.
+/// Write one event as `<name xsi:type="…">…</name>`, in API release `release`.
 pub(crate) fn write_event(
     shared: &Shared,
     buf: &mut String,
     name: &str,
     item: &Item,
     no_message: bool,
+    release: Release,
 ) {
     match item {
         Item::Generated {
@@ -666,31 +676,63 @@ pub(crate) fn write_event(
                 ev.fields
                     .retain(|f| f.name.xml_name() != "fullFormattedMessage");
             }
+            crate::api::adapt(&mut ev, release);
             write_object(buf, name, &ev);
         }
-        Item::Posted { posted } => {
-            buf.push('<');
-            buf.push_str(name);
-            buf.push_str(r#" xsi:type=""#);
-            vsphere_client::request::escape_attr(buf, &posted.type_name);
-            buf.push_str(r#"">"#);
-            let inner: &str = &posted.inner_xml;
-            match (no_message, inner.find("<fullFormattedMessage>")) {
-                (true, Some(start)) => {
-                    const END: &str = "</fullFormattedMessage>";
-                    let end = inner[start..]
-                        .find(END)
-                        .map_or(inner.len(), |e| start + e + END.len());
-                    buf.push_str(&inner[..start]);
-                    buf.push_str(&inner[end..]);
+        Item::Posted { posted } if posted.release.is_some_and(|r| r > release) => {
+            // Made for a newer release than the caller's: decode, adapt and write it again.
+            match posted_object(posted) {
+                Some(mut ev) => {
+                    if no_message {
+                        ev.fields
+                            .retain(|f| f.name.xml_name() != "fullFormattedMessage");
+                    }
+                    crate::api::adapt(&mut ev, release);
+                    write_object(buf, name, &ev);
                 }
-                _ => buf.push_str(inner),
+                None => write_posted(buf, name, posted, no_message),
             }
-            buf.push_str("</");
-            buf.push_str(name);
-            buf.push('>');
         }
+        Item::Posted { posted } => write_posted(buf, name, posted, no_message),
     }
+}
+
+/// A posted event decoded from its stored XML.
+fn posted_object(posted: &crate::history::Posted) -> Option<DataObject> {
+    let mut xml = String::with_capacity(posted.inner_xml.len() + 200);
+    xml.push_str(r#"<e xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xsi:type=""#);
+    vsphere_client::request::escape_attr(&mut xml, &posted.type_name);
+    xml.push_str(r#"">"#);
+    xml.push_str(&posted.inner_xml);
+    xml.push_str("</e>");
+    match decode_element(&xml, catalogue::data_kind("Event")) {
+        Ok(Value::Object(ev)) => Some(*ev),
+        _ => None,
+    }
+}
+
+/// A posted event as it was stored.
+fn write_posted(buf: &mut String, name: &str, posted: &crate::history::Posted, no_message: bool) {
+    buf.push('<');
+    buf.push_str(name);
+    buf.push_str(r#" xsi:type=""#);
+    vsphere_client::request::escape_attr(buf, &posted.type_name);
+    buf.push_str(r#"">"#);
+    let inner: &str = &posted.inner_xml;
+    match (no_message, inner.find("<fullFormattedMessage>")) {
+        (true, Some(start)) => {
+            const END: &str = "</fullFormattedMessage>";
+            let end = inner[start..]
+                .find(END)
+                .map_or(inner.len(), |e| start + e + END.len());
+            buf.push_str(&inner[..start]);
+            buf.push_str(&inner[end..]);
+        }
+        _ => buf.push_str(inner),
+    }
+    buf.push_str("</");
+    buf.push_str(name);
+    buf.push('>');
 }
 
 /// Record an event (posted, or a login/logout): the server assigns key, chain id and time.
@@ -705,8 +747,7 @@ pub(crate) fn append_event(shared: &Shared, mut ev: DataObject, session_user: &s
     let category = match ev.get_str("severity") {
         Some(sev @ ("info" | "warning" | "error" | "user")) => sev.to_owned(),
         _ if ev.is_a("GeneralUserEvent") => "user".to_owned(),
-        _ if type_name.contains("Failed") || type_name.contains("Lost") => "error".to_owned(),
-        _ => "info".to_owned(),
+        _ => crate::generate::event_category(&type_name).to_owned(),
     };
     let user = match ev.get_str("userName") {
         Some(u) if !u.is_empty() => u.to_owned(),
@@ -714,6 +755,8 @@ pub(crate) fn append_event(shared: &Shared, mut ev: DataObject, session_user: &s
     };
     let entities = entities_of(&shared.inventory, &ev);
     let now = nanos(Timestamp::now());
+    // key, chainId, createdTime and userName (set below) are in every release.
+    let release = crate::api::needs(&ev);
     let key = shared.history_mut().push_posted(
         now,
         &type_name,
@@ -721,6 +764,7 @@ pub(crate) fn append_event(shared: &Shared, mut ev: DataObject, session_user: &s
         &category,
         &user,
         entities,
+        release,
         |key, created| {
             let k = Value::Int(key as i32);
             let _ = ev.set("key", k.clone());
@@ -824,7 +868,7 @@ fn create_filter(shared: &Shared, req: &SoapRequest, cookie: &str) -> R {
 }
 
 /// The newest `page` matching events of a collector, newest first.
-fn latest_page(shared: &Shared, c: &Collector) -> Vec<Item> {
+pub(crate) fn latest_page(shared: &Shared, c: &Collector) -> Vec<Item> {
     let h = shared.history();
     let matcher = c.filter.matcher(&h);
     let start = c.filter.start_index(&h);
@@ -943,7 +987,7 @@ async fn wait_for_updates(shared: &Arc<Shared>, req: &SoapRequest, caller: &Call
                     r#"<changeSet><name>latestPage</name><op>assign</op><val xsi:type="ArrayOfEvent">"#,
                 );
                 for item in &u.page {
-                    write_event(shared, buf, "Event", item, u.no_message);
+                    write_event(shared, buf, "Event", item, u.no_message, caller.release);
                 }
                 buf.push_str("</val></changeSet></objectSet></filterSet>");
             }
@@ -964,151 +1008,4 @@ async fn wait_for_updates(shared: &Arc<Shared>, req: &SoapRequest, caller: &Call
             return Ok(Reply::ok(Response::new("WaitForUpdatesEx").finish()));
         }
     }
-}
-
-/// A property value: its `xsi:type` and text, or a reference.
-enum Prop {
-    Text(&'static str, String),
-    Ref(MoRef),
-}
-
-fn property(inv: &Inventory, index: usize, path: &str) -> Option<Prop> {
-    let o = inv.get(index)?;
-    let text = |ty: &'static str, v: &str| Some(Prop::Text(ty, v.to_owned()));
-    match (o.kind, path) {
-        (_, "name") => text("xsd:string", &o.name),
-        (_, "parent") => o
-            .parent
-            .and_then(|p| inv.get(p))
-            .map(|p| Prop::Ref(p.moref.clone())),
-        (_, "overallStatus") => text("ManagedEntityStatus", "green"),
-        (ObjectKind::Vm, "runtime.powerState" | "summary.runtime.powerState") => {
-            text("VirtualMachinePowerState", o.power_state)
-        }
-        (ObjectKind::Vm, "runtime.host" | "summary.runtime.host") => o
-            .host
-            .and_then(|h| inv.get(h))
-            .map(|h| Prop::Ref(h.moref.clone())),
-        (ObjectKind::Vm, "config.instanceUuid" | "summary.config.instanceUuid") => {
-            text("xsd:string", &crate::generate::uuid_from(index as u64))
-        }
-        (ObjectKind::Host, "runtime.connectionState" | "summary.runtime.connectionState") => {
-            text("HostSystemConnectionState", "connected")
-        }
-        _ => None,
-    }
-}
-
-fn type_matches(kind: &str, wanted: &str) -> bool {
-    kind == wanted
-        || wanted == "ManagedEntity"
-        || (wanted == "ComputeResource" && kind == "ClusterComputeResource")
-}
-
-fn retrieve_properties(shared: &Shared, req: &SoapRequest, cookie: &str) -> R {
-    let inv = &shared.inventory;
-    let views = shared
-        .sessions()
-        .get(cookie)
-        .map(|s| s.views.clone())
-        .unwrap_or_default();
-    let mut objects: Vec<(usize, Vec<String>, bool)> = Vec::new();
-    for spec in req.params.children_named("specSet") {
-        let props: Vec<(String, bool, Vec<String>)> = spec
-            .children_named("propSet")
-            .map(|p| {
-                (
-                    p.text_of("type").unwrap_or_default().to_owned(),
-                    p.text_of("all") == Some("true"),
-                    p.children_named("pathSet")
-                        .map(|n| n.text.trim().to_owned())
-                        .collect(),
-                )
-            })
-            .collect();
-        for os in spec.children_named("objectSet") {
-            let Some(target) = os.child("obj").map(Node::moref) else {
-                continue;
-            };
-            let skip = os.text_of("skip") == Some("true");
-            let mut candidates = Vec::new();
-            if let Some(view) = views.get(&target.value) {
-                for (i, o) in inv.objects().iter().enumerate() {
-                    let inside = if view.recursive {
-                        i != view.container && inv.is_descendant(i, view.container)
-                    } else {
-                        o.parent == Some(view.container)
-                    };
-                    let typed = view.types.is_empty()
-                        || view.types.iter().any(|t| type_matches(&o.moref.kind, t));
-                    if inside && typed {
-                        candidates.push(i);
-                    }
-                }
-            } else if let Some(i) = inv.find(&target) {
-                if !skip {
-                    candidates.push(i);
-                }
-            } else {
-                return Err(Fault::not_found(&target));
-            }
-            for i in candidates {
-                let Some(o) = inv.get(i) else { continue };
-                for (ty, all, paths) in &props {
-                    if type_matches(&o.moref.kind, ty) {
-                        let paths = if *all {
-                            vec!["name".into(), "parent".into(), "overallStatus".into()]
-                        } else {
-                            paths.clone()
-                        };
-                        objects.push((i, paths, *all));
-                    }
-                }
-            }
-        }
-    }
-    let mut r = Response::new(&req.method);
-    if objects.is_empty() {
-        return Ok(Reply::ok(r.finish()));
-    }
-    let buf = &mut r.buf;
-    let ex = req.method == "RetrievePropertiesEx";
-    if ex {
-        buf.push_str("<returnval>");
-    }
-    for (i, paths, _) in objects {
-        let Some(o) = inv.get(i) else { continue };
-        buf.push_str(if ex { "<objects>" } else { "<returnval>" });
-        write_moref(buf, "obj", &o.moref);
-        for p in &paths {
-            let Some(v) = property(inv, i, p) else {
-                continue;
-            };
-            buf.push_str("<propSet><name>");
-            escape_text(buf, p);
-            buf.push_str("</name>");
-            match v {
-                Prop::Text(ty, text) => {
-                    buf.push_str(r#"<val xsi:type=""#);
-                    buf.push_str(ty);
-                    buf.push_str(r#"">"#);
-                    escape_text(buf, &text);
-                    buf.push_str("</val>");
-                }
-                Prop::Ref(m) => {
-                    buf.push_str(r#"<val xsi:type="ManagedObjectReference" type=""#);
-                    buf.push_str(&m.kind);
-                    buf.push_str(r#"">"#);
-                    escape_text(buf, &m.value);
-                    buf.push_str("</val>");
-                }
-            }
-            buf.push_str("</propSet>");
-        }
-        buf.push_str(if ex { "</objects>" } else { "</returnval>" });
-    }
-    if ex {
-        buf.push_str("</returnval>");
-    }
-    Ok(Reply::ok(r.finish()))
 }

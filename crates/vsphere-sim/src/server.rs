@@ -78,6 +78,7 @@ pub struct SimulatorBuilder {
     vms: usize,
     first_key: i64,
     mix: EventMix,
+    unknown_event_types: bool,
 }
 
 impl Default for SimulatorBuilder {
@@ -98,6 +99,7 @@ impl Default for SimulatorBuilder {
             vms: 8,
             first_key: 1,
             mix: EventMix::Realistic,
+            unknown_event_types: false,
         }
     }
 }
@@ -173,6 +175,14 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Also generate [`crate::UNKNOWN_EVENT_TYPE`], an event type no vSphere release has, with
+    /// fields nobody knows (default off; realistic mix only). It tests how a client takes a
+    /// newer vCenter's events; strict clients such as pyVmomi fail on it.
+    pub fn unknown_event_types(mut self, on: bool) -> Self {
+        self.unknown_event_types = on;
+        self
+    }
+
     /// Bind, fill the backlog and start serving on the current tokio runtime.
     pub async fn start(self) -> Result<Simulator, SimError> {
         vsphere_client::install_crypto_provider();
@@ -209,6 +219,8 @@ impl SimulatorBuilder {
             login_events: self.login_events,
             tls: acceptor.is_some(),
             instance_uuid: crate::generate::uuid_from(self.seed ^ 0x1A57),
+            unknown_event_types: self.unknown_event_types,
+            release: crate::api::server_release(),
         };
         let shared = Arc::new(Shared::new(
             settings,
@@ -313,6 +325,11 @@ impl Simulator {
     /// The fault plan: fail, drop, truncate, delay.
     pub fn faults(&self) -> &Faults {
         &self.shared.faults
+    }
+
+    /// `ServiceContent.about` as served: name, version, build, API release, instance UUID.
+    pub fn about(&self) -> vsphere_client::DataObject {
+        crate::methods::about(&self.shared)
     }
 
     /// The inventory events refer to.
@@ -493,7 +510,10 @@ async fn handle(
     if path.starts_with("/sim/") {
         return Ok(control(&shared, &rate, &req));
     }
-    if path != "/sdk" && path != "/sdk/" {
+    if let Some(document) = api_document(&shared, &req, &path) {
+        return Ok(document);
+    }
+    if path != "/sdk" && path != "/sdk/" && path != "/sdk/vimService" {
         return Ok(text(
             StatusCode::NOT_FOUND,
             "text/plain",
@@ -508,6 +528,12 @@ async fn handle(
         ));
     }
     let cookie = session_cookie(&req);
+    let release = crate::api::requested(
+        req.headers()
+            .get("soapaction")
+            .and_then(|v| v.to_str().ok()),
+        shared.settings.release,
+    );
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
@@ -574,6 +600,7 @@ async fn handle(
         cookie: cookie.as_deref(),
         peer: &peer_ip,
         user_agent: &user_agent,
+        release,
     };
     let reply = dispatch(&shared, parsed, &body, &caller).await;
     let mut out = reply.body;
@@ -593,6 +620,36 @@ async fn handle(
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(resp)
+}
+
+/// The documents vCenter serves next to `/sdk` for clients to pick an API release:
+/// `vimServiceVersions.xml` and `vimService.wsdl` (see [`crate::api`]).
+fn api_document(
+    shared: &Shared,
+    req: &Request<Incoming>,
+    path: &str,
+) -> Option<Response<Full<Bytes>>> {
+    let body = match path {
+        "/sdk/vimServiceVersions.xml" => crate::api::service_versions_xml(shared.settings.release),
+        "/sdk/vimService.wsdl" => {
+            let scheme = if shared.settings.tls { "https" } else { "http" };
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            crate::api::vim_service_wsdl(&format!("{scheme}://{host}/sdk"))
+        }
+        _ => return None,
+    };
+    if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
+        return Some(text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            format!("GET {path}\n"),
+        ));
+    }
+    Some(text(StatusCode::OK, "text/xml; charset=utf-8", body))
 }
 
 fn control(shared: &Shared, rate: &AtomicU64, req: &Request<Incoming>) -> Response<Full<Bytes>> {

@@ -32,6 +32,10 @@ pub(crate) struct Settings {
     pub login_events: bool,
     pub tls: bool,
     pub instance_uuid: String,
+    /// Generate [`crate::UNKNOWN_EVENT_TYPE`] events too.
+    pub unknown_event_types: bool,
+    /// The API release served ([`crate::api::server_release`]).
+    pub release: vsphere_client::catalogue::Release,
 }
 
 /// A compiled `EventFilterSpec`.
@@ -274,7 +278,8 @@ impl Shared {
         first_key: i64,
         mix: crate::generate::EventMix,
     ) -> Self {
-        let generator = Generator::with_mix(inventory.clone(), seed, mix);
+        let generator = Generator::with_mix(inventory.clone(), seed, mix)
+            .unknown_event_types(settings.unknown_event_types);
         let (changes, _) = tokio::sync::watch::channel(0);
         Self {
             settings,

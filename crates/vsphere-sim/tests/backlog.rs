@@ -53,6 +53,7 @@ async fn read_back(backlog: usize, mix: EventMix, min_types: usize, streams: usi
     let sim = Simulator::builder()
         .backlog(backlog)
         .event_mix(mix)
+        .unknown_event_types(true)
         .login_events(false)
         .start()
         .await

@@ -290,7 +290,12 @@ async fn type_category_user_and_chain_filters() {
 
 #[tokio::test]
 async fn generated_events_are_realistic() {
-    let sim = sim_with(3000).await;
+    let sim = Simulator::builder()
+        .backlog(3000)
+        .unknown_event_types(true)
+        .start()
+        .await
+        .expect("simulator");
     let client = connect(&sim).await;
     let vm_names: Vec<String> = client
         .list_vms()
