@@ -3,7 +3,7 @@
 # CI runs (.ci/run execs this script).
 #
 # Steps, in order, stopping at the first failure:
-#   1. scripts/install-test-deps.sh   pinned external tools (vcsim), cached
+#   1. scripts/install-test-deps.sh   pinned external tools (vcsim, govc, pyVmomi, etcd, kube-apiserver), cached
 #   2. cargo fmt --all -- --check
 #   3. tools/catalogue/regenerate.sh --check   the vim25 catalogue is current
 #   4. cargo clippy --workspace --all-targets -- -D warnings

@@ -98,12 +98,12 @@ pub fn adapt(obj: &mut DataObject, release: Release) {
         return;
     };
     let mut widened = false;
-    if !ty.in_release(release) {
-        if let Some(base) = ty.ancestry().find(|t| t.in_release(release)) {
-            obj.ty = TypeRef::Known(base);
-            obj.type_name = Cow::Borrowed(base.name());
-            widened = true;
-        }
+    if !ty.in_release(release)
+        && let Some(base) = ty.ancestry().find(|t| t.in_release(release))
+    {
+        obj.ty = TypeRef::Known(base);
+        obj.type_name = Cow::Borrowed(base.name());
+        widened = true;
     }
     let ty: &'static TypeInfo = match obj.ty {
         TypeRef::Known(t) => t,

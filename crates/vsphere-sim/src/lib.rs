@@ -1,6 +1,7 @@
 //! A vCenter event-API simulator: the SOAP calls an event source uses, with vCenter's
 //! semantics, realistic events from the vim25 catalogue, backlogs of millions of events in
-//! little memory, and fault injection on cue.
+//! little memory, and fault injection on cue. It is also a tool to point your own vSphere
+//! clients at: pyVmomi's `SmartConnect` and `govc` work against it (see below).
 //!
 //! In a test, start it in-process on a free port and point `vsphere-client` at it:
 //!
@@ -30,14 +31,39 @@
 //! `VMware1!`. `vsphere-sim --help` lists the fault switches; a running simulator also takes
 //! faults over HTTP (`POST /sim/fail?count=3&with=503`, see [`server`]).
 //!
+//! ## Pointing pyVmomi or govc at it
+//!
+//! `vsphere-sim --tls --cert-out sim.pem --backlog 100000` serves on `127.0.0.1:8989`; then
+//!
+//! ```text
+//! # pyVmomi
+//! si = SmartConnect(host="127.0.0.1", port=8989, user="administrator@vsphere.local",
+//!                   pwd="VMware1!", sslContext=ssl.create_default_context(cafile="sim.pem"))
+//! # govc
+//! GOVC_URL=https://127.0.0.1:8989/sdk GOVC_USERNAME=administrator@vsphere.local \
+//!   GOVC_PASSWORD='VMware1!' GOVC_TLS_CA_CERTS=sim.pem govc events -n 10
+//! ```
+//!
+//! As vCenter does, it serves `GET /sdk/vimServiceVersions.xml` (its API release, 8.0.3.0, and
+//! every older one down to 4.0; `SmartConnect` picks from it, and `govc -vim-version -` reads
+//! it) and `/sdk/vimService.wsdl`, and answers every request in the API release the request
+//! names (`SOAPAction: "urn:vim25/6.7"`): types that release lacks are sent as their nearest
+//! ancestor it has, fields it lacks are left out, so a client pinned to an old release never
+//! meets a type or field it cannot read ([`api`]). pyVmomi reads properties with `Fetch`, and
+//! govc checks its cached session with `SessionManager.currentSession` and prints event
+//! categories from `EventManager.description`: both are served.
+//!
 //! What it serves: `RetrieveServiceContent`, `Login`, `Logout`, `CurrentTime`,
 //! `SessionIsActive`, `TerminateSession`, `CreateCollectorForEvents` (time, entity,
 //! `eventTypeId`, `type`, category, user and chain filters), `ReadNextEvents`,
 //! `ReadPreviousEvents`, `SetCollectorPageSize`, `RewindCollector`, `ResetCollector`,
 //! `DestroyCollector`, `PostEvent`, `LogUserEvent`, `CreatePropertyCollector`, `CreateFilter`
 //! and `WaitForUpdatesEx` on a collector's `latestPage`, `DestroyPropertyFilter`,
-//! `DestroyPropertyCollector`, `CreateContainerView`, `DestroyView` and
-//! `RetrieveProperties(Ex)` for the small [`inventory`] (names, parents, power state, host).
+//! `DestroyPropertyCollector`, `CreateContainerView`, `DestroyView`, and
+//! `RetrieveProperties(Ex)` and `Fetch` for the small [`inventory`] (names, parents, power
+//! state, host) and for `ServiceInstance` (`content`, `serverClock`), `SessionManager`
+//! (`currentSession`, `sessionList`, `defaultLocale`), `EventManager` (`description`,
+//! `latestEvent`, `maxCollector`) and the session's collectors (`latestPage`).
 //!
 //! vCenter's semantics, where vcsim takes shortcuts:
 //! - the history is append-only with ascending keys and is never pruned; a collector's view is
@@ -57,9 +83,12 @@
 //! (with a config spec and device changes), reconfigure, migrate, rename and failed power-on
 //! (with a `LocalizedMethodFault`) events, host connection events, logins and logouts, alarm
 //! status changes, task events, `EventEx` with arguments of every XML Schema type,
-//! `ExtendedEvent`, user events, and [`UNKNOWN_EVENT_TYPE`], a type the catalogue does not know.
-//! Entity arguments come from the [`inventory`]. [`EventMix::Compact`] makes small events only,
-//! for throughput benchmarks.
+//! `ExtendedEvent` and user events. Entity arguments come from the [`inventory`].
+//! [`EventMix::Compact`] makes small events only, for throughput benchmarks. With
+//! [`SimulatorBuilder::unknown_event_types`] (`--unknown-event-types`) the realistic mix also
+//! has [`UNKNOWN_EVENT_TYPE`], a type no vSphere release has, with fields nobody knows: to see
+//! how a client takes a newer vCenter's events (pyVmomi fails on it, which is why it is off
+//! by default).
 //!
 //! Memory: a generated event is a 24-byte entry and is rebuilt from its key on every read
 //! (the same key always gives the same event); posted events are kept as their XML. A backlog

@@ -16,13 +16,14 @@ use vsphere_sim::{EventMix, Failure, Simulator, Tls};
 ///
 ///   vsphere-sim --tls --cert-out sim.pem --backlog 100000
 ///
-///   python3 -c 'import ssl; from pyVim.connect import SmartConnect;
-///     si = SmartConnect(host="127.0.0.1", port=8989, user="administrator@vsphere.local",
-///     pwd="VMware1!", sslContext=ssl.create_default_context(cafile="sim.pem"));
-///     print(si.content.about.fullName)'
+///   pyVmomi: SmartConnect(host="127.0.0.1", port=8989, user="administrator@vsphere.local",
+///            pwd="VMware1!", sslContext=ssl.create_default_context(cafile="sim.pem"))
 ///
-///   GOVC_URL=https://127.0.0.1:8989/sdk GOVC_USERNAME=administrator@vsphere.local
-///     GOVC_PASSWORD='VMware1!' GOVC_TLS_CA_CERTS=sim.pem govc events -n 10
+///   govc:    GOVC_URL=https://127.0.0.1:8989/sdk GOVC_USERNAME=administrator@vsphere.local \
+///            GOVC_PASSWORD='VMware1!' GOVC_TLS_CA_CERTS=sim.pem govc events -n 10
+///
+/// VmSimulatedFutureFeatureEvent, a type no release has, is generated only with
+/// --unknown-event-types.
 ///
 /// Faults can also be injected while it runs: POST /sim/fail?count=3&with=503,
 /// /sim/latency?ms=500, /sim/expire-sessions, /sim/generate?count=100, /sim/rate?per-sec=50;

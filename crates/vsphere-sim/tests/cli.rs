@@ -78,6 +78,10 @@ fn help_lists_the_switches() {
         "--latency-ms",
         "--expire-sessions-every",
         "--session-idle-timeout",
+        "--unknown-event-types",
+        "vimServiceVersions.xml",
+        "SmartConnect",
+        "govc",
     ] {
         assert!(help.contains(switch), "--help lacks {switch}:\n{help}");
     }
