@@ -13,7 +13,7 @@
 # only prints where the tool is.
 #
 # To add a tool (kube-apiserver, etcd, ...): write an `install_<tool>`
-# function following `install_vcsim` below (pin its version in a readonly
+# function following `go_install` below (pin its version in a readonly
 # variable, use `stamp_ok`/`write_stamp`, append an `export NAME=path` line to
 # ENV_LINES) and call it from `main`.
 set -euo pipefail
@@ -105,52 +105,43 @@ write_stamp() {
 
 require_go() {
     if ! command -v go >/dev/null 2>&1; then
-        die "'go' was not found on PATH; it is needed to build vcsim ${VCSIM_VERSION}.
+        die "'go' was not found on PATH; it is needed to build vcsim and govc ${VCSIM_VERSION}.
   Go is preinstalled on the project's machines; elsewhere install Go >= 1.22 (govmomi v0.46.3's go.mod)
   (hint: apt-get install golang-go, if your distribution's Go is recent enough)."
     fi
 }
 
-install_vcsim() {
-    local bin="$BIN_DIR/vcsim"
-    if stamp_ok vcsim "$VCSIM_VERSION" "$bin"; then
-        log "vcsim ${VCSIM_VERSION} already installed: $bin"
+# go_install NAME MODULE ENV_VAR: `go install MODULE@VCSIM_VERSION` (a command of the govmomi
+# module) into BIN_DIR/NAME, stamped, and an `export ENV_VAR=path` line.
+go_install() {
+    local name=$1 module=$2 env_var=$3
+    local bin="$BIN_DIR/$name"
+    if stamp_ok "$name" "$VCSIM_VERSION" "$bin"; then
+        log "$name ${VCSIM_VERSION} already installed: $bin"
     else
         require_go
-        log "building vcsim ${VCSIM_VERSION} with $(go version) (about a minute with cold Go caches)"
+        log "building $name ${VCSIM_VERSION} with $(go version) (about a minute with cold Go caches)"
         mkdir -p "$BIN_DIR"
         local start=$SECONDS
         # GOFLAGS=-mod=mod keeps a surrounding go.work/vendor setting from
         # interfering; GOTOOLCHAIN=local never downloads another toolchain.
         if ! GOPROXY=https://proxy.golang.org GOBIN="$BIN_DIR" GOTOOLCHAIN=local \
-            GOFLAGS=-mod=mod go install "${VCSIM_MODULE}@${VCSIM_VERSION}"; then
-            die "go install ${VCSIM_MODULE}@${VCSIM_VERSION} failed"
+            GOFLAGS=-mod=mod go install "${module}@${VCSIM_VERSION}"; then
+            die "go install ${module}@${VCSIM_VERSION} failed"
         fi
         [[ -x "$bin" ]] || die "go install succeeded but $bin is missing"
-        write_stamp vcsim "$VCSIM_VERSION"
-        log "vcsim ${VCSIM_VERSION} installed in $((SECONDS - start))s: $bin"
+        write_stamp "$name" "$VCSIM_VERSION"
+        log "$name ${VCSIM_VERSION} installed in $((SECONDS - start))s: $bin"
     fi
-    ENV_LINES+=("export VCSIM_BIN=$bin")
+    ENV_LINES+=("export $env_var=$bin")
+}
+
+install_vcsim() {
+    go_install vcsim "$VCSIM_MODULE" VCSIM_BIN
 }
 
 install_govc() {
-    local bin="$BIN_DIR/govc"
-    if stamp_ok govc "$VCSIM_VERSION" "$bin"; then
-        log "govc ${VCSIM_VERSION} already installed: $bin"
-    else
-        require_go
-        log "building govc ${VCSIM_VERSION} with $(go version) (about a minute with cold Go caches)"
-        mkdir -p "$BIN_DIR"
-        local start=$SECONDS
-        if ! GOPROXY=https://proxy.golang.org GOBIN="$BIN_DIR" GOTOOLCHAIN=local \
-            GOFLAGS=-mod=mod go install "${GOVC_MODULE}@${VCSIM_VERSION}"; then
-            die "go install ${GOVC_MODULE}@${VCSIM_VERSION} failed"
-        fi
-        [[ -x "$bin" ]] || die "go install succeeded but $bin is missing"
-        write_stamp govc "$VCSIM_VERSION"
-        log "govc ${VCSIM_VERSION} installed in $((SECONDS - start))s: $bin"
-    fi
-    ENV_LINES+=("export GOVC_BIN=$bin")
+    go_install govc "$GOVC_MODULE" GOVC_BIN
 }
 
 # pyVmomi in its own venv under the cache; PYVMOMI_PYTHON is that venv's python.

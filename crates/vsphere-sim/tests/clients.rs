@@ -14,6 +14,8 @@ use vsphere_client::events::EventFilterSpec;
 use vsphere_client::{ApiVersion, Client, Credentials, Event};
 use vsphere_sim::{Simulator, Tls};
 
+mod common;
+
 const PYVMOMI_READ: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/pyvmomi_read.py");
 
 /// A TLS simulator and its certificate in a file, for clients to trust.
@@ -107,19 +109,7 @@ async fn history(s: &Sim, release: Option<&str>) -> Vec<Event> {
         builder = builder.api_version(ApiVersion::Fixed(r.into()));
     }
     let client = builder.connect().await.expect("connect");
-    let collector = client
-        .create_event_collector(&EventFilterSpec::new())
-        .await
-        .expect("collector");
-    let mut all = Vec::new();
-    loop {
-        let page = collector.read_next(1000).await.expect("ReadNextEvents");
-        if page.is_empty() {
-            break;
-        }
-        all.extend(page);
-    }
-    all
+    common::drain(&client, &EventFilterSpec::new()).await
 }
 
 fn type_counts(events: &[Event]) -> BTreeMap<String, u64> {

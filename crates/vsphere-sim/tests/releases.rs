@@ -1,29 +1,18 @@
 //! API releases: the documents clients pick a release from, and answers written in the release
 //! a client asks for (`SOAPAction: "urn:vim25/<release>"`).
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vsphere_client::catalogue::{self, Release};
 use vsphere_client::events::EventFilterSpec;
 use vsphere_client::model::FieldName;
 use vsphere_client::{ApiVersion, Client, Credentials, DataObject, Event, MoRef, Value};
 use vsphere_sim::Simulator;
 
-/// One HTTP/1.1 request; the status line, headers and body of the answer.
+mod common;
+
 async fn http(sim: &Simulator, method: &str, path: &str, body: &str) -> (String, String, String) {
-    let mut sock = tokio::net::TcpStream::connect(sim.addr())
-        .await
-        .expect("connect");
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nSOAPAction: urn:vim25/8.0.3.0\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        sim.addr(),
-        body.len()
-    );
-    sock.write_all(req.as_bytes()).await.expect("write");
-    let mut resp = String::new();
-    sock.read_to_string(&mut resp).await.expect("read");
-    let (head, body) = resp.split_once("\r\n\r\n").expect("HTTP response");
-    let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
-    (status.to_owned(), headers.to_lowercase(), body.to_owned())
+    let headers = "SOAPAction: urn:vim25/8.0.3.0\r\nContent-Type: text/xml\r\n";
+    let (status, head, body) = common::http(sim.addr(), method, path, headers, body).await;
+    (status, head.to_lowercase(), body)
 }
 
 #[tokio::test]
@@ -105,18 +94,7 @@ async fn connect(sim: &Simulator, release: Option<&str>) -> Client {
 }
 
 async fn all_events(client: &Client) -> Vec<Event> {
-    let collector = client
-        .create_event_collector(&EventFilterSpec::new())
-        .await
-        .expect("collector");
-    let mut all = Vec::new();
-    loop {
-        let page = collector.read_next(1000).await.expect("ReadNextEvents");
-        if page.is_empty() {
-            return all;
-        }
-        all.extend(page);
-    }
+    common::drain(client, &EventFilterSpec::new()).await
 }
 
 #[tokio::test]

@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vsphere_client::events::{EventFilterSpec, Recursion};
 use vsphere_client::request::Request;
 use vsphere_client::{Client, Credentials, Error, Event, MoRef, Value};
 use vsphere_sim::{MAX_COLLECTORS, Simulator};
+
+mod common;
 
 async fn sim_with(backlog: usize) -> Simulator {
     Simulator::builder()
@@ -31,20 +32,7 @@ fn everything(client: &Client) -> EventFilterSpec {
 }
 
 async fn drain(client: &Client, filter: &EventFilterSpec) -> Vec<Event> {
-    let collector = client
-        .create_event_collector(filter)
-        .await
-        .expect("collector");
-    let mut out = Vec::new();
-    loop {
-        let page = collector.read_next(1000).await.expect("ReadNextEvents");
-        if page.is_empty() {
-            break;
-        }
-        out.extend(page);
-    }
-    collector.destroy().await.expect("DestroyCollector");
-    out
+    common::drain(client, filter).await
 }
 
 fn fault_type(err: &Error) -> String {
@@ -454,23 +442,13 @@ async fn the_inventory_reads_like_vcenters() {
 
 /// POST a raw SOAP body; returns the status line, headers and body.
 async fn raw_post(sim: &Simulator, cookie: Option<&str>, body: &str) -> (String, String, String) {
-    let mut sock = tokio::net::TcpStream::connect(sim.addr())
-        .await
-        .expect("connect");
     let cookie = cookie
         .map(|c| format!("Cookie: vmware_soap_session={c}\r\n"))
         .unwrap_or_default();
-    let req = format!(
-        "POST /sdk HTTP/1.1\r\nHost: {}\r\nContent-Type: text/xml; charset=\"utf-8\"\r\nSOAPAction: urn:vim25/8.0.3.0\r\n{cookie}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        sim.addr(),
-        body.len()
+    let headers = format!(
+        "Content-Type: text/xml; charset=\"utf-8\"\r\nSOAPAction: urn:vim25/8.0.3.0\r\n{cookie}"
     );
-    sock.write_all(req.as_bytes()).await.expect("write");
-    let mut resp = String::new();
-    sock.read_to_string(&mut resp).await.expect("read");
-    let (head, body) = resp.split_once("\r\n\r\n").expect("HTTP response");
-    let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
-    (status.to_owned(), headers.to_owned(), body.to_owned())
+    common::http(sim.addr(), "POST", "/sdk", &headers, body).await
 }
 
 fn envelope(method: &'static str, this: &MoRef, params: &str) -> String {
