@@ -22,8 +22,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::{Value, json};
-use sources_api::duck::Destination;
+use sources_api::duck::{DeliverySpec, Destination};
 use sources_api::v1alpha1::{HorizonSourceSpec, VSphereBindingSpec, VSphereSourceSpec};
+
+use crate::podspecable::{self, PodSpecables, SubjectType};
 
 /// The kinds the webhooks know.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +48,39 @@ impl Kind {
             _ => None,
         }
     }
+}
+
+/// What validation needs beyond the object: the kinds a VSphereBinding may
+/// bind and the namespaces where bindings are not applied.
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    /// The PodSpecable kinds beyond the built-in ones.
+    pub podspecables: PodSpecables,
+    /// Namespaces the binding webhook excludes (`kube-system`,
+    /// `kube-node-lease` and the controller's own): a VSphereBinding there
+    /// is refused.
+    pub excluded_namespaces: Vec<String>,
+}
+
+impl Policy {
+    /// The built-in PodSpecables, and the exclusions for a controller in
+    /// `system_namespace`.
+    pub fn for_system_namespace(system_namespace: &str) -> Self {
+        Self {
+            podspecables: PodSpecables::default(),
+            excluded_namespaces: excluded_namespaces(system_namespace),
+        }
+    }
+}
+
+/// The namespaces the binding webhook never mutates in: `kube-system`,
+/// `kube-node-lease` and `system_namespace`.
+pub fn excluded_namespaces(system_namespace: &str) -> Vec<String> {
+    let mut v = vec!["kube-system".to_owned(), "kube-node-lease".to_owned()];
+    if !system_namespace.is_empty() && !v.iter().any(|n| n == system_namespace) {
+        v.push(system_namespace.to_owned());
+    }
+    v
 }
 
 /// One Knative `apis.FieldError`: a message, the paths it applies to and
@@ -300,12 +335,24 @@ pub fn default_object(kind: Kind, obj: &Value) -> Result<Defaulted, AdmissionErr
     }
 }
 
-/// Validates an object of `kind` (decoded strictly); `old` is the previous
+/// Validates an object of `kind` (decoded strictly) with the built-in
+/// PodSpecable kinds and no namespace exclusions; `old` is the previous
 /// object on update. Returns the warnings on success.
 pub fn validate(
     kind: Kind,
     obj: &Value,
     old: Option<&Value>,
+) -> Result<Vec<String>, AdmissionError> {
+    validate_with(kind, obj, old, &Policy::default())
+}
+
+/// Validates an object of `kind` (decoded strictly) under `policy`; `old` is
+/// the previous object on update. Returns the warnings on success.
+pub fn validate_with(
+    kind: Kind,
+    obj: &Value,
+    old: Option<&Value>,
+    policy: &Policy,
 ) -> Result<Vec<String>, AdmissionError> {
     let ns = namespace_of(obj);
     let mut errs = FieldErrors::default();
@@ -316,6 +363,10 @@ pub fn validate(
             validate_destination(&spec.sink, ns, "spec.sink", &mut errs);
             validate_ce_overrides(spec.ce_overrides.as_ref(), &mut errs, &mut warnings);
             validate_auth(&spec.address, &spec.secret_ref.name, &mut errs);
+            validate_pem(spec.ca_certs.as_deref(), "spec.caCerts", &mut errs);
+            validate_service_account(spec.service_account_name.as_deref(), &mut errs);
+            validate_event_types(spec.event_types.as_deref(), &mut errs);
+            validate_delivery(spec.delivery.as_ref(), ns, &mut errs);
             let cp = &spec.checkpoint_config;
             if cp.period_seconds < 0 {
                 errs.push(FieldError::invalid(
@@ -339,8 +390,19 @@ pub fn validate(
         }
         Kind::VSphereBinding => {
             let spec: VSphereBindingSpec = decode_strict(obj, &zero_spec(kind, true))?;
-            validate_subject(&spec, ns, &mut errs);
+            validate_subject(&spec, ns, policy, &mut errs);
             validate_auth(&spec.address, &spec.secret_ref.name, &mut errs);
+            validate_pem(spec.ca_certs.as_deref(), "spec.caCerts", &mut errs);
+            if policy.excluded_namespaces.iter().any(|n| n == ns) {
+                errs.push(
+                    FieldError::invalid(ns, "metadata.namespace").details(format!(
+                        "VSphereBindings are not applied in {}: the binding webhook excludes \
+                         these namespaces; create the binding (and its subject) in an \
+                         application namespace",
+                        policy.excluded_namespaces.join(", ")
+                    )),
+                );
+            }
         }
         Kind::HorizonSource => {
             let spec: HorizonSourceSpec = decode_strict(obj, &zero_spec(kind, true))?;
@@ -369,6 +431,7 @@ pub fn validate(
             validate_destination(&spec.sink, ns, "spec.sink", &mut errs);
             validate_ce_overrides(spec.ce_overrides.as_ref(), &mut errs, &mut warnings);
             validate_auth(&spec.address, &spec.secret_ref.name, &mut errs);
+            validate_delivery(spec.delivery.as_ref(), ns, &mut errs);
             if spec
                 .service_account_name
                 .as_deref()
@@ -376,6 +439,8 @@ pub fn validate(
                 .is_empty()
             {
                 errs.push(FieldError::missing("spec.serviceAccountName"));
+            } else {
+                validate_service_account(spec.service_account_name.as_deref(), &mut errs);
             }
         }
     }
@@ -411,15 +476,141 @@ fn diff_lines(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
 }
 
 fn validate_auth(address: &str, secret: &str, errs: &mut FieldErrors) {
-    let host = url::Url::parse(address)
-        .ok()
+    let parsed = url::Url::parse(address).ok();
+    let host = parsed
+        .as_ref()
         .and_then(|u| u.host_str().map(str::to_owned))
         .unwrap_or_default();
     if host.is_empty() {
         errs.push(FieldError::missing("spec.address.host"));
+    } else if let Some(u) = parsed
+        && u.scheme() != "https"
+        && u.scheme() != "http"
+    {
+        errs.push(
+            FieldError::invalid(address, "spec.address")
+                .details("the address must be an https:// (or http://) URL, e.g. https://vcenter.example.com"),
+        );
     }
     if secret.is_empty() {
         errs.push(FieldError::missing("spec.secretRef.name"));
+    }
+}
+
+/// Whether `text` is PEM holding only certificates, at least one, each a
+/// well-formed X.509 certificate.
+pub fn check_pem_certificates(text: &str) -> Result<usize, String> {
+    use rustls_pki_types::pem::{PemObject, SectionKind};
+    let mut count = 0;
+    for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(text.as_bytes()) {
+        let (kind, der) = item.map_err(|e| format!("not PEM: {e}"))?;
+        if kind != SectionKind::Certificate {
+            return Err(format!(
+                "a {kind:?} section: only CERTIFICATE sections belong here (never a key)"
+            ));
+        }
+        x509_parser::parse_x509_certificate(&der)
+            .map_err(|e| format!("certificate {}: {e}", count + 1))?;
+        count += 1;
+    }
+    if count == 0 {
+        return Err("no -----BEGIN CERTIFICATE----- section".to_owned());
+    }
+    Ok(count)
+}
+
+/// `caCerts` and `CACerts` fields: PEM certificates when set.
+fn validate_pem(text: Option<&str>, path: &str, errs: &mut FieldErrors) {
+    let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+        return;
+    };
+    if let Err(why) = check_pem_certificates(text) {
+        errs.push(
+            FieldError::new("invalid value: not PEM certificates", &[path])
+                .details(format!("{why}; paste the CA certificates in PEM form")),
+        );
+    }
+}
+
+fn validate_service_account(name: Option<&str>, errs: &mut FieldErrors) {
+    if let Some(n) = name.filter(|n| !n.is_empty())
+        && !podspecable::is_dns_subdomain(n)
+    {
+        errs.push(FieldError::invalid(n, "spec.serviceAccountName").details(
+            "a ServiceAccount name is a DNS-1123 subdomain: lower-case letters, digits, '-' and '.'",
+        ));
+    }
+}
+
+/// vSphere event type names (`VmPoweredOnEvent`) or EventEx / ExtendedEvent
+/// type ids (`com.vmware.vc.HA.ClusterFailoverActionCompletedEvent`,
+/// `esx.problem.vmfs.heartbeat.timedout`).
+fn is_event_type_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 256
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn validate_event_types(types: Option<&[String]>, errs: &mut FieldErrors) {
+    for (i, t) in types.unwrap_or_default().iter().enumerate() {
+        if !is_event_type_name(t) {
+            errs.push(
+                FieldError::invalid(format!("{t:?}"), &format!("spec.eventTypes[{i}]")).details(
+                    "an entry is one vSphere event type name (VmPoweredOnEvent) or EventEx type id \
+                     (com.vmware.vc.HA.ClusterFailoverActionCompletedEvent): letters, digits, '.', '_', '-'",
+                ),
+            );
+        }
+    }
+}
+
+/// An ISO-8601 duration (`PT0.5S`, `PT1M`, `P1D`; days are 24 hours;
+/// years and months are refused, they have no fixed length).
+pub fn parse_iso8601_duration(text: &str) -> Result<std::time::Duration, String> {
+    static PARSER: jiff::fmt::temporal::SpanParser = jiff::fmt::temporal::SpanParser::new();
+    let span: jiff::Span = PARSER
+        .parse_span(text)
+        .map_err(|e| format!("{text:?} is not an ISO-8601 duration such as PT0.5S or PT30S: {e}"))?;
+    if span.get_years() != 0 || span.get_months() != 0 {
+        return Err(format!(
+            "{text:?}: years and months have no fixed length; use days (P30D) or smaller units"
+        ));
+    }
+    let d = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|e| format!("{text:?}: {e}"))?;
+    std::time::Duration::try_from(d).map_err(|_| format!("{text:?} is negative"))
+}
+
+/// `spec.delivery`: the dead-letter sink as a sink, `retry` not negative,
+/// `backoffDelay` and `timeout` ISO-8601 durations (a timeout above zero).
+pub fn validate_delivery(d: Option<&DeliverySpec>, ns: &str, errs: &mut FieldErrors) {
+    let Some(d) = d else { return };
+    if let Some(dls) = &d.dead_letter_sink {
+        validate_destination(dls, ns, "spec.delivery.deadLetterSink", errs);
+    }
+    if let Some(r) = d.retry
+        && r < 0
+    {
+        errs.push(FieldError::invalid(r, "spec.delivery.retry").details("retry is a count, 0 or more"));
+    }
+    if let Some(delay) = d.backoff_delay.as_deref()
+        && let Err(why) = parse_iso8601_duration(delay)
+    {
+        errs.push(FieldError::invalid(delay, "spec.delivery.backoffDelay").details(why));
+    }
+    if let Some(t) = d.timeout.as_deref() {
+        match parse_iso8601_duration(t) {
+            Err(why) => errs.push(FieldError::invalid(t, "spec.delivery.timeout").details(why)),
+            Ok(z) if z.is_zero() => errs.push(
+                FieldError::invalid(t, "spec.delivery.timeout")
+                    .details("a timeout must be above zero, e.g. PT30S"),
+            ),
+            Ok(_) => {}
+        }
     }
 }
 
@@ -427,6 +618,7 @@ fn validate_auth(address: &str, secret: &str, errs: &mut FieldErrors) {
 pub fn validate_destination(d: &Destination, parent_ns: &str, path: &str, errs: &mut FieldErrors) {
     let uri = d.uri.as_deref().filter(|u| !u.is_empty());
     let p = |s: &str| format!("{path}.{s}");
+    validate_pem(d.ca_certs.as_deref(), &p("CACerts"), errs);
     match (&d.reference, uri) {
         (None, None) => errs.push(FieldError::new(
             "expected at least one, got none",
@@ -515,39 +707,42 @@ fn validate_ce_overrides(
     }
 }
 
-fn is_dns1123_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-fn validate_subject(spec: &VSphereBindingSpec, ns: &str, errs: &mut FieldErrors) {
+fn validate_subject(spec: &VSphereBindingSpec, ns: &str, policy: &Policy, errs: &mut FieldErrors) {
     let s = &spec.subject;
-    let empty = |o: &Option<String>| o.as_deref().unwrap_or("").is_empty();
-    if empty(&s.api_version) {
+    let api_version = s.api_version.as_deref().unwrap_or("");
+    let kind = s.kind.as_deref().unwrap_or("");
+    if api_version.is_empty() {
         errs.push(FieldError::missing("spec.subject.apiVersion"));
     }
-    match s.kind.as_deref().filter(|k| !k.is_empty()) {
-        None => errs.push(FieldError::missing("spec.subject.kind")),
-        Some(k) => {
-            let mut c = k.chars();
-            let ok = c
-                .next()
-                .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
-                && c.all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !ok {
-                errs.push(FieldError::invalid(k, "spec.subject.kind"));
+    if kind.is_empty() {
+        errs.push(FieldError::missing("spec.subject.kind"));
+    }
+    if !api_version.is_empty() && !kind.is_empty() {
+        match SubjectType::parse(api_version, kind) {
+            Err(e @ podspecable::SubjectTypeError::ApiVersion(_)) => errs.push(
+                FieldError::invalid(api_version, "spec.subject.apiVersion").details(e.to_string()),
+            ),
+            Err(e @ podspecable::SubjectTypeError::Kind(_)) => {
+                errs.push(FieldError::invalid(kind, "spec.subject.kind").details(e.to_string()))
             }
+            Ok(t) if !policy.podspecables.allows(&t) => {
+                let group = if t.group.is_empty() { "core" } else { &t.group };
+                errs.push(FieldError::invalid(kind, "spec.subject.kind").details(format!(
+                    "{kind} ({group} group) is not a PodSpecable kind a VSphereBinding may bind: \
+                     use Deployment, StatefulSet, DaemonSet, ReplicaSet (apps), Job (batch), or a \
+                     Knative Service or Configuration; a cluster admin can allow another kind by \
+                     listing its resource in a ClusterRole labelled {}=true",
+                    podspecable::PODSPECABLE_LABEL
+                )))
+            }
+            Ok(_) => {}
         }
     }
     match s.namespace.as_deref().filter(|n| !n.is_empty()) {
         None => errs.push(FieldError::missing("spec.subject.namespace")),
         Some(n) => {
             // A malformed namespace, or another namespace than the binding's.
-            if !is_dns1123_label(n) || (!ns.is_empty() && n != ns) {
+            if !podspecable::is_dns1123_label(n) || (!ns.is_empty() && n != ns) {
                 errs.push(FieldError::invalid(n, "spec.subject.namespace"));
             }
         }
@@ -562,12 +757,63 @@ fn validate_subject(spec: &VSphereBindingSpec, ns: &str, errs: &mut FieldErrors)
             &["spec.subject.name", "spec.subject.selector"],
         )),
         (Some(n), None) => {
-            let ok = !n.is_empty() && n.len() <= 253 && n.split('.').all(is_dns1123_label);
-            if !ok {
+            if !podspecable::is_dns_subdomain(n) {
                 errs.push(FieldError::invalid(n, "spec.subject.name"));
             }
         }
-        (None, Some(_)) => {}
+        (None, Some(sel)) => validate_selector(sel, "spec.subject.selector", errs),
+    }
+}
+
+/// A label key: an optional DNS-subdomain prefix and `/`, then a name of
+/// up to 63 characters (letters, digits, `-`, `_`, `.`, alphanumeric at
+/// both ends).
+fn is_label_key(k: &str) -> bool {
+    let (prefix, name) = match k.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, k),
+    };
+    prefix.is_none_or(podspecable::is_dns_subdomain) && !name.is_empty() && is_label_value(name)
+}
+
+/// A label value: empty, or up to 63 characters (letters, digits, `-`,
+/// `_`, `.`, alphanumeric at both ends).
+fn is_label_value(v: &str) -> bool {
+    v.is_empty()
+        || (v.len() <= 63
+            && v.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && v.ends_with(|c: char| c.is_ascii_alphanumeric())
+            && v
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+}
+
+fn validate_selector(
+    sel: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+    path: &str,
+    errs: &mut FieldErrors,
+) {
+    for (k, v) in sel.match_labels.iter().flatten() {
+        if !is_label_key(k) || !is_label_value(v) {
+            errs.push(FieldError::invalid(format!("{k}={v}"), &format!("{path}.matchLabels")));
+        }
+    }
+    for (i, e) in sel.match_expressions.iter().flatten().enumerate() {
+        let p = format!("{path}.matchExpressions[{i}]");
+        if !is_label_key(&e.key) {
+            errs.push(FieldError::invalid(&e.key, &format!("{p}.key")));
+        }
+        let values = e.values.as_deref().unwrap_or_default();
+        let ok = match e.operator.as_str() {
+            "In" | "NotIn" => !values.is_empty() && values.iter().all(|v| is_label_value(v)),
+            "Exists" | "DoesNotExist" => values.is_empty(),
+            _ => false,
+        };
+        if !ok {
+            errs.push(FieldError::invalid(&e.operator, &format!("{p}.operator")).details(
+                "In and NotIn take label values, Exists and DoesNotExist take none",
+            ));
+        }
     }
 }
 
@@ -737,7 +983,7 @@ mod tests {
         );
         let e = validate(
             Kind::VSphereBinding,
-            &obj(json!({"subject": {"apiVersion": "v1", "kind": "Deployment", "namespace": "other", "name": "a", "selector": {}},
+            &obj(json!({"subject": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "other", "name": "a", "selector": {}},
                         "address": "https://vc", "secretRef": {"name": "c"}})),
             None,
         )
@@ -747,6 +993,140 @@ mod tests {
             "validation failed: expected exactly one, got both: spec.subject.name, spec.subject.selector\n\
              invalid value: other: spec.subject.namespace"
         );
+    }
+
+    fn binding(subject: Value) -> Value {
+        obj(json!({"subject": subject, "address": "https://vc", "secretRef": {"name": "c"}}))
+    }
+
+    #[test]
+    fn hostile_binding_subjects() {
+        let policy = Policy::for_system_namespace("vmware-sources");
+        let msg = |subject: Value| {
+            validate_with(Kind::VSphereBinding, &binding(subject), None, &policy)
+                .unwrap_err()
+                .to_string()
+        };
+        let m = msg(json!({"apiVersion": "apps/*", "kind": "Deployment", "namespace": "ns", "name": "d"}));
+        assert_eq!(
+            m,
+            "validation failed: invalid value: apps/*: spec.subject.apiVersion\n\
+             apiVersion \"apps/*\" must be <group>/<version> or <version> (lower-case DNS names, no wildcards), e.g. apps/v1"
+        );
+        let m = msg(json!({"apiVersion": "*", "kind": "*", "namespace": "ns", "name": "d"}));
+        assert!(m.contains("spec.subject.apiVersion"), "{m}");
+        let m = msg(json!({"apiVersion": "apps/v1", "kind": "*", "namespace": "ns", "name": "d"}));
+        assert!(m.contains("invalid value: *: spec.subject.kind"), "{m}");
+        let m = msg(json!({"apiVersion": "v1", "kind": "Pod", "namespace": "ns", "name": "d"}));
+        assert!(m.contains("Pod (core group) is not a PodSpecable kind"), "{m}");
+        let m = msg(json!({"apiVersion": "v1", "kind": "Secret", "namespace": "ns", "selector": {}}));
+        assert!(m.contains("not a PodSpecable kind"), "{m}");
+        let m = msg(json!({"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "ns",
+            "selector": {"matchExpressions": [{"key": "a", "operator": "Like", "values": ["x"]}]}}));
+        assert!(m.contains("spec.subject.selector.matchExpressions[0].operator"), "{m}");
+        let m = msg(json!({"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "ns",
+            "selector": {"matchLabels": {"a": "x,b=y"}}}));
+        assert!(m.contains("spec.subject.selector.matchLabels"), "{m}");
+        // A kind a cluster admin listed is allowed.
+        let role: k8s_openapi::api::rbac::v1::ClusterRole = serde_json::from_value(json!({
+            "metadata": {"name": "w", "labels": {"duck.knative.dev/podspecable": "true"}},
+            "rules": [{"apiGroups": ["example.com"], "resources": ["widgets"], "verbs": ["get"]}]}))
+        .unwrap();
+        let mut listed = policy.clone();
+        listed.podspecables = PodSpecables::from_cluster_roles([&role]);
+        let w = binding(json!({"apiVersion": "example.com/v1", "kind": "Widget", "namespace": "ns", "name": "w"}));
+        assert!(validate_with(Kind::VSphereBinding, &w, None, &policy).is_err());
+        assert!(validate_with(Kind::VSphereBinding, &w, None, &listed).is_ok());
+        // Not in the excluded namespaces.
+        let mut in_kube_system = binding(json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"}));
+        in_kube_system["metadata"]["namespace"] = json!("kube-system");
+        in_kube_system["spec"]["subject"]["namespace"] = json!("kube-system");
+        let m = validate_with(Kind::VSphereBinding, &in_kube_system, None, &policy)
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("invalid value: kube-system: metadata.namespace\nVSphereBindings are not applied in kube-system, kube-node-lease, vmware-sources"), "{m}");
+    }
+
+    fn test_cert() -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        rcgen::CertificateParams::new(vec!["ca.test".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap()
+            .pem()
+    }
+
+    #[test]
+    fn pem_address_event_types_service_account() {
+        let good = test_cert();
+        let mut s = vss();
+        s["caCerts"] = json!(format!("{good}{good}"));
+        s["sink"]["CACerts"] = json!(good);
+        s["eventTypes"] = json!(["VmPoweredOnEvent", "com.vmware.vc.HA.ClusterFailoverActionCompletedEvent", "esx.problem.vmfs.heartbeat.timedout"]);
+        s["serviceAccountName"] = json!("events.adapter-1");
+        assert!(validate(Kind::VSphereSource, &obj(s), None).unwrap().is_empty());
+
+        let mut s = vss();
+        s["caCerts"] = json!("-----BEGIN CERTIFICATE-----\nMIIBprivate\n-----END CERTIFICATE-----\n");
+        s["sink"]["CACerts"] = json!("just text");
+        s["address"] = json!("ftp://vc.local");
+        s["eventTypes"] = json!(["VmPoweredOnEvent,VmPoweredOffEvent", ""]);
+        s["serviceAccountName"] = json!("Not_A_Name");
+        let m = validate(Kind::VSphereSource, &obj(s), None).unwrap_err().to_string();
+        for want in [
+            "invalid value: not PEM certificates: spec.caCerts\n",
+            "invalid value: not PEM certificates: spec.sink.CACerts\nno -----BEGIN CERTIFICATE----- section",
+            "invalid value: ftp://vc.local: spec.address\nthe address must be an https://",
+            "invalid value: \"VmPoweredOnEvent,VmPoweredOffEvent\": spec.eventTypes[0]",
+            "invalid value: \"\": spec.eventTypes[1]",
+            "invalid value: Not_A_Name: spec.serviceAccountName",
+        ] {
+            assert!(m.contains(want), "{want:?} in {m}");
+        }
+        // A private key is never accepted as CA certificates.
+        let key = rcgen::KeyPair::generate().unwrap().serialize_pem();
+        let mut s = vss();
+        s["caCerts"] = json!(key);
+        let m = validate(Kind::VSphereSource, &obj(s), None).unwrap_err().to_string();
+        assert!(m.contains("only CERTIFICATE sections belong here"), "{m}");
+        assert!(!m.contains("PRIVATE KEY-----\n"), "the key is not echoed: {m}");
+        // Bindings check caCerts too.
+        let mut b = binding(json!({"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "ns", "name": "d"}));
+        b["spec"]["caCerts"] = json!("nope");
+        assert!(validate(Kind::VSphereBinding, &b, None).unwrap_err().to_string().contains("spec.caCerts"));
+    }
+
+    #[test]
+    fn delivery() {
+        let mut s = vss();
+        s["delivery"] = json!({"deadLetterSink": {"uri": "http://dls.example"}, "retry": 3,
+            "backoffPolicy": "linear", "backoffDelay": "PT0.2S", "timeout": "PT30S"});
+        assert!(validate(Kind::VSphereSource, &obj(s), None).is_ok());
+        let mut s = vss();
+        s["delivery"] = json!({"deadLetterSink": {"uri": "/relative"}, "retry": -1,
+            "backoffDelay": "200ms", "timeout": "PT0S"});
+        let m = validate(Kind::VSphereSource, &obj(s), None).unwrap_err().to_string();
+        for want in [
+            "Relative URI is not allowed when Ref and [apiVersion, kind, name] is absent: spec.delivery.deadLetterSink.uri",
+            "invalid value: -1: spec.delivery.retry",
+            "invalid value: 200ms: spec.delivery.backoffDelay\n\"200ms\" is not an ISO-8601 duration",
+            "invalid value: PT0S: spec.delivery.timeout\na timeout must be above zero",
+        ] {
+            assert!(m.contains(want), "{want:?} in {m}");
+        }
+        let mut s = vss();
+        s["delivery"] = json!({"backoffPolicy": "random"});
+        assert!(validate(Kind::VSphereSource, &obj(s), None).is_err());
+        let mut h = json!({"sink": {"uri": "http://x"}, "address": "https://h", "secretRef": {"name": "c"},
+            "serviceAccountName": "default", "delivery": {"deadLetterSink": {}}});
+        let m = validate(Kind::HorizonSource, &obj(h.clone()), None).unwrap_err().to_string();
+        assert!(m.contains("expected at least one, got none: spec.delivery.deadLetterSink.ref, spec.delivery.deadLetterSink.uri"), "{m}");
+        h["delivery"] = json!({"timeout": "P1M"});
+        let m = validate(Kind::HorizonSource, &obj(h), None).unwrap_err().to_string();
+        assert!(m.contains("years and months have no fixed length"), "{m}");
+        assert_eq!(parse_iso8601_duration("PT0.5S").unwrap(), std::time::Duration::from_millis(500));
+        assert_eq!(parse_iso8601_duration("P1DT1M").unwrap(), std::time::Duration::from_secs(86460));
+        assert!(parse_iso8601_duration("-PT1S").is_err());
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! The VSphereBinding reconciler (Knative `psbinding.BaseReconciler`):
-//! finalizer `vspherebindings.sources.tanzu.vmware.com`, subjects by name
-//! or label selector, the subject namespace labelled for inclusion mode,
-//! `Do` on every subject, `Undo` on deletion, and `Ready` with upstream's
-//! reasons (`SubjectUnavailable`, `SubjectMissing`, `BindingFailed`).
+//! finalizer `vspherebindings.sources.tanzu.vmware.com` (through
+//! `kube::runtime::finalizer`), subjects by name or label selector, the
+//! subject namespace labelled in inclusion mode (only then), `Do` on every
+//! subject, `Undo` on deletion (the finalizer stays until it succeeded),
+//! and `Ready` with upstream's reasons (`SubjectUnavailable`,
+//! `SubjectMissing`, `BindingFailed`) and `SubjectInvalid` for a subject
+//! type no binding may have.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,13 +14,15 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use sources_api::conditions::{ConditionSet, ConditionStatus};
 use sources_api::v1alpha1::VSphereBinding;
 
 use crate::binding::{self, BindingParams};
-use crate::webhook::{EXCLUDE_LABEL, INCLUDE_LABEL};
+use crate::podspecable::SubjectType;
+use crate::webhook::{EXCLUDE_LABEL, INCLUDE_LABEL, SelectionMode};
 
 /// The finalizer (the GroupResource string).
 pub const FINALIZER: &str = "vspherebindings.sources.tanzu.vmware.com";
@@ -33,6 +38,9 @@ pub enum BindingError {
         /// The error.
         source: kube::Error,
     },
+    /// The finalizer helper failed otherwise.
+    #[error("finalizer: {0}")]
+    Finalizer(String),
 }
 
 fn kerr(context: impl Into<String>) -> impl FnOnce(kube::Error) -> BindingError {
@@ -48,6 +56,9 @@ pub struct BindingContext {
     pub wake: tokio::sync::mpsc::Sender<()>,
     /// How often bound subjects are re-checked.
     pub resync: Duration,
+    /// The binding webhook's selection mode: only in inclusion mode are
+    /// subject namespaces labelled (no namespace patching otherwise).
+    pub selection_mode: SelectionMode,
 }
 
 /// A label selector as a query string (`a=b,c in (d),!e`).
@@ -59,24 +70,41 @@ fn is_gone(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404 || s.code == 403)
 }
 
-/// The subjects of `b`, as dynamic objects with their Api. `Err` carries a
-/// Ready=False reason and message.
+/// Why the subjects of a binding could not be listed.
+enum SubjectError {
+    /// The subject type is malformed, not PodSpecable or not served:
+    /// nothing can be (or was) bound. A Ready=False reason and message.
+    Unbindable {
+        reason: &'static str,
+        message: String,
+    },
+    /// An API call failed.
+    Kube {
+        context: String,
+        source: kube::Error,
+    },
+}
+
+/// The subjects of `b`, as dynamic objects with their Api.
 async fn subjects(
     client: &Client,
     b: &VSphereBinding,
     ns: &str,
-) -> Result<(Api<DynamicObject>, Vec<DynamicObject>), (String, String)> {
+) -> Result<(Api<DynamicObject>, Vec<DynamicObject>), SubjectError> {
     let s = &b.spec.subject;
     let av = s.api_version.clone().unwrap_or_default();
     let kind = s.kind.clone().unwrap_or_default();
-    let (group, version) = match av.split_once('/') {
-        Some((g, v)) => (g.to_owned(), v.to_owned()),
-        None => (String::new(), av.clone()),
-    };
-    let gvk = GroupVersionKind::gvk(&group, &version, &kind);
+    let t = SubjectType::parse(&av, &kind).map_err(|e| SubjectError::Unbindable {
+        reason: "SubjectInvalid",
+        message: e.to_string(),
+    })?;
+    let gvk = GroupVersionKind::gvk(&t.group, &t.version, &t.kind);
     let (ar, _) = kube::discovery::pinned_kind(client, &gvk)
         .await
-        .map_err(|e| ("SubjectUnavailable".to_owned(), e.to_string()))?;
+        .map_err(|e| SubjectError::Unbindable {
+            reason: "SubjectUnavailable",
+            message: format!("{kind} ({av}) is not served by the API server: {e}"),
+        })?;
     let sns = s
         .namespace
         .as_deref()
@@ -86,18 +114,24 @@ async fn subjects(
     if let Some(name) = s.name.as_deref().filter(|n| !n.is_empty()) {
         return match api.get_opt(name).await {
             Ok(Some(o)) => Ok((api, vec![o])),
-            Ok(None) => Err((
-                "SubjectMissing".to_owned(),
-                format!("{}.{group} {name:?} not found", ar.plural),
-            )),
-            Err(e) => Err(("SubjectMissing".to_owned(), e.to_string())),
+            Ok(None) => Err(SubjectError::Unbindable {
+                reason: "SubjectMissing",
+                message: format!("{}.{} {name:?} not found", ar.plural, t.group),
+            }),
+            Err(source) => Err(SubjectError::Kube {
+                context: format!("get {} {name:?}", ar.plural),
+                source,
+            }),
         };
     }
     let sel = s.selector.clone().unwrap_or_default();
     let lp = ListParams::default().labels(&selector_string(&sel));
     match api.list(&lp).await {
         Ok(list) => Ok((api, list.items)),
-        Err(e) => Err(("SubjectUnavailable".to_owned(), e.to_string())),
+        Err(source) => Err(SubjectError::Kube {
+            context: format!("list {}", ar.plural),
+            source,
+        }),
     }
 }
 
@@ -187,21 +221,45 @@ async fn label_namespace(client: &Client, ns: &str) -> Result<(), BindingError> 
     Ok(())
 }
 
-/// Reconciles one VSphereBinding.
+/// Reconciles one VSphereBinding through `kube::runtime::finalizer`: the
+/// finalizer is added first; on deletion every subject is unbound (Undo)
+/// before it is removed, and a failure keeps it (and retries).
 pub async fn reconcile_binding(
     b: Arc<VSphereBinding>,
     ctx: Arc<BindingContext>,
 ) -> Result<Action, BindingError> {
     let ns = b.namespace().unwrap_or_default();
-    let name = b.name_any();
     let api: Api<VSphereBinding> = Api::namespaced(ctx.client.clone(), &ns);
     let _ = ctx.wake.try_send(());
-    let finalizers = b.finalizers().to_vec();
-    if b.metadata.deletion_timestamp.is_some() {
-        if !finalizers.iter().any(|f| f == FINALIZER) {
-            return Ok(Action::await_change());
+    finalizer(&api, FINALIZER, b, |event| async {
+        match event {
+            FinalizerEvent::Apply(b) => bind(&b, &ctx).await,
+            FinalizerEvent::Cleanup(b) => unbind(&b, &ctx).await,
         }
-        if let Ok((sapi, objs)) = subjects(&ctx.client, &b, &ns).await {
+    })
+    .await
+    .map_err(|e| match e {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
+        finalizer::Error::AddFinalizer(source) => BindingError::Kube {
+            context: "add finalizer".into(),
+            source,
+        },
+        finalizer::Error::RemoveFinalizer(source) => BindingError::Kube {
+            context: "remove finalizer".into(),
+            source,
+        },
+        other => BindingError::Finalizer(other.to_string()),
+    })
+}
+
+/// Undo on every subject. Nothing to undo when the subject type is
+/// malformed, not served or not PodSpecable (nothing was bound), or when a
+/// subject is gone; any other failure keeps the finalizer.
+async fn unbind(b: &VSphereBinding, ctx: &BindingContext) -> Result<Action, BindingError> {
+    let ns = b.namespace().unwrap_or_default();
+    let name = b.name_any();
+    match subjects(&ctx.client, b, &ns).await {
+        Ok((sapi, objs)) => {
             for o in &objs {
                 match patch_subject(&sapi, o, binding::undo_binding).await {
                     Ok(()) => {}
@@ -210,58 +268,59 @@ pub async fn reconcile_binding(
                 }
             }
         }
-        let rest: Vec<&String> = finalizers.iter().filter(|f| *f != FINALIZER).collect();
-        api.patch(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(
-                json!({"metadata": {"finalizers": rest, "resourceVersion": b.resource_version()}}),
-            ),
-        )
-        .await
-        .map_err(kerr("remove finalizer"))?;
-        tracing::info!(namespace = ns, name, "vspherebinding unbound");
-        return Ok(Action::await_change());
+        Err(SubjectError::Unbindable { reason, message }) => {
+            tracing::info!(namespace = ns, name, reason, message, "nothing to unbind");
+        }
+        Err(SubjectError::Kube { context, source }) if is_gone(&source) => {
+            tracing::info!(namespace = ns, name, context, "subjects gone; nothing to unbind");
+        }
+        Err(SubjectError::Kube { context, source }) => {
+            return Err(BindingError::Kube { context, source });
+        }
     }
-    if !finalizers.iter().any(|f| f == FINALIZER) {
-        let mut all = finalizers.clone();
-        all.push(FINALIZER.to_owned());
-        api.patch(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(
-                json!({"metadata": {"finalizers": all, "resourceVersion": b.resource_version()}}),
-            ),
-        )
-        .await
-        .map_err(kerr("add finalizer"))?;
-        // The change brings the binding back.
-        return Ok(Action::await_change());
+    tracing::info!(namespace = ns, name, "vspherebinding unbound");
+    Ok(Action::await_change())
+}
+
+async fn bind(b: &VSphereBinding, ctx: &BindingContext) -> Result<Action, BindingError> {
+    let ns = b.namespace().unwrap_or_default();
+    let api: Api<VSphereBinding> = Api::namespaced(ctx.client.clone(), &ns);
+    if ctx.selection_mode == SelectionMode::Inclusion {
+        let subject_ns = b
+            .spec
+            .subject
+            .namespace
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| ns.clone());
+        label_namespace(&ctx.client, &subject_ns).await?;
     }
-    let subject_ns = b
-        .spec
-        .subject
-        .namespace
-        .clone()
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| ns.clone());
-    label_namespace(&ctx.client, &subject_ns).await?;
-    let (sapi, objs) = match subjects(&ctx.client, &b, &ns).await {
+    let (sapi, objs) = match subjects(&ctx.client, b, &ns).await {
         Ok(s) => s,
-        Err((reason, message)) => {
-            write_ready(&api, &b, ConditionStatus::False, &reason, &message).await?;
+        Err(SubjectError::Unbindable { reason, message }) => {
+            write_ready(&api, b, ConditionStatus::False, reason, &message).await?;
+            return Ok(Action::requeue(Duration::from_secs(10)));
+        }
+        Err(SubjectError::Kube { context, source }) => {
+            let reason = if matches!(&source, kube::Error::Api(s) if s.code == 404) {
+                "SubjectMissing"
+            } else {
+                "SubjectUnavailable"
+            };
+            write_ready(&api, b, ConditionStatus::False, reason, &format!("{context}: {source}"))
+                .await?;
             return Ok(Action::requeue(Duration::from_secs(10)));
         }
     };
-    let params = BindingParams::from(&*b);
+    let params = BindingParams::from(b);
     for o in &objs {
         if let Err(e) = patch_subject(&sapi, o, |v| binding::do_binding(&params, v)).await {
             let msg = format!("Failed to bind {:?}: {e}", o.name_any());
-            write_ready(&api, &b, ConditionStatus::False, "BindingFailed", &msg).await?;
+            write_ready(&api, b, ConditionStatus::False, "BindingFailed", &msg).await?;
             return Ok(Action::requeue(Duration::from_secs(10)));
         }
     }
-    write_ready(&api, &b, ConditionStatus::True, "", "").await?;
+    write_ready(&api, b, ConditionStatus::True, "", "").await?;
     Ok(Action::requeue(ctx.resync))
 }
 

@@ -1,26 +1,10 @@
-//! The controller's settings (environment, as upstream) and the adapter
+//! The controller's settings (environment, as upstream: [`Cli`]) and the adapter
 //! configuration taken from the `config-logging` and `config-observability`
 //! ConfigMaps.
 
 use std::collections::BTreeMap;
 
 use serde_json::json;
-
-/// Why the settings are unusable.
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    /// A required variable is missing.
-    #[error("environment variable {0} is required")]
-    Missing(&'static str),
-    /// A variable has a bad value.
-    #[error("environment variable {name}: {message}")]
-    Invalid {
-        /// The variable.
-        name: &'static str,
-        /// What is wrong.
-        message: String,
-    },
-}
 
 /// The controller's settings.
 #[derive(Debug, Clone)]
@@ -53,52 +37,139 @@ pub struct Settings {
     pub resync_seconds: u64,
 }
 
-fn var(name: &'static str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
+/// The command line of `sources-controller`: every setting is an
+/// environment variable (as upstream's controllers), or the flag of the
+/// same name.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "sources-controller",
+    version,
+    about = "Reconciles VSphereSource, HorizonSource and VSphereBinding objects and serves their \
+             admission webhooks.",
+    long_about = "Reconciles VSphereSource, HorizonSource and VSphereBinding objects (adapter \
+        Deployments, bindings, RBAC, sink resolution, status) and serves their admission \
+        webhooks with certificates it manages itself.\n\n\
+        Every replica serves the admission webhooks as soon as it listens with a certificate \
+        (/readyz turns 200); one replica, elected with the Lease LEASE_NAME in SYSTEM_NAMESPACE, \
+        reconciles and keeps the certificate Secret and the webhook configurations current. \
+        The process exits when the webhook server stops or the lease is lost.\n\n\
+        Every setting below is an environment variable, or the flag of the same name.",
+    after_help = "Also read: KUBECONFIG (outside a cluster; in a Pod the ServiceAccount is used), \
+        RUST_LOG (overrides the log levels of config-logging: loglevel.controller, \
+        loglevel.webhook, followed live). Logs are JSON lines in Knative's zap shape on stderr."
+)]
+pub struct Cli {
+    /// The vSphere adapter image.
+    #[arg(long, env = "VSPHERE_ADAPTER", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub vsphere_adapter: String,
+    /// The Horizon adapter image.
+    #[arg(long, env = "HORIZON_SOURCE_RA_IMAGE", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub horizon_source_ra_image: String,
+    /// The controller's namespace: its Lease, certificate Secret, config-logging and
+    /// config-observability (from the Pod's metadata.namespace).
+    #[arg(long, env = "SYSTEM_NAMESPACE", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub system_namespace: String,
+    /// Only reconcile sources and bindings in this namespace (default: all).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+    /// This replica's name: the leader-election identity and knative.dev/pod in logs
+    /// (default: HOSTNAME).
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+    /// The logging ConfigMap: its zap-logger-config goes to the adapters, its levels
+    /// (loglevel.controller, loglevel.webhook) apply here.
+    #[arg(long, env = "CONFIG_LOGGING_NAME", default_value = "config-logging")]
+    pub config_logging_name: String,
+    /// The observability ConfigMap passed to the adapters as K_METRICS_CONFIG.
+    #[arg(long, env = "CONFIG_OBSERVABILITY_NAME", default_value = "config-observability")]
+    pub config_observability_name: String,
+    /// The metrics domain passed to the adapters.
+    #[arg(long, env = "METRICS_DOMAIN", default_value = "tanzu.vmware.com/sources")]
+    pub metrics_domain: String,
+    /// The port of /metrics, /healthz and /readyz (plain HTTP).
+    #[arg(long, env = "METRICS_PORT", default_value_t = 9090)]
+    pub metrics_port: u16,
+    /// The leader-election Lease.
+    #[arg(long, env = "LEASE_NAME", default_value = "sources-controller")]
+    pub lease_name: String,
+    /// How long a lease lasts without renewal, measured on each replica's own clock.
+    #[arg(long, env = "LEASE_DURATION_SECONDS", default_value_t = 15)]
+    pub lease_duration_seconds: i32,
+    /// How often the leader renews.
+    #[arg(long, env = "LEASE_RENEW_SECONDS", default_value_t = 5)]
+    pub lease_renew_seconds: u64,
+    /// Periodic re-reconcile of every source.
+    #[arg(long, env = "RESYNC_SECONDS", default_value_t = 600)]
+    pub resync_seconds: u64,
+    /// The port of the admission webhooks (HTTPS, every address).
+    #[arg(long, env = "WEBHOOK_PORT", default_value_t = 8443)]
+    pub webhook_port: u16,
+    /// The Service the webhook configurations point at (its DNS names are in the certificate).
+    #[arg(long, env = "WEBHOOK_SERVICE_NAME", default_value = "vsphere-source-webhook")]
+    pub webhook_service_name: String,
+    /// The Secret holding the webhook CA and serving certificate.
+    #[arg(long, env = "WEBHOOK_SECRET_NAME", default_value = "vsphere-webhook-certs")]
+    pub webhook_secret_name: String,
+    /// More names (DNS or IP) for the serving certificate, comma-separated.
+    #[arg(long, env = "WEBHOOK_EXTRA_SANS", value_delimiter = ',')]
+    pub webhook_extra_sans: Vec<String>,
+    /// Which namespaces and objects the VSphereBinding webhook sees: all but those labelled
+    /// bindings.knative.dev/exclude=true, or only those labelled bindings.knative.dev/include=true
+    /// (subject namespaces are then labelled by the controller).
+    #[arg(long, env = "VSPHERE_BINDING_SELECTION_MODE", default_value = "exclusion",
+          value_parser = ["exclusion", "inclusion"])]
+    pub vsphere_binding_selection_mode: String,
 }
 
-fn required(name: &'static str) -> Result<String, SettingsError> {
-    var(name).ok_or(SettingsError::Missing(name))
-}
+impl Cli {
+    /// The controller's settings.
+    pub fn settings(&self) -> Settings {
+        let identity = self
+            .pod_name
+            .clone()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "sources-controller".into());
+        Settings {
+            vsphere_adapter_image: self.vsphere_adapter.clone(),
+            horizon_adapter_image: self.horizon_source_ra_image.clone(),
+            system_namespace: self.system_namespace.clone(),
+            metrics_domain: self.metrics_domain.clone(),
+            config_logging_name: self.config_logging_name.clone(),
+            config_observability_name: self.config_observability_name.clone(),
+            watch_namespace: self.watch_namespace.clone().filter(|n| !n.is_empty()),
+            metrics_port: self.metrics_port,
+            identity,
+            lease_name: self.lease_name.clone(),
+            lease_duration_seconds: self.lease_duration_seconds,
+            lease_renew_seconds: self.lease_renew_seconds,
+            resync_seconds: self.resync_seconds,
+        }
+    }
 
-fn number<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, SettingsError>
-where
-    T::Err: std::fmt::Display,
-{
-    match var(name) {
-        None => Ok(default),
-        Some(v) => v.parse().map_err(|e: T::Err| SettingsError::Invalid {
-            name,
-            message: format!("{v:?}: {e}"),
-        }),
+    /// The webhooks' settings.
+    pub fn webhook_settings(&self) -> crate::webhook::WebhookSettings {
+        use crate::webhook::{SelectionMode, WebhookSettings};
+        let mut s = WebhookSettings::new(&self.system_namespace);
+        s.addr.set_port(self.webhook_port);
+        s.service_name = self.webhook_service_name.clone();
+        s.secret_name = self.webhook_secret_name.clone();
+        s.extra_names = self
+            .webhook_extra_sans
+            .iter()
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .collect();
+        s.selection_mode = if self.vsphere_binding_selection_mode == "inclusion" {
+            SelectionMode::Inclusion
+        } else {
+            SelectionMode::Exclusion
+        };
+        s
     }
 }
 
 impl Settings {
-    /// Reads the environment.
-    pub fn from_env() -> Result<Self, SettingsError> {
-        Ok(Self {
-            vsphere_adapter_image: required("VSPHERE_ADAPTER")?,
-            horizon_adapter_image: required("HORIZON_SOURCE_RA_IMAGE")?,
-            system_namespace: required("SYSTEM_NAMESPACE")?,
-            metrics_domain: var("METRICS_DOMAIN")
-                .unwrap_or_else(|| "tanzu.vmware.com/sources".into()),
-            config_logging_name: var("CONFIG_LOGGING_NAME")
-                .unwrap_or_else(|| "config-logging".into()),
-            config_observability_name: var("CONFIG_OBSERVABILITY_NAME")
-                .unwrap_or_else(|| "config-observability".into()),
-            watch_namespace: var("WATCH_NAMESPACE"),
-            metrics_port: number("METRICS_PORT", 9090)?,
-            identity: var("POD_NAME")
-                .or_else(|| var("HOSTNAME"))
-                .unwrap_or_else(|| "sources-controller".into()),
-            lease_name: var("LEASE_NAME").unwrap_or_else(|| "sources-controller".into()),
-            lease_duration_seconds: number("LEASE_DURATION_SECONDS", 15)?,
-            lease_renew_seconds: number("LEASE_RENEW_SECONDS", 5)?,
-            resync_seconds: number("RESYNC_SECONDS", 600)?,
-        })
-    }
-
     /// Settings for tests and embedding: the given images and namespace,
     /// defaults for the rest.
     pub fn new(vsphere_image: &str, horizon_image: &str, system_namespace: &str) -> Self {

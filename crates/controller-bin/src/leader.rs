@@ -1,22 +1,51 @@
 //! Leader election with a `coordination.k8s.io/v1` Lease (kube-runtime has
-//! none): acquire when free or expired, renew periodically, and give up
-//! (the caller exits) when the lease is lost.
+//! none), tolerant of clock skew between replicas as client-go's: a lease
+//! held by another replica counts as expired only when its record has not
+//! changed for `leaseDurationSeconds` *of this replica's monotonic clock*,
+//! whatever `renewTime` says. The holder renews periodically and gives up
+//! (the caller exits) when renewals fail for longer than the lease lasts.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
-use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::Client;
 use kube::api::{Api, PostParams};
 use serde_json::json;
+use tokio::time::Instant;
 
 /// A lease-based elector.
-#[derive(Clone)]
 pub struct LeaderElector {
     api: Api<Lease>,
     name: String,
     identity: String,
     duration_seconds: i32,
+    /// The lease record last seen and when (local monotonic clock) it last
+    /// changed.
+    observed: Mutex<Option<(Observed, Instant)>>,
+}
+
+/// The parts of a lease record whose change shows its holder is alive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Observed {
+    holder: String,
+    renew_time: Option<String>,
+    acquire_time: Option<String>,
+    transitions: Option<i32>,
+    duration_seconds: Option<i32>,
+}
+
+impl Observed {
+    fn of(spec: &LeaseSpec) -> Self {
+        Self {
+            holder: spec.holder_identity.clone().unwrap_or_default(),
+            renew_time: spec.renew_time.as_ref().map(|t| t.0.to_string()),
+            acquire_time: spec.acquire_time.as_ref().map(|t| t.0.to_string()),
+            transitions: spec.lease_transitions,
+            duration_seconds: spec.lease_duration_seconds,
+        }
+    }
 }
 
 /// Why leadership ended.
@@ -41,11 +70,30 @@ impl LeaderElector {
             name: name.to_owned(),
             identity: identity.to_owned(),
             duration_seconds,
+            observed: Mutex::new(None),
+        }
+    }
+
+    /// Records `record` as seen now; returns how long ago (local clock) it
+    /// last changed.
+    fn observe(&self, record: Observed) -> Duration {
+        let now = Instant::now();
+        let Ok(mut seen) = self.observed.lock() else {
+            return Duration::ZERO;
+        };
+        match seen.as_ref() {
+            Some((r, at)) if *r == record => now.duration_since(*at),
+            _ => {
+                *seen = Some((record, now));
+                Duration::ZERO
+            }
         }
     }
 
     /// Acquires or renews once; true when this identity holds the lease.
     pub async fn try_acquire_or_renew(&self) -> Result<bool, kube::Error> {
+        // Written for the other replicas (and people); never compared with
+        // another replica's clock.
         let now = jiff::Timestamp::now();
         match self.api.get_opt(&self.name).await? {
             None => {
@@ -61,21 +109,27 @@ impl LeaderElector {
                 }))
                 .map_err(kube::Error::SerdeError)?;
                 match self.api.create(&PostParams::default(), &lease).await {
-                    Ok(_) => Ok(true),
+                    Ok(created) => {
+                        if let Some(spec) = &created.spec {
+                            self.observe(Observed::of(spec));
+                        }
+                        Ok(true)
+                    }
                     Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
                     Err(e) => Err(e),
                 }
             }
             Some(mut lease) => {
                 let spec = lease.spec.get_or_insert_with(Default::default);
-                let holder = spec.holder_identity.clone().unwrap_or_default();
-                let duration =
-                    i64::from(spec.lease_duration_seconds.unwrap_or(self.duration_seconds));
-                let expired = spec.renew_time.as_ref().is_none_or(|t| {
-                    t.0.checked_add(jiff::SignedDuration::from_secs(duration))
-                        .map(|end| end < now)
-                        .unwrap_or(true)
-                });
+                let record = Observed::of(spec);
+                let unchanged_for = self.observe(record.clone());
+                let holder = record.holder.clone();
+                let duration = u64::try_from(
+                    spec.lease_duration_seconds
+                        .unwrap_or(self.duration_seconds),
+                )
+                .unwrap_or(0);
+                let expired = unchanged_for >= Duration::from_secs(duration);
                 if holder != self.identity && !holder.is_empty() && !expired {
                     return Ok(false);
                 }
@@ -92,7 +146,12 @@ impl LeaderElector {
                     .replace(&self.name, &PostParams::default(), &lease)
                     .await
                 {
-                    Ok(_) => Ok(true),
+                    Ok(stored) => {
+                        if let Some(spec) = &stored.spec {
+                            self.observe(Observed::of(spec));
+                        }
+                        Ok(true)
+                    }
                     Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
                     Err(e) => Err(e),
                 }
@@ -116,14 +175,14 @@ impl LeaderElector {
     }
 
     /// Renews every `period` until a renewal is refused, or renewals fail
-    /// for longer than the lease lasts.
+    /// for longer than the lease lasts (local clock).
     pub async fn keep(&self, period: Duration) -> LeaderError {
-        let mut last_ok = tokio::time::Instant::now();
+        let mut last_ok = Instant::now();
         let limit = Duration::from_secs(u64::try_from(self.duration_seconds).unwrap_or(15));
         loop {
             tokio::time::sleep(period).await;
             match self.try_acquire_or_renew().await {
-                Ok(true) => last_ok = tokio::time::Instant::now(),
+                Ok(true) => last_ok = Instant::now(),
                 Ok(false) => return LeaderError::Lost(self.name.clone()),
                 Err(e) => {
                     tracing::warn!(error = %e, "renewing the lease");
@@ -141,14 +200,12 @@ impl LeaderElector {
             && let Some(spec) = lease.spec.as_mut()
             && spec.holder_identity.as_deref() == Some(self.identity.as_str())
         {
-            {
-                spec.holder_identity = None;
-                spec.renew_time = None;
-                let _ = self
-                    .api
-                    .replace(&self.name, &PostParams::default(), &lease)
-                    .await;
-            }
+            spec.holder_identity = None;
+            spec.renew_time = None;
+            let _ = self
+                .api
+                .replace(&self.name, &PostParams::default(), &lease)
+                .await;
         }
     }
 }

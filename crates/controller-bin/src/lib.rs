@@ -68,7 +68,9 @@ pub mod binding_reconcile;
 pub mod certs;
 pub mod config;
 pub mod leader;
+pub mod logging;
 pub mod metrics;
+pub mod podspecable;
 pub mod reconcile;
 pub mod resources;
 pub mod sink;
@@ -267,7 +269,6 @@ pub async fn run_controllers(
                 tracing::debug!(error = %e, "horizon controller");
             }
         });
-    metrics.set_ready(true);
     let stopper = async move {
         shutdown.await;
         let _ = stop_tx.send(());
@@ -278,12 +279,14 @@ pub async fn run_controllers(
 }
 
 /// Runs the VSphereBinding reconciler (Do on subjects, Undo on deletion)
-/// until `shutdown`, for `watch_namespace` (all when `None`). Leader-only,
+/// until `shutdown`, for `watch_namespace` (all when `None`). Subject
+/// namespaces are labelled only in inclusion `selection_mode`. Leader-only,
 /// like [`run_controllers`].
 pub async fn run_binding_controller(
     client: Client,
     watch_namespace: Option<String>,
     resync: Duration,
+    selection_mode: webhook::SelectionMode,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     // The webhook configuration manager watches the bindings itself; this
@@ -293,6 +296,7 @@ pub async fn run_binding_controller(
         client: client.clone(),
         wake,
         resync,
+        selection_mode,
     });
     Controller::new(
         api_for::<VSphereBinding>(&client, watch_namespace.as_deref()),
@@ -313,6 +317,8 @@ pub async fn run_binding_controller(
 }
 
 /// Serves `/metrics`, `/healthz` and `/readyz` on `addr` until `shutdown`.
+/// `/readyz` is 200 while [`Metrics::is_ready`]: the admission webhooks
+/// answer with a certificate.
 pub async fn serve_http(
     addr: SocketAddr,
     metrics: Arc<Metrics>,

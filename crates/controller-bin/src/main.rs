@@ -1,16 +1,16 @@
-//! `sources-controller`: reconciles VSphereSource and HorizonSource.
-//!
-//! Environment: `VSPHERE_ADAPTER`, `HORIZON_SOURCE_RA_IMAGE` and
-//! `SYSTEM_NAMESPACE` are required; see `sources_controller::Settings` and
-//! `sources_controller::webhook::WebhookSettings` (the admission webhooks,
-//! served by every replica on `WEBHOOK_PORT`, default 8443).
+//! `sources-controller`: reconciles VSphereSource, HorizonSource and
+//! VSphereBinding, and serves their admission webhooks on every replica.
+//! `sources-controller --help` lists its environment.
 
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::Parser as _;
+use sources_controller::config::Cli;
 use sources_controller::leader::LeaderElector;
-use sources_controller::{LEASE_RETRY, Metrics, Settings, run_controllers, serve_http};
+use sources_controller::{LEASE_RETRY, Metrics, logging, run_controllers, serve_http, webhook};
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
@@ -29,56 +29,71 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    // One rustls provider (ring), installed before any client exists.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    let settings = match Settings::from_env() {
-        Ok(s) => s,
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) if !e.use_stderr() => {
+            // --help, --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
-            tracing::error!(error = %e, "bad settings");
-            return std::process::ExitCode::from(2);
+            logging::fatal("bad settings", &e.render());
+            return ExitCode::from(2);
         }
     };
+    let levels = logging::init(cli.pod_name.clone().filter(|p| !p.is_empty()));
+    // One rustls provider (ring), installed before any client exists.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            logging::fatal("cannot start the runtime", &e);
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli, levels))
+}
+
+async fn run(cli: Cli, levels: logging::LogLevels) -> ExitCode {
+    let settings = cli.settings();
+    let webhook_settings = cli.webhook_settings();
     let client = match kube::Client::try_default().await {
         Ok(c) => c,
         Err(e) => {
-            tracing::error!(error = %e, "no Kubernetes client configuration");
-            return std::process::ExitCode::from(2);
+            logging::fatal("no Kubernetes client configuration", &e);
+            return ExitCode::from(2);
         }
     };
+    let config_logging = tokio::spawn(logging::follow_config_logging(
+        client.clone(),
+        settings.system_namespace.clone(),
+        settings.config_logging_name.clone(),
+        levels,
+    ));
     let metrics = Arc::new(Metrics::default());
     let addr = SocketAddr::from(([0, 0, 0, 0], settings.metrics_port));
     let http = tokio::spawn(serve_http(addr, metrics.clone(), shutdown_signal()));
-    // Every replica serves the admission webhooks.
-    let webhook_settings = match sources_controller::webhook::WebhookSettings::from_env() {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "bad webhook settings");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    let webhooks = tokio::spawn(sources_controller::webhook::run_webhooks(
+    // Every replica serves the admission webhooks; readiness follows them.
+    let mut webhooks = tokio::spawn(webhook::run_webhooks(
         client.clone(),
-        webhook_settings,
+        webhook_settings.clone(),
         settings.config_logging_name.clone(),
+        metrics.clone(),
         None,
         shutdown_signal(),
     ));
-    let webhooks = tokio::spawn(async move {
-        match webhooks.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "the webhook server stopped"),
-            Err(e) => tracing::error!(error = %e, "the webhook server failed"),
+    let webhook_stopped = |res: Result<Result<(), webhook::WebhookError>, tokio::task::JoinError>| {
+        match res {
+            Ok(Ok(())) => tracing::error!("the webhook server stopped; exiting"),
+            Ok(Err(e)) => tracing::error!(error = %e, "the webhook server failed; exiting"),
+            Err(e) => tracing::error!(error = %e, "the webhook server failed; exiting"),
         }
-    });
+        ExitCode::FAILURE
+    };
 
     let elector = LeaderElector::new(
         client.clone(),
@@ -90,33 +105,54 @@ async fn main() -> std::process::ExitCode {
     let renew = Duration::from_secs(settings.lease_renew_seconds);
     tokio::select! {
         _ = elector.acquire(LEASE_RETRY) => {}
-        _ = shutdown_signal() => return std::process::ExitCode::SUCCESS,
+        res = &mut webhooks => return webhook_stopped(res),
+        _ = shutdown_signal() => {
+            // The webhook server drains, then stops.
+            let _ = webhooks.await;
+            return ExitCode::SUCCESS;
+        }
     }
+    // Leadership gates only the writers: reconcilers, certificates and
+    // webhook configurations.
     metrics.set_leader(true);
     let bindings = tokio::spawn(sources_controller::run_binding_controller(
         client.clone(),
         settings.watch_namespace.clone(),
         Duration::from_secs(settings.resync_seconds),
+        webhook_settings.selection_mode,
+        shutdown_signal(),
+    ));
+    let manager = tokio::spawn(webhook::manage_webhooks(
+        client.clone(),
+        webhook_settings,
         shutdown_signal(),
     ));
     let code = tokio::select! {
         res = run_controllers(client, settings, metrics.clone(), shutdown_signal()) => match res {
-            Ok(()) => std::process::ExitCode::SUCCESS,
+            Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!(error = %e, "controller failed");
-                std::process::ExitCode::FAILURE
+                ExitCode::FAILURE
             }
         },
         lost = elector.keep(renew) => {
             // Knative's behaviour: a replica that lost its lease exits and restarts.
             tracing::error!(error = %lost, "leadership lost; exiting");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
+        res = &mut webhooks => webhook_stopped(res),
     };
     metrics.set_leader(false);
-    elector.release().await;
-    http.abort();
+    manager.abort();
     bindings.abort();
-    webhooks.abort();
+    elector.release().await;
+    if code == ExitCode::SUCCESS {
+        // Shutting down: let the webhook server drain.
+        let _ = webhooks.await;
+    } else {
+        webhooks.abort();
+    }
+    http.abort();
+    config_logging.abort();
     code
 }

@@ -7,10 +7,20 @@
 //! - `/vspherebindings`: applies VSphereBindings to their PodSpecable
 //!   subjects (JSONPatch, upstream's `Do`/`Undo`).
 //!
-//! [`manage_certificates`] keeps the certificate Secret (CA and serving
-//! certificate, rotated before expiry), the served certificate and the
-//! webhook configurations' `caBundle` (and the binding webhook's rules and
-//! selectors) current.
+//! Every replica serves ([`run_webhooks`]): it follows the certificate
+//! Secret and answers as soon as it listens with a certificate. The leader
+//! alone writes ([`manage_webhooks`]): it keeps the Secret current (a
+//! long-lived CA, a rotated serving certificate, see [`certs`]) and writes
+//! each webhook configuration on its own, `caBundle` first, then the
+//! binding webhook's rules (only well-formed, PodSpecable subject kinds)
+//! and selectors (never `kube-system`, `kube-node-lease` or the
+//! controller's namespace).
+//!
+//! The server bounds what a client can hold: request bodies
+//! ([`ServerLimits::max_body_bytes`], 3 MiB), the TLS handshake, the
+//! request headers and the whole exchange are timed, connections are
+//! capped, accept errors back off, and one connection carries one request
+//! (the API server then never sends on a connection the server is closing).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -18,7 +28,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use k8s_openapi::ByteString;
@@ -26,6 +36,7 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, RuleWithOperations, ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::rbac::v1::ClusterRole;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use kube::Client;
 use kube::api::{Api, PostParams};
@@ -35,9 +46,11 @@ use kube::runtime::reflector::Store;
 use serde_json::Value;
 use sources_api::v1alpha1::VSphereBinding;
 
-use crate::admission::{self, Kind};
+use crate::admission::{self, Kind, Policy};
 use crate::binding;
-use crate::certs::{self, CertBundle, CertResolver};
+use crate::certs::{self, CertPolicy, CertResolver, CertState};
+use crate::metrics::Metrics;
+use crate::podspecable::{PODSPECABLE_LABEL, PodSpecables, SubjectType};
 
 /// `defaulting.webhook.vsphere.sources.tanzu.vmware.com`.
 pub const DEFAULTING_WEBHOOK: &str = "defaulting.webhook.vsphere.sources.tanzu.vmware.com";
@@ -51,6 +64,8 @@ pub const BINDING_WEBHOOK: &str = "vspherebindings.webhook.vsphere.sources.tanzu
 pub const EXCLUDE_LABEL: &str = "bindings.knative.dev/exclude";
 /// The label including a namespace or object (inclusion mode).
 pub const INCLUDE_LABEL: &str = "bindings.knative.dev/include";
+/// The label the API server puts on every namespace: its name.
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 /// How the binding webhook selects namespaces and objects
 /// (`VSPHERE_BINDING_SELECTION_MODE`).
@@ -61,6 +76,38 @@ pub enum SelectionMode {
     Exclusion,
     /// Only what is labelled `bindings.knative.dev/include: "true"`.
     Inclusion,
+}
+
+/// What one client may hold of the webhook server.
+#[derive(Clone, Debug)]
+pub struct ServerLimits {
+    /// The largest request body (3 MiB: the API server's own request limit).
+    pub max_body_bytes: usize,
+    /// Time for the TLS handshake (10 s).
+    pub handshake_timeout: Duration,
+    /// Time for the request headers once the TLS session is up (10 s).
+    pub header_timeout: Duration,
+    /// Time for a whole connection: handshake, request, answer (30 s, the
+    /// API server's longest webhook timeout).
+    pub request_timeout: Duration,
+    /// Connections served at once; more wait in the listen queue (256).
+    pub max_connections: usize,
+    /// After a shutdown signal, how long the server keeps answering (so
+    /// requests routed before the endpoint is removed still succeed), 5 s.
+    pub drain: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 3 * 1024 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 256,
+            drain: Duration::from_secs(5),
+        }
+    }
 }
 
 /// Webhook settings.
@@ -80,14 +127,22 @@ pub struct WebhookSettings {
     /// Extra names (DNS or IP) in the serving certificate
     /// (`WEBHOOK_EXTRA_SANS`, comma-separated).
     pub extra_names: Vec<String>,
-    /// Validity of a new certificate (7 days).
+    /// Validity of a serving certificate (7 days).
     pub validity: Duration,
-    /// A certificate expiring sooner than this is replaced (1 day).
+    /// A serving certificate expiring sooner than this is replaced (1 day).
     pub rotate_before: Duration,
+    /// Validity of the CA (365 days).
+    pub ca_validity: Duration,
+    /// A CA expiring sooner than this gets a successor (30 days).
+    pub ca_rotate_before: Duration,
+    /// How long every configuration carries a new CA before it signs (1 h).
+    pub ca_overlap: Duration,
     /// How often the Secret and the configurations are checked (30 s).
     pub check_interval: Duration,
     /// `VSPHERE_BINDING_SELECTION_MODE` (`exclusion` or `inclusion`).
     pub selection_mode: SelectionMode,
+    /// The server's limits.
+    pub limits: ServerLimits,
 }
 
 impl WebhookSettings {
@@ -101,44 +156,13 @@ impl WebhookSettings {
             extra_names: Vec::new(),
             validity: Duration::from_secs(7 * 86400),
             rotate_before: Duration::from_secs(86400),
+            ca_validity: Duration::from_secs(365 * 86400),
+            ca_rotate_before: Duration::from_secs(30 * 86400),
+            ca_overlap: Duration::from_secs(3600),
             check_interval: Duration::from_secs(30),
             selection_mode: SelectionMode::Exclusion,
+            limits: ServerLimits::default(),
         }
-    }
-
-    /// Reads the environment (`SYSTEM_NAMESPACE` is required).
-    pub fn from_env() -> Result<Self, crate::config::SettingsError> {
-        use crate::config::SettingsError;
-        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-        let ns = var("SYSTEM_NAMESPACE").ok_or(SettingsError::Missing("SYSTEM_NAMESPACE"))?;
-        let mut s = Self::new(&ns);
-        if let Some(p) = var("WEBHOOK_PORT") {
-            let port: u16 = p.parse().map_err(|e| SettingsError::Invalid {
-                name: "WEBHOOK_PORT",
-                message: format!("{p:?}: {e}"),
-            })?;
-            s.addr.set_port(port);
-        }
-        if let Some(v) = var("WEBHOOK_SERVICE_NAME") {
-            s.service_name = v;
-        }
-        if let Some(v) = var("WEBHOOK_SECRET_NAME") {
-            s.secret_name = v;
-        }
-        if let Some(v) = var("WEBHOOK_EXTRA_SANS") {
-            s.extra_names = v.split(',').map(|n| n.trim().to_owned()).collect();
-        }
-        s.selection_mode = match var("VSPHERE_BINDING_SELECTION_MODE").as_deref() {
-            None | Some("exclusion") => SelectionMode::Exclusion,
-            Some("inclusion") => SelectionMode::Inclusion,
-            Some(other) => {
-                return Err(SettingsError::Invalid {
-                    name: "VSPHERE_BINDING_SELECTION_MODE",
-                    message: format!("{other:?}: expected exclusion or inclusion"),
-                });
-            }
-        };
-        Ok(s)
     }
 
     /// The names in the serving certificate: the Service's DNS names and
@@ -153,6 +177,23 @@ impl WebhookSettings {
         ];
         names.extend(self.extra_names.iter().cloned());
         names
+    }
+
+    /// The certificate lifetimes and names.
+    pub fn cert_policy(&self) -> CertPolicy {
+        CertPolicy {
+            names: self.cert_names(),
+            validity: self.validity,
+            rotate_before: self.rotate_before,
+            ca_validity: self.ca_validity,
+            ca_rotate_before: self.ca_rotate_before,
+            ca_overlap: self.ca_overlap,
+        }
+    }
+
+    /// The namespaces the binding webhook never mutates in.
+    pub fn excluded_namespaces(&self) -> Vec<String> {
+        admission::excluded_namespaces(&self.namespace)
     }
 }
 
@@ -173,6 +214,24 @@ pub enum WebhookError {
     /// The API server.
     #[error("{0}")]
     Kube(#[from] kube::Error),
+    /// Some webhook configurations could not be written (the others were).
+    #[error("{0}")]
+    Configurations(ConfigurationErrors),
+}
+
+/// The webhook configurations that could not be written, with why.
+#[derive(Debug, Default)]
+pub struct ConfigurationErrors(pub Vec<(String, kube::Error)>);
+
+impl std::fmt::Display for ConfigurationErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(name, e)| format!("{name}: {e}"))
+            .collect();
+        write!(f, "updating webhook configurations: {}", parts.join("; "))
+    }
 }
 
 /// What the handlers need.
@@ -180,14 +239,34 @@ pub enum WebhookError {
 pub struct WebhookState {
     /// The VSphereBindings (a reflector store).
     pub bindings: Store<VSphereBinding>,
+    /// ClusterRoles labelled `duck.knative.dev/podspecable: "true"`.
+    pub podspecable_roles: Store<ClusterRole>,
     /// The name of the `config-logging` ConfigMap.
     pub config_logging_name: String,
+    /// Namespaces where VSphereBindings are refused.
+    pub excluded_namespaces: Vec<String>,
+}
+
+impl WebhookState {
+    fn policy(&self) -> Policy {
+        Policy {
+            podspecables: podspecables(&self.podspecable_roles),
+            excluded_namespaces: self.excluded_namespaces.clone(),
+        }
+    }
+}
+
+fn podspecables(roles: &Store<ClusterRole>) -> PodSpecables {
+    let state = roles.state();
+    PodSpecables::from_cluster_roles(state.iter().map(|r| &**r))
 }
 
 /// Binds `addr` and serves the webhooks over TLS with the certificates of
-/// `resolver` until `shutdown`. Returns the bound address through `bound`.
+/// `resolver`, within `limits`, until `shutdown` (then `limits.drain`
+/// longer). Returns the bound address through `bound`.
 pub async fn serve(
     addr: SocketAddr,
+    limits: ServerLimits,
     resolver: Arc<CertResolver>,
     state: WebhookState,
     bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
@@ -209,40 +288,83 @@ pub async fn serve(
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let state = Arc::new(state);
-    tokio::pin!(shutdown);
+    let max = limits.max_connections.max(1);
+    let permits = Arc::new(tokio::sync::Semaphore::new(max));
+    let limits = Arc::new(limits);
+    // Go's http.Server backs off the same way on accept errors (EMFILE...).
+    let mut backoff = Duration::ZERO;
+    let drain = limits.drain;
+    let stop = async move {
+        shutdown.await;
+        tracing::info!(?drain, "webhook server draining");
+        tokio::time::sleep(drain).await;
+    };
+    tokio::pin!(stop);
     loop {
+        let permit = tokio::select! {
+            _ = &mut stop => break,
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
         let (tcp, peer) = tokio::select! {
-            _ = &mut shutdown => return Ok(()),
+            _ = &mut stop => break,
             accepted = listener.accept() => match accepted {
-                Ok(a) => a,
+                Ok(a) => {
+                    backoff = Duration::ZERO;
+                    a
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "accepting a webhook connection");
+                    backoff = (backoff * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
+                    tracing::warn!(error = %e, retry_in = ?backoff, "accepting a webhook connection");
+                    tokio::time::sleep(backoff).await;
                     continue;
                 }
             },
         };
         let acceptor = acceptor.clone();
         let state = state.clone();
+        let limits = limits.clone();
         tokio::spawn(async move {
-            let tls = match acceptor.accept(tcp).await {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-            };
-            let service = hyper::service::service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(req, &state).await) }
-            });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                .await
-            {
-                tracing::debug!(%peer, error = %e, "webhook connection");
+            let _permit = permit;
+            let connection = serve_connection(acceptor, tcp, state, &limits);
+            match tokio::time::timeout(limits.request_timeout, connection).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "webhook connection"),
+                Err(_) => tracing::debug!(%peer, "webhook connection timed out; closed"),
             }
         });
     }
+    // Let the requests in flight finish.
+    let in_flight = u32::try_from(max).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(limits.request_timeout, permits.acquire_many(in_flight)).await;
+    tracing::info!("webhook server stopped");
+    Ok(())
+}
+
+async fn serve_connection(
+    acceptor: tokio_rustls::TlsAcceptor,
+    tcp: tokio::net::TcpStream,
+    state: Arc<WebhookState>,
+    limits: &ServerLimits,
+) -> Result<(), String> {
+    let tls = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp))
+        .await
+        .map_err(|_| "TLS handshake timed out".to_owned())?
+        .map_err(|e| format!("TLS handshake: {e}"))?;
+    let max_body = limits.max_body_bytes;
+    let service = hyper::service::service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(req, &state, max_body).await) }
+    });
+    hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(false)
+        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 fn respond(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
@@ -255,13 +377,33 @@ fn respond(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
     r
 }
 
-async fn handle(req: Request<Incoming>, state: &WebhookState) -> Response<Full<Bytes>> {
+fn too_large(max: usize) -> Response<Full<Bytes>> {
+    respond(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("{{\"message\":\"request body over {max} bytes\"}}").into_bytes(),
+    )
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    state: &WebhookState,
+    max_body: usize,
+) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
     if req.method() == hyper::Method::GET && (path == "/healthz" || path == "/readyz") {
         return respond(StatusCode::OK, b"{}".to_vec());
     }
-    let body = match req.into_body().collect().await {
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_body as u64) {
+        return too_large(max_body);
+    }
+    let body = match Limited::new(req.into_body(), max_body).collect().await {
         Ok(b) => b.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(max_body),
         Err(e) => return respond(StatusCode::BAD_REQUEST, e.to_string().into_bytes()),
     };
     let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(&body) {
@@ -274,7 +416,7 @@ async fn handle(req: Request<Incoming>, state: &WebhookState) -> Response<Full<B
     };
     let response = match path.as_str() {
         "/defaulting" => defaulting(&request),
-        "/resource-validation" => validation(&request),
+        "/resource-validation" => validation(&request, &state.policy()),
         "/config-validation" => config_validation(&request, &state.config_logging_name),
         "/vspherebindings" => bindings(&request, &state.bindings),
         _ => AdmissionResponse::from(&request).deny(format!("unknown webhook path {path}")),
@@ -282,6 +424,7 @@ async fn handle(req: Request<Incoming>, state: &WebhookState) -> Response<Full<B
     tracing::debug!(
         path,
         kind = request.kind.kind,
+        namespace = request.namespace,
         name = request.name,
         allowed = response.allowed,
         "admission"
@@ -331,7 +474,7 @@ fn defaulting(req: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
     }
 }
 
-fn validation(req: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
+fn validation(req: &AdmissionRequest<DynamicObject>, policy: &Policy) -> AdmissionResponse {
     let Some(kind) = Kind::from_kind(&req.kind.kind) else {
         return AdmissionResponse::from(req);
     };
@@ -352,7 +495,16 @@ fn validation(req: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
         Operation::Update => object_json(req.old_object.as_ref()),
         _ => None,
     };
-    match admission::validate(kind, &obj, old.as_ref()) {
+    // An update that leaves the spec as it is (finalizers, labels) is never
+    // refused: an object stored before a rule tightened must stay
+    // manageable, and deletable.
+    if old
+        .as_ref()
+        .is_some_and(|o| o.get("spec") == obj.get("spec"))
+    {
+        return AdmissionResponse::from(req);
+    }
+    match admission::validate_with(kind, &obj, old.as_ref(), policy) {
         Ok(warnings) => {
             let mut r = AdmissionResponse::from(req);
             if !warnings.is_empty() {
@@ -413,307 +565,577 @@ fn bindings(
     with_patch(req, &obj, &mutated)
 }
 
-fn secret_bundle(secret: &Secret) -> Option<CertBundle> {
-    let data = secret.data.as_ref()?;
-    let get = |k: &str| {
-        data.get(k)
-            .and_then(|b| String::from_utf8(b.0.clone()).ok())
-            .filter(|s| !s.is_empty())
+/// Reads the certificate Secret: its state and, when it exists, the object.
+async fn read_certificate_secret(
+    api: &Api<Secret>,
+    name: &str,
+) -> Result<(CertState, Option<Secret>), kube::Error> {
+    let secret = api.get_opt(name).await?;
+    let state = match &secret {
+        Some(s) => {
+            let data: BTreeMap<String, Vec<u8>> = s
+                .data
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect();
+            CertState::from_secret(&data, &s.metadata.annotations.clone().unwrap_or_default())
+        }
+        None => CertState::default(),
     };
-    Some(CertBundle {
-        ca_pem: get(certs::CA_KEY)?,
-        cert_pem: get(certs::CERT_KEY)?,
-        key_pem: get(certs::KEY_KEY)?,
-    })
+    Ok((state, secret))
 }
 
-/// Whether `bundle` is usable for `settings`: it loads, covers every name
-/// and does not expire within `rotate_before`.
-fn usable(bundle: &CertBundle, settings: &WebhookSettings) -> bool {
-    let Ok((not_after, names)) = certs::inspect(&bundle.cert_pem) else {
-        return false;
-    };
-    let now = jiff::Timestamp::now().as_second();
-    let margin = i64::try_from(settings.rotate_before.as_secs()).unwrap_or(i64::MAX);
-    not_after.saturating_sub(margin) > now
-        && settings.cert_names().iter().all(|n| names.contains(n))
-        && certs::certified_key(&bundle.cert_pem, &bundle.key_pem).is_ok()
+/// The `caBundle`s of our webhook configurations that exist.
+async fn ca_bundles_in_use(client: &Client) -> Result<Vec<Vec<u8>>, kube::Error> {
+    let mut out = Vec::new();
+    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    for name in [DEFAULTING_WEBHOOK, BINDING_WEBHOOK] {
+        if let Some(c) = mutating.get_opt(name).await? {
+            for w in c.webhooks.iter().flatten() {
+                out.push(w.client_config.ca_bundle.clone().unwrap_or_default().0);
+            }
+        }
+    }
+    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    for name in [VALIDATION_WEBHOOK, CONFIG_WEBHOOK] {
+        if let Some(c) = validating.get_opt(name).await? {
+            for w in c.webhooks.iter().flatten() {
+                out.push(w.client_config.ca_bundle.clone().unwrap_or_default().0);
+            }
+        }
+    }
+    Ok(out)
 }
 
-/// Makes sure the Secret holds a usable certificate (creating or rotating
-/// it), and returns it.
+/// Brings the certificate Secret up to date ([`certs::plan`]: creating it,
+/// rotating the serving certificate, moving to a new CA once every
+/// configuration trusts it) and returns what it holds. Leader only.
 pub async fn ensure_certificate(
     client: &Client,
     settings: &WebhookSettings,
-) -> Result<CertBundle, WebhookError> {
+) -> Result<CertState, WebhookError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), &settings.namespace);
-    let existing = api.get_opt(&settings.secret_name).await?;
-    if let Some(b) = existing.as_ref().and_then(secret_bundle)
-        && usable(&b, settings)
-    {
-        return Ok(b);
+    let (state, existing) = read_certificate_secret(&api, &settings.secret_name).await?;
+    let in_use = ca_bundles_in_use(client).await?;
+    let carried = |ca: &str| {
+        let want = certs::split_bundle(ca);
+        in_use.iter().all(|b| {
+            let have = certs::split_bundle(&String::from_utf8_lossy(b));
+            want.iter().all(|c| have.contains(c))
+        })
+    };
+    let new = certs::plan(
+        &state,
+        jiff::Timestamp::now(),
+        &settings.cert_policy(),
+        carried,
+    )?;
+    if new == state {
+        return Ok(new);
     }
-    let bundle = certs::generate(&settings.cert_names(), settings.validity)?;
-    let data = BTreeMap::from([
-        (
-            certs::CA_KEY.to_owned(),
-            ByteString(bundle.ca_pem.clone().into_bytes()),
-        ),
-        (
-            certs::CERT_KEY.to_owned(),
-            ByteString(bundle.cert_pem.clone().into_bytes()),
-        ),
-        (
-            certs::KEY_KEY.to_owned(),
-            ByteString(bundle.key_pem.clone().into_bytes()),
-        ),
-    ]);
-    match existing {
-        Some(mut s) => {
-            tracing::info!(
-                secret = settings.secret_name,
-                "rotating the webhook certificate"
+    let data: BTreeMap<String, ByteString> = new
+        .to_data()
+        .into_iter()
+        .map(|(k, v)| (k, ByteString(v)))
+        .collect();
+    let mut secret = existing.unwrap_or_default();
+    let creating = secret.metadata.resource_version.is_none();
+    secret.metadata.name = Some(settings.secret_name.clone());
+    secret.metadata.namespace = Some(settings.namespace.clone());
+    let annotations = secret.metadata.annotations.get_or_insert_with(BTreeMap::new);
+    match new.next_published {
+        Some(t) => {
+            annotations.insert(
+                certs::NEXT_CA_PUBLISHED_ANNOTATION.to_owned(),
+                t.to_string(),
             );
-            s.data = Some(data);
-            api.replace(&settings.secret_name, &PostParams::default(), &s)
-                .await?;
         }
         None => {
-            tracing::info!(
-                secret = settings.secret_name,
-                "creating the webhook certificate"
-            );
-            let mut s = Secret::default();
-            s.metadata.name = Some(settings.secret_name.clone());
-            s.metadata.namespace = Some(settings.namespace.clone());
-            s.data = Some(data);
-            api.create(&PostParams::default(), &s).await?;
+            annotations.remove(certs::NEXT_CA_PUBLISHED_ANNOTATION);
         }
     }
-    Ok(bundle)
-}
-
-fn pluralize(kind: &str) -> String {
-    let lower = kind.to_lowercase();
-    if let Some(stem) = lower.strip_suffix('y') {
-        format!("{stem}ies")
-    } else if lower.ends_with('s') {
-        format!("{lower}es")
+    secret.data = Some(data);
+    let what = if state.signing != new.signing || state.next != new.next {
+        "the webhook CA"
+    } else if state.cert_pem != new.cert_pem {
+        "the webhook serving certificate"
     } else {
-        format!("{lower}s")
+        "the webhook certificate Secret"
+    };
+    // The resourceVersion guards against another writer.
+    if creating {
+        api.create(&PostParams::default(), &secret).await?;
+    } else {
+        api.replace(&settings.secret_name, &PostParams::default(), &secret)
+            .await?;
     }
+    tracing::info!(secret = settings.secret_name, "updated {what}");
+    Ok(new)
 }
 
-/// The binding webhook's rules: one per subject GroupKind in use
-/// (`CREATE`, `UPDATE`, `<plural>/*`).
-pub fn binding_rules(bindings: &[VSphereBinding]) -> Vec<RuleWithOperations> {
+/// The binding webhook's rules: one per subject group and resource in use
+/// (`CREATE`, `UPDATE`, `<plural>/*`, every version in use). Subjects that
+/// are malformed or not PodSpecable make no rule (admission refuses them;
+/// one stored some other way must never make the configuration invalid).
+pub fn binding_rules(
+    bindings: &[VSphereBinding],
+    podspecables: &PodSpecables,
+) -> Vec<RuleWithOperations> {
     let mut kinds: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     for b in bindings {
         let s = &b.spec.subject;
         let (Some(av), Some(kind)) = (s.api_version.as_deref(), s.kind.as_deref()) else {
             continue;
         };
-        let (group, version) = match av.split_once('/') {
-            Some((g, v)) => (g.to_owned(), v.to_owned()),
-            None => (String::new(), av.to_owned()),
-        };
-        kinds
-            .entry((group, kind.to_owned()))
-            .or_default()
-            .insert(version);
+        match SubjectType::parse(av, kind) {
+            Ok(t) if podspecables.allows(&t) => {
+                kinds
+                    .entry((t.group.clone(), t.resource()))
+                    .or_default()
+                    .insert(t.version);
+            }
+            Ok(_) | Err(_) => tracing::warn!(
+                namespace = b.metadata.namespace.as_deref().unwrap_or(""),
+                name = b.metadata.name.as_deref().unwrap_or(""),
+                api_version = av,
+                kind,
+                "a VSphereBinding's subject is not a PodSpecable kind; no webhook rule for it"
+            ),
+        }
     }
     kinds
         .into_iter()
-        .map(|((group, kind), versions)| RuleWithOperations {
+        .map(|((group, resource), versions)| RuleWithOperations {
             operations: Some(vec!["CREATE".into(), "UPDATE".into()]),
             api_groups: Some(vec![group]),
             api_versions: Some(versions.into_iter().collect()),
-            resources: Some(vec![format!("{}/*", pluralize(&kind))]),
+            resources: Some(vec![format!("{resource}/*")]),
             scope: None,
         })
         .collect()
 }
 
-/// The namespace and object selector of the binding webhook.
-pub fn binding_selector(mode: SelectionMode) -> LabelSelector {
+fn mode_requirement(mode: SelectionMode) -> LabelSelectorRequirement {
     let (key, op) = match mode {
         SelectionMode::Exclusion => (EXCLUDE_LABEL, "NotIn"),
         SelectionMode::Inclusion => (INCLUDE_LABEL, "In"),
     };
+    LabelSelectorRequirement {
+        key: key.to_owned(),
+        operator: op.to_owned(),
+        values: Some(vec!["true".to_owned()]),
+    }
+}
+
+/// The object selector of the binding webhook.
+pub fn binding_selector(mode: SelectionMode) -> LabelSelector {
     LabelSelector {
-        match_expressions: Some(vec![LabelSelectorRequirement {
-            key: key.to_owned(),
-            operator: op.to_owned(),
-            values: Some(vec!["true".to_owned()]),
-        }]),
+        match_expressions: Some(vec![mode_requirement(mode)]),
         match_labels: None,
     }
 }
 
-/// Writes `caBundle` into our webhook configurations (those that exist),
-/// and the rules, selectors, `matchPolicy` and `reinvocationPolicy` of the
-/// binding webhook.
-pub async fn update_configurations(
-    client: &Client,
-    ca_pem: &str,
-    bindings: &[VSphereBinding],
-    mode: SelectionMode,
-) -> Result<(), WebhookError> {
-    let ca = ByteString(ca_pem.as_bytes().to_vec());
-    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    for name in [DEFAULTING_WEBHOOK, BINDING_WEBHOOK] {
-        let Some(cfg) = mutating.get_opt(name).await? else {
-            continue;
-        };
-        let mut new = cfg.clone();
-        for w in new.webhooks.iter_mut().flatten() {
-            w.client_config.ca_bundle = Some(ca.clone());
-            if name == BINDING_WEBHOOK {
-                w.rules = Some(binding_rules(bindings));
-                w.namespace_selector = Some(binding_selector(mode));
-                w.object_selector = Some(binding_selector(mode));
-                w.match_policy = Some("Equivalent".into());
-                w.reinvocation_policy = Some("IfNeeded".into());
-            }
-        }
-        if new != cfg {
-            mutating.replace(name, &PostParams::default(), &new).await?;
-            tracing::info!(configuration = name, "updated the webhook configuration");
+/// The namespace selector of the binding webhook: the mode's label, and
+/// never the `excluded` namespaces.
+pub fn binding_namespace_selector(mode: SelectionMode, excluded: &[String]) -> LabelSelector {
+    LabelSelector {
+        match_expressions: Some(vec![
+            mode_requirement(mode),
+            LabelSelectorRequirement {
+                key: NAMESPACE_NAME_LABEL.to_owned(),
+                operator: "NotIn".to_owned(),
+                values: Some(excluded.to_vec()),
+            },
+        ]),
+        match_labels: None,
+    }
+}
+
+/// What the binding webhook's configuration should say besides `caBundle`.
+#[derive(Clone, Debug)]
+pub struct BindingWebhookSpec {
+    /// The rules ([`binding_rules`]).
+    pub rules: Vec<RuleWithOperations>,
+    /// The namespace selector ([`binding_namespace_selector`]).
+    pub namespace_selector: LabelSelector,
+    /// The object selector ([`binding_selector`]).
+    pub object_selector: LabelSelector,
+}
+
+impl BindingWebhookSpec {
+    /// The spec for `bindings` under `settings`.
+    pub fn new(
+        bindings: &[VSphereBinding],
+        podspecables: &PodSpecables,
+        settings: &WebhookSettings,
+    ) -> Self {
+        Self {
+            rules: binding_rules(bindings, podspecables),
+            namespace_selector: binding_namespace_selector(
+                settings.selection_mode,
+                &settings.excluded_namespaces(),
+            ),
+            object_selector: binding_selector(settings.selection_mode),
         }
     }
-    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-    for name in [VALIDATION_WEBHOOK, CONFIG_WEBHOOK] {
-        let Some(cfg) = validating.get_opt(name).await? else {
-            continue;
-        };
-        let mut new = cfg.clone();
-        for w in new.webhooks.iter_mut().flatten() {
-            w.client_config.ca_bundle = Some(ca.clone());
-        }
-        if new != cfg {
-            validating
-                .replace(name, &PostParams::default(), &new)
-                .await?;
-            tracing::info!(configuration = name, "updated the webhook configuration");
-        }
+}
+
+async fn update_mutating(
+    api: &Api<MutatingWebhookConfiguration>,
+    name: &str,
+    ca: &ByteString,
+    binding: Option<&BindingWebhookSpec>,
+) -> Result<(), kube::Error> {
+    let Some(cfg) = api.get_opt(name).await? else {
+        return Ok(());
+    };
+    // 1. caBundle alone, so nothing else can keep it from landing.
+    let mut with_ca = cfg.clone();
+    for w in with_ca.webhooks.iter_mut().flatten() {
+        w.client_config.ca_bundle = Some(ca.clone());
+    }
+    let current = if with_ca != cfg {
+        let stored = api.replace(name, &PostParams::default(), &with_ca).await?;
+        tracing::info!(configuration = name, "updated caBundle");
+        stored
+    } else {
+        cfg
+    };
+    // 2. The binding webhook's rules and selectors.
+    let Some(spec) = binding else {
+        return Ok(());
+    };
+    let mut new = current.clone();
+    for w in new.webhooks.iter_mut().flatten() {
+        w.rules = Some(spec.rules.clone());
+        w.namespace_selector = Some(spec.namespace_selector.clone());
+        w.object_selector = Some(spec.object_selector.clone());
+        w.match_policy = Some("Equivalent".into());
+        w.reinvocation_policy = Some("IfNeeded".into());
+    }
+    if new != current {
+        api.replace(name, &PostParams::default(), &new).await?;
+        tracing::info!(configuration = name, "updated the binding rules");
     }
     Ok(())
 }
 
-/// Keeps the certificate Secret, the served certificate and the webhook
-/// configurations current: on start, on every change of the Secret or of a
-/// VSphereBinding (through `wake`), and every `check_interval`. Never
-/// returns.
-pub async fn manage_certificates(
-    client: Client,
-    settings: WebhookSettings,
-    resolver: Arc<CertResolver>,
-    bindings: Store<VSphereBinding>,
-    mut wake: tokio::sync::mpsc::Receiver<()>,
-) {
-    let mut served: Option<CertBundle> = None;
-    loop {
-        match ensure_certificate(&client, &settings).await {
-            Ok(bundle) => {
-                if served.as_ref() != Some(&bundle) {
-                    match certs::certified_key(&bundle.cert_pem, &bundle.key_pem) {
-                        Ok(key) => {
-                            resolver.set(key);
-                            tracing::info!("serving the webhook certificate");
-                            served = Some(bundle.clone());
-                        }
-                        Err(e) => tracing::warn!(error = %e, "loading the webhook certificate"),
-                    }
-                }
-                let all: Vec<VSphereBinding> =
-                    bindings.state().iter().map(|b| (**b).clone()).collect();
-                if let Err(e) =
-                    update_configurations(&client, &bundle.ca_pem, &all, settings.selection_mode)
-                        .await
-                {
-                    tracing::warn!(error = %e, "updating the webhook configurations");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "managing the webhook certificate"),
+async fn update_validating(
+    api: &Api<ValidatingWebhookConfiguration>,
+    name: &str,
+    ca: &ByteString,
+) -> Result<(), kube::Error> {
+    let Some(cfg) = api.get_opt(name).await? else {
+        return Ok(());
+    };
+    let mut new = cfg.clone();
+    for w in new.webhooks.iter_mut().flatten() {
+        w.client_config.ca_bundle = Some(ca.clone());
+    }
+    if new != cfg {
+        api.replace(name, &PostParams::default(), &new).await?;
+        tracing::info!(configuration = name, "updated caBundle");
+    }
+    Ok(())
+}
+
+/// Writes `ca_bundle` into each of our webhook configurations that exist,
+/// and `binding`'s rules and selectors into the binding webhook. Each
+/// configuration is written on its own, `caBundle` first: one failure
+/// (reported at the end) never keeps the others, or the `caBundle`, from
+/// being written.
+pub async fn update_configurations(
+    client: &Client,
+    ca_bundle: &str,
+    binding: &BindingWebhookSpec,
+) -> Result<(), ConfigurationErrors> {
+    let ca = ByteString(ca_bundle.as_bytes().to_vec());
+    let mut errors = ConfigurationErrors::default();
+    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    for (name, spec) in [(DEFAULTING_WEBHOOK, None), (BINDING_WEBHOOK, Some(binding))] {
+        if let Err(e) = update_mutating(&mutating, name, &ca, spec).await {
+            errors.0.push((name.to_owned(), e));
         }
-        tokio::select! {
-            _ = tokio::time::sleep(settings.check_interval) => {}
-            w = wake.recv() => if w.is_none() {
-                tokio::time::sleep(settings.check_interval).await;
-            },
+    }
+    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    for name in [VALIDATION_WEBHOOK, CONFIG_WEBHOOK] {
+        if let Err(e) = update_validating(&validating, name, &ca).await {
+            errors.0.push((name.to_owned(), e));
         }
-        // Coalesce a burst of wake-ups.
-        while wake.try_recv().is_ok() {}
+    }
+    if errors.0.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
     }
 }
 
-/// Runs the webhooks until `shutdown`: a VSphereBinding cache, the
-/// certificate and configuration manager, and the HTTPS server (its bound
-/// address is sent through `bound`). Every replica runs them (the API
-/// server may call any); conflicting certificate writes are retried.
-pub async fn run_webhooks(
-    client: Client,
-    settings: WebhookSettings,
-    config_logging_name: String,
-    bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), WebhookError> {
+/// Reflector stores of the VSphereBindings and of the ClusterRoles that
+/// list PodSpecable kinds, kept by background tasks that nudge `wake` on
+/// every change. Drop the returned guard to stop them.
+struct Caches {
+    bindings: Store<VSphereBinding>,
+    roles: Store<ClusterRole>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Caches {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn reflect<K>(
+    api: Api<K>,
+    config: kube::runtime::watcher::Config,
+    wake: Option<tokio::sync::mpsc::Sender<()>>,
+    what: &'static str,
+) -> (Store<K>, tokio::task::JoinHandle<()>)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
     use futures_util::StreamExt;
     use kube::runtime::{WatchStreamExt, reflector, watcher};
-    let (reader, writer) = reflector::store::<VSphereBinding>();
-    let (wake_tx, wake_rx) = tokio::sync::mpsc::channel(1);
-    let api: Api<VSphereBinding> = Api::all(client.clone());
-    let watch_wake = wake_tx.clone();
-    let cache = tokio::spawn(async move {
-        let mut events = reflector(writer, watcher(api, watcher::Config::default()))
+    let (reader, writer) = reflector::store::<K>();
+    let task = tokio::spawn(async move {
+        let mut events = reflector(writer, watcher(api, config))
             .default_backoff()
             .touched_objects()
             .boxed();
         while let Some(ev) = events.next().await {
             match ev {
                 Ok(_) => {
-                    let _ = watch_wake.try_send(());
+                    if let Some(w) = &wake {
+                        let _ = w.try_send(());
+                    }
                 }
-                Err(e) => tracing::warn!(error = %e, "watching vspherebindings"),
+                Err(e) => tracing::warn!(error = %e, "watching {what}"),
             }
         }
     });
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &settings.namespace);
-    let secret_name = settings.secret_name.clone();
-    let secret_wake = wake_tx;
-    let secret_watch = tokio::spawn(async move {
-        let cfg = watcher::Config::default().fields(&format!("metadata.name={secret_name}"));
-        let mut events = watcher(secrets, cfg).default_backoff().boxed();
-        while let Some(ev) = events.next().await {
-            if ev.is_ok() {
-                let _ = secret_wake.try_send(());
-            }
+    (reader, task)
+}
+
+async fn caches(client: &Client, wake: Option<tokio::sync::mpsc::Sender<()>>) -> Caches {
+    use kube::runtime::watcher;
+    let (bindings, t1) = reflect(
+        Api::<VSphereBinding>::all(client.clone()),
+        watcher::Config::default(),
+        wake.clone(),
+        "vspherebindings",
+    );
+    let (roles, t2) = reflect(
+        Api::<ClusterRole>::all(client.clone()),
+        watcher::Config::default().labels(&format!("{PODSPECABLE_LABEL}=true")),
+        wake,
+        "podspecable clusterroles",
+    );
+    for (what, ready) in [
+        ("vspherebindings", bindings.wait_until_ready().await.is_ok()),
+        ("clusterroles", roles.wait_until_ready().await.is_ok()),
+    ] {
+        if !ready {
+            tracing::warn!("the {what} cache did not fill");
         }
-    });
-    let _ = tokio::time::timeout(Duration::from_secs(30), reader.wait_until_ready()).await;
-    let resolver = Arc::new(CertResolver::default());
-    // Serve only once a certificate is loaded.
-    let first = ensure_certificate(&client, &settings).await;
-    match first {
-        Ok(b) => resolver.set(certs::certified_key(&b.cert_pem, &b.key_pem)?),
-        Err(e) => tracing::warn!(error = %e, "no webhook certificate yet"),
     }
-    let manager = tokio::spawn(manage_certificates(
+    Caches {
+        bindings,
+        roles,
+        tasks: vec![t1, t2],
+    }
+}
+
+/// Keeps the served certificate equal to the Secret's: loads it on every
+/// change, and marks the replica ready (`metrics`) once one is loaded.
+async fn follow_certificate(
+    client: Client,
+    settings: WebhookSettings,
+    resolver: Arc<CertResolver>,
+    metrics: Arc<Metrics>,
+) {
+    use futures_util::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    let api: Api<Secret> = Api::namespaced(client, &settings.namespace);
+    let cfg = watcher::Config::default().fields(&format!("metadata.name={}", settings.secret_name));
+    let mut events = watcher(api, cfg).default_backoff().applied_objects().boxed();
+    let mut served = String::new();
+    while let Some(ev) = events.next().await {
+        let secret = match ev {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "watching the webhook certificate");
+                continue;
+            }
+        };
+        let data: BTreeMap<String, Vec<u8>> = secret
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect();
+        let state = CertState::from_secret(&data, &BTreeMap::new());
+        if state.cert_pem == served {
+            continue;
+        }
+        match state.serving_key() {
+            Ok(key) => {
+                resolver.set(key);
+                served = state.cert_pem;
+                metrics.set_ready(true);
+                tracing::info!("serving the webhook certificate from the Secret");
+            }
+            Err(e) => tracing::warn!(error = %e, "the webhook certificate Secret is unusable"),
+        }
+    }
+}
+
+/// Serves the admission webhooks until `shutdown` (and the drain after it):
+/// caches of the VSphereBindings and PodSpecable ClusterRoles, the
+/// certificate from the Secret (see [`manage_webhooks`]), and the HTTPS
+/// server (its bound address is sent through `bound`). Every replica runs
+/// it; `metrics` turns ready once a certificate is served.
+pub async fn run_webhooks(
+    client: Client,
+    settings: WebhookSettings,
+    config_logging_name: String,
+    metrics: Arc<Metrics>,
+    bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WebhookError> {
+    let caches = caches(&client, None).await;
+    let resolver = Arc::new(CertResolver::default());
+    let follower = tokio::spawn(follow_certificate(
         client.clone(),
         settings.clone(),
         resolver.clone(),
-        reader.clone(),
-        wake_rx,
+        metrics.clone(),
     ));
     let state = WebhookState {
-        bindings: reader,
+        bindings: caches.bindings.clone(),
+        podspecable_roles: caches.roles.clone(),
         config_logging_name,
+        excluded_namespaces: settings.excluded_namespaces(),
     };
-    let res = serve(settings.addr, resolver, state, bound, shutdown).await;
-    manager.abort();
-    cache.abort();
-    secret_watch.abort();
+    let draining = metrics.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Out of the Service's endpoints while the last requests finish.
+        draining.set_ready(false);
+    };
+    let res = serve(
+        settings.addr,
+        settings.limits.clone(),
+        resolver,
+        state,
+        bound,
+        shutdown,
+    )
+    .await;
+    follower.abort();
+    drop(caches);
     res
+}
+
+/// One pass of [`manage_webhooks`].
+pub async fn reconcile_webhooks(
+    client: &Client,
+    settings: &WebhookSettings,
+    bindings: &[VSphereBinding],
+    podspecables: &PodSpecables,
+) -> Result<CertState, WebhookError> {
+    let state = ensure_certificate(client, settings).await?;
+    let spec = BindingWebhookSpec::new(bindings, podspecables, settings);
+    update_configurations(client, &state.bundle, &spec)
+        .await
+        .map_err(WebhookError::Configurations)?;
+    Ok(state)
+}
+
+/// The leader's part: keeps the certificate Secret and the webhook
+/// configurations current, on start, on every change of a VSphereBinding,
+/// a PodSpecable ClusterRole or the Secret, and every `check_interval`,
+/// until `shutdown`.
+pub async fn manage_webhooks(
+    client: Client,
+    settings: WebhookSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let (wake_tx, mut wake) = tokio::sync::mpsc::channel(1);
+    let caches = caches(&client, Some(wake_tx.clone())).await;
+    // The Secret and the configurations: an edit (or a configuration created
+    // after the controller) is answered at once, not after the interval.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &settings.namespace);
+    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    let watches = vec![
+        wake_on_change(secrets, &settings.secret_name, wake_tx.clone()),
+        wake_on_change(mutating.clone(), DEFAULTING_WEBHOOK, wake_tx.clone()),
+        wake_on_change(mutating, BINDING_WEBHOOK, wake_tx.clone()),
+        wake_on_change(validating.clone(), VALIDATION_WEBHOOK, wake_tx.clone()),
+        wake_on_change(validating, CONFIG_WEBHOOK, wake_tx),
+    ];
+    tokio::pin!(shutdown);
+    loop {
+        let bindings: Vec<VSphereBinding> = caches
+            .bindings
+            .state()
+            .iter()
+            .map(|b| (**b).clone())
+            .collect();
+        let podspecables = podspecables(&caches.roles);
+        // A conflict (another writer) is retried soon, not after the interval.
+        let again = match reconcile_webhooks(&client, &settings, &bindings, &podspecables).await {
+            Ok(_) => settings.check_interval,
+            Err(e) => {
+                tracing::warn!(error = %e, "managing the webhooks");
+                settings.check_interval.min(Duration::from_secs(2))
+            }
+        };
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep(again) => {}
+            w = wake.recv() => if w.is_none() {
+                tokio::time::sleep(again).await;
+            },
+        }
+        // Coalesce a burst of wake-ups.
+        while wake.try_recv().is_ok() {}
+    }
+    for w in watches {
+        w.abort();
+    }
+}
+
+/// Nudges `wake` whenever the object `name` of `api` changes.
+fn wake_on_change<K>(
+    api: Api<K>,
+    name: &str,
+    wake: tokio::sync::mpsc::Sender<()>,
+) -> tokio::task::JoinHandle<()>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    use futures_util::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    tokio::spawn(async move {
+        let mut events = watcher(api, cfg).default_backoff().boxed();
+        while let Some(ev) = events.next().await {
+            if ev.is_ok() {
+                let _ = wake.try_send(());
+            }
+        }
+    })
 }
 
 #[cfg(test)]
@@ -721,22 +1143,26 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn b(av: &str, kind: &str) -> VSphereBinding {
+        serde_json::from_value(json!({
+            "metadata": {"name": "b", "namespace": "ns"},
+            "spec": {"subject": {"apiVersion": av, "kind": kind, "name": "x"},
+                     "address": "https://vc", "secretRef": {"name": "c"}}
+        }))
+        .unwrap()
+    }
+
     #[test]
     fn rules_and_selectors() {
-        let b = |av: &str, kind: &str| -> VSphereBinding {
-            serde_json::from_value(json!({
-                "metadata": {"name": "b", "namespace": "ns"},
-                "spec": {"subject": {"apiVersion": av, "kind": kind, "name": "x"},
-                         "address": "https://vc", "secretRef": {"name": "c"}}
-            }))
-            .unwrap()
-        };
-        let rules = binding_rules(&[
-            b("apps/v1", "Deployment"),
-            b("batch/v1", "Job"),
-            b("apps/v1", "Deployment"),
-            b("serving.knative.dev/v1", "Service"),
-        ]);
+        let rules = binding_rules(
+            &[
+                b("apps/v1", "Deployment"),
+                b("batch/v1", "Job"),
+                b("apps/v1", "Deployment"),
+                b("serving.knative.dev/v1", "Service"),
+            ],
+            &PodSpecables::default(),
+        );
         let rendered = serde_json::to_value(&rules).unwrap();
         assert_eq!(
             rendered,
@@ -746,10 +1172,42 @@ mod tests {
                 {"operations": ["CREATE", "UPDATE"], "apiGroups": ["serving.knative.dev"], "apiVersions": ["v1"], "resources": ["services/*"]},
             ])
         );
-        assert_eq!(pluralize("Policy"), "policies");
         assert_eq!(
             serde_json::to_value(binding_selector(SelectionMode::Inclusion)).unwrap(),
             json!({"matchExpressions": [{"key": "bindings.knative.dev/include", "operator": "In", "values": ["true"]}]})
+        );
+        let s = WebhookSettings::new("vmware-sources");
+        assert_eq!(
+            serde_json::to_value(binding_namespace_selector(
+                SelectionMode::Exclusion,
+                &s.excluded_namespaces()
+            ))
+            .unwrap(),
+            json!({"matchExpressions": [
+                {"key": "bindings.knative.dev/exclude", "operator": "NotIn", "values": ["true"]},
+                {"key": "kubernetes.io/metadata.name", "operator": "NotIn",
+                 "values": ["kube-system", "kube-node-lease", "vmware-sources"]}]})
+        );
+    }
+
+    #[test]
+    fn hostile_subjects_make_no_rule() {
+        // Stored without admission (the validation webhook was absent): a
+        // wildcard next to a real version must never give `[v1, *]`.
+        let rules = binding_rules(
+            &[
+                b("apps/v1", "Deployment"),
+                b("apps/*", "Deployment"),
+                b("*", "*"),
+                b("apps/v1", "*"),
+                b("v1", "Pod"),
+                b("v1", "Secret"),
+            ],
+            &PodSpecables::default(),
+        );
+        assert_eq!(
+            serde_json::to_value(&rules).unwrap(),
+            json!([{"operations": ["CREATE", "UPDATE"], "apiGroups": ["apps"], "apiVersions": ["v1"], "resources": ["deployments/*"]}])
         );
     }
 

@@ -836,14 +836,24 @@ async fn release_manifests_apply_and_their_rbac_suffices() {
         "MutatingWebhookConfiguration/vspherebindings.webhook.vsphere.sources.tanzu.vmware.com",
         "ValidatingWebhookConfiguration/validation.webhook.vsphere.sources.tanzu.vmware.com",
         "ValidatingWebhookConfiguration/config.webhook.vsphere.sources.tanzu.vmware.com",
-        "Role/vmware-sources-webhook-certs",
-        "RoleBinding/vmware-sources-webhook-certs",
+        "Role/vmware-sources-controller",
+        "RoleBinding/vmware-sources-controller",
+        "ClusterRole/vmware-sources-podspecable-binding",
+        "PodDisruptionBudget/sources-controller",
+        "NetworkPolicy/sources-controller",
     ] {
         assert!(
             applied.iter().any(|a| a == expected),
             "{expected} in {applied:?}"
         );
     }
+    // The optional inclusion-mode RBAC applies too.
+    let optional = std::fs::read_to_string(config_dir().join("optional/binding-inclusion-mode.yaml"))
+        .unwrap();
+    server
+        .apply_yaml(&admin, &optional, "vmware-sources", true)
+        .await
+        .expect("dry-run apply of config/optional/");
     // Really apply the RBAC and run the controller as its ServiceAccount.
     for (file, yaml) in &files {
         if file.starts_with("200-") || file.starts_with("201-") {
@@ -869,13 +879,42 @@ async fn release_manifests_apply_and_their_rbac_suffices() {
     // The API server authorizes from a cache of the RBAC objects just
     // applied: wait until they count before the controller starts.
     eventually("the shipped RBAC in effect", || async {
-        Api::<ConfigMap>::namespaced(sa_client.clone(), &ns)
+        Api::<Deployment>::namespaced(sa_client.clone(), &ns)
+            .list(&Default::default())
+            .await
+            .ok()?;
+        Api::<ConfigMap>::namespaced(sa_client.clone(), "vmware-sources")
             .list(&Default::default())
             .await
             .ok()
     })
     .await;
-    let mut settings = Settings::new(VSPHERE_IMAGE, HORIZON_IMAGE, &ns);
+    // Least privilege: no listing of Secrets or ConfigMaps in other namespaces.
+    for denied in [
+        Api::<Secret>::namespaced(sa_client.clone(), &ns)
+            .list(&Default::default())
+            .await
+            .map(|_| ()),
+        Api::<ConfigMap>::namespaced(sa_client.clone(), &ns)
+            .list(&Default::default())
+            .await
+            .map(|_| ()),
+        Api::<k8s_openapi::api::core::v1::Namespace>::all(sa_client.clone())
+            .patch(
+                &ns,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})),
+            )
+            .await
+            .map(|_| ()),
+    ] {
+        assert!(
+            matches!(&denied, Err(kube::Error::Api(s)) if s.code == 403),
+            "{denied:?}"
+        );
+    }
+    // The controller's own namespace is the release's: its Role is there.
+    let mut settings = Settings::new(VSPHERE_IMAGE, HORIZON_IMAGE, "vmware-sources");
     settings.watch_namespace = Some(ns.clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(run_controllers(
@@ -926,32 +965,64 @@ async fn release_manifests_apply_and_their_rbac_suffices() {
             "{rb} written with the shipped RBAC"
         );
     }
-    // The webhook certificate (created, then rotated) and the webhook
-    // configurations, with the shipped RBAC.
+    // The webhook certificate (created, then rotated), the webhook
+    // configurations, the lease and the caches every replica keeps, with the
+    // shipped RBAC.
     use sources_controller::webhook;
     let mut wh = webhook::WebhookSettings::new("vmware-sources");
-    let bundle = webhook::ensure_certificate(&sa_client, &wh)
+    let first = webhook::ensure_certificate(&sa_client, &wh)
         .await
         .expect("create the certificate Secret");
     wh.rotate_before = Duration::from_secs(365 * 86400);
     let rotated = webhook::ensure_certificate(&sa_client, &wh)
         .await
-        .expect("rotate the certificate Secret");
-    assert_ne!(bundle, rotated);
+        .expect("rotate the serving certificate");
+    assert_ne!(first.cert_pem, rotated.cert_pem);
+    assert_eq!(first.bundle, rotated.bundle, "the CA stays");
     webhook::update_configurations(
         &sa_client,
-        &rotated.ca_pem,
-        &[],
-        webhook::SelectionMode::Exclusion,
+        &rotated.bundle,
+        &webhook::BindingWebhookSpec::new(&[], &Default::default(), &wh),
     )
     .await
     .expect("read the webhook configurations");
+    let lease = LeaderElector::new(
+        sa_client.clone(),
+        "vmware-sources",
+        "sources-controller",
+        "rbac-test",
+        15,
+    );
+    assert!(lease.try_acquire_or_renew().await.expect("the lease"));
+    lease.release().await;
+    let metrics = std::sync::Arc::new(Metrics::default());
+    let (stop_wh, wh_stopped) = oneshot::channel::<()>();
+    let mut serving = wh.clone();
+    serving.addr = "127.0.0.1:0".parse().unwrap();
+    serving.limits.drain = Duration::ZERO;
+    let webhooks = tokio::spawn(webhook::run_webhooks(
+        sa_client.clone(),
+        serving,
+        "config-logging".into(),
+        metrics.clone(),
+        None,
+        async {
+            let _ = wh_stopped.await;
+        },
+    ));
+    eventually("a replica serving with the shipped RBAC", || async {
+        metrics.is_ready().then_some(())
+    })
+    .await;
+    let _ = stop_wh.send(());
+    webhooks.await.unwrap().expect("the webhook server");
     // The VSphereBinding reconciler: Do and Undo on a Deployment.
     let (stop_b, b_stopped) = oneshot::channel::<()>();
     let bindings = tokio::spawn(sources_controller::run_binding_controller(
         sa_client.clone(),
         Some(ns.clone()),
         Duration::from_secs(60),
+        sources_controller::webhook::SelectionMode::Exclusion,
         async {
             let _ = b_stopped.await;
         },
@@ -1094,4 +1165,59 @@ async fn knative_service_sink_and_adoption_of_go_controller_children() {
     })
     .await;
     env.stop().await;
+}
+
+/// A Pod from `template` (a Deployment's `spec.template`), created with a
+/// server-side dry run in `ns`: the API server's PodSecurity admission
+/// refuses it there if it breaks the namespace's enforced level.
+async fn dry_run_pod(client: &Client, ns: &str, name: &str, template: &Value) -> Result<(), String> {
+    use k8s_openapi::api::core::v1::Pod;
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": template["metadata"]["labels"]},
+        "spec": template["spec"],
+    }))
+    .map_err(|e| e.to_string())?;
+    let params = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    Api::<Pod>::namespaced(client.clone(), ns)
+        .create(&params, &pod)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn manifests_pass_pod_security_restricted() {
+    let server = KubeApiServer::shared();
+    let client = server.client().await.unwrap();
+    let ns = server.create_namespace(&client, "restricted").await.unwrap();
+    let nss: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    nss.patch(
+        &ns,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest"}}})),
+    )
+    .await
+    .unwrap();
+    // The check is real: a pod without the restricted settings is refused.
+    let plain = json!({"metadata": {"labels": {"app": "plain"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
+    let refused = dry_run_pod(&client, &ns, "plain", &plain).await.unwrap_err();
+    assert!(refused.contains("violates PodSecurity \"restricted"), "{refused}");
+    // The controller's Deployment.
+    let docs = kube_harness::yaml_documents(
+        &std::fs::read_to_string(config_dir().join("400-controller.yaml")).unwrap(),
+    )
+    .unwrap();
+    let controller = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("the controller Deployment");
+    dry_run_pod(&client, &ns, "controller", &controller["spec"]["template"])
+        .await
+        .expect("the controller's pod passes restricted");
 }

@@ -167,21 +167,29 @@ async fn wait_ca_current(client: &Client, ns: &str) -> Vec<u8> {
     .await
 }
 
+/// A replica's webhook server and the leader's manager of the Secret and
+/// the configurations.
 struct Webhooks {
     stop: Option<oneshot::Sender<()>>,
+    stop_manager: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    manager: tokio::task::JoinHandle<()>,
 }
 
 impl Webhooks {
     async fn start(client: &Client, settings: WebhookSettings) -> (Self, std::net::SocketAddr) {
         let (bound_tx, bound_rx) = oneshot::channel();
         let (stop, stopped) = oneshot::channel::<()>();
+        let (stop_manager, manager_stopped) = oneshot::channel::<()>();
         let c = client.clone();
+        let mut serving = settings.clone();
+        serving.limits.drain = Duration::ZERO;
         let task = tokio::spawn(async move {
             webhook::run_webhooks(
                 c,
-                settings,
+                serving,
                 "config-logging".into(),
+                Arc::default(),
                 Some(bound_tx),
                 async {
                     let _ = stopped.await;
@@ -190,17 +198,31 @@ impl Webhooks {
             .await
             .expect("webhooks");
         });
+        let manager = tokio::spawn(webhook::manage_webhooks(client.clone(), settings, async {
+            let _ = manager_stopped.await;
+        }));
         let addr = bound_rx.await.expect("webhook server bound");
         (
             Self {
                 stop: Some(stop),
+                stop_manager: Some(stop_manager),
                 task,
+                manager,
             },
             addr,
         )
     }
 
+    async fn stop_manager(&mut self) {
+        if let Some(s) = self.stop_manager.take() {
+            let _ = s.send(());
+            let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.manager).await;
+            self.manager.abort();
+        }
+    }
+
     async fn stop(mut self) {
+        self.stop_manager().await;
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -336,6 +358,7 @@ async fn webhooks_called_by_the_api_server() {
         c,
         Some(ns.clone()),
         Duration::from_secs(60),
+        SelectionMode::Inclusion,
         async {
             let _ = b_stopped.await;
         },
@@ -478,7 +501,8 @@ async fn webhooks_called_by_the_api_server() {
         .unwrap();
     let before = pod_spec(&deps, "by-name").await;
     // With spec.caCerts (new): the adapter or app trusts vCenter's private CA.
-    let ca_pem = "-----BEGIN CERTIFICATE-----\nMIIBprivate\n-----END CERTIFICATE-----\n";
+    let ca_pem = test_support::TestPki::new(&["vc.local"]).ca_pem().to_owned();
+    let ca_pem = ca_pem.as_str();
     let mut by_name = binding_json(
         "b-name",
         json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "by-name"}),
@@ -726,43 +750,126 @@ async fn webhooks_called_by_the_api_server() {
     })
     .await;
 
-    // --- Rotation: a certificate about to expire is replaced, served
-    // without a restart, and the caBundle follows.
-    let soon = certs::generate(&settings.cert_names(), Duration::from_secs(3600)).unwrap();
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &sys);
-    secrets
-        .patch(
-            "vsphere-webhook-certs",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"stringData": {
-                certs::CA_KEY: soon.ca_pem, certs::CERT_KEY: soon.cert_pem, certs::KEY_KEY: soon.key_pem}})),
+    // --- Hostile subjects: refused at admission with the reason...
+    let hostile = [
+        (json!({"apiVersion": "apps/*", "kind": "Deployment", "name": "x"}),
+         "invalid value: apps/*: spec.subject.apiVersion"),
+        (json!({"apiVersion": "apps/v1", "kind": "*", "name": "x"}),
+         "invalid value: *: spec.subject.kind"),
+        (json!({"apiVersion": "v1", "kind": "Pod", "name": "x"}),
+         "Pod (core group) is not a PodSpecable kind a VSphereBinding may bind"),
+    ];
+    for (i, (subject, want)) in hostile.iter().enumerate() {
+        let msg = denial(
+            create_raw(&client, &ns, binding_json(&format!("hostile-{i}"), subject.clone()))
+                .await
+                .unwrap_err(),
+        );
+        assert!(msg.contains(want), "{want:?} in {msg}");
+    }
+    // ...and one stored while the validation webhook was away never makes
+    // the generated rules invalid, and goes away cleanly.
+    let v: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    v.delete(webhook::VALIDATION_WEBHOOK, &DeleteParams::default())
+        .await
+        .unwrap();
+    let wildcard = binding_json(
+        "wildcard",
+        json!({"apiVersion": "apps/*", "kind": "Deployment", "name": "by-label"}),
+    );
+    eventually("the validation webhook out of use", || async {
+        create_raw(&client, &ns, wildcard.clone()).await.ok()
+    })
+    .await;
+    let validation_doc = configurations(&base)
+        .into_iter()
+        .find(|d| d["metadata"]["name"] == webhook::VALIDATION_WEBHOOK)
+        .unwrap();
+    server
+        .apply_yaml(
+            &client,
+            &serde_yaml::to_string(&validation_doc).unwrap(),
+            "default",
+            false,
         )
         .await
         .unwrap();
-    let new_ca = eventually("a rotated certificate", || async {
-        let ca = secret_ca(&client, &sys).await?;
-        (ca != first_ca && ca != soon.ca_pem.as_bytes()).then_some(ca)
+    assert_eq!(wait_ca_current(&client, &sys).await, first_ca);
+    let deployments_rule = eventually("rules without the wildcard binding", || async {
+        let c = m.get(webhook::BINDING_WEBHOOK).await.unwrap();
+        let rules = c.webhooks.unwrap()[0].rules.clone().unwrap_or_default();
+        let r = rules
+            .into_iter()
+            .find(|r| r.resources.as_deref() == Some(&["deployments/*".to_owned()][..]))?;
+        Some(r)
     })
     .await;
-    let current = wait_ca_current(&client, &sys).await;
-    assert_eq!(current, new_ca);
-    // The server presents a certificate of the new CA.
+    assert_eq!(
+        deployments_rule.api_versions.as_deref(),
+        Some(&["v1".to_owned()][..])
+    );
+    let (reason, message) = eventually("wildcard SubjectInvalid", || async {
+        let b = vsb.get("wildcard").await.unwrap();
+        let c = b
+            .status?
+            .conditions?
+            .into_iter()
+            .find(|c| c.type_ == "Ready")?;
+        (c.status == "False").then_some((c.reason.unwrap_or_default(), c.message.unwrap_or_default()))
+    })
+    .await;
+    assert_eq!(reason, "SubjectInvalid", "{message}");
+    assert!(message.contains("apps/*"), "{message}");
+    vsb.delete("wildcard", &DeleteParams::default()).await.unwrap();
+    eventually("the wildcard binding gone (finalizer removed)", || async {
+        vsb.get_opt("wildcard").await.unwrap().is_none().then_some(())
+    })
+    .await;
+    assert!(is_bound(&pod_spec(&deps, "by-label").await), "other bindings untouched");
+
+    // --- Rotation: a serving certificate about to expire is replaced by one
+    // of the same CA, served without a restart; caBundle stays.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &sys);
+    let served_cert = |client: Client, sys: String| async move {
+        let s: Api<Secret> = Api::namespaced(client, &sys);
+        s.get("vsphere-webhook-certs").await.unwrap().data.unwrap()[certs::CERT_KEY]
+            .0
+            .clone()
+    };
+    let old_cert = served_cert(client.clone(), sys.clone()).await;
+    let mut hooks = hooks;
+    hooks.stop_manager().await;
+    let mut soon = settings.clone();
+    soon.rotate_before = Duration::from_secs(365 * 86400);
+    let (stop_rotating, rotating_stopped) = oneshot::channel::<()>();
+    let rotating = tokio::spawn(webhook::manage_webhooks(client.clone(), soon, async {
+        let _ = rotating_stopped.await;
+    }));
+    let new_cert = eventually("a rotated serving certificate", || async {
+        let c = served_cert(client.clone(), sys.clone()).await;
+        (c != old_cert).then_some(c)
+    })
+    .await;
+    let _ = stop_rotating.send(());
+    let _ = rotating.await;
+    assert_eq!(secret_ca(&client, &sys).await.unwrap(), first_ca, "same CA");
+    assert_eq!(wait_ca_current(&client, &sys).await, first_ca);
+    assert!(certs::issued_by(
+        &String::from_utf8(new_cert).unwrap(),
+        &String::from_utf8(first_ca.clone()).unwrap()
+    ));
+    // The server presents a certificate of the CA.
     eventually("the new certificate served", || async {
-        tls_handshake(addr, &new_ca).await.then_some(())
+        tls_handshake(addr, &first_ca).await.then_some(())
     })
     .await;
     let after_rotation = json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "VSphereSource",
         "metadata": {"name": "after-rotation"},
         "spec": {"sink": {"uri": "http://x.y"}, "address": "https://vc.local", "secretRef": {"name": "creds"}}});
-    eventually("the new CA bundle in use", || async {
-        create_with(&client, &ns, after_rotation.clone(), &dry_run())
-            .await
-            .ok()
-    })
-    .await;
     create_raw(&client, &ns, after_rotation)
         .await
         .expect("admitted with the new certificate");
+    drop(secrets);
 
     // --- A VSphereSource's adapter Deployment gets its binding's env.
     let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
