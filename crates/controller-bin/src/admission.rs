@@ -487,10 +487,9 @@ fn validate_auth(address: &str, secret: &str, errs: &mut FieldErrors) {
         && u.scheme() != "https"
         && u.scheme() != "http"
     {
-        errs.push(
-            FieldError::invalid(address, "spec.address")
-                .details("the address must be an https:// (or http://) URL, e.g. https://vcenter.example.com"),
-        );
+        errs.push(FieldError::invalid(address, "spec.address").details(
+            "the address must be an https:// (or http://) URL, e.g. https://vcenter.example.com",
+        ));
     }
     if secret.is_empty() {
         errs.push(FieldError::missing("spec.secretRef.name"));
@@ -549,8 +548,7 @@ fn is_event_type_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 256
         && s.starts_with(|c: char| c.is_ascii_alphabetic())
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
@@ -571,9 +569,9 @@ fn validate_event_types(types: Option<&[String]>, errs: &mut FieldErrors) {
 /// years and months are refused, they have no fixed length).
 pub fn parse_iso8601_duration(text: &str) -> Result<std::time::Duration, String> {
     static PARSER: jiff::fmt::temporal::SpanParser = jiff::fmt::temporal::SpanParser::new();
-    let span: jiff::Span = PARSER
-        .parse_span(text)
-        .map_err(|e| format!("{text:?} is not an ISO-8601 duration such as PT0.5S or PT30S: {e}"))?;
+    let span: jiff::Span = PARSER.parse_span(text).map_err(|e| {
+        format!("{text:?} is not an ISO-8601 duration such as PT0.5S or PT30S: {e}")
+    })?;
     if span.get_years() != 0 || span.get_months() != 0 {
         return Err(format!(
             "{text:?}: years and months have no fixed length; use days (P30D) or smaller units"
@@ -595,7 +593,9 @@ pub fn validate_delivery(d: Option<&DeliverySpec>, ns: &str, errs: &mut FieldErr
     if let Some(r) = d.retry
         && r < 0
     {
-        errs.push(FieldError::invalid(r, "spec.delivery.retry").details("retry is a count, 0 or more"));
+        errs.push(
+            FieldError::invalid(r, "spec.delivery.retry").details("retry is a count, 0 or more"),
+        );
     }
     if let Some(delay) = d.backoff_delay.as_deref()
         && let Err(why) = parse_iso8601_duration(delay)
@@ -783,8 +783,7 @@ fn is_label_value(v: &str) -> bool {
         || (v.len() <= 63
             && v.starts_with(|c: char| c.is_ascii_alphanumeric())
             && v.ends_with(|c: char| c.is_ascii_alphanumeric())
-            && v
-                .chars()
+            && v.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
 }
 
@@ -795,7 +794,10 @@ fn validate_selector(
 ) {
     for (k, v) in sel.match_labels.iter().flatten() {
         if !is_label_key(k) || !is_label_value(v) {
-            errs.push(FieldError::invalid(format!("{k}={v}"), &format!("{path}.matchLabels")));
+            errs.push(FieldError::invalid(
+                format!("{k}={v}"),
+                &format!("{path}.matchLabels"),
+            ));
         }
     }
     for (i, e) in sel.match_expressions.iter().flatten().enumerate() {
@@ -810,9 +812,10 @@ fn validate_selector(
             _ => false,
         };
         if !ok {
-            errs.push(FieldError::invalid(&e.operator, &format!("{p}.operator")).details(
-                "In and NotIn take label values, Exists and DoesNotExist take none",
-            ));
+            errs.push(
+                FieldError::invalid(&e.operator, &format!("{p}.operator"))
+                    .details("In and NotIn take label values, Exists and DoesNotExist take none"),
+            );
         }
     }
 }
@@ -1007,7 +1010,9 @@ mod tests {
                 .unwrap_err()
                 .to_string()
         };
-        let m = msg(json!({"apiVersion": "apps/*", "kind": "Deployment", "namespace": "ns", "name": "d"}));
+        let m = msg(
+            json!({"apiVersion": "apps/*", "kind": "Deployment", "namespace": "ns", "name": "d"}),
+        );
         assert_eq!(
             m,
             "validation failed: invalid value: apps/*: spec.subject.apiVersion\n\
@@ -1018,14 +1023,25 @@ mod tests {
         let m = msg(json!({"apiVersion": "apps/v1", "kind": "*", "namespace": "ns", "name": "d"}));
         assert!(m.contains("invalid value: *: spec.subject.kind"), "{m}");
         let m = msg(json!({"apiVersion": "v1", "kind": "Pod", "namespace": "ns", "name": "d"}));
-        assert!(m.contains("Pod (core group) is not a PodSpecable kind"), "{m}");
-        let m = msg(json!({"apiVersion": "v1", "kind": "Secret", "namespace": "ns", "selector": {}}));
+        assert!(
+            m.contains("Pod (core group) is not a PodSpecable kind"),
+            "{m}"
+        );
+        let m =
+            msg(json!({"apiVersion": "v1", "kind": "Secret", "namespace": "ns", "selector": {}}));
         assert!(m.contains("not a PodSpecable kind"), "{m}");
-        let m = msg(json!({"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "ns",
-            "selector": {"matchExpressions": [{"key": "a", "operator": "Like", "values": ["x"]}]}}));
-        assert!(m.contains("spec.subject.selector.matchExpressions[0].operator"), "{m}");
-        let m = msg(json!({"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "ns",
-            "selector": {"matchLabels": {"a": "x,b=y"}}}));
+        let m = msg(
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "ns",
+            "selector": {"matchExpressions": [{"key": "a", "operator": "Like", "values": ["x"]}]}}),
+        );
+        assert!(
+            m.contains("spec.subject.selector.matchExpressions[0].operator"),
+            "{m}"
+        );
+        let m = msg(
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "ns",
+            "selector": {"matchLabels": {"a": "x,b=y"}}}),
+        );
         assert!(m.contains("spec.subject.selector.matchLabels"), "{m}");
         // A kind a cluster admin listed is allowed.
         let role: k8s_openapi::api::rbac::v1::ClusterRole = serde_json::from_value(json!({
@@ -1034,11 +1050,14 @@ mod tests {
         .unwrap();
         let mut listed = policy.clone();
         listed.podspecables = PodSpecables::from_cluster_roles([&role]);
-        let w = binding(json!({"apiVersion": "example.com/v1", "kind": "Widget", "namespace": "ns", "name": "w"}));
+        let w = binding(
+            json!({"apiVersion": "example.com/v1", "kind": "Widget", "namespace": "ns", "name": "w"}),
+        );
         assert!(validate_with(Kind::VSphereBinding, &w, None, &policy).is_err());
         assert!(validate_with(Kind::VSphereBinding, &w, None, &listed).is_ok());
         // Not in the excluded namespaces.
-        let mut in_kube_system = binding(json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"}));
+        let mut in_kube_system =
+            binding(json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"}));
         in_kube_system["metadata"]["namespace"] = json!("kube-system");
         in_kube_system["spec"]["subject"]["namespace"] = json!("kube-system");
         let m = validate_with(Kind::VSphereBinding, &in_kube_system, None, &policy)
@@ -1062,17 +1081,28 @@ mod tests {
         let mut s = vss();
         s["caCerts"] = json!(format!("{good}{good}"));
         s["sink"]["CACerts"] = json!(good);
-        s["eventTypes"] = json!(["VmPoweredOnEvent", "com.vmware.vc.HA.ClusterFailoverActionCompletedEvent", "esx.problem.vmfs.heartbeat.timedout"]);
+        s["eventTypes"] = json!([
+            "VmPoweredOnEvent",
+            "com.vmware.vc.HA.ClusterFailoverActionCompletedEvent",
+            "esx.problem.vmfs.heartbeat.timedout"
+        ]);
         s["serviceAccountName"] = json!("events.adapter-1");
-        assert!(validate(Kind::VSphereSource, &obj(s), None).unwrap().is_empty());
+        assert!(
+            validate(Kind::VSphereSource, &obj(s), None)
+                .unwrap()
+                .is_empty()
+        );
 
         let mut s = vss();
-        s["caCerts"] = json!("-----BEGIN CERTIFICATE-----\nMIIBprivate\n-----END CERTIFICATE-----\n");
+        s["caCerts"] =
+            json!("-----BEGIN CERTIFICATE-----\nMIIBprivate\n-----END CERTIFICATE-----\n");
         s["sink"]["CACerts"] = json!("just text");
         s["address"] = json!("ftp://vc.local");
         s["eventTypes"] = json!(["VmPoweredOnEvent,VmPoweredOffEvent", ""]);
         s["serviceAccountName"] = json!("Not_A_Name");
-        let m = validate(Kind::VSphereSource, &obj(s), None).unwrap_err().to_string();
+        let m = validate(Kind::VSphereSource, &obj(s), None)
+            .unwrap_err()
+            .to_string();
         for want in [
             "invalid value: not PEM certificates: spec.caCerts\n",
             "invalid value: not PEM certificates: spec.sink.CACerts\nno -----BEGIN CERTIFICATE----- section",
@@ -1087,13 +1117,25 @@ mod tests {
         let key = rcgen::KeyPair::generate().unwrap().serialize_pem();
         let mut s = vss();
         s["caCerts"] = json!(key);
-        let m = validate(Kind::VSphereSource, &obj(s), None).unwrap_err().to_string();
+        let m = validate(Kind::VSphereSource, &obj(s), None)
+            .unwrap_err()
+            .to_string();
         assert!(m.contains("only CERTIFICATE sections belong here"), "{m}");
-        assert!(!m.contains("PRIVATE KEY-----\n"), "the key is not echoed: {m}");
+        assert!(
+            !m.contains("PRIVATE KEY-----\n"),
+            "the key is not echoed: {m}"
+        );
         // Bindings check caCerts too.
-        let mut b = binding(json!({"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "ns", "name": "d"}));
+        let mut b = binding(
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "ns", "name": "d"}),
+        );
         b["spec"]["caCerts"] = json!("nope");
-        assert!(validate(Kind::VSphereBinding, &b, None).unwrap_err().to_string().contains("spec.caCerts"));
+        assert!(
+            validate(Kind::VSphereBinding, &b, None)
+                .unwrap_err()
+                .to_string()
+                .contains("spec.caCerts")
+        );
     }
 
     #[test]
@@ -1105,7 +1147,9 @@ mod tests {
         let mut s = vss();
         s["delivery"] = json!({"deadLetterSink": {"uri": "/relative"}, "retry": -1,
             "backoffDelay": "200ms", "timeout": "PT0S"});
-        let m = validate(Kind::VSphereSource, &obj(s), None).unwrap_err().to_string();
+        let m = validate(Kind::VSphereSource, &obj(s), None)
+            .unwrap_err()
+            .to_string();
         for want in [
             "Relative URI is not allowed when Ref and [apiVersion, kind, name] is absent: spec.delivery.deadLetterSink.uri",
             "invalid value: -1: spec.delivery.retry",
@@ -1119,13 +1163,23 @@ mod tests {
         assert!(validate(Kind::VSphereSource, &obj(s), None).is_err());
         let mut h = json!({"sink": {"uri": "http://x"}, "address": "https://h", "secretRef": {"name": "c"},
             "serviceAccountName": "default", "delivery": {"deadLetterSink": {}}});
-        let m = validate(Kind::HorizonSource, &obj(h.clone()), None).unwrap_err().to_string();
+        let m = validate(Kind::HorizonSource, &obj(h.clone()), None)
+            .unwrap_err()
+            .to_string();
         assert!(m.contains("expected at least one, got none: spec.delivery.deadLetterSink.ref, spec.delivery.deadLetterSink.uri"), "{m}");
         h["delivery"] = json!({"timeout": "P1M"});
-        let m = validate(Kind::HorizonSource, &obj(h), None).unwrap_err().to_string();
+        let m = validate(Kind::HorizonSource, &obj(h), None)
+            .unwrap_err()
+            .to_string();
         assert!(m.contains("years and months have no fixed length"), "{m}");
-        assert_eq!(parse_iso8601_duration("PT0.5S").unwrap(), std::time::Duration::from_millis(500));
-        assert_eq!(parse_iso8601_duration("P1DT1M").unwrap(), std::time::Duration::from_secs(86460));
+        assert_eq!(
+            parse_iso8601_duration("PT0.5S").unwrap(),
+            std::time::Duration::from_millis(500)
+        );
+        assert_eq!(
+            parse_iso8601_duration("P1DT1M").unwrap(),
+            std::time::Duration::from_secs(86460)
+        );
         assert!(parse_iso8601_duration("-PT1S").is_err());
     }
 

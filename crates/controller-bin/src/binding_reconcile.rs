@@ -272,7 +272,12 @@ async fn unbind(b: &VSphereBinding, ctx: &BindingContext) -> Result<Action, Bind
             tracing::info!(namespace = ns, name, reason, message, "nothing to unbind");
         }
         Err(SubjectError::Kube { context, source }) if is_gone(&source) => {
-            tracing::info!(namespace = ns, name, context, "subjects gone; nothing to unbind");
+            tracing::info!(
+                namespace = ns,
+                name,
+                context,
+                "subjects gone; nothing to unbind"
+            );
         }
         Err(SubjectError::Kube { context, source }) => {
             return Err(BindingError::Kube { context, source });
@@ -307,8 +312,14 @@ async fn bind(b: &VSphereBinding, ctx: &BindingContext) -> Result<Action, Bindin
             } else {
                 "SubjectUnavailable"
             };
-            write_ready(&api, b, ConditionStatus::False, reason, &format!("{context}: {source}"))
-                .await?;
+            write_ready(
+                &api,
+                b,
+                ConditionStatus::False,
+                reason,
+                &format!("{context}: {source}"),
+            )
+            .await?;
             return Ok(Action::requeue(Duration::from_secs(10)));
         }
     };

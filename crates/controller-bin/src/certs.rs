@@ -231,7 +231,9 @@ fn issue(now: Timestamp, ca: &Ca, policy: &CertPolicy) -> Result<(String, String
     params.use_authority_key_identifier_extension = true;
     params.not_before = to_odt(now - BACKDATE)?;
     // Never beyond the CA.
-    let end = (now + signed(policy.validity)?).as_second().min(not_after(&ca.cert_pem)?);
+    let end = (now + signed(policy.validity)?)
+        .as_second()
+        .min(not_after(&ca.cert_pem)?);
     params.not_after = time::OffsetDateTime::from_unix_timestamp(end)
         .map_err(|e| CertError::Bad(format!("validity: {e}")))?;
     let key = KeyPair::generate()?;
@@ -551,22 +553,38 @@ mod tests {
         // the serving certificate is still the old CA's.
         let s1 = plan(&s, at(t0, 700), &p, |_| false).unwrap();
         let next = s1.next.clone().expect("a next CA");
-        assert_eq!(split_bundle(&s1.bundle), vec![old.cert_pem.clone(), next.cert_pem.clone()]);
+        assert_eq!(
+            split_bundle(&s1.bundle),
+            vec![old.cert_pem.clone(), next.cert_pem.clone()]
+        );
         assert_eq!(s1.signing.as_ref(), Some(&old));
         assert!(issued_by(&s1.cert_pem, &old.cert_pem));
         assert_eq!(s1.next_published, None);
         // Not carried by the configurations yet: nothing changes.
-        assert_eq!(plan(&s1, at(t0, 760), &p, |_| false).unwrap().next, Some(next.clone()));
+        assert_eq!(
+            plan(&s1, at(t0, 760), &p, |_| false).unwrap().next,
+            Some(next.clone())
+        );
         // Carried: the overlap starts...
         let s2 = plan(&s1, at(t0, 761), &p, |ca| ca == next.cert_pem).unwrap();
         assert_eq!(s2.next_published, Some(at(t0, 761)));
-        assert_eq!(plan(&s2, at(t0, 780), &p, |_| true).unwrap().signing.as_ref(), Some(&old));
+        assert_eq!(
+            plan(&s2, at(t0, 780), &p, |_| true)
+                .unwrap()
+                .signing
+                .as_ref(),
+            Some(&old)
+        );
         // ...and when it is over the next CA signs a new serving certificate.
         let s3 = plan(&s2, at(t0, 781), &p, |_| true).unwrap();
         assert_eq!(s3.signing.as_ref(), Some(&next));
         assert_eq!(s3.next, None);
         assert!(issued_by(&s3.cert_pem, &next.cert_pem));
-        assert_eq!(split_bundle(&s3.bundle).len(), 2, "the old CA stays until it expires");
+        assert_eq!(
+            split_bundle(&s3.bundle).len(),
+            2,
+            "the old CA stays until it expires"
+        );
         // The old CA leaves the bundle when it expires.
         let s4 = plan(&s3, at(t0, 1001), &p, |_| true).unwrap();
         assert_eq!(split_bundle(&s4.bundle), vec![next.cert_pem.clone()]);

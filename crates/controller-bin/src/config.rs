@@ -81,10 +81,18 @@ pub struct Cli {
     #[arg(long, env = "CONFIG_LOGGING_NAME", default_value = "config-logging")]
     pub config_logging_name: String,
     /// The observability ConfigMap passed to the adapters as K_METRICS_CONFIG.
-    #[arg(long, env = "CONFIG_OBSERVABILITY_NAME", default_value = "config-observability")]
+    #[arg(
+        long,
+        env = "CONFIG_OBSERVABILITY_NAME",
+        default_value = "config-observability"
+    )]
     pub config_observability_name: String,
     /// The metrics domain passed to the adapters.
-    #[arg(long, env = "METRICS_DOMAIN", default_value = "tanzu.vmware.com/sources")]
+    #[arg(
+        long,
+        env = "METRICS_DOMAIN",
+        default_value = "tanzu.vmware.com/sources"
+    )]
     pub metrics_domain: String,
     /// The port of /metrics, /healthz and /readyz (plain HTTP).
     #[arg(long, env = "METRICS_PORT", default_value_t = 9090)]
@@ -105,10 +113,18 @@ pub struct Cli {
     #[arg(long, env = "WEBHOOK_PORT", default_value_t = 8443)]
     pub webhook_port: u16,
     /// The Service the webhook configurations point at (its DNS names are in the certificate).
-    #[arg(long, env = "WEBHOOK_SERVICE_NAME", default_value = "vsphere-source-webhook")]
+    #[arg(
+        long,
+        env = "WEBHOOK_SERVICE_NAME",
+        default_value = "vsphere-source-webhook"
+    )]
     pub webhook_service_name: String,
     /// The Secret holding the webhook CA and serving certificate.
-    #[arg(long, env = "WEBHOOK_SECRET_NAME", default_value = "vsphere-webhook-certs")]
+    #[arg(
+        long,
+        env = "WEBHOOK_SECRET_NAME",
+        default_value = "vsphere-webhook-certs"
+    )]
     pub webhook_secret_name: String,
     /// More names (DNS or IP) for the serving certificate, comma-separated.
     #[arg(long, env = "WEBHOOK_EXTRA_SANS", value_delimiter = ',')]

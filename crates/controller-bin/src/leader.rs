@@ -124,11 +124,9 @@ impl LeaderElector {
                 let record = Observed::of(spec);
                 let unchanged_for = self.observe(record.clone());
                 let holder = record.holder.clone();
-                let duration = u64::try_from(
-                    spec.lease_duration_seconds
-                        .unwrap_or(self.duration_seconds),
-                )
-                .unwrap_or(0);
+                let duration =
+                    u64::try_from(spec.lease_duration_seconds.unwrap_or(self.duration_seconds))
+                        .unwrap_or(0);
                 let expired = unchanged_for >= Duration::from_secs(duration);
                 if holder != self.identity && !holder.is_empty() && !expired {
                     return Ok(false);

@@ -215,11 +215,7 @@ pub fn component_level(data: &BTreeMap<String, String>, component: &str) -> &'st
         .get("zap-logger-config")
         .and_then(|z| serde_json::from_str::<serde_json::Value>(z).ok())
         .and_then(|z| z.get("level").and_then(|l| l.as_str().map(str::to_owned)));
-    match specific
-        .or(zap)
-        .map(|l| l.trim().to_lowercase())
-        .as_deref()
-    {
+    match specific.or(zap).map(|l| l.trim().to_lowercase()).as_deref() {
         Some("debug") => "debug",
         Some("warn") => "warn",
         Some("error" | "dpanic" | "panic" | "fatal") => "error",
@@ -274,7 +270,10 @@ pub fn init(pod: Option<String>) -> LogLevels {
     let fmt = tracing_subscriber::fmt::layer()
         .event_format(ZapFormat { pod })
         .with_writer(std::io::stderr);
-    let _ = tracing_subscriber::registry().with(filter).with(fmt).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .try_init();
     LogLevels {
         handle: (!fixed).then_some(handle),
     }
@@ -340,14 +339,20 @@ mod tests {
 
     #[test]
     fn names_and_callers() {
-        assert_eq!(logger_name("sources_controller::webhook"), "webhook.webhook");
+        assert_eq!(
+            logger_name("sources_controller::webhook"),
+            "webhook.webhook"
+        );
         assert_eq!(logger_name("sources_controller::certs"), "webhook.certs");
         assert_eq!(
             logger_name("sources_controller::binding_reconcile"),
             "controller.binding_reconcile"
         );
         assert_eq!(logger_name("sources_controller"), "controller");
-        assert_eq!(logger_name("kube_runtime::controller"), "kube_runtime.controller");
+        assert_eq!(
+            logger_name("kube_runtime::controller"),
+            "kube_runtime.controller"
+        );
         assert_eq!(
             caller(Some("crates/controller-bin/src/leader.rs"), Some(7)),
             "src/leader.rs:7"

@@ -86,14 +86,15 @@ async fn run(cli: Cli, levels: logging::LogLevels) -> ExitCode {
         None,
         shutdown_signal(),
     ));
-    let webhook_stopped = |res: Result<Result<(), webhook::WebhookError>, tokio::task::JoinError>| {
-        match res {
-            Ok(Ok(())) => tracing::error!("the webhook server stopped; exiting"),
-            Ok(Err(e)) => tracing::error!(error = %e, "the webhook server failed; exiting"),
-            Err(e) => tracing::error!(error = %e, "the webhook server failed; exiting"),
-        }
-        ExitCode::FAILURE
-    };
+    let webhook_stopped =
+        |res: Result<Result<(), webhook::WebhookError>, tokio::task::JoinError>| {
+            match res {
+                Ok(Ok(())) => tracing::error!("the webhook server stopped; exiting"),
+                Ok(Err(e)) => tracing::error!(error = %e, "the webhook server failed; exiting"),
+                Err(e) => tracing::error!(error = %e, "the webhook server failed; exiting"),
+            }
+            ExitCode::FAILURE
+        };
 
     let elector = LeaderElector::new(
         client.clone(),

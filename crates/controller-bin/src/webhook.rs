@@ -644,7 +644,10 @@ pub async fn ensure_certificate(
     let creating = secret.metadata.resource_version.is_none();
     secret.metadata.name = Some(settings.secret_name.clone());
     secret.metadata.namespace = Some(settings.namespace.clone());
-    let annotations = secret.metadata.annotations.get_or_insert_with(BTreeMap::new);
+    let annotations = secret
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new);
     match new.next_published {
         Some(t) => {
             annotations.insert(
@@ -967,7 +970,10 @@ async fn follow_certificate(
     use kube::runtime::{WatchStreamExt, watcher};
     let api: Api<Secret> = Api::namespaced(client, &settings.namespace);
     let cfg = watcher::Config::default().fields(&format!("metadata.name={}", settings.secret_name));
-    let mut events = watcher(api, cfg).default_backoff().applied_objects().boxed();
+    let mut events = watcher(api, cfg)
+        .default_backoff()
+        .applied_objects()
+        .boxed();
     let mut served = String::new();
     while let Some(ev) = events.next().await {
         let secret = match ev {

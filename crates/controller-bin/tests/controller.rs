@@ -730,6 +730,55 @@ async fn leader_election_with_a_lease() {
     assert!(!a.try_acquire_or_renew().await.unwrap());
 }
 
+/// Writes the lease as another replica whose clock is `skew` off would.
+async fn renew_as(api: &Api<k8s_openapi::api::coordination::v1::Lease>, holder: &str, skew: i64) {
+    let t = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(skew);
+    let lease: k8s_openapi::api::coordination::v1::Lease = serde_json::from_value(json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "skewed"},
+        "spec": {"holderIdentity": holder, "leaseDurationSeconds": 3,
+                 "renewTime": t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()}
+    }))
+    .unwrap();
+    api.patch(
+        "skewed",
+        &PatchParams::apply("other").force(),
+        &Patch::Apply(&lease),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn leader_election_tolerates_clock_skew() {
+    let server = KubeApiServer::shared();
+    let client = server.client().await.unwrap();
+    let ns = server.create_namespace(&client, "skew").await.unwrap();
+    let api: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client.clone(), &ns);
+    let me = LeaderElector::new(client.clone(), &ns, "skewed", "me", 3);
+    // A live holder whose clock is an hour behind: its renewTime always
+    // looks expired, but it changes, so the lease is not taken.
+    for _ in 0..12 {
+        renew_as(&api, "behind", -3600).await;
+        assert!(
+            !me.try_acquire_or_renew().await.unwrap(),
+            "a lease that keeps being renewed is never taken"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // A dead holder whose clock was an hour ahead: its renewTime looks
+    // valid for an hour, but it stopped changing, so the lease is taken after
+    // its duration on this replica's clock.
+    renew_as(&api, "ahead", 3600).await;
+    assert!(!me.try_acquire_or_renew().await.unwrap());
+    eventually("the stale lease taken", || async {
+        me.try_acquire_or_renew().await.unwrap().then_some(())
+    })
+    .await;
+    let lease = api.get("skewed").await.unwrap().spec.unwrap();
+    assert_eq!(lease.holder_identity.as_deref(), Some("me"));
+}
+
 #[tokio::test]
 async fn metrics_and_health_endpoints() {
     let metrics = std::sync::Arc::new(Metrics::default());
@@ -848,8 +897,8 @@ async fn release_manifests_apply_and_their_rbac_suffices() {
         );
     }
     // The optional inclusion-mode RBAC applies too.
-    let optional = std::fs::read_to_string(config_dir().join("optional/binding-inclusion-mode.yaml"))
-        .unwrap();
+    let optional =
+        std::fs::read_to_string(config_dir().join("optional/binding-inclusion-mode.yaml")).unwrap();
     server
         .apply_yaml(&admin, &optional, "vmware-sources", true)
         .await
@@ -1170,7 +1219,12 @@ async fn knative_service_sink_and_adoption_of_go_controller_children() {
 /// A Pod from `template` (a Deployment's `spec.template`), created with a
 /// server-side dry run in `ns`: the API server's PodSecurity admission
 /// refuses it there if it breaks the namespace's enforced level.
-async fn dry_run_pod(client: &Client, ns: &str, name: &str, template: &Value) -> Result<(), String> {
+async fn dry_run_pod(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    template: &Value,
+) -> Result<(), String> {
     use k8s_openapi::api::core::v1::Pod;
     let pod: Pod = serde_json::from_value(json!({
         "metadata": {"name": name, "labels": template["metadata"]["labels"]},
@@ -1192,7 +1246,10 @@ async fn dry_run_pod(client: &Client, ns: &str, name: &str, template: &Value) ->
 async fn manifests_pass_pod_security_restricted() {
     let server = KubeApiServer::shared();
     let client = server.client().await.unwrap();
-    let ns = server.create_namespace(&client, "restricted").await.unwrap();
+    let ns = server
+        .create_namespace(&client, "restricted")
+        .await
+        .unwrap();
     let nss: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     nss.patch(
         &ns,
@@ -1206,8 +1263,13 @@ async fn manifests_pass_pod_security_restricted() {
     // The check is real: a pod without the restricted settings is refused.
     let plain = json!({"metadata": {"labels": {"app": "plain"}},
         "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
-    let refused = dry_run_pod(&client, &ns, "plain", &plain).await.unwrap_err();
-    assert!(refused.contains("violates PodSecurity \"restricted"), "{refused}");
+    let refused = dry_run_pod(&client, &ns, "plain", &plain)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.contains("violates PodSecurity \"restricted"),
+        "{refused}"
+    );
     // The controller's Deployment.
     let docs = kube_harness::yaml_documents(
         &std::fs::read_to_string(config_dir().join("400-controller.yaml")).unwrap(),

@@ -18,7 +18,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
 use kube::Client;
 use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+    Api, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
 use kube_harness::KubeApiServer;
 use serde_json::{Value, json};
@@ -28,207 +28,14 @@ use sources_controller::webhook::{self, SelectionMode, WebhookSettings};
 use sources_controller::{Settings, run_binding_controller, run_controllers};
 use tokio::sync::oneshot;
 
-/// Polls `f` until it returns `Some`, for up to 60 s.
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn gvk_api(client: &Client, ns: &str, kind: &str) -> Api<DynamicObject> {
-    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "sources.tanzu.vmware.com",
-        "v1alpha1",
-        kind,
-    ));
-    Api::namespaced_with(client.clone(), ns, &ar)
-}
-
-async fn create_raw(client: &Client, ns: &str, v: Value) -> Result<Value, kube::Error> {
-    create_with(client, ns, v, &PostParams::default()).await
-}
-
-async fn create_with(
-    client: &Client,
-    ns: &str,
-    v: Value,
-    params: &PostParams,
-) -> Result<Value, kube::Error> {
-    let kind = v["kind"].as_str().unwrap_or_default().to_owned();
-    let obj: DynamicObject = serde_json::from_value(v).unwrap();
-    gvk_api(client, ns, &kind)
-        .create(params, &obj)
-        .await
-        .map(|o| serde_json::to_value(o).unwrap())
-}
-
-fn dry_run() -> PostParams {
-    PostParams {
-        dry_run: true,
-        ..PostParams::default()
-    }
-}
+mod support;
+use support::*;
 
 /// The pod spec the API server would store for `job`, by a dry-run create
 /// (the webhooks declare no side effects).
 async fn admitted_pod_spec(jobs: &Api<Job>, job: &Job) -> Value {
     let created = jobs.create(&dry_run(), job).await.unwrap();
     serde_json::to_value(&created).unwrap()["spec"]["template"]["spec"].clone()
-}
-
-fn denial(e: kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) => s.message,
-        other => panic!("expected an API error, got {other}"),
-    }
-}
-
-/// The webhook configurations of `config/`, pointed at `base`.
-fn configurations(base: &str) -> Vec<Value> {
-    let yaml = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../config/500-vsphere-webhook-configuration.yaml"),
-    )
-    .unwrap();
-    let mut docs = kube_harness::yaml_documents(&yaml).unwrap();
-    for d in &mut docs {
-        for w in d["webhooks"].as_array_mut().unwrap() {
-            let path = w["clientConfig"]["service"]["path"]
-                .as_str()
-                .unwrap()
-                .to_owned();
-            w["clientConfig"] = json!({"url": format!("{base}{path}")});
-            // The release's 2 s is for a dedicated server; here the test, the
-            // webhook server and the controllers share a loaded machine.
-            w["timeoutSeconds"] = json!(10);
-        }
-    }
-    docs
-}
-
-async fn ca_bundles(client: &Client) -> Vec<Option<Vec<u8>>> {
-    let m: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    let v: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-    let mut out = Vec::new();
-    for name in [webhook::DEFAULTING_WEBHOOK, webhook::BINDING_WEBHOOK] {
-        let c = m.get(name).await.unwrap();
-        out.push(
-            c.webhooks.unwrap()[0]
-                .client_config
-                .ca_bundle
-                .clone()
-                .map(|b| b.0),
-        );
-    }
-    for name in [webhook::VALIDATION_WEBHOOK, webhook::CONFIG_WEBHOOK] {
-        let c = v.get(name).await.unwrap();
-        out.push(
-            c.webhooks.unwrap()[0]
-                .client_config
-                .ca_bundle
-                .clone()
-                .map(|b| b.0),
-        );
-    }
-    out
-}
-
-async fn secret_ca(client: &Client, ns: &str) -> Option<Vec<u8>> {
-    let s: Api<Secret> = Api::namespaced(client.clone(), ns);
-    s.get_opt("vsphere-webhook-certs")
-        .await
-        .unwrap()
-        .and_then(|s| s.data)
-        .and_then(|d| d.get(certs::CA_KEY).map(|b| b.0.clone()))
-}
-
-/// Waits until every configuration's caBundle is the Secret's CA.
-async fn wait_ca_current(client: &Client, ns: &str) -> Vec<u8> {
-    eventually("caBundle equal to the Secret's CA", || async {
-        let ca = secret_ca(client, ns).await?;
-        ca_bundles(client)
-            .await
-            .iter()
-            .all(|b| b.as_deref() == Some(ca.as_slice()))
-            .then_some(ca)
-    })
-    .await
-}
-
-/// A replica's webhook server and the leader's manager of the Secret and
-/// the configurations.
-struct Webhooks {
-    stop: Option<oneshot::Sender<()>>,
-    stop_manager: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-    manager: tokio::task::JoinHandle<()>,
-}
-
-impl Webhooks {
-    async fn start(client: &Client, settings: WebhookSettings) -> (Self, std::net::SocketAddr) {
-        let (bound_tx, bound_rx) = oneshot::channel();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let (stop_manager, manager_stopped) = oneshot::channel::<()>();
-        let c = client.clone();
-        let mut serving = settings.clone();
-        serving.limits.drain = Duration::ZERO;
-        let task = tokio::spawn(async move {
-            webhook::run_webhooks(
-                c,
-                serving,
-                "config-logging".into(),
-                Arc::default(),
-                Some(bound_tx),
-                async {
-                    let _ = stopped.await;
-                },
-            )
-            .await
-            .expect("webhooks");
-        });
-        let manager = tokio::spawn(webhook::manage_webhooks(client.clone(), settings, async {
-            let _ = manager_stopped.await;
-        }));
-        let addr = bound_rx.await.expect("webhook server bound");
-        (
-            Self {
-                stop: Some(stop),
-                stop_manager: Some(stop_manager),
-                task,
-                manager,
-            },
-            addr,
-        )
-    }
-
-    async fn stop_manager(&mut self) {
-        if let Some(s) = self.stop_manager.take() {
-            let _ = s.send(());
-            let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.manager).await;
-            self.manager.abort();
-        }
-    }
-
-    async fn stop(mut self) {
-        self.stop_manager().await;
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.task).await;
-        self.task.abort();
-    }
 }
 
 fn deployment(name: &str, labels: Value) -> Value {
@@ -248,15 +55,6 @@ fn deployment(name: &str, labels: Value) -> Value {
                 }
             }
         }
-    })
-}
-
-fn binding_json(name: &str, subject: Value) -> Value {
-    json!({
-        "apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "VSphereBinding",
-        "metadata": {"name": name},
-        "spec": {"subject": subject, "address": "https://vc.local", "skipTLSVerify": true,
-                 "secretRef": {"name": "creds"}}
     })
 }
 
@@ -348,7 +146,7 @@ async fn webhooks_called_by_the_api_server() {
             .await
             .unwrap();
     }
-    let first_ca = wait_ca_current(&client, &sys).await;
+    let first_ca = wait_ca_current(&client, &sys, "vsphere-webhook-certs").await;
 
     // Reconcilers: bindings, and the sources (for the last section).
     let (stop_ctl, ctl_stopped) = oneshot::channel::<()>();
@@ -501,7 +299,9 @@ async fn webhooks_called_by_the_api_server() {
         .unwrap();
     let before = pod_spec(&deps, "by-name").await;
     // With spec.caCerts (new): the adapter or app trusts vCenter's private CA.
-    let ca_pem = test_support::TestPki::new(&["vc.local"]).ca_pem().to_owned();
+    let ca_pem = test_support::TestPki::new(&["vc.local"])
+        .ca_pem()
+        .to_owned();
     let ca_pem = ca_pem.as_str();
     let mut by_name = binding_json(
         "b-name",
@@ -752,18 +552,28 @@ async fn webhooks_called_by_the_api_server() {
 
     // --- Hostile subjects: refused at admission with the reason...
     let hostile = [
-        (json!({"apiVersion": "apps/*", "kind": "Deployment", "name": "x"}),
-         "invalid value: apps/*: spec.subject.apiVersion"),
-        (json!({"apiVersion": "apps/v1", "kind": "*", "name": "x"}),
-         "invalid value: *: spec.subject.kind"),
-        (json!({"apiVersion": "v1", "kind": "Pod", "name": "x"}),
-         "Pod (core group) is not a PodSpecable kind a VSphereBinding may bind"),
+        (
+            json!({"apiVersion": "apps/*", "kind": "Deployment", "name": "x"}),
+            "invalid value: apps/*: spec.subject.apiVersion",
+        ),
+        (
+            json!({"apiVersion": "apps/v1", "kind": "*", "name": "x"}),
+            "invalid value: *: spec.subject.kind",
+        ),
+        (
+            json!({"apiVersion": "v1", "kind": "Pod", "name": "x"}),
+            "Pod (core group) is not a PodSpecable kind a VSphereBinding may bind",
+        ),
     ];
     for (i, (subject, want)) in hostile.iter().enumerate() {
         let msg = denial(
-            create_raw(&client, &ns, binding_json(&format!("hostile-{i}"), subject.clone()))
-                .await
-                .unwrap_err(),
+            create_raw(
+                &client,
+                &ns,
+                binding_json(&format!("hostile-{i}"), subject.clone()),
+            )
+            .await
+            .unwrap_err(),
         );
         assert!(msg.contains(want), "{want:?} in {msg}");
     }
@@ -794,7 +604,10 @@ async fn webhooks_called_by_the_api_server() {
         )
         .await
         .unwrap();
-    assert_eq!(wait_ca_current(&client, &sys).await, first_ca);
+    assert_eq!(
+        wait_ca_current(&client, &sys, "vsphere-webhook-certs").await,
+        first_ca
+    );
     let deployments_rule = eventually("rules without the wildcard binding", || async {
         let c = m.get(webhook::BINDING_WEBHOOK).await.unwrap();
         let rules = c.webhooks.unwrap()[0].rules.clone().unwrap_or_default();
@@ -815,17 +628,27 @@ async fn webhooks_called_by_the_api_server() {
             .conditions?
             .into_iter()
             .find(|c| c.type_ == "Ready")?;
-        (c.status == "False").then_some((c.reason.unwrap_or_default(), c.message.unwrap_or_default()))
+        (c.status == "False")
+            .then_some((c.reason.unwrap_or_default(), c.message.unwrap_or_default()))
     })
     .await;
     assert_eq!(reason, "SubjectInvalid", "{message}");
     assert!(message.contains("apps/*"), "{message}");
-    vsb.delete("wildcard", &DeleteParams::default()).await.unwrap();
+    vsb.delete("wildcard", &DeleteParams::default())
+        .await
+        .unwrap();
     eventually("the wildcard binding gone (finalizer removed)", || async {
-        vsb.get_opt("wildcard").await.unwrap().is_none().then_some(())
+        vsb.get_opt("wildcard")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
     })
     .await;
-    assert!(is_bound(&pod_spec(&deps, "by-label").await), "other bindings untouched");
+    assert!(
+        is_bound(&pod_spec(&deps, "by-label").await),
+        "other bindings untouched"
+    );
 
     // --- Rotation: a serving certificate about to expire is replaced by one
     // of the same CA, served without a restart; caBundle stays.
@@ -852,8 +675,17 @@ async fn webhooks_called_by_the_api_server() {
     .await;
     let _ = stop_rotating.send(());
     let _ = rotating.await;
-    assert_eq!(secret_ca(&client, &sys).await.unwrap(), first_ca, "same CA");
-    assert_eq!(wait_ca_current(&client, &sys).await, first_ca);
+    assert_eq!(
+        secret_ca(&client, &sys, "vsphere-webhook-certs")
+            .await
+            .unwrap(),
+        first_ca,
+        "same CA"
+    );
+    assert_eq!(
+        wait_ca_current(&client, &sys, "vsphere-webhook-certs").await,
+        first_ca
+    );
     assert!(certs::issued_by(
         &String::from_utf8(new_cert).unwrap(),
         &String::from_utf8(first_ca.clone()).unwrap()
@@ -964,30 +796,5 @@ async fn webhooks_called_by_the_api_server() {
     let _ = tokio::time::timeout(Duration::from_secs(10), bindings_task).await;
     hooks.stop().await;
     // Leave the shared API server without our failing webhooks.
-    let m: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    let v: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-    for name in [webhook::DEFAULTING_WEBHOOK, webhook::BINDING_WEBHOOK] {
-        let _ = m.delete(name, &DeleteParams::default()).await;
-    }
-    for name in [webhook::VALIDATION_WEBHOOK, webhook::CONFIG_WEBHOOK] {
-        let _ = v.delete(name, &DeleteParams::default()).await;
-    }
-}
-
-/// Whether a TLS handshake with `addr` succeeds trusting only `ca_pem`.
-async fn tls_handshake(addr: std::net::SocketAddr, ca_pem: &[u8]) -> bool {
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem).flatten() {
-        let _ = roots.add(c);
-    }
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let Ok(tcp) = tokio::net::TcpStream::connect(addr).await else {
-        return false;
-    };
-    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    connector.connect(name, tcp).await.is_ok()
+    delete_configurations(&client).await;
 }

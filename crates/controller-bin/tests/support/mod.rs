@@ -1,0 +1,256 @@
+//! Helpers shared by the webhook tests: polling, the webhook configurations
+//! of `config/` pointed at a test server, `caBundle` checks, a replica's
+//! webhook server with the leader's manager, TLS handshakes.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use serde_json::{Value, json};
+use sources_controller::certs;
+use sources_controller::webhook::{self, WebhookSettings};
+use tokio::sync::oneshot;
+
+/// Polls `f` until it returns `Some`, for up to 60 s.
+pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn gvk_api(client: &Client, ns: &str, kind: &str) -> Api<DynamicObject> {
+    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "sources.tanzu.vmware.com",
+        "v1alpha1",
+        kind,
+    ));
+    Api::namespaced_with(client.clone(), ns, &ar)
+}
+
+pub async fn create_raw(client: &Client, ns: &str, v: Value) -> Result<Value, kube::Error> {
+    create_with(client, ns, v, &PostParams::default()).await
+}
+
+pub async fn create_with(
+    client: &Client,
+    ns: &str,
+    v: Value,
+    params: &PostParams,
+) -> Result<Value, kube::Error> {
+    let kind = v["kind"].as_str().unwrap_or_default().to_owned();
+    let obj: DynamicObject = serde_json::from_value(v).unwrap();
+    gvk_api(client, ns, &kind)
+        .create(params, &obj)
+        .await
+        .map(|o| serde_json::to_value(o).unwrap())
+}
+
+pub fn dry_run() -> PostParams {
+    PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    }
+}
+
+pub fn denial(e: kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message,
+        other => panic!("expected an API error, got {other}"),
+    }
+}
+
+/// The webhook configurations of `config/`, pointed at `base`.
+pub fn configurations(base: &str) -> Vec<Value> {
+    let yaml = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../config/500-vsphere-webhook-configuration.yaml"),
+    )
+    .unwrap();
+    let mut docs = kube_harness::yaml_documents(&yaml).unwrap();
+    for d in &mut docs {
+        for w in d["webhooks"].as_array_mut().unwrap() {
+            let path = w["clientConfig"]["service"]["path"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            w["clientConfig"] = json!({"url": format!("{base}{path}")});
+            // The release's 2 s is for a dedicated server; here the test, the
+            // webhook server and the controllers share a loaded machine.
+            w["timeoutSeconds"] = json!(10);
+        }
+    }
+    docs
+}
+
+pub async fn ca_bundles(client: &Client) -> Vec<Option<Vec<u8>>> {
+    let m: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let v: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    let mut out = Vec::new();
+    for name in [webhook::DEFAULTING_WEBHOOK, webhook::BINDING_WEBHOOK] {
+        let c = m.get(name).await.unwrap();
+        out.push(
+            c.webhooks.unwrap()[0]
+                .client_config
+                .ca_bundle
+                .clone()
+                .map(|b| b.0),
+        );
+    }
+    for name in [webhook::VALIDATION_WEBHOOK, webhook::CONFIG_WEBHOOK] {
+        let c = v.get(name).await.unwrap();
+        out.push(
+            c.webhooks.unwrap()[0]
+                .client_config
+                .ca_bundle
+                .clone()
+                .map(|b| b.0),
+        );
+    }
+    out
+}
+
+pub async fn secret_ca(client: &Client, ns: &str, secret: &str) -> Option<Vec<u8>> {
+    let s: Api<Secret> = Api::namespaced(client.clone(), ns);
+    s.get_opt(secret)
+        .await
+        .unwrap()
+        .and_then(|s| s.data)
+        .and_then(|d| d.get(certs::CA_KEY).map(|b| b.0.clone()))
+}
+
+/// Waits until every configuration's caBundle is the Secret's CA.
+pub async fn wait_ca_current(client: &Client, ns: &str, secret: &str) -> Vec<u8> {
+    eventually("caBundle equal to the Secret's CA", || async {
+        let ca = secret_ca(client, ns, secret).await?;
+        ca_bundles(client)
+            .await
+            .iter()
+            .all(|b| b.as_deref() == Some(ca.as_slice()))
+            .then_some(ca)
+    })
+    .await
+}
+
+/// A replica's webhook server and the leader's manager of the Secret and
+/// the configurations.
+pub struct Webhooks {
+    stop: Option<oneshot::Sender<()>>,
+    stop_manager: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    manager: tokio::task::JoinHandle<()>,
+}
+
+impl Webhooks {
+    pub async fn start(client: &Client, settings: WebhookSettings) -> (Self, std::net::SocketAddr) {
+        let (bound_tx, bound_rx) = oneshot::channel();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (stop_manager, manager_stopped) = oneshot::channel::<()>();
+        let c = client.clone();
+        let mut serving = settings.clone();
+        serving.limits.drain = Duration::ZERO;
+        let task = tokio::spawn(async move {
+            webhook::run_webhooks(
+                c,
+                serving,
+                "config-logging".into(),
+                Arc::default(),
+                Some(bound_tx),
+                async {
+                    let _ = stopped.await;
+                },
+            )
+            .await
+            .expect("webhooks");
+        });
+        let manager = tokio::spawn(webhook::manage_webhooks(client.clone(), settings, async {
+            let _ = manager_stopped.await;
+        }));
+        let addr = bound_rx.await.expect("webhook server bound");
+        (
+            Self {
+                stop: Some(stop),
+                stop_manager: Some(stop_manager),
+                task,
+                manager,
+            },
+            addr,
+        )
+    }
+
+    pub async fn stop_manager(&mut self) {
+        if let Some(s) = self.stop_manager.take() {
+            let _ = s.send(());
+            let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.manager).await;
+            self.manager.abort();
+        }
+    }
+
+    pub async fn stop(mut self) {
+        self.stop_manager().await;
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.task).await;
+        self.task.abort();
+    }
+}
+
+pub fn binding_json(name: &str, subject: Value) -> Value {
+    json!({
+        "apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "VSphereBinding",
+        "metadata": {"name": name},
+        "spec": {"subject": subject, "address": "https://vc.local", "skipTLSVerify": true,
+                 "secretRef": {"name": "creds"}}
+    })
+}
+
+/// Whether a TLS handshake with `addr` succeeds trusting only `ca_pem`.
+pub async fn tls_handshake(addr: std::net::SocketAddr, ca_pem: &[u8]) -> bool {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem).flatten() {
+        let _ = roots.add(c);
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let Ok(tcp) = tokio::net::TcpStream::connect(addr).await else {
+        return false;
+    };
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    connector.connect(name, tcp).await.is_ok()
+}
+
+/// Deletes our webhook configurations (they would fail every later
+/// request of the shared API server once the test's server is gone).
+pub async fn delete_configurations(client: &Client) {
+    use kube::api::DeleteParams;
+    let m: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let v: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    for name in [webhook::DEFAULTING_WEBHOOK, webhook::BINDING_WEBHOOK] {
+        let _ = m.delete(name, &DeleteParams::default()).await;
+    }
+    for name in [webhook::VALIDATION_WEBHOOK, webhook::CONFIG_WEBHOOK] {
+        let _ = v.delete(name, &DeleteParams::default()).await;
+    }
+}
