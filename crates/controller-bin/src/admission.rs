@@ -565,24 +565,6 @@ fn validate_event_types(types: Option<&[String]>, errs: &mut FieldErrors) {
     }
 }
 
-/// An ISO-8601 duration (`PT0.5S`, `PT1M`, `P1D`; days are 24 hours;
-/// years and months are refused, they have no fixed length).
-pub fn parse_iso8601_duration(text: &str) -> Result<std::time::Duration, String> {
-    static PARSER: jiff::fmt::temporal::SpanParser = jiff::fmt::temporal::SpanParser::new();
-    let span: jiff::Span = PARSER.parse_span(text).map_err(|e| {
-        format!("{text:?} is not an ISO-8601 duration such as PT0.5S or PT30S: {e}")
-    })?;
-    if span.get_years() != 0 || span.get_months() != 0 {
-        return Err(format!(
-            "{text:?}: years and months have no fixed length; use days (P30D) or smaller units"
-        ));
-    }
-    let d = span
-        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
-        .map_err(|e| format!("{text:?}: {e}"))?;
-    std::time::Duration::try_from(d).map_err(|_| format!("{text:?} is negative"))
-}
-
 /// `spec.delivery`: the dead-letter sink as a sink, `retry` not negative,
 /// `backoffDelay` and `timeout` ISO-8601 durations (a timeout above zero).
 pub fn validate_delivery(d: Option<&DeliverySpec>, ns: &str, errs: &mut FieldErrors) {
@@ -598,12 +580,12 @@ pub fn validate_delivery(d: Option<&DeliverySpec>, ns: &str, errs: &mut FieldErr
         );
     }
     if let Some(delay) = d.backoff_delay.as_deref()
-        && let Err(why) = parse_iso8601_duration(delay)
+        && let Err(why) = adapter_env::parse_iso8601_duration(delay)
     {
         errs.push(FieldError::invalid(delay, "spec.delivery.backoffDelay").details(why));
     }
     if let Some(t) = d.timeout.as_deref() {
-        match parse_iso8601_duration(t) {
+        match adapter_env::parse_iso8601_duration(t) {
             Err(why) => errs.push(FieldError::invalid(t, "spec.delivery.timeout").details(why)),
             Ok(z) if z.is_zero() => errs.push(
                 FieldError::invalid(t, "spec.delivery.timeout")
@@ -1172,15 +1154,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(m.contains("years and months have no fixed length"), "{m}");
-        assert_eq!(
-            parse_iso8601_duration("PT0.5S").unwrap(),
-            std::time::Duration::from_millis(500)
-        );
-        assert_eq!(
-            parse_iso8601_duration("P1DT1M").unwrap(),
-            std::time::Duration::from_secs(86460)
-        );
-        assert!(parse_iso8601_duration("-PT1S").is_err());
     }
 
     #[test]
