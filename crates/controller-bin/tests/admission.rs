@@ -379,11 +379,7 @@ async fn replicas_rotation_and_hostile_bindings() {
     test_support::install_crypto_provider();
     let server = KubeApiServer::shared();
     let client = server.client().await.unwrap();
-    let yaml: String = sources_api::crds::all()
-        .iter()
-        .map(|(_, crd)| sources_api::crds::render(crd).unwrap() + "---\n")
-        .collect();
-    server.install_crds(&client, &yaml).await.unwrap();
+    install_our_crds(server, &client).await;
     let sys = server
         .create_namespace(&client, "adm-system")
         .await
@@ -420,16 +416,7 @@ async fn replicas_rotation_and_hostile_bindings() {
     assert!(no_debug_before, "info by default");
     let mut empty = vsphere_source("empty");
     empty["spec"]["sink"] = json!({});
-    let msg = eventually("the follower answering validation", || async {
-        match create_with(&client, &ns, empty.clone(), &dry_run()).await {
-            Err(e) => {
-                let m = denial(e);
-                m.contains("validation.webhook").then_some(m)
-            }
-            Ok(_) => None,
-        }
-    })
-    .await;
+    let msg = validation_denial(&client, &ns, &empty).await;
     assert!(
         msg.contains("expected at least one, got none: spec.sink.ref, spec.sink.uri"),
         "{msg}"

@@ -21,6 +21,9 @@ use sources_controller::leader::LeaderElector;
 use sources_controller::{Metrics, Settings, run_controllers};
 use tokio::sync::oneshot;
 
+mod support;
+use support::{eventually, install_our_crds};
+
 const VSPHERE_IMAGE: &str = "registry.test/vsphere-adapter:dev";
 const HORIZON_IMAGE: &str = "registry.test/horizon-adapter:dev";
 
@@ -37,11 +40,7 @@ impl Env {
     async fn new(prefix: &str) -> Self {
         let server = KubeApiServer::shared();
         let client = server.client().await.expect("client");
-        let yaml: String = sources_api::crds::all()
-            .iter()
-            .map(|(_, crd)| sources_api::crds::render(crd).expect("render") + "---\n")
-            .collect();
-        server.install_crds(&client, &yaml).await.expect("CRDs");
+        install_our_crds(server, &client).await;
         let ns = server
             .create_namespace(&client, prefix)
             .await
@@ -116,25 +115,6 @@ impl Drop for Env {
         if let Some(t) = self.task.take() {
             t.abort();
         }
-    }
-}
-
-/// Polls `f` until it returns `Some`, for up to 60 s.
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

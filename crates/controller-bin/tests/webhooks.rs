@@ -111,11 +111,7 @@ async fn webhooks_called_by_the_api_server() {
     test_support::install_crypto_provider();
     let server = KubeApiServer::shared();
     let client = server.client().await.unwrap();
-    let yaml: String = sources_api::crds::all()
-        .iter()
-        .map(|(_, crd)| sources_api::crds::render(crd).unwrap() + "---\n")
-        .collect();
-    server.install_crds(&client, &yaml).await.unwrap();
+    install_our_crds(server, &client).await;
     let sys = server.create_namespace(&client, "wh-system").await.unwrap();
     let nss: Api<Namespace> = Api::all(client.clone());
     nss.patch(
@@ -180,18 +176,7 @@ async fn webhooks_called_by_the_api_server() {
     let empty = json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "VSphereSource",
                        "metadata": {"name": "empty"},
                        "spec": {"sink": {}, "address": "vc.local", "secretRef": {"name": "creds"}}});
-    // The API server takes a moment to use a new webhook configuration
-    // after it is stored: dry runs until the webhook answers.
-    let msg = eventually("the validation webhook in use", || async {
-        match create_with(&client, &ns, empty.clone(), &dry_run()).await {
-            Err(e) => {
-                let msg = denial(e);
-                msg.contains("validation.webhook").then_some(msg)
-            }
-            Ok(_) => None,
-        }
-    })
-    .await;
+    let msg = validation_denial(&client, &ns, &empty).await;
     assert!(
         msg.contains("validation.webhook.vsphere.sources.tanzu.vmware.com")
             && msg.contains(

@@ -107,25 +107,29 @@ pub async fn ca_bundles(client: &Client) -> Vec<Option<Vec<u8>>> {
     let mut out = Vec::new();
     for name in [webhook::DEFAULTING_WEBHOOK, webhook::BINDING_WEBHOOK] {
         let c = m.get(name).await.unwrap();
-        out.push(
-            c.webhooks.unwrap()[0]
-                .client_config
-                .ca_bundle
-                .clone()
-                .map(|b| b.0),
-        );
+        out.push(c.webhooks.unwrap()[0].client_config.ca_bundle.clone());
     }
     for name in [webhook::VALIDATION_WEBHOOK, webhook::CONFIG_WEBHOOK] {
         let c = v.get(name).await.unwrap();
-        out.push(
-            c.webhooks.unwrap()[0]
-                .client_config
-                .ca_bundle
-                .clone()
-                .map(|b| b.0),
-        );
+        out.push(c.webhooks.unwrap()[0].client_config.ca_bundle.clone());
     }
-    out
+    out.into_iter().map(|b| b.map(|b| b.0)).collect()
+}
+
+/// Dry-run creates `obj` until the validation webhook refuses it (the API
+/// server takes a moment to use a configuration after it is stored);
+/// returns the refusal.
+pub async fn validation_denial(client: &Client, ns: &str, obj: &Value) -> String {
+    eventually("the validation webhook answering", || async {
+        match create_with(client, ns, obj.clone(), &dry_run()).await {
+            Err(e) => {
+                let msg = denial(e);
+                msg.contains("validation.webhook").then_some(msg)
+            }
+            Ok(_) => None,
+        }
+    })
+    .await
 }
 
 pub async fn secret_ca(client: &Client, ns: &str, secret: &str) -> Option<Vec<u8>> {
@@ -253,4 +257,13 @@ pub async fn delete_configurations(client: &Client) {
     for name in [webhook::VALIDATION_WEBHOOK, webhook::CONFIG_WEBHOOK] {
         let _ = v.delete(name, &DeleteParams::default()).await;
     }
+}
+
+/// Installs the project's CRDs (generated from `sources-api`).
+pub async fn install_our_crds(server: &kube_harness::KubeApiServer, client: &Client) {
+    let yaml: String = sources_api::crds::all()
+        .iter()
+        .map(|(_, crd)| sources_api::crds::render(crd).expect("render") + "---\n")
+        .collect();
+    server.install_crds(client, &yaml).await.expect("CRDs");
 }
