@@ -21,8 +21,8 @@
 //! `SinkProvided`, `Deployed` and `Ready`. Child names follow Knative's
 //! `kmeta.ChildName`, so objects made by the Go controller are adopted.
 //! Failures are Kubernetes Events on the source. The binary adds Lease
-//! leader election ([`leader`]) and `/metrics`, `/healthz`, `/readyz`
-//! ([`serve_http`]).
+//! leader election ([`leader`]), `/metrics`, `/healthz`, `/readyz`
+//! ([`serve_http`]) and Knative-shaped logs ([`logging`]).
 
 //!
 //! # Differences from the Go controllers (intentional)
@@ -31,10 +31,11 @@
 //!   `sources-controller`) for both kinds, the VSphereBinding reconciler
 //!   ([`run_binding_controller`], [`binding_reconcile`]) and one HTTPS server
 //!   for every admission webhook ([`webhook`]; upstream had a vSphere and a
-//!   Horizon webhook Deployment). Its certificate is managed by the
-//!   controller itself ([`certs`]: rcgen CA and serving certificate in the
-//!   Secret `vsphere-webhook-certs`, swapped without a restart, rotated a
-//!   day before expiry, `caBundle` kept current).
+//!   Horizon webhook Deployment). Every replica serves admission; the
+//!   leader manages the certificate ([`certs`]: a long-lived rcgen CA and a
+//!   weekly serving certificate in the Secret `vsphere-webhook-certs`,
+//!   swapped without a restart, a new CA trusted before it signs) and the
+//!   webhook configurations.
 //! - Defaulting: `checkpointConfig.maxAgeSeconds` defaults to 300 (the
 //!   manual's value); `ceOverrides` keys are validated ([`admission`]).
 //!   The CRDs carry a structural schema, so the API server prunes (or, with
