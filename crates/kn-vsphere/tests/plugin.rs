@@ -216,11 +216,18 @@ async fn serve(server: &'static KubeApiServer, ready: std::sync::mpsc::Sender<()
     settings.check_interval = Duration::from_secs(1);
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let c = client.clone();
+    // The leader's part (certificate Secret, configurations) and a replica serving.
+    tokio::spawn(webhook::manage_webhooks(
+        client.clone(),
+        settings.clone(),
+        std::future::pending(),
+    ));
     tokio::spawn(async move {
         webhook::run_webhooks(
             c,
             settings,
             "config-logging".into(),
+            Default::default(),
             Some(bound_tx),
             std::future::pending(),
         )
@@ -274,6 +281,7 @@ async fn serve(server: &'static KubeApiServer, ready: std::sync::mpsc::Sender<()
         client.clone(),
         None,
         Duration::from_secs(60),
+        webhook::SelectionMode::Exclusion,
         std::future::pending(),
     ));
     let _ = ready.send(());
