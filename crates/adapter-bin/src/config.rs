@@ -80,6 +80,15 @@ pub struct VsphereArgs {
     #[arg(long = "vc-ca-certs", env = adapter_env::name::VC_CA_CERTS, hide_env_values = true)]
     pub vc_ca_certs: Option<String>,
 
+    /// Seconds allowed for one vCenter request and its answer (then the answer counts as lost
+    /// and the events are read again).
+    #[arg(
+        long = "vc-request-timeout",
+        env = "VC_REQUEST_TIMEOUT_SECONDS",
+        default_value_t = 120
+    )]
+    pub vc_request_timeout: u64,
+
     /// Payload encoding: application/xml (default) or application/json.
     #[arg(
         long = "payload-encoding",
@@ -219,6 +228,14 @@ pub struct SinkArgs {
         default_value_t = adapter_env::default::SHUTDOWN_GRACE_SECONDS
     )]
     pub shutdown_grace: u64,
+
+    /// Seconds between the progress lines written while catching up.
+    #[arg(
+        long = "progress-interval",
+        env = "PROGRESS_INTERVAL_SECONDS",
+        default_value_t = 10
+    )]
+    pub progress_interval: u64,
 }
 
 impl SinkArgs {
@@ -285,12 +302,35 @@ impl SinkArgs {
         }))
     }
 
+    /// What these settings amount to, as JSON for `--check-settings` (no secrets: the CA
+    /// certificates are only counted).
+    pub fn summary(&self) -> Result<serde_json::Value, ConfigError> {
+        let sink = self.sink_config()?;
+        let overrides = self.overrides()?;
+        Ok(serde_json::json!({
+            "sink": sink.as_ref().map(|s| s.url.to_string()),
+            "deadLetterSink": sink.as_ref().and_then(|s| s.dead_letter.as_ref()).map(|u| u.to_string()),
+            "timeoutMs": sink.as_ref().map(|s| s.timeout.as_millis() as u64),
+            "retry": sink.as_ref().and_then(|s| s.retry),
+            "backoffPolicy": sink.as_ref().map(|s| match s.backoff.policy {
+                crate::backoff::BackoffPolicy::Exponential => "exponential",
+                crate::backoff::BackoffPolicy::Linear => "linear",
+            }),
+            "backoffDelayMs": sink.as_ref().map(|s| s.backoff.initial.as_millis() as u64),
+            "sinkCaCerts": sink.as_ref().is_some_and(|s| s.ca_certs.is_some()),
+            "concurrency": self.concurrency,
+            "shutdownGraceSeconds": self.shutdown_grace,
+            "ceOverrides": overrides.iter().map(|(k, v)| (k.to_owned(), serde_json::Value::from(v))).collect::<serde_json::Map<_, _>>(),
+        }))
+    }
+
     /// The pipeline settings these delivery settings make, with the checkpoint period.
     pub fn pipeline(&self, checkpoint_period: Duration) -> crate::pipeline::Settings {
         crate::pipeline::Settings {
             concurrency: self.concurrency,
             checkpoint_period,
             shutdown_grace: Duration::from_secs(self.shutdown_grace),
+            progress_interval: Duration::from_secs(self.progress_interval.max(1)),
         }
     }
 

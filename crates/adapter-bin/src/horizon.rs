@@ -133,6 +133,31 @@ pub fn prepare(args: HorizonArgs) -> Result<Prepared, ConfigError> {
     })
 }
 
+impl Prepared {
+    /// What the adapter will use, as JSON (`--check-settings`; no credentials).
+    pub fn summary(&self) -> Result<serde_json::Value, ConfigError> {
+        let a = &self.args;
+        Ok(serde_json::json!({
+            "horizon": self.url,
+            "insecure": a.horizon_insecure,
+            "domain": self.credentials.domain(),
+            "username": self.credentials.username(),
+            "namespace": a.runtime.namespace,
+            "name": a.name,
+            "checkpoint": match (&a.checkpoint_file, &self.configmap) {
+                (Some(f), _) => serde_json::json!({"file": f}),
+                (None, Some((ns, name))) => serde_json::json!({"configMap": name, "namespace": ns}),
+                (None, None) => serde_json::Value::Null,
+            },
+            "periodSeconds": self.period.as_secs_f64(),
+            "pollIntervalMs": self.poll_interval.as_millis() as u64,
+            "pageSize": a.page_size,
+            "metricsAddress": self.metrics_addr.to_string(),
+            "delivery": a.delivery.summary()?,
+        }))
+    }
+}
+
 /// Run until `shutdown` fires. Returns an error only for problems retrying cannot fix.
 pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), AdapterError> {
     let Prepared {
@@ -187,6 +212,7 @@ pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), 
         Client::builder(&url)
             .map_err(|e| ConfigError::new("HORIZON_URL", e.to_string()))?
             .insecure(args.horizon_insecure)
+            .timeout(Duration::from_secs(args.request_timeout.max(1)))
             .access_token_lifetime(Duration::from_secs(args.token_lifetime.max(1)))
             .credentials(credentials)
             .build()

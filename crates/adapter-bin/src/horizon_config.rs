@@ -97,6 +97,14 @@ pub struct HorizonArgs {
     #[arg(long = "replay", env = "HORIZON_REPLAY", default_value = "0s")]
     pub replay: String,
 
+    /// Seconds allowed for one Horizon request and its answer (then it is read again).
+    #[arg(
+        long = "horizon-request-timeout",
+        env = "HORIZON_REQUEST_TIMEOUT_SECONDS",
+        default_value_t = 30
+    )]
+    pub request_timeout: u64,
+
     /// Seconds the access token lives (tokens are refreshed shortly before, and on a 401).
     #[arg(
         long = "token-lifetime",

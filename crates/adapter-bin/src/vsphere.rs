@@ -111,6 +111,32 @@ pub fn prepare(args: VsphereArgs) -> Result<Prepared, ConfigError> {
     })
 }
 
+impl Prepared {
+    /// What the adapter will use, as JSON (`--check-settings`; no credentials).
+    pub fn summary(&self) -> Result<serde_json::Value, ConfigError> {
+        let a = &self.args;
+        Ok(serde_json::json!({
+            "vcenter": self.vc_url,
+            "insecure": a.vc_insecure,
+            "caCerts": self.vc_ca.as_ref().map(|c| c.settings),
+            "username": self.credentials.username,
+            "namespace": a.runtime.namespace,
+            "name": a.name,
+            "checkpoint": match (&a.checkpoint_file, &a.checkpoint_configmap) {
+                (Some(f), _) => serde_json::json!({"file": f}),
+                (None, cm) => serde_json::json!({"configMap": cm, "namespace": a.runtime.namespace}),
+            },
+            "maxAgeSeconds": self.checkpoint_config.max_age.as_secs(),
+            "periodSeconds": self.checkpoint_config.period.as_secs_f64(),
+            "payloadEncoding": a.payload_encoding,
+            "eventTypes": event_types(a.event_types.as_deref()),
+            "pageSize": a.page_size,
+            "metricsAddress": self.metrics_addr.to_string(),
+            "delivery": a.delivery.summary()?,
+        }))
+    }
+}
+
 /// CA certificates to trust for vCenter, and the settings they came from.
 struct VcenterCa {
     pem: Vec<u8>,
@@ -187,6 +213,7 @@ pub async fn run(prepared: Prepared, shutdown: CancellationToken) -> Result<(), 
     let tls = VcenterTls {
         insecure: args.vc_insecure,
         ca: vc_ca,
+        request_timeout: Duration::from_secs(args.vc_request_timeout.max(1)),
     };
     let client = match connect(&vc_url, &tls, credentials, &metrics, &shutdown).await {
         Ok(Some(c)) => c,
@@ -309,6 +336,7 @@ async fn open_store(args: &VsphereArgs) -> Result<Arc<dyn CheckpointStore>, Adap
 struct VcenterTls {
     insecure: bool,
     ca: Option<VcenterCa>,
+    request_timeout: Duration,
 }
 
 async fn connect(
@@ -324,6 +352,7 @@ async fn connect(
         attempt += 1;
         let mut builder = Client::builder(url)
             .insecure(tls.insecure)
+            .request_timeout(tls.request_timeout)
             .credentials(credentials.clone());
         if let Some(ca) = &tls.ca {
             builder = builder.ca_bundle_pem(ca.pem.clone());

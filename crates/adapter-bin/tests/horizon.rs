@@ -415,3 +415,65 @@ async fn simulate_prints_cloudevents_to_stdout() {
     );
     assert!(v["data"]["id"].is_i64(), "{line}");
 }
+
+/// Page answers that break the way networks break them (cut in half, the connection dropped
+/// mid-body, held past the adapter's timeout), at several points of a backlog read in windows
+/// of at most a page: every event arrives, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_page_answers_lose_nothing() {
+    use horizon_sim::PageFault;
+    let sim = sim().await;
+    let sink = RecordingSink::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let secret = secret_dir(&sim);
+    let mut e = env(
+        &sim,
+        secret.path(),
+        &sink.url(),
+        &dir.path().join("cp.json"),
+    );
+    e.push(("HORIZON_PAGE_SIZE", "40".into()));
+    e.push(("HORIZON_REQUEST_TIMEOUT_SECONDS", "1".into()));
+    let mut adapter = horizon_common::start(&e);
+    adapter.wait_log(BEGIN, Duration::from_secs(30)).await;
+    // 600 events over 60 ms, 10 per millisecond: windows must shrink to fit pages of 40.
+    let want: BTreeSet<i64> = sim.add_events_now(600, 10).into_iter().collect();
+    let faults = [
+        PageFault::Truncate,
+        PageFault::Drop,
+        PageFault::Stall(Duration::from_secs(2)),
+    ];
+    let (mut next_at, mut broken) = (0, 0);
+    let complete = eventually(Duration::from_secs(90), || {
+        // Nine broken answers, one every third read: at several points of the backlog.
+        let requests = sim.stats().event_requests;
+        if requests >= next_at && broken < 9 {
+            sim.break_pages(&[faults[broken % faults.len()]]);
+            broken += 1;
+            next_at = requests + 3;
+        }
+        let got: BTreeSet<i64> = delivered(&sink.accepted())
+            .iter()
+            .map(|(id, _)| *id)
+            .collect();
+        want.is_subset(&got)
+    })
+    .await;
+    let got = delivered(&sink.accepted());
+    let ids: BTreeSet<i64> = got.iter().map(|(id, _)| *id).collect();
+    assert!(
+        complete,
+        "missing {:?}\nlog:\n{}",
+        want.difference(&ids).take(20).collect::<Vec<_>>(),
+        adapter.log().join("\n")
+    );
+    assert!(counts(&got).values().all(|n| *n == 1), "each event once");
+    assert!(
+        adapter
+            .log()
+            .iter()
+            .any(|l| l.contains("cannot read Horizon audit events")),
+        "the broken answers were seen"
+    );
+    assert_eq!(adapter.terminate(Duration::from_secs(20)).await, Some(0));
+}

@@ -176,6 +176,8 @@ impl AuditEventStreamBuilder {
             observer: self.observer,
             window: None,
             exhausted_ms: None,
+            floor: i64::MIN,
+            newest_seen: None,
             failures: 0,
         }
     }
@@ -203,6 +205,10 @@ pub struct AuditEventStream {
     window: Option<i64>,
     /// A millisecond read whole in several pages: windows begin after it.
     exhausted_ms: Option<i64>,
+    /// Windows begin at or after this time (empty windows before a known event are skipped).
+    floor: i64,
+    /// The newest event time seen in any answer (also of windows that held too much).
+    newest_seen: Option<i64>,
     failures: u32,
 }
 
@@ -246,7 +252,8 @@ impl AuditEventStream {
             let from = match self.exhausted_ms {
                 Some(ms) if ms == self.cursor.time => ms.saturating_add(1),
                 _ => self.cursor.time,
-            };
+            }
+            .max(self.floor);
             let to = match self.window {
                 Some(w) => from.saturating_add(w).min(open_to),
                 None => open_to,
@@ -270,7 +277,11 @@ impl AuditEventStream {
             let events = if complete {
                 page.events
             } else if to > from {
-                // More than a page in the window: halve it and read again.
+                // More than a page in the window: halve it and read again. The page holds the
+                // window's newest events: real events, so Horizon's clock is past them.
+                if let Some(newest) = page.events.iter().map(|e| e.time).max() {
+                    self.newest_seen = self.newest_seen.max(Some(newest));
+                }
                 let half = (to - from) / 2;
                 debug!(
                     from,
@@ -315,6 +326,11 @@ impl AuditEventStream {
             }
             if open {
                 tokio::time::sleep(self.poll_interval).await;
+            } else if self.newest_seen.is_some_and(|n| to < n) {
+                // An empty window before an event Horizon already holds: nothing can arrive in
+                // it any more (barring late inserts, which no time-based reader sees), so the
+                // search goes on after it.
+                self.floor = to.saturating_add(1);
             }
         }
     }

@@ -26,7 +26,9 @@
 //! - `GET /rest/external/v1/audit-events`: `filter` (a `Between` on `time`, inclusive, in
 //!   milliseconds), `page` (from 1) and `size` (1 to 1000, else 400; without them, the first
 //!   10), newest first, header `HAS_MORE_RECORDS: true` when more pages follow.
-//!   [`Simulator::fail_next_with`] scripts 409 (or other) answers.
+//!   [`Simulator::fail_next_with`] scripts 409 (or other) answers; [`Simulator::break_pages`]
+//!   breaks the next answers the way networks do ([`PageFault`]: cut in half, the connection
+//!   dropped mid-body, or held past the client's timeout).
 //! - Events: generated at a rate (several may share a millisecond), ids not ordered by time.
 
 use std::collections::{HashMap, VecDeque};
@@ -40,6 +42,17 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+
+/// How a page answer breaks (see [`Simulator::break_pages`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageFault {
+    /// `200 OK` with the JSON cut in half.
+    Truncate,
+    /// Half the body, then the connection is dropped.
+    Drop,
+    /// The answer is held this long (past the client's timeout).
+    Stall(Duration),
+}
 
 /// One audit event as the simulator serves it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +104,7 @@ struct State_ {
     events: Vec<SimEvent>,
     next_seq: i64,
     fail_next: VecDeque<u16>,
+    broken_pages: VecDeque<PageFault>,
     stats: Stats,
 }
 
@@ -157,6 +171,7 @@ impl Builder {
             events: Vec::new(),
             next_seq: 0,
             fail_next: VecDeque::new(),
+            broken_pages: VecDeque::new(),
             stats: Stats::default(),
         }));
         let listener = tokio::net::TcpListener::bind(self.listen).await?;
@@ -312,6 +327,11 @@ impl Simulator {
         self.with(|s| s.fail_next.extend(statuses.iter().copied()));
     }
 
+    /// Break the next audit-event answers (one fault each, in order; valid requests only).
+    pub fn break_pages(&self, faults: &[PageFault]) {
+        self.with(|s| s.broken_pages.extend(faults.iter().copied()));
+    }
+
     /// Expire every access token now (the next call gets 401).
     pub fn expire_access_tokens(&self) {
         self.with(|s| s.access.clear());
@@ -453,8 +473,22 @@ async fn events(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
+    let (resp, stall) = events_page(&state, query, &headers);
+    if let Some(hold) = stall {
+        tokio::time::sleep(hold).await;
+    }
+    resp
+}
+
+/// The answer, and how long to hold it (a stalled page).
+fn events_page(
+    state: &Shared,
+    query: Option<String>,
+    headers: &HeaderMap,
+) -> (Response, Option<Duration>) {
+    let stall = |r: Response| (r, None);
     let Ok(mut s) = state.lock() else {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "poisoned");
+        return stall(error(StatusCode::INTERNAL_SERVER_ERROR, "poisoned"));
     };
     s.stats.event_requests += 1;
     let bearer = headers
@@ -467,29 +501,30 @@ async fn events(
         .is_none_or(|exp| *exp <= Instant::now())
     {
         s.stats.unauthorized += 1;
-        return error(StatusCode::UNAUTHORIZED, "not authenticated");
+        return stall(error(StatusCode::UNAUTHORIZED, "not authenticated"));
     }
     if let Some(status) = s.fail_next.pop_front() {
         let code = StatusCode::from_u16(status).unwrap_or(StatusCode::CONFLICT);
-        return error(code, "Conflict");
+        return stall(error(code, "Conflict"));
     }
+    let fault = s.broken_pages.pop_front();
     let mut filter = None;
     let (mut page, mut size) = (None, None);
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match &*k {
             "filter" => match serde_json::from_str::<Filter>(&v) {
                 Ok(f) if f.kind == "Between" && f.name == "time" => filter = Some(f),
-                _ => return error(StatusCode::BAD_REQUEST, "unsupported filter"),
+                _ => return stall(error(StatusCode::BAD_REQUEST, "unsupported filter")),
             },
             "page" => page = v.parse::<usize>().ok().filter(|p| *p > 0),
             "size" => size = v.parse::<usize>().ok().filter(|s| (1..=1000).contains(s)),
             _ => {}
         }
         if (k == "page" && page.is_none()) || (k == "size" && size.is_none()) {
-            return error(
+            return stall(error(
                 StatusCode::BAD_REQUEST,
                 "page must be > 0 and size 1..=1000",
-            );
+            ));
         }
     }
     let mut matching: Vec<&SimEvent> = s
@@ -510,10 +545,34 @@ async fn events(
     let end = (start + size).min(matching.len());
     let has_more = end < matching.len();
     let body = &matching[start..end];
-    let mut resp = json_response(StatusCode::OK, &body);
+    let mut resp = match fault {
+        None | Some(PageFault::Stall(_)) => json_response(StatusCode::OK, &body),
+        Some(broken) => {
+            let mut full = serde_json::to_vec(&body).unwrap_or_default();
+            full.truncate(full.len() / 2);
+            let cut = Bytes::from(full);
+            let body = if broken == PageFault::Truncate {
+                axum::body::Body::from(cut)
+            } else {
+                let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+                    Ok(cut),
+                    Err(std::io::Error::other("horizon-sim: connection dropped")),
+                ];
+                axum::body::Body::from_stream(futures_util::stream::iter(chunks))
+            };
+            let mut r = Response::new(body);
+            r.headers_mut()
+                .insert("content-type", HeaderValue::from_static("application/json"));
+            r
+        }
+    };
     if has_more {
         resp.headers_mut()
             .insert("HAS_MORE_RECORDS", HeaderValue::from_static("true"));
     }
-    resp
+    let hold = match fault {
+        Some(PageFault::Stall(hold)) => Some(hold),
+        _ => None,
+    };
+    (resp, hold)
 }

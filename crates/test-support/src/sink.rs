@@ -45,6 +45,8 @@ struct Script {
     by_id: HashMap<String, u16>,
     default: Option<u16>,
     delay: Option<Duration>,
+    /// Random trouble: the share of requests answered 503, and the longest random delay.
+    chaos: Option<(f64, Duration)>,
     received: Vec<Received>,
 }
 
@@ -52,7 +54,8 @@ struct Script {
 pub struct RecordingSink {
     addr: SocketAddr,
     state: Arc<Mutex<Script>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The accept loop and every connection: aborting them is the sink dying.
+    tasks: Mutex<tokio::task::JoinSet<()>>,
 }
 
 impl RecordingSink {
@@ -63,22 +66,66 @@ impl RecordingSink {
             .await
             .expect("bind the test sink");
         let addr = listener.local_addr().expect("sink address");
-        let app = axum::Router::new()
-            .fallback(handle)
-            .with_state(state.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await;
-        });
-        Self {
+        let sink = Self {
             addr,
             state,
-            stop: Some(tx),
+            tasks: Mutex::new(tokio::task::JoinSet::new()),
+        };
+        sink.serve(listener);
+        sink
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(self.state.clone());
+        let connections = Arc::new(Mutex::new(tokio::task::JoinSet::new()));
+        let mut tasks = self.tasks.lock().expect("sink tasks");
+        let held = connections.clone();
+        tasks.spawn(async move {
+            // Keep the connection tasks with the accept loop: aborting this task drops them.
+            let _held = held;
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                if let Ok(mut set) = connections.lock() {
+                    set.spawn(async move {
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            }
+        });
+    }
+
+    /// The sink dies: it stops listening and drops every open connection (requests in flight
+    /// get no answer).
+    pub fn kill(&self) {
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.abort_all();
         }
+    }
+
+    /// The sink comes back on the same address.
+    pub async fn revive(&self) {
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .expect("listen again on the sink's address");
+        self.serve(listener);
+    }
+
+    /// Random trouble on every request: answer 503 with probability `failure_rate` and wait up
+    /// to `max_delay` (uniformly) before answering, so answers come back out of order.
+    pub fn set_chaos(&self, failure_rate: f64, max_delay: Duration) {
+        self.with(|s| s.chaos = Some((failure_rate, max_delay)));
+    }
+
+    /// No more random trouble.
+    pub fn clear_chaos(&self) {
+        self.with(|s| s.chaos = None);
     }
 
     /// The sink's URL.
@@ -144,9 +191,7 @@ impl RecordingSink {
 
 impl Drop for RecordingSink {
     fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
+        self.kill();
     }
 }
 
@@ -155,9 +200,16 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
-    let delay = state.lock().ok().and_then(|s| s.delay);
+    let (delay, chaos) = state.lock().map(|s| (s.delay, s.chaos)).unwrap_or_default();
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
+    }
+    let mut chaos_status = None;
+    if let Some((rate, max_delay)) = chaos {
+        tokio::time::sleep(max_delay.mul_f64(fastrand::f64())).await;
+        if fastrand::f64() < rate {
+            chaos_status = Some(503);
+        }
     }
     let id = headers
         .get("ce-id")
@@ -172,6 +224,7 @@ async fn handle(
         .by_id
         .get(&id)
         .copied()
+        .or(chaos_status)
         .or_else(|| s.next.pop_front())
         .or(s.default)
         .unwrap_or(200);

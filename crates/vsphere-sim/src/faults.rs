@@ -20,6 +20,12 @@ pub enum Failure {
     Drop,
     /// Answer 200 with the body cut in the middle.
     Truncate,
+    /// Carry out the request, then close the connection without answering: the server acted
+    /// (an event collector moved its cursor) and the answer is lost.
+    DropAfter,
+    /// Carry out the request, then hold the answer (see [`Faults::set_stall`]) so the client
+    /// times out after the server acted.
+    Stall,
 }
 
 impl std::str::FromStr for Failure {
@@ -30,8 +36,10 @@ impl std::str::FromStr for Failure {
             "503" | "unavailable" => Ok(Failure::Unavailable),
             "drop" => Ok(Failure::Drop),
             "truncate" => Ok(Failure::Truncate),
+            "drop-after" => Ok(Failure::DropAfter),
+            "stall" => Ok(Failure::Stall),
             other => Err(format!(
-                "unknown failure {other:?} (500, 503, drop or truncate)"
+                "unknown failure {other:?} (500, 503, drop, drop-after, stall or truncate)"
             )),
         }
     }
@@ -47,6 +55,10 @@ struct Plan {
     /// Events to append just before answering the next request of a method.
     generate_before: Vec<(String, usize)>,
     idle_timeout: Option<Duration>,
+    /// How long a stalled answer is held.
+    stall: Option<Duration>,
+    /// Keys of events whose XML is written so that it does not decode (a bad `xsd:int`).
+    poisoned: Vec<i64>,
     seen: u64,
     injected: u64,
 }
@@ -117,6 +129,26 @@ impl Faults {
         self.plan().idle_timeout
     }
 
+    /// How long a [`Failure::Stall`] holds its answer (default 60 s).
+    pub fn set_stall(&self, hold: Duration) {
+        self.plan().stall = Some(hold);
+    }
+
+    pub(crate) fn stall(&self) -> Duration {
+        self.plan().stall.unwrap_or(Duration::from_secs(60))
+    }
+
+    /// Write event `key` so that it does not decode, every time it is read (its `chainId` is
+    /// not an `xsd:int`): a poison event.
+    pub fn poison_event(&self, key: i64) {
+        self.plan().poisoned.push(key);
+    }
+
+    pub(crate) fn is_poisoned(&self, key: i64) -> bool {
+        let p = self.plan();
+        !p.poisoned.is_empty() && p.poisoned.contains(&key)
+    }
+
     /// Forget all queued and periodic failures and the latency.
     pub fn clear(&self) {
         let mut p = self.plan();
@@ -125,6 +157,8 @@ impl Faults {
         p.latency = Duration::ZERO;
         p.generate_before.clear();
         p.idle_timeout = None;
+        p.stall = None;
+        p.poisoned.clear();
     }
 
     /// How many failures were injected so far.

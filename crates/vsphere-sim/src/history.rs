@@ -204,6 +204,13 @@ impl History {
     /// Append a generated event created at `created` (clamped so times never go backwards);
     /// returns its key.
     pub fn push_generated(&mut self, generator: &Generator, created: i64) -> i64 {
+        let created = created.max(self.last_created());
+        self.push_generated_unclamped(generator, created)
+    }
+
+    /// Append a generated event created at `created`, even before the last one (vCenter's
+    /// clock was stepped back); returns its key.
+    pub fn push_generated_unclamped(&mut self, generator: &Generator, created: i64) -> i64 {
         let key = self.next_key();
         let (template, variant) = generator.choose(key);
         let (kind, user) = self
@@ -213,7 +220,7 @@ impl History {
             .unwrap_or((0, 0));
         let entities = generator.entities(template, variant);
         self.entries.push(Entry {
-            created: created.max(self.last_created()),
+            created,
             entities,
             kind,
             user,

@@ -95,9 +95,17 @@ struct Args {
     #[arg(long, default_value_t = 0, value_name = "N")]
     fail_every: u64,
     /// How failing requests fail: 500 (SOAP SystemError fault), 503 (HTML, not SOAP), drop
-    /// (close the connection) or truncate (cut the body in half).
+    /// (close the connection), drop-after (carry the request out, then close the connection:
+    /// the answer is lost), stall (carry it out, then hold the answer for --stall-ms) or
+    /// truncate (cut the body in half).
     #[arg(long, default_value = "500", value_name = "HOW")]
     fail_with: Failure,
+    /// How long a stalled answer (--fail-with stall) is held, in milliseconds.
+    #[arg(long, default_value_t = 60_000, value_name = "MS")]
+    stall_ms: u64,
+    /// Fault: write the event with this key so that it never decodes (repeatable).
+    #[arg(long = "poison-event", value_name = "KEY")]
+    poison_events: Vec<i64>,
     /// Fault: add this many milliseconds before every answer.
     #[arg(long, default_value_t = 0, value_name = "MS")]
     latency_ms: u64,
@@ -161,6 +169,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     sim.faults().fail_next(args.fail_first, args.fail_with);
     sim.faults().fail_every(args.fail_every, args.fail_with);
+    sim.faults().set_stall(Duration::from_millis(args.stall_ms));
+    for key in &args.poison_events {
+        sim.faults().poison_event(*key);
+    }
     sim.faults()
         .set_latency(Duration::from_millis(args.latency_ms));
     println!(

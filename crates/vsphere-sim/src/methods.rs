@@ -677,6 +677,13 @@ pub(crate) fn write_event(
                     .retain(|f| f.name.xml_name() != "fullFormattedMessage");
             }
             crate::api::adapt(&mut ev, release);
+            if shared.faults.is_poisoned(*key) {
+                for f in &mut ev.fields {
+                    if f.name.xml_name() == "chainId" {
+                        f.value = vsphere_client::Value::String("poison".into());
+                    }
+                }
+            }
             write_object(buf, name, &ev);
         }
         Item::Posted { posted } if posted.release.is_some_and(|r| r > release) => {

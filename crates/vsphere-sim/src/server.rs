@@ -362,6 +362,12 @@ impl Simulator {
         self.shared.generate(n, Timestamp::now())
     }
 
+    /// Append `n` generated events created at `at` (a microsecond apart), even if that is
+    /// before the newest event (vCenter's clock stepped back); returns the first and last key.
+    pub fn generate_at(&self, n: usize, at: Timestamp) -> Option<(i64, i64)> {
+        self.shared.generate_at(n, at)
+    }
+
     /// Change the generation rate (events per second).
     pub fn set_rate(&self, per_second: f64) {
         let r = if per_second.is_finite() {
@@ -593,7 +599,7 @@ async fn handle(
                 fault.envelope(),
             ));
         }
-        Some(Failure::Truncate) | None => {}
+        Some(Failure::Truncate | Failure::DropAfter | Failure::Stall) | None => {}
     }
     let peer_ip = peer.ip().to_string();
     let caller = Caller {
@@ -603,6 +609,18 @@ async fn handle(
         release,
     };
     let reply = dispatch(&shared, parsed, &body, &caller).await;
+    match failure {
+        Some(Failure::DropAfter) => {
+            info!(%method, "fault injection: answer lost after the request was carried out");
+            return Err(Dropped);
+        }
+        Some(Failure::Stall) => {
+            let hold = shared.faults.stall();
+            info!(%method, hold_ms = hold.as_millis() as u64, "fault injection: answer held after the request was carried out");
+            tokio::time::sleep(hold).await;
+        }
+        _ => {}
+    }
     let mut out = reply.body;
     if failure == Some(Failure::Truncate) {
         let mut cut = out.len() / 2;

@@ -342,6 +342,26 @@ impl Shared {
         Some(range)
     }
 
+    /// Append `n` generated events created at `at` (a microsecond apart), even if that is
+    /// before the newest event: vCenter's clock stepped back.
+    pub fn generate_at(&self, n: usize, at: Timestamp) -> Option<(i64, i64)> {
+        if n == 0 {
+            return None;
+        }
+        let t = nanos(at);
+        let range = {
+            let mut h = self.history_mut();
+            let first = h.push_generated_unclamped(&self.generator, t);
+            let mut last = first;
+            for i in 1..n {
+                last = h.push_generated_unclamped(&self.generator, t + i as i64 * 1000);
+            }
+            (first, last)
+        };
+        self.notify();
+        Some(range)
+    }
+
     /// Append a backlog of `n` events spread over the `span` before `now`.
     pub fn backlog(&self, n: usize, now: Timestamp, span: Duration) {
         if n == 0 {

@@ -18,21 +18,32 @@ struct Cli {
     /// Run against a built-in vCenter simulator generating events (no vCenter needed); prints
     /// CloudEvents to stdout unless --sink is given, and keeps its checkpoint in
     /// ./vsphere-adapter-checkpoint.json unless --checkpoint-file is given.
+    #[cfg(feature = "simulate")]
     #[arg(long)]
     simulate: bool,
 
     /// Events per second the simulator generates (with --simulate).
+    #[cfg(feature = "simulate")]
     #[arg(long, default_value_t = 2.0)]
     simulate_rate: f64,
+
+    /// Check the settings, print what the adapter would use as JSON (no credentials), and exit
+    /// without connecting anywhere.
+    #[arg(long)]
+    check_settings: bool,
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     vsphere_client::install_crypto_provider();
+    #[allow(unused_mut)]
     let Cli {
         mut args,
+        #[cfg(feature = "simulate")]
         simulate,
+        #[cfg(feature = "simulate")]
         simulate_rate,
+        check_settings,
     } = Cli::parse();
     adapter::logging::init(&args.runtime.logging_config, "vsphere-source-adapter");
 
@@ -40,32 +51,9 @@ async fn main() {
     adapter::shutdown_on_signals(shutdown.clone());
 
     // Keep the simulator alive as long as the adapter runs.
+    #[cfg(feature = "simulate")]
     let _sim = if simulate {
-        match vsphere_sim::Simulator::builder()
-            .rate(simulate_rate)
-            .start()
-            .await
-        {
-            Ok(sim) => {
-                args.vc_url = Some(sim.url().to_owned());
-                args.vc_username = Some(sim.username().to_owned());
-                args.vc_password = Some(sim.password().to_owned());
-                args.vc_secret_path = std::path::PathBuf::from("/nonexistent");
-                if args.checkpoint_file.is_none() && args.checkpoint_configmap.is_none() {
-                    args.checkpoint_file = Some("vsphere-adapter-checkpoint.json".into());
-                }
-                args.runtime.metrics_on_loopback_unless_set();
-                eprintln!(
-                    "vsphere-adapter: simulating a vCenter at {} ({simulate_rate} events/s)",
-                    sim.url()
-                );
-                Some(sim)
-            }
-            Err(e) => {
-                eprintln!("vsphere-adapter: cannot start the simulator: {e}");
-                std::process::exit(1);
-            }
-        }
+        Some(simulator(&mut args, simulate_rate).await)
     } else {
         None
     };
@@ -77,8 +65,46 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    if check_settings {
+        match prepared.summary() {
+            Ok(summary) => {
+                println!("{summary:#}");
+                return;
+            }
+            Err(e) => {
+                eprintln!("vsphere-adapter: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
     if let Err(e) = adapter::vsphere::run(prepared, shutdown).await {
         eprintln!("vsphere-adapter: {e}");
         std::process::exit(1);
+    }
+}
+
+/// Start the built-in simulator and point the settings at it.
+#[cfg(feature = "simulate")]
+async fn simulator(args: &mut VsphereArgs, rate: f64) -> vsphere_sim::Simulator {
+    match vsphere_sim::Simulator::builder().rate(rate).start().await {
+        Ok(sim) => {
+            args.vc_url = Some(sim.url().to_owned());
+            args.vc_username = Some(sim.username().to_owned());
+            args.vc_password = Some(sim.password().to_owned());
+            args.vc_secret_path = std::path::PathBuf::from("/nonexistent");
+            if args.checkpoint_file.is_none() && args.checkpoint_configmap.is_none() {
+                args.checkpoint_file = Some("vsphere-adapter-checkpoint.json".into());
+            }
+            args.runtime.metrics_on_loopback_unless_set();
+            eprintln!(
+                "vsphere-adapter: simulating a vCenter at {} ({rate} events/s)",
+                sim.url()
+            );
+            sim
+        }
+        Err(e) => {
+            eprintln!("vsphere-adapter: cannot start the simulator: {e}");
+            std::process::exit(1);
+        }
     }
 }

@@ -45,6 +45,8 @@ pub struct Settings {
     pub checkpoint_period: Duration,
     /// How long deliveries in flight may still take after shutdown.
     pub shutdown_grace: Duration,
+    /// Time between progress lines while catching up.
+    pub progress_interval: Duration,
 }
 
 /// How far delivery may run ahead of the oldest event still in flight, per delivery slot.
@@ -109,8 +111,8 @@ pub async fn run<S, E>(
     let mut window = Window::new(concurrency * SPAN_PER_SLOT);
     let mut waiting: std::collections::VecDeque<Ready<S::Mark>> = Default::default();
     let mut inflight = FuturesUnordered::new();
-    let mut report = Report::new();
-    let mut ticker = tokio::time::interval(report::EVERY);
+    let mut report = Report::new(settings.progress_interval);
+    let mut ticker = tokio::time::interval(settings.progress_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stopping = false;
     let mut reading_ended = false;

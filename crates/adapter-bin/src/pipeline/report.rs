@@ -1,5 +1,6 @@
-//! Progress a person can see: while the adapter is behind, one line every [`EVERY`] with what
-//! was delivered, the rate, the lag and the checkpoint; one line when it has caught up.
+//! Progress a person can see: while the adapter is behind, one line every interval (10 s by
+//! default) with what was delivered, the rate, the lag and the checkpoint; one line when it has
+//! caught up.
 
 use std::time::{Duration, Instant};
 
@@ -8,12 +9,10 @@ use tracing::info;
 
 use crate::telemetry::Metrics;
 
-/// How often a progress line is written while behind.
-pub const EVERY: Duration = Duration::from_secs(10);
-
 /// What the progress lines need to remember.
 #[derive(Debug)]
 pub struct Report {
+    every: Duration,
     delivered: u64,
     at_last_line: (u64, Instant),
     /// The newest creation time among settled events.
@@ -25,9 +24,10 @@ pub struct Report {
 }
 
 impl Report {
-    /// Nothing delivered yet.
-    pub fn new() -> Self {
+    /// Nothing delivered yet; a line every `every` while behind.
+    pub fn new(every: Duration) -> Self {
         Self {
+            every,
             delivered: 0,
             at_last_line: (0, Instant::now()),
             newest: None,
@@ -81,7 +81,7 @@ impl Report {
         let behind = !self.source_caught_up || pending > 0;
         let (before, since) = self.at_last_line;
         let elapsed = since.elapsed().as_secs_f64();
-        if behind && self.delivered > 0 && elapsed >= EVERY.as_secs_f64() / 2.0 {
+        if behind && self.delivered > 0 && elapsed >= self.every.as_secs_f64() / 2.0 {
             let rate = (self.delivered - before) as f64 / elapsed.max(0.001);
             info!(
                 delivered = self.delivered,

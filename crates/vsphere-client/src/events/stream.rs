@@ -191,6 +191,7 @@ impl EventStreamBuilder {
             read_in_flight: false,
             failures: 0,
             decode_failures: 0,
+            single_failures: 0,
             isolated_successes: 0,
             relogins_seen,
         }
@@ -230,8 +231,12 @@ pub struct EventStream {
     read_in_flight: bool,
     /// Consecutive failed calls (for backoff).
     failures: u32,
-    /// Consecutive reads whose answer arrived but did not decode (or was too large).
+    /// Reads whose answer arrived but did not decode (or was too large) since the stream last
+    /// handed out an event.
     decode_failures: u32,
+    /// Of those, reads of a single event (when they reach [`POISON_ATTEMPTS`], the event is
+    /// poison, not the transport).
+    single_failures: u32,
     /// Good reads since the page was made smaller to isolate a bad event.
     isolated_successes: u32,
     page_limit: i32,
@@ -318,18 +323,21 @@ impl EventStream {
                 }
             };
             self.failures = 0;
-            self.decode_failures = 0;
             self.signal(&Signal::Up);
-            if self.page_limit < self.page_size {
-                self.isolated_successes += 1;
-                if self.isolated_successes >= RESTORE_AFTER {
-                    self.page_limit = self.page_size;
-                    self.isolated_successes = 0;
-                }
-            }
             let caught_up = events.len() < limit as usize;
             let events = self.take_new(events);
             if !events.is_empty() {
+                // Progress: the event at fault (if any) is behind us. Re-reads of events handed
+                // out before do not count, or an event right after them would never be isolated.
+                self.decode_failures = 0;
+                self.single_failures = 0;
+                if self.page_limit < self.page_size {
+                    self.isolated_successes += 1;
+                    if self.isolated_successes >= RESTORE_AFTER {
+                        self.page_limit = self.page_size;
+                        self.isolated_successes = 0;
+                    }
+                }
                 return Page { events, caught_up };
             }
             if !caught_up {
@@ -458,8 +466,9 @@ impl EventStream {
             self.wait_briefly().await;
             return None;
         }
-        if self.decode_failures < POISON_ATTEMPTS {
-            warn!(error = %error, attempt = self.decode_failures, "an event does not decode; reading it again");
+        self.single_failures += 1;
+        if self.single_failures < POISON_ATTEMPTS {
+            warn!(error = %error, attempt = self.single_failures, "an event does not decode; reading it again");
             self.drop_collector().await;
             self.wait_briefly().await;
             return None;
@@ -467,6 +476,7 @@ impl EventStream {
         // The same single event failed every time: it is the event, not the transport. The
         // collector has moved past it, so it stays, and reading goes on after the event.
         self.decode_failures = 0;
+        self.single_failures = 0;
         self.page_limit = self.page_size;
         self.isolated_successes = 0;
         let events = match decode_events_lenient(body) {
