@@ -1,7 +1,8 @@
 //! The Deployment `sources-controller` creates for a HorizonSource runs `horizon-adapter`
 //! unchanged: the controller reconciles a HorizonSource on a real kube-apiserver, and the
 //! adapter starts with exactly that Deployment's env and Secret volume (mount path remapped to a
-//! temporary directory, in-cluster config replaced by a kubeconfig) and delivers events.
+//! temporary directory, in-cluster config replaced by a kubeconfig) and delivers events, with
+//! the source's `spec.delivery` honoured.
 
 mod common;
 mod horizon_common;
@@ -18,8 +19,31 @@ use serde_json::json;
 use sources_controller::{Settings, run_controllers};
 use test_support::RecordingSink;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_controllers_horizon_deployment_runs_the_adapter() {
+/// A HorizonSource reconciled by the controller on a real API server, and
+/// the env its adapter Deployment gives `horizon-adapter` (as the kubelet
+/// would: fields resolved, the Secret materialised, a kubeconfig with the
+/// adapter ServiceAccount's token).
+struct Controlled {
+    client: kube::Client,
+    ns: String,
+    sim: horizon_sim::Simulator,
+    sink: RecordingSink,
+    env: Vec<(&'static str, String)>,
+    _secret_dir: tempfile::TempDir,
+    stop: tokio::sync::oneshot::Sender<()>,
+    controller: tokio::task::JoinHandle<Result<(), sources_controller::RunError>>,
+}
+
+impl Controlled {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.controller).await;
+    }
+}
+
+/// Reconciles a HorizonSource `vdi` in a new namespace `prefix-<n>`, with
+/// `delivery` as its `spec.delivery`, and returns its adapter's env.
+async fn controlled_adapter(prefix: &str, delivery: Option<serde_json::Value>) -> Controlled {
     test_support::install_crypto_provider();
     let server = KubeApiServer::shared();
     let client = server.client().await.expect("client");
@@ -28,24 +52,10 @@ async fn the_controllers_horizon_deployment_runs_the_adapter() {
         .map(|(_, crd)| sources_api::crds::render(crd).expect("render") + "---\n")
         .collect();
     server.install_crds(&client, &crds).await.expect("CRDs");
-    // The release's ClusterRole for the adapters' checkpoint, as shipped.
-    let roles = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/200-clusterroles.yaml"),
-    )
-    .expect("config/200-clusterroles.yaml");
-    let role = kube_harness::yaml_documents(&roles)
-        .expect("YAML")
-        .into_iter()
-        .find(|d| {
-            d["kind"] == "ClusterRole" && d["metadata"]["name"] == "vsphere-receive-adapter-cm"
-        })
-        .expect("the adapters' ClusterRole in the release");
-    server
-        .apply_yaml(&client, &role.to_string(), "default", false)
-        .await
-        .expect("ClusterRole");
+    // The adapter's RBAC (a Role limited to its checkpoint ConfigMap) comes
+    // from the controller itself.
     let ns = server
-        .create_namespace(&client, "hzdeploy")
+        .create_namespace(&client, prefix)
         .await
         .expect("namespace");
 
@@ -94,14 +104,18 @@ async fn the_controllers_horizon_deployment_runs_the_adapter() {
             plural: "horizonsources".into(),
         },
     );
+    let mut spec = json!({"sink": {"uri": sink.url()}, "address": sim.url(),
+                          "secretRef": {"name": "horizon-creds"}});
+    if let Some(d) = delivery {
+        spec["delivery"] = d;
+    }
     api.create(
         &PostParams::default(),
         &serde_json::from_value(json!({
             "apiVersion": "sources.tanzu.vmware.com/v1alpha1",
             "kind": "HorizonSource",
             "metadata": {"name": "vdi", "namespace": ns},
-            "spec": {"sink": {"uri": sink.url()}, "address": sim.url(),
-                     "secretRef": {"name": "horizon-creds"}}
+            "spec": spec,
         }))
         .expect("HorizonSource"),
     )
@@ -224,8 +238,24 @@ async fn the_controllers_horizon_deployment_runs_the_adapter() {
         "the adapter's ServiceAccount cannot read its checkpoint ConfigMap"
     );
     env.retain(|(k, _)| *k != "METRICS_ADDRESS");
+    Controlled {
+        client,
+        ns,
+        sim,
+        sink,
+        env,
+        _secret_dir: secret_dir,
+        stop,
+        controller,
+    }
+}
 
-    let mut adapter = horizon_common::start(&env);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controllers_horizon_deployment_runs_the_adapter() {
+    let c = controlled_adapter("hzdeploy", None).await;
+    let (client, ns, sim, sink, env) = (&c.client, &c.ns, &c.sim, &c.sink, &c.env);
+
+    let mut adapter = horizon_common::start(env);
     adapter
         .wait_log("setting begin of event stream", Duration::from_secs(60))
         .await;
@@ -249,7 +279,7 @@ async fn the_controllers_horizon_deployment_runs_the_adapter() {
         !log.contains("no access to the checkpoint ConfigMap"),
         "the adapter's ServiceAccount cannot write its checkpoint:\n{log}"
     );
-    let cm = Api::<ConfigMap>::namespaced(client.clone(), &ns)
+    let cm = Api::<ConfigMap>::namespaced(client.clone(), ns)
         .get("vdi-configmap")
         .await
         .expect("the checkpoint ConfigMap");
@@ -265,6 +295,82 @@ async fn the_controllers_horizon_deployment_runs_the_adapter() {
         .max();
     assert_eq!(saved.last_event_time, newest, "{checkpoint}");
 
-    let _ = stop.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(10), controller).await;
+    c.stop().await;
+}
+
+/// `spec.delivery` honoured end to end: the controller passes it to the
+/// adapter's env, and the adapter retries a refusing sink `retry` times
+/// before the dead-letter sink, and gives up on a request after `timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_settings_reach_the_adapter_and_are_honoured() {
+    let dls = RecordingSink::start().await;
+    let c = controlled_adapter(
+        "hzdelivery",
+        Some(json!({"deadLetterSink": {"uri": dls.url()}, "retry": 2,
+                    "backoffPolicy": "linear", "backoffDelay": "PT0.1S", "timeout": "PT1S"})),
+    )
+    .await;
+    for (name, value) in [
+        ("K_DEAD_LETTER_SINK", dls.url()),
+        ("K_DELIVERY_RETRY", "2".to_owned()),
+        ("K_DELIVERY_BACKOFF_POLICY", "linear".to_owned()),
+        ("K_DELIVERY_BACKOFF_DELAY", "PT0.1S".to_owned()),
+        ("K_DELIVERY_TIMEOUT", "PT1S".to_owned()),
+    ] {
+        assert!(
+            c.env.iter().any(|(k, v)| *k == name && *v == value),
+            "{name}={value} in {:?}",
+            c.env
+        );
+    }
+    let mut adapter = horizon_common::start(&c.env);
+    adapter
+        .wait_log("setting begin of event stream", Duration::from_secs(60))
+        .await;
+    let log = |a: &common::Adapter| a.log().join("\n");
+
+    // A sink that refuses (500, retryable): each event is tried 1 + retry
+    // times, then dead-lettered.
+    c.sink.respond_default(Some(500));
+    let mut refused = c.sim.add_events_now(3, 1);
+    refused.sort_unstable();
+    let dead = dls
+        .wait_accepted(refused.len(), Duration::from_secs(60))
+        .await;
+    let mut ids: Vec<i64> = horizon_common::delivered(&dead)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, refused, "dead-lettered; log:\n{}", log(&adapter));
+    let attempts = horizon_common::counts(&horizon_common::delivered(&c.sink.received()));
+    for id in &refused {
+        assert_eq!(attempts.get(id), Some(&3), "attempts of {id}: {attempts:?}");
+    }
+
+    // A sink that would accept, but only after 5 s: with a 1 s timeout per
+    // request no attempt gets through, so the events are dead-lettered too
+    // (without the timeout they would be accepted).
+    c.sink.respond_default(None);
+    c.sink.set_delay(Some(Duration::from_secs(5)));
+    let mut slow = c.sim.add_events_now(2, 1);
+    slow.sort_unstable();
+    let dead = dls
+        .wait_accepted(refused.len() + slow.len(), Duration::from_secs(90))
+        .await;
+    let mut ids: Vec<i64> = horizon_common::delivered(&dead)
+        .into_iter()
+        .map(|(id, _)| id)
+        .filter(|id| slow.contains(id))
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        slow,
+        "timed out, then dead-lettered; log:\n{}",
+        log(&adapter)
+    );
+    c.sink.set_delay(None);
+    assert_eq!(adapter.terminate(Duration::from_secs(20)).await, Some(0));
+    c.stop().await;
 }

@@ -14,9 +14,13 @@
 //! ```
 //!
 //! Differences from upstream (intentional): `checkpointConfig.maxAgeSeconds`
-//! defaults to 300 when omitted (the manual's value; upstream stored 0), and
-//! `ceOverrides.extensions` keys are checked (lower-case letters and digits,
-//! not a core CloudEvents attribute; a warning over 20 characters).
+//! defaults to 300 when omitted (the manual's value; upstream stored 0);
+//! HorizonSource's `serviceAccountName` is not defaulted to `default` (the
+//! adapter gets a dedicated ServiceAccount); `ceOverrides.extensions` keys
+//! are checked (lower-case letters and digits, not a core CloudEvents
+//! attribute; a warning over 20 characters); VSphereBinding subjects are
+//! well-formed PodSpecable kinds ([`crate::podspecable`]); PEM, addresses,
+//! event types, ServiceAccount names and `delivery` are checked.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -320,16 +324,10 @@ pub fn default_object(kind: Kind, obj: &Value) -> Result<Defaulted, AdmissionErr
             with_spec(obj, spec)
         }
         Kind::HorizonSource => {
+            // No serviceAccountName default (upstream wrote `default`): the
+            // controller gives the adapter a dedicated ServiceAccount.
             let mut spec: HorizonSourceSpec = decode_strict(obj, &zero_spec(kind, false))?;
             default_sink(&mut spec.sink, ns);
-            if spec
-                .service_account_name
-                .as_deref()
-                .unwrap_or("")
-                .is_empty()
-            {
-                spec.service_account_name = Some("default".to_owned());
-            }
             with_spec(obj, spec)
         }
     }
@@ -432,16 +430,7 @@ pub fn validate_with(
             validate_ce_overrides(spec.ce_overrides.as_ref(), &mut errs, &mut warnings);
             validate_auth(&spec.address, &spec.secret_ref.name, &mut errs);
             validate_delivery(spec.delivery.as_ref(), ns, &mut errs);
-            if spec
-                .service_account_name
-                .as_deref()
-                .unwrap_or("")
-                .is_empty()
-            {
-                errs.push(FieldError::missing("spec.serviceAccountName"));
-            } else {
-                validate_service_account(spec.service_account_name.as_deref(), &mut errs);
-            }
+            validate_service_account(spec.service_account_name.as_deref(), &mut errs);
         }
     }
     errs.into_result().map_err(AdmissionError::Invalid)?;
@@ -1160,7 +1149,10 @@ mod tests {
     fn horizon_immutable_and_required() {
         let h = json!({"sink": {"uri": "http://x"}, "address": "https://h", "secretRef": {"name": "c"}});
         let d = default_object(Kind::HorizonSource, &obj(h)).unwrap();
-        assert_eq!(d["spec"]["serviceAccountName"], "default");
+        assert!(
+            d["spec"].get("serviceAccountName").is_none(),
+            "no default: a dedicated ServiceAccount"
+        );
         assert!(validate(Kind::HorizonSource, &d, None).is_ok());
         assert!(validate(Kind::HorizonSource, &d, Some(&d)).is_ok());
         let mut n = d.clone();
@@ -1169,7 +1161,7 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "validation failed: Immutable fields changed (-old +new): spec\n\
-             {v1alpha1.HorizonSourceSpec}.ServiceAccountName:\n\t-: \"default\"\n\t+: \"other\""
+             {v1alpha1.HorizonSourceSpec}.ServiceAccountName:\n\t-: null\n\t+: \"other\""
         );
         let e = validate(
             Kind::HorizonSource,
@@ -1179,7 +1171,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "validation failed: missing field(s): spec.address.host, spec.secretRef.name, spec.serviceAccountName"
+            "validation failed: missing field(s): spec.address.host, spec.secretRef.name"
         );
     }
 

@@ -11,14 +11,19 @@
 //! # Ok(()) }
 //! ```
 //!
-//! For each VSphereSource it applies (server-side) the VSphereBinding
-//! `<name>-vspherebinding`, the RoleBinding `<name>-rolebinding` and the
-//! adapter Deployment `<name>-adapter`, creates the checkpoint ConfigMap
-//! `<name>-configmap`, checks the ServiceAccount and the credentials Secret,
-//! resolves the sink and reports `SinkProvided`, `AuthReady`,
-//! `AdapterReady` and `Ready`. For each HorizonSource it creates the
-//! ServiceAccount if missing and applies the adapter Deployment, reporting
-//! `SinkProvided`, `Deployed` and `Ready`. Child names follow Knative's
+//! For each VSphereSource it applies (server-side, typed k8s-openapi
+//! values) the VSphereBinding `<name>-vspherebinding`, the Role
+//! `<name>-checkpoint` (its checkpoint ConfigMap only) and the RoleBinding
+//! `<name>-rolebinding`, a dedicated ServiceAccount `<name>-adapter` when
+//! the source names none, and the adapter Deployment `<name>-adapter`;
+//! creates the checkpoint ConfigMap `<name>-configmap`, checks the
+//! credentials Secret, resolves the sink and the dead-letter sink and
+//! reports `SinkProvided`, `DeadLetterSinkResolved`, `AuthReady`,
+//! `AdapterReady` and `Ready`. For each HorizonSource it does the same
+//! (the named ServiceAccount is created when missing, as upstream),
+//! reporting `SinkProvided`, `DeadLetterSinkResolved`, `Deployed` and
+//! `Ready`. When a sink or dead-letter sink does not resolve, the adapter
+//! Deployment is left as it is. Child names follow Knative's
 //! `kmeta.ChildName`, so objects made by the Go controller are adopted.
 //! Failures are Kubernetes Events on the source. The binary adds Lease
 //! leader election ([`leader`]), `/metrics`, `/healthz`, `/readyz`
@@ -43,17 +48,24 @@
 //!   before the webhooks' strict decoding sees them.
 //! - Every child is written with server-side apply (field manager
 //!   `sources-controller`, forced), so changes are minimal and the
-//!   RoleBinding is kept up to date (upstream never updated it). The
-//!   checkpoint ConfigMap is still created only when missing, never updated.
+//!   RoleBinding is kept up to date (upstream never updated it; one bound to
+//!   upstream's ClusterRole is replaced). The adapter may read and write only
+//!   its checkpoint ConfigMap (a Role with `resourceNames`; upstream bound a
+//!   ClusterRole allowing every ConfigMap of the namespace) and runs under
+//!   Pod Security "restricted" with CPU and memory limits. The checkpoint
+//!   ConfigMap is still created only when missing, never updated.
 //! - VSphereSource also reports `SinkProvided`; `AuthReady` reflects the
 //!   credentials Secret (present, with `username` and `password`) rather
 //!   than the binding's `Ready`; a missing ServiceAccount or Secret sets a
 //!   False condition with an actionable message instead of only an error.
 //! - The adapter Deployments add readiness/liveness probes on port 9090
-//!   (`metrics`, also `METRICS_PORT`), resource requests, a restricted
+//!   (`metrics`, also `METRICS_PROMETHEUS_PORT`), resources, a restricted
 //!   security context, `K_CA_CERTS` from the sink's CA certificates, and
-//!   `VSPHERE_EVENT_TYPES` / `K_DEAD_LETTER_SINK` for the new
-//!   `spec.eventTypes` / `spec.delivery.deadLetterSink` fields.
+//!   `VSPHERE_EVENT_TYPES`, `K_DEAD_LETTER_SINK` and `K_DELIVERY_*` for the
+//!   new `spec.eventTypes` and `spec.delivery` fields (the environment is
+//!   defined once, in `adapter-env`). Without a dead-letter sink an event
+//!   the sink refuses is retried until it is accepted, never dropped
+//!   (`DeadLetterSinkResolved` says so).
 //! - HorizonSource: creating the ServiceAccount does not end the reconcile,
 //!   the whole Deployment spec is applied (not only image and env), and a
 //!   missing Secret gives `Deployed=False` (`SecretMissing`).
@@ -85,7 +97,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
-use k8s_openapi::api::rbac::v1::RoleBinding;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::Api;
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Recorder, Reporter};
@@ -235,6 +247,11 @@ pub async fn run_controllers(
             vsphere_children.clone(),
         )
         .owns(api_for::<VSphereBinding>(&client, nsr), wc.clone())
+        .owns(
+            api_for::<ServiceAccount>(&client, nsr),
+            vsphere_children.clone(),
+        )
+        .owns(api_for::<Role>(&client, nsr), vsphere_children.clone())
         .owns(api_for::<RoleBinding>(&client, nsr), vsphere_children)
         .reconcile_all_on(trigger_stream(vrx))
         .graceful_shutdown_on(stop(&stop_tx))
@@ -257,6 +274,7 @@ pub async fn run_controllers(
             api_for::<ServiceAccount>(&client, nsr),
             horizon_children.clone(),
         )
+        .owns(api_for::<Role>(&client, nsr), horizon_children.clone())
         .owns(api_for::<RoleBinding>(&client, nsr), horizon_children)
         .reconcile_all_on(trigger_stream(hrx))
         .graceful_shutdown_on(stop(&stop_tx))

@@ -1,31 +1,43 @@
 //! The VSphereSource and HorizonSource reconcilers.
+//!
+//! Both share the sink step ([`resolve_destinations`]: the sink and the
+//! dead-letter sink, their conditions and status fields) and the adapter's
+//! RBAC ([`apply_adapter_rbac`]: a Role limited to the checkpoint
+//! ConfigMap, bound to the adapter's ServiceAccount). Every child is a typed
+//! k8s-openapi value written with server-side apply.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::RoleBinding;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource, ResourceExt};
-use serde_json::{Value, json};
+use serde_json::json;
 use sources_api::conditions::{ConditionSet, ConditionStatus};
-use sources_api::duck::{CloudEventAttributes, Condition, SourceStatus};
-use sources_api::v1alpha1::{API_VERSION, HorizonSource, VSphereBinding, VSphereSource};
+use sources_api::duck::{CloudEventAttributes, Condition, DeliverySpec, Destination, SourceStatus};
+use sources_api::v1alpha1::{API_VERSION, HorizonSource, VSphereSource};
 use tokio::sync::RwLock;
 
 use crate::config::{AdapterConfig, Settings};
 use crate::metrics::Metrics;
-use crate::resources::{self, ResolvedSink, VSphereChildren};
-use crate::sink::{self, SinkError};
+use crate::resources::{self, HorizonChildren, ResolvedSink, VSphereChildren};
+use crate::sink;
 
 /// The field manager of every object the controller writes.
 pub const MANAGER: &str = "sources-controller";
 
-/// VSphereSource conditions.
+/// Both sources: the sink resolved.
 pub const SINK_PROVIDED: &str = "SinkProvided";
+/// Both sources: `spec.delivery.deadLetterSink` resolved, or none
+/// configured (then a refused event is retried until it is accepted).
+pub const DEAD_LETTER_SINK_RESOLVED: &str = "DeadLetterSinkResolved";
 /// VSphereSource: credentials and binding.
 pub const AUTH_READY: &str = "AuthReady";
 /// VSphereSource: the adapter Deployment is available.
@@ -35,12 +47,17 @@ pub const DEPLOYED: &str = "Deployed";
 
 /// The condition set of VSphereSource.
 pub fn vsphere_conditions() -> ConditionSet {
-    ConditionSet::living(&[SINK_PROVIDED, AUTH_READY, ADAPTER_READY])
+    ConditionSet::living(&[
+        SINK_PROVIDED,
+        DEAD_LETTER_SINK_RESOLVED,
+        AUTH_READY,
+        ADAPTER_READY,
+    ])
 }
 
 /// The condition set of HorizonSource.
 pub fn horizon_conditions() -> ConditionSet {
-    ConditionSet::living(&[SINK_PROVIDED, DEPLOYED])
+    ConditionSet::living(&[SINK_PROVIDED, DEAD_LETTER_SINK_RESOLVED, DEPLOYED])
 }
 
 /// A reconcile failure (the key is requeued with backoff).
@@ -113,28 +130,36 @@ impl Context {
         }
     }
 
-    async fn apply(
-        &self,
-        ar: &kube::api::ApiResource,
-        ns: &str,
-        doc: &Value,
-    ) -> Result<DynamicObject, kube::Error> {
-        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), ns, ar);
-        let name = doc["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        api.patch(
-            &name,
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(doc),
-        )
-        .await
+    fn api<K>(&self, ns: &str) -> Api<K>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>,
+    {
+        Api::namespaced(self.client.clone(), ns)
     }
-}
 
-fn ar<K: Resource<DynamicType = ()>>() -> kube::api::ApiResource {
-    kube::api::ApiResource::erase::<K>(&())
+    /// Server-side applies the typed child `obj` (forced: the controller
+    /// owns these fields) and returns what the API server stored.
+    async fn apply<K>(&self, ns: &str, obj: &K) -> Result<K, ReconcileError>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + Clone
+            + serde::Serialize
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let name = obj.name_any();
+        self.api::<K>(ns)
+            .patch(
+                &name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(obj),
+            )
+            .await
+            .map_err(kerr(format!(
+                "apply {} {name:?}",
+                K::kind(&()).to_lowercase()
+            )))
+    }
 }
 
 /// Maps a Deployment's `Available` condition to (status, reason, message).
@@ -172,7 +197,7 @@ async fn write_status<K>(
     status: &SourceStatus,
 ) -> Result<(), ReconcileError>
 where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Clone
         + serde::de::DeserializeOwned
         + std::fmt::Debug,
@@ -201,22 +226,298 @@ fn previous_conditions(status: Option<&SourceStatus>) -> Vec<Condition> {
         .unwrap_or_default()
 }
 
-/// Resolves `spec.delivery.deadLetterSink`, if any. Failures are reported,
-/// not fatal: the adapter runs without a dead-letter sink.
-async fn resolve_dead_letter(
-    ctx: &Context,
-    ns: &str,
-    delivery: Option<&sources_api::duck::DeliverySpec>,
-) -> Result<Option<String>, SinkError> {
-    match delivery.and_then(|d| d.dead_letter_sink.as_ref()) {
-        Some(dest) => Ok(Some(sink::resolve(&ctx.client, ns, dest).await?.uri)),
-        None => Ok(None),
-    }
-}
-
 /// Requeue period of a source that is not Ready (sinks, Secrets and
 /// ServiceAccounts it waits for are not watched).
 const NOT_READY_REQUEUE: Duration = Duration::from_secs(5);
+
+/// A source's conditions and status while it is reconciled.
+struct Progress {
+    set: ConditionSet,
+    conditions: Vec<Condition>,
+    status: SourceStatus,
+    time: String,
+}
+
+impl Progress {
+    fn new(set: ConditionSet, status: Option<&SourceStatus>, generation: Option<i64>) -> Self {
+        let time = now();
+        let mut conditions = previous_conditions(status);
+        set.initialize(&mut conditions, &time);
+        Self {
+            set,
+            conditions,
+            status: SourceStatus {
+                observed_generation: generation,
+                ..status.cloned().unwrap_or_default()
+            },
+            time,
+        }
+    }
+
+    fn mark(&mut self, type_: &str, status: ConditionStatus, reason: &str, message: &str) {
+        self.set.mark(
+            &mut self.conditions,
+            type_,
+            status,
+            reason,
+            message,
+            &self.time,
+        );
+    }
+
+    fn ready(&self) -> bool {
+        self.set.is_ready(&self.conditions)
+    }
+
+    fn requeue(&self, resync: Duration) -> Action {
+        if self.ready() {
+            Action::requeue(resync)
+        } else {
+            Action::requeue(NOT_READY_REQUEUE)
+        }
+    }
+
+    /// The status to write.
+    fn finish(mut self) -> SourceStatus {
+        self.status.conditions = Some(self.conditions);
+        self.status
+    }
+}
+
+/// Where a source's adapter sends: the sink and the delivery settings with
+/// the dead-letter sink resolved.
+pub struct Destinations {
+    /// The sink.
+    pub sink: ResolvedSink,
+    /// `spec.delivery` for the adapter.
+    pub delivery: adapter_env::Delivery,
+}
+
+/// The sink step both reconcilers share: resolves `sink` and
+/// `delivery.deadLetterSink`, marks `SinkProvided` and
+/// `DeadLetterSinkResolved`, fills `sinkUri`, `sinkCACerts` and
+/// `deadLetterSinkUri`, and records a Warning for each failure. `None` when
+/// either failed: the adapter Deployment is then left as it is (the last
+/// good one keeps running; none is made without the dead-letter sink it
+/// was asked to use).
+async fn resolve_destinations<K>(
+    ctx: &Context,
+    obj: &K,
+    ns: &str,
+    sink_dest: &Destination,
+    delivery: Option<&DeliverySpec>,
+    p: &mut Progress,
+) -> Option<Destinations>
+where
+    K: Resource<DynamicType = ()>,
+{
+    let sink = match sink::resolve(&ctx.client, ns, sink_dest).await {
+        Ok(s) => {
+            p.mark(SINK_PROVIDED, ConditionStatus::True, "", "");
+            p.status.sink_uri = Some(s.uri.clone());
+            p.status.sink_ca_certs = s.ca_certs.clone();
+            Some(s)
+        }
+        Err(e) => {
+            let reason = e.reason();
+            p.mark(
+                SINK_PROVIDED,
+                ConditionStatus::False,
+                reason,
+                &e.to_string(),
+            );
+            ctx.warn(obj, reason, e.to_string()).await;
+            p.status.sink_uri = None;
+            None
+        }
+    };
+    let dead_letter = match delivery.and_then(|d| d.dead_letter_sink.as_ref()) {
+        None => {
+            p.mark(
+                DEAD_LETTER_SINK_RESOLVED,
+                ConditionStatus::True,
+                "DeadLetterSinkNotConfigured",
+                "No dead-letter sink: an event the sink refuses is retried until it is \
+                 accepted, never dropped.",
+            );
+            p.status.dead_letter_sink_uri = None;
+            Some(None)
+        }
+        Some(dest) => match sink::resolve(&ctx.client, ns, dest).await {
+            Ok(d) => {
+                p.mark(DEAD_LETTER_SINK_RESOLVED, ConditionStatus::True, "", "");
+                p.status.dead_letter_sink_uri = Some(d.uri.clone());
+                Some(Some(d.uri))
+            }
+            Err(e) => {
+                let reason = e.reason().replacen("Sink", "DeadLetterSink", 1);
+                let message = format!(
+                    "spec.delivery.deadLetterSink: {e}; the adapter keeps its last \
+                     settings until it resolves"
+                );
+                p.mark(
+                    DEAD_LETTER_SINK_RESOLVED,
+                    ConditionStatus::False,
+                    &reason,
+                    &message,
+                );
+                ctx.warn(obj, &reason, message).await;
+                // The running adapter still uses the last resolved URI.
+                None
+            }
+        },
+    };
+    Some(Destinations {
+        delivery: resources::delivery_env(delivery, dead_letter?.as_deref()),
+        sink: sink?,
+    })
+}
+
+/// The adapter's ServiceAccount: the dedicated `<name>-adapter` (applied,
+/// owned) when the source names none; otherwise the named one, created
+/// (owned) only when `create_missing` (HorizonSource, as upstream). Returns
+/// whether it exists.
+#[allow(clippy::too_many_arguments)]
+async fn ensure_service_account<K>(
+    ctx: &Context,
+    src: &K,
+    ns: &str,
+    given: Option<&str>,
+    sa: &str,
+    create_missing: bool,
+    owner: &OwnerReference,
+    labels: &BTreeMap<String, String>,
+) -> Result<bool, ReconcileError>
+where
+    K: Resource<DynamicType = ()>,
+{
+    let dedicated = given.is_none_or(str::is_empty);
+    let account = resources::adapter_service_account(sa, ns, owner, labels);
+    if dedicated {
+        ctx.apply(ns, &account).await?;
+        return Ok(true);
+    }
+    let exists = ctx
+        .api::<ServiceAccount>(ns)
+        .get_opt(sa)
+        .await
+        .map_err(kerr(format!("get serviceaccount {sa:?}")))?
+        .is_some();
+    if exists || !create_missing {
+        return Ok(exists);
+    }
+    match ctx.apply(ns, &account).await {
+        Ok(_) => {
+            ctx.publish(
+                src,
+                EventType::Normal,
+                "ServiceAccountCreated",
+                format!("created service account: \"{ns}/{sa}\""),
+            )
+            .await;
+            Ok(true)
+        }
+        Err(e) => {
+            ctx.warn(
+                src,
+                "ServiceAccountFailed",
+                format!("creating service account {sa:?}: {e}"),
+            )
+            .await;
+            Err(e)
+        }
+    }
+}
+
+/// The checkpoint ConfigMap: created when missing, never updated (an existing
+/// one keeps its owners and data, also one the adapter created itself).
+async fn ensure_checkpoint_configmap(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+    owner: &OwnerReference,
+) -> Result<(), ReconcileError> {
+    let cms = ctx.api::<ConfigMap>(ns);
+    if cms
+        .get_opt(name)
+        .await
+        .map_err(kerr(format!("get configmap {name:?}")))?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let cm = resources::checkpoint_configmap(name, ns, owner);
+    match cms.create(&PostParams::default(), &cm).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(kerr(format!("create configmap {name:?}"))(e)),
+    }
+}
+
+/// The adapter's RBAC: the Role `role` that may read and write only the
+/// checkpoint ConfigMap `configmap`, bound to the ServiceAccount `sa` by
+/// `rolebinding`. A RoleBinding to another role (an earlier release bound
+/// a ClusterRole; `roleRef` cannot change) is replaced.
+#[allow(clippy::too_many_arguments)]
+async fn apply_adapter_rbac(
+    ctx: &Context,
+    ns: &str,
+    role: &str,
+    rolebinding: &str,
+    configmap: &str,
+    sa: &str,
+    owner: &OwnerReference,
+    labels: &BTreeMap<String, String>,
+) -> Result<(), ReconcileError> {
+    ctx.apply(
+        ns,
+        &resources::checkpoint_role(role, ns, configmap, owner, labels),
+    )
+    .await?;
+    let rb = resources::adapter_rolebinding(rolebinding, ns, sa, role, owner, labels);
+    let rbs = ctx.api::<RoleBinding>(ns);
+    if let Some(existing) = rbs
+        .get_opt(rolebinding)
+        .await
+        .map_err(kerr(format!("get rolebinding {rolebinding:?}")))?
+        && existing.role_ref != rb.role_ref
+    {
+        tracing::info!(
+            namespace = ns,
+            rolebinding,
+            "replacing the RoleBinding to another role"
+        );
+        match rbs.delete(rolebinding, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(kerr(format!("delete rolebinding {rolebinding:?}"))(e)),
+        }
+    }
+    ctx.apply(ns, &rb).await?;
+    Ok(())
+}
+
+/// The adapter Deployment's availability when the controller leaves it as
+/// it is (the sink or dead-letter sink did not resolve).
+async fn kept_deployment_availability(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+) -> Result<(ConditionStatus, String, String), ReconcileError> {
+    match ctx
+        .api::<Deployment>(ns)
+        .get_opt(name)
+        .await
+        .map_err(kerr(format!("get deployment {name:?}")))?
+    {
+        Some(d) => Ok(deployment_availability(Some(&d), name)),
+        None => Ok((
+            ConditionStatus::Unknown,
+            "DestinationsNotResolved".into(),
+            "The adapter is deployed once the sink and the dead-letter sink resolve.".into(),
+        )),
+    }
+}
 
 /// Reconciles one VSphereSource.
 pub async fn reconcile_vsphere(
@@ -233,35 +534,19 @@ pub async fn reconcile_vsphere(
     result
 }
 
-async fn reconcile_vsphere_inner(
-    src: &VSphereSource,
+/// The credentials Secret of a VSphereSource: present, with `username` and
+/// `password`; else a reason and message.
+async fn check_vsphere_secret(
     ctx: &Context,
-) -> Result<Action, ReconcileError> {
-    let ns = src
-        .namespace()
-        .ok_or(ReconcileError::Incomplete("namespace"))?;
-    let name = src.name_any();
-    let uid = src.uid().ok_or(ReconcileError::Incomplete("uid"))?;
-    let owner = resources::owner_ref("VSphereSource", &name, &uid);
-    let names = VSphereChildren::of(&name);
-    let set = vsphere_conditions();
-    let t = now();
-    let mut conditions = previous_conditions(src.status.as_ref());
-    set.initialize(&mut conditions, &t);
-    let mut status = SourceStatus {
-        observed_generation: src.metadata.generation,
-        ..src.status.clone().unwrap_or_default()
-    };
-    let sa = src.spec.service_account().to_owned();
-
-    // 1. Credentials: the Secret must exist with username and password.
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-    let secret_name = &src.spec.secret_ref.name;
-    let secret = secrets
+    ns: &str,
+    secret_name: &str,
+) -> Result<Result<(), (&'static str, String)>, ReconcileError> {
+    let secret = ctx
+        .api::<Secret>(ns)
         .get_opt(secret_name)
         .await
         .map_err(kerr(format!("get secret {secret_name:?}")))?;
-    let auth = match secret {
+    Ok(match secret {
         None => Err((
             "SecretMissing",
             format!(
@@ -289,34 +574,38 @@ async fn reconcile_vsphere_inner(
                 ))
             }
         }
-    };
+    })
+}
+
+async fn reconcile_vsphere_inner(
+    src: &VSphereSource,
+    ctx: &Context,
+) -> Result<Action, ReconcileError> {
+    let ns = src
+        .namespace()
+        .ok_or(ReconcileError::Incomplete("namespace"))?;
+    let name = src.name_any();
+    let uid = src.uid().ok_or(ReconcileError::Incomplete("uid"))?;
+    let owner = resources::owner_ref("VSphereSource", &name, &uid);
+    let names = VSphereChildren::of(&name);
+    let labels = resources::vsphere_labels(&name);
+    let mut p = Progress::new(
+        vsphere_conditions(),
+        src.status.as_ref(),
+        src.metadata.generation,
+    );
+    let sa = src.spec.service_account(&name);
+
+    // 1. Credentials: the Secret must exist with username and password.
+    let auth = check_vsphere_secret(ctx, &ns, &src.spec.secret_ref.name).await?;
 
     // 2. The VSphereBinding.
-    let binding = resources::vsphere_binding(src, &ns, &owner);
-    ctx.apply(&ar::<VSphereBinding>(), &ns, &binding)
-        .await
-        .map_err(kerr(format!(
-            "failed to apply vspherebinding {:?}",
-            names.binding
-        )))?;
+    ctx.apply(&ns, &resources::vsphere_binding(src, &ns, &owner))
+        .await?;
     match &auth {
-        Ok(()) => set.mark(
-            &mut conditions,
-            AUTH_READY,
-            ConditionStatus::True,
-            "",
-            "",
-            &t,
-        ),
+        Ok(()) => p.mark(AUTH_READY, ConditionStatus::True, "", ""),
         Err((reason, message)) => {
-            set.mark(
-                &mut conditions,
-                AUTH_READY,
-                ConditionStatus::False,
-                reason,
-                message,
-                &t,
-            );
+            p.mark(AUTH_READY, ConditionStatus::False, reason, message);
             ctx.warn(src, reason, message.clone()).await;
         }
     }
@@ -324,121 +613,81 @@ async fn reconcile_vsphere_inner(
     // 3. The checkpoint ConfigMap.
     ensure_checkpoint_configmap(ctx, &ns, &names.configmap, &owner).await?;
 
-    // 4. The ServiceAccount must exist (never created, as upstream).
-    let sas: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), &ns);
-    let sa_exists = sas
-        .get_opt(&sa)
-        .await
-        .map_err(kerr(format!("get serviceaccount {sa:?}")))?
-        .is_some();
-
-    // 5. The RoleBinding for the checkpoint ConfigMap.
-    apply_checkpoint_rolebinding(
+    // 4. The ServiceAccount: the dedicated one, or the named one, which must
+    //    exist (never created, as upstream).
+    let sa_exists = ensure_service_account(
         ctx,
+        src,
         &ns,
-        &names.rolebinding,
+        src.spec.service_account_name.as_deref(),
         &sa,
+        false,
         &owner,
-        &resources::vsphere_labels(&name),
+        &labels,
     )
     .await?;
 
-    // 6. The sink.
-    let sink = match sink::resolve(&ctx.client, &ns, &src.spec.sink).await {
-        Ok(s) => {
-            set.mark(
-                &mut conditions,
-                SINK_PROVIDED,
-                ConditionStatus::True,
-                "",
-                "",
-                &t,
-            );
-            status.sink_uri = Some(s.uri.clone());
-            status.sink_ca_certs = s.ca_certs.clone();
-            Some(s)
-        }
-        Err(e) => {
-            let reason = e.reason();
-            set.mark(
-                &mut conditions,
-                SINK_PROVIDED,
-                ConditionStatus::False,
-                reason,
-                &e.to_string(),
-                &t,
-            );
-            ctx.warn(src, reason, e.to_string()).await;
-            status.sink_uri = None;
-            None
-        }
-    };
-    let dead_letter = match resolve_dead_letter(ctx, &ns, src.spec.delivery.as_ref()).await {
-        Ok(d) => d,
-        Err(e) => {
-            ctx.warn(src, "DeadLetterSinkNotResolved", e.to_string())
-                .await;
-            None
-        }
-    };
-    status.dead_letter_sink_uri = dead_letter.clone();
+    // 5. The Role for the checkpoint ConfigMap and its RoleBinding.
+    apply_adapter_rbac(
+        ctx,
+        &ns,
+        &names.role,
+        &names.rolebinding,
+        &names.configmap,
+        &sa,
+        &owner,
+        &labels,
+    )
+    .await?;
+
+    // 6. The sink and the dead-letter sink.
+    let destinations = resolve_destinations(
+        ctx,
+        src,
+        &ns,
+        &src.spec.sink,
+        src.spec.delivery.as_ref(),
+        &mut p,
+    )
+    .await;
 
     // 7. The adapter Deployment, once it can run.
     if !sa_exists {
         let message = format!(
-            "ServiceAccount {sa:?} not found in namespace {ns:?}: create it, or set \
-             spec.serviceAccountName to an existing one"
+            "ServiceAccount {sa:?} not found in namespace {ns:?}: create it, or leave \
+             spec.serviceAccountName empty for a dedicated one"
         );
-        set.mark(
-            &mut conditions,
+        p.mark(
             ADAPTER_READY,
             ConditionStatus::False,
             "ServiceAccountMissing",
             &message,
-            &t,
         );
         ctx.warn(src, "ServiceAccountMissing", message).await;
-    } else if let Some(sink) = &sink {
+    } else if let Some(d) = &destinations {
         let config = ctx.adapter_config.read().await.clone();
-        let delivery = resources::delivery_env(src.spec.delivery.as_ref(), dead_letter.as_deref());
-        let doc = resources::vsphere_deployment(
+        let desired = resources::vsphere_deployment(
             src,
             &ns,
             &owner,
-            sink,
-            &delivery,
+            &d.sink,
+            &d.delivery,
             &ctx.settings,
             &config,
         );
-        let applied = ctx
-            .apply(&ar::<Deployment>(), &ns, &doc)
-            .await
-            .map_err(kerr(format!("apply deployment {:?}", names.deployment)))?;
-        let dep: Option<Deployment> = serde_json::to_value(applied)
-            .ok()
-            .and_then(|v| serde_json::from_value(v).ok());
-        let (st, reason, message) = deployment_availability(dep.as_ref(), &names.deployment);
-        set.mark(&mut conditions, ADAPTER_READY, st, &reason, &message, &t);
+        let applied = ctx.apply(&ns, &desired).await?;
+        let (st, reason, message) = deployment_availability(Some(&applied), &names.deployment);
+        p.mark(ADAPTER_READY, st, &reason, &message);
     } else {
-        set.mark(
-            &mut conditions,
-            ADAPTER_READY,
-            ConditionStatus::Unknown,
-            "SinkNotResolved",
-            "The adapter is deployed once the sink resolves.",
-            &t,
-        );
+        let (st, reason, message) =
+            kept_deployment_availability(ctx, &ns, &names.deployment).await?;
+        p.mark(ADAPTER_READY, st, &reason, &message);
     }
 
-    status.ce_attributes = Some(vsphere_ce_attributes(src));
-    let ready = set.is_ready(&conditions);
-    status.conditions = Some(conditions);
-    write_status(ctx, src, "VSphereSource", &status).await?;
-    Ok(if ready {
-        Action::requeue(Duration::from_secs(ctx.settings.resync_seconds))
-    } else {
-        Action::requeue(NOT_READY_REQUEUE)
-    })
+    p.status.ce_attributes = Some(vsphere_ce_attributes(src));
+    let action = p.requeue(Duration::from_secs(ctx.settings.resync_seconds));
+    write_status(ctx, src, "VSphereSource", &p.finish()).await?;
+    Ok(action)
 }
 
 /// `status.ceAttributes`: the filtered types, or the common ones.
@@ -475,49 +724,6 @@ pub async fn reconcile_horizon(
     result
 }
 
-/// The checkpoint ConfigMap: created when missing, never updated (an existing
-/// one keeps its owners and data, also one the adapter created itself).
-async fn ensure_checkpoint_configmap(
-    ctx: &Context,
-    ns: &str,
-    name: &str,
-    owner: &Value,
-) -> Result<(), ReconcileError> {
-    let cms: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
-    if cms
-        .get_opt(name)
-        .await
-        .map_err(kerr(format!("get configmap {name:?}")))?
-        .is_some()
-    {
-        return Ok(());
-    }
-    let cm: ConfigMap = serde_json::from_value(resources::checkpoint_configmap(name, ns, owner))
-        .map_err(|_| ReconcileError::Incomplete("configmap"))?;
-    match cms.create(&PostParams::default(), &cm).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
-        Err(e) => Err(kerr(format!("create configmap {name:?}"))(e)),
-    }
-}
-
-/// The RoleBinding that lets the adapter's ServiceAccount `sa` write its
-/// checkpoint ConfigMap, kept current.
-async fn apply_checkpoint_rolebinding(
-    ctx: &Context,
-    ns: &str,
-    name: &str,
-    sa: &str,
-    owner: &Value,
-    labels: &std::collections::BTreeMap<String, String>,
-) -> Result<(), ReconcileError> {
-    let rb = resources::adapter_rolebinding(name, ns, sa, owner, labels);
-    ctx.apply(&ar::<RoleBinding>(), ns, &rb)
-        .await
-        .map_err(kerr(format!("apply rolebinding {name:?}")))?;
-    Ok(())
-}
-
 async fn reconcile_horizon_inner(
     src: &HorizonSource,
     ctx: &Context,
@@ -528,108 +734,63 @@ async fn reconcile_horizon_inner(
     let name = src.name_any();
     let uid = src.uid().ok_or(ReconcileError::Incomplete("uid"))?;
     let owner = resources::owner_ref("HorizonSource", &name, &uid);
-    let set = horizon_conditions();
-    let t = now();
-    let mut conditions = previous_conditions(src.status.as_ref());
-    set.initialize(&mut conditions, &t);
-    let mut status = SourceStatus {
-        observed_generation: src.metadata.generation,
-        ..src.status.clone().unwrap_or_default()
-    };
-    let children = resources::HorizonChildren::of(&name);
+    let labels = resources::horizon_labels(&name);
+    let mut p = Progress::new(
+        horizon_conditions(),
+        src.status.as_ref(),
+        src.metadata.generation,
+    );
+    let children = HorizonChildren::of(&name);
     let deployment_name = children.deployment.clone();
 
-    // 1. The sink.
-    let sink: Option<ResolvedSink> = match sink::resolve(&ctx.client, &ns, &src.spec.sink).await {
-        Ok(s) => {
-            set.mark(
-                &mut conditions,
-                SINK_PROVIDED,
-                ConditionStatus::True,
-                "",
-                "",
-                &t,
-            );
-            status.sink_uri = Some(s.uri.clone());
-            status.sink_ca_certs = s.ca_certs.clone();
-            Some(s)
-        }
-        Err(e) => {
-            let reason = e.reason();
-            set.mark(
-                &mut conditions,
-                SINK_PROVIDED,
-                ConditionStatus::False,
-                reason,
-                &e.to_string(),
-                &t,
-            );
-            ctx.warn(src, reason, e.to_string()).await;
-            status.sink_uri = None;
-            None
-        }
-    };
-    let dead_letter = match resolve_dead_letter(ctx, &ns, src.spec.delivery.as_ref()).await {
-        Ok(d) => d,
-        Err(e) => {
-            ctx.warn(src, "DeadLetterSinkNotResolved", e.to_string())
-                .await;
-            None
-        }
-    };
-    status.dead_letter_sink_uri = dead_letter.clone();
+    // 1. The sink and the dead-letter sink.
+    let destinations = resolve_destinations(
+        ctx,
+        src,
+        &ns,
+        &src.spec.sink,
+        src.spec.delivery.as_ref(),
+        &mut p,
+    )
+    .await;
 
     // 2. The Secret.
     let secret_name = &src.spec.secret_ref.name;
-    let secret_missing = Api::<Secret>::namespaced(ctx.client.clone(), &ns)
+    let secret_missing = ctx
+        .api::<Secret>(&ns)
         .get_opt(secret_name)
         .await
         .map_err(kerr(format!("get secret {secret_name:?}")))?
         .is_none();
 
-    // 3. The ServiceAccount, created when missing.
-    let sa = src.spec.service_account().to_owned();
-    let sas: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), &ns);
-    if sas
-        .get_opt(&sa)
-        .await
-        .map_err(kerr(format!("get serviceaccount {sa:?}")))?
-        .is_none()
-    {
-        let doc = resources::horizon_service_account(&sa, &name, &ns, &owner);
-        match ctx.apply(&ar::<ServiceAccount>(), &ns, &doc).await {
-            Ok(_) => {
-                ctx.publish(
-                    src,
-                    EventType::Normal,
-                    "ServiceAccountCreated",
-                    format!("created service account: \"{ns}/{sa}\""),
-                )
-                .await;
-            }
-            Err(e) => {
-                ctx.warn(
-                    src,
-                    "ServiceAccountFailed",
-                    format!("creating service account {sa:?}: {e}"),
-                )
-                .await;
-                return Err(kerr(format!("create serviceaccount {sa:?}"))(e));
-            }
-        }
-    }
+    // 3. The ServiceAccount, created when missing (the dedicated one when
+    //    none is named).
+    let sa = src.spec.service_account(&name);
+    ensure_service_account(
+        ctx,
+        src,
+        &ns,
+        src.spec.service_account_name.as_deref(),
+        &sa,
+        true,
+        &owner,
+        &labels,
+    )
+    .await?;
 
-    // 4. The checkpoint ConfigMap and the RoleBinding that lets the adapter
-    //    write it (new: without them the adapter keeps its checkpoint in
-    //    memory only, and a restart replays or skips events).
+    // 4. The checkpoint ConfigMap and the Role and RoleBinding that let the
+    //    adapter write it (new: without them the adapter keeps its
+    //    checkpoint in memory only, and a restart replays or skips events).
     ensure_checkpoint_configmap(ctx, &ns, &children.configmap, &owner).await?;
-    apply_checkpoint_rolebinding(
+    apply_adapter_rbac(
         ctx,
         &ns,
+        &children.role,
         &children.rolebinding,
+        &children.configmap,
         &sa,
         &owner,
-        &resources::horizon_labels(&name),
+        &labels,
     )
     .await?;
 
@@ -639,30 +800,22 @@ async fn reconcile_horizon_inner(
             "Secret {secret_name:?} not found in namespace {ns:?}: create it with the keys \
              domain, username and password"
         );
-        set.mark(
-            &mut conditions,
-            DEPLOYED,
-            ConditionStatus::False,
-            "SecretMissing",
-            &message,
-            &t,
-        );
+        p.mark(DEPLOYED, ConditionStatus::False, "SecretMissing", &message);
         ctx.warn(src, "SecretMissing", message).await;
-    } else if let Some(sink) = &sink {
+    } else if let Some(d) = &destinations {
         let config = ctx.adapter_config.read().await.clone();
-        let delivery = resources::delivery_env(src.spec.delivery.as_ref(), dead_letter.as_deref());
-        let doc = resources::horizon_deployment(
+        let desired = resources::horizon_deployment(
             src,
             &ns,
             &owner,
-            sink,
-            &delivery,
+            &d.sink,
+            &d.delivery,
             &ctx.settings,
             &config,
         );
         // Refuse to take over a Deployment someone else controls.
-        let deps: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
-        if let Some(existing) = deps
+        if let Some(existing) = ctx
+            .api::<Deployment>(&ns)
             .get_opt(&deployment_name)
             .await
             .map_err(kerr(format!("get deployment {deployment_name:?}")))?
@@ -675,21 +828,18 @@ async fn reconcile_horizon_inner(
                 let message = format!(
                     "deployment {deployment_name:?} is not owned by HorizonSource {name:?}"
                 );
-                set.mark(
-                    &mut conditions,
+                p.mark(
                     DEPLOYED,
                     ConditionStatus::False,
                     "DeploymentNotOwned",
                     &message,
-                    &t,
                 );
                 ctx.warn(src, "DeploymentFailed", message).await;
-                status.conditions = Some(conditions);
-                write_status(ctx, src, "HorizonSource", &status).await?;
+                write_status(ctx, src, "HorizonSource", &p.finish()).await?;
                 return Ok(Action::requeue(NOT_READY_REQUEUE));
             }
         }
-        let applied = match ctx.apply(&ar::<Deployment>(), &ns, &doc).await {
+        let applied = match ctx.apply(&ns, &desired).await {
             Ok(a) => a,
             Err(e) => {
                 ctx.warn(
@@ -698,13 +848,10 @@ async fn reconcile_horizon_inner(
                     format!("applying deployment {deployment_name:?}: {e}"),
                 )
                 .await;
-                return Err(kerr(format!("apply deployment {deployment_name:?}"))(e));
+                return Err(e);
             }
         };
-        let dep: Option<Deployment> = serde_json::to_value(applied)
-            .ok()
-            .and_then(|v| serde_json::from_value(v).ok());
-        let (st, reason, message) = deployment_availability(dep.as_ref(), &deployment_name);
+        let (st, reason, message) = deployment_availability(Some(&applied), &deployment_name);
         let (reason, message) = if st == ConditionStatus::True {
             (reason, message)
         } else {
@@ -715,25 +862,15 @@ async fn reconcile_horizon_inner(
                     .to_owned(),
             )
         };
-        set.mark(&mut conditions, DEPLOYED, st, &reason, &message, &t);
+        p.mark(DEPLOYED, st, &reason, &message);
     } else {
-        set.mark(
-            &mut conditions,
-            DEPLOYED,
-            ConditionStatus::Unknown,
-            "SinkNotResolved",
-            "The adapter is deployed once the sink resolves.",
-            &t,
-        );
+        let (st, reason, message) =
+            kept_deployment_availability(ctx, &ns, &deployment_name).await?;
+        p.mark(DEPLOYED, st, &reason, &message);
     }
-    let ready = set.is_ready(&conditions);
-    status.conditions = Some(conditions);
-    write_status(ctx, src, "HorizonSource", &status).await?;
-    Ok(if ready {
-        Action::requeue(Duration::from_secs(ctx.settings.resync_seconds))
-    } else {
-        Action::requeue(NOT_READY_REQUEUE)
-    })
+    let action = p.requeue(Duration::from_secs(ctx.settings.resync_seconds));
+    write_status(ctx, src, "HorizonSource", &p.finish()).await?;
+    Ok(action)
 }
 
 /// Error policy: log and requeue with a short delay.

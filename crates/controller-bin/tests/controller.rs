@@ -9,7 +9,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::api::events::v1::Event as K8sEvent;
-use k8s_openapi::api::rbac::v1::RoleBinding;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Client;
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
@@ -218,9 +218,9 @@ fn assert_owned_by(meta: &kube::api::ObjectMeta, kind: &str, name: &str, uid: &s
     assert_eq!(r.block_owner_deletion, Some(true));
 }
 
-/// The checkpoint ConfigMap `<name>-configmap` and the RoleBinding
-/// `<name>-rolebinding` granting the adapter's ServiceAccount `sa` the
-/// release's checkpoint ClusterRole, both owned by the source.
+/// The checkpoint ConfigMap `<name>-configmap`, the Role `<name>-checkpoint`
+/// allowing only that ConfigMap, and the RoleBinding `<name>-rolebinding`
+/// granting it to the adapter's ServiceAccount `sa`, all owned by the source.
 async fn assert_checkpoint_children(
     env: &Env,
     kind: &str,
@@ -235,6 +235,19 @@ async fn assert_checkpoint_children(
         .await
         .unwrap();
     assert_owned_by(&cm.metadata, kind, name, uid);
+    let role = env
+        .api::<Role>()
+        .get(&format!("{name}-checkpoint"))
+        .await
+        .unwrap();
+    assert_owned_by(&role.metadata, kind, name, uid);
+    assert_eq!(role.metadata.labels.as_ref(), Some(labels));
+    assert_eq!(
+        serde_json::to_value(role.rules.unwrap()).unwrap(),
+        json!([{"apiGroups": [""], "resources": ["configmaps"],
+                "resourceNames": [format!("{name}-configmap")],
+                "verbs": ["get", "update", "patch"]}])
+    );
     let rb = env
         .api::<RoleBinding>()
         .get(&format!("{name}-rolebinding"))
@@ -242,8 +255,8 @@ async fn assert_checkpoint_children(
         .unwrap();
     assert_owned_by(&rb.metadata, kind, name, uid);
     assert_eq!(rb.metadata.labels.as_ref(), Some(labels));
-    assert_eq!(rb.role_ref.kind, "ClusterRole");
-    assert_eq!(rb.role_ref.name, "vsphere-receive-adapter-cm");
+    assert_eq!(rb.role_ref.kind, "Role");
+    assert_eq!(rb.role_ref.name, format!("{name}-checkpoint"));
     let subjects = rb.subjects.unwrap();
     assert_eq!(subjects.len(), 1);
     assert_eq!(subjects[0].kind, "ServiceAccount");
@@ -296,14 +309,28 @@ async fn vsphere_source_children_status_and_ready() {
         spec.template.metadata.unwrap().labels.as_ref(),
         Some(&labels)
     );
-    assert_eq!(pod.service_account_name.as_deref(), Some("default"));
+    // No serviceAccountName: a dedicated ServiceAccount, owned by the source.
+    assert_eq!(pod.service_account_name.as_deref(), Some("s-adapter"));
+    let sa = env.api::<ServiceAccount>().get("s-adapter").await.unwrap();
+    assert_owned_by(&sa.metadata, "VSphereSource", "s", &uid);
+    assert_eq!(sa.metadata.labels.as_ref(), Some(&labels));
+    assert_eq!(
+        serde_json::to_value(&pod.security_context).unwrap(),
+        json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}})
+    );
     assert_eq!(pod.containers.len(), 1);
     let c = &pod.containers[0];
     assert_eq!(c.name, "adapter");
     assert_eq!(c.image.as_deref(), Some(VSPHERE_IMAGE));
     assert_eq!(c.ports.as_ref().unwrap()[0].container_port, 9090);
     assert!(c.readiness_probe.is_some() && c.liveness_probe.is_some());
-    assert!(c.resources.as_ref().unwrap().requests.is_some());
+    let resources = c.resources.as_ref().unwrap();
+    assert!(resources.requests.is_some());
+    let limits = resources.limits.as_ref().unwrap();
+    assert!(
+        limits.contains_key("cpu") && limits.contains_key("memory"),
+        "{limits:?}"
+    );
     let want: Vec<(String, Value)> = [
         ("NAMESPACE", json!("metadata.namespace")),
         ("NAME", json!("metadata.name")),
@@ -354,11 +381,15 @@ async fn vsphere_source_children_status_and_ready() {
     );
     let cm = env.api::<ConfigMap>().get("s-configmap").await.unwrap();
     assert!(cm.data.is_none());
-    assert_checkpoint_children(&env, "VSphereSource", "s", &uid, "default", &labels).await;
+    assert_checkpoint_children(&env, "VSphereSource", "s", &uid, "s-adapter", &labels).await;
 
     // No kubelet: the Deployment is not available, so Ready is Unknown.
     wait_condition::<VSphereSource>(&env, "s", "SinkProvided", "True").await;
     wait_condition::<VSphereSource>(&env, "s", "AuthReady", "True").await;
+    let (reason, message) =
+        wait_condition::<VSphereSource>(&env, "s", "DeadLetterSinkResolved", "True").await;
+    assert_eq!(reason, "DeadLetterSinkNotConfigured");
+    assert!(message.contains("never dropped"), "{message}");
     let (reason, _) = wait_condition::<VSphereSource>(&env, "s", "Ready", "Unknown").await;
     assert_eq!(reason, "DeploymentUnavailable");
     mark_available(&env, "s-adapter").await;
@@ -689,6 +720,116 @@ async fn horizon_source_children_status_and_failures() {
         wait_condition::<HorizonSource>(&env, "nosecret", "Ready", "False").await;
     assert_eq!(reason, "SecretMissing");
     assert!(message.contains("absent"), "{message}");
+    // Without serviceAccountName (none defaulted): a dedicated ServiceAccount.
+    let created: HorizonSource = env.api::<HorizonSource>().get("nosecret").await.unwrap();
+    assert_eq!(created.spec.service_account_name, None);
+    let sa = eventually("the dedicated ServiceAccount", || async {
+        env.api::<ServiceAccount>()
+            .get_opt("nosecret-adapter")
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_owned_by(
+        &sa.metadata,
+        "HorizonSource",
+        "nosecret",
+        &created.metadata.uid.unwrap(),
+    );
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn delivery_settings_and_an_unresolvable_dead_letter_sink() {
+    let env = Env::new("vss-delivery").await;
+    env.basics().await;
+    let ns = env.ns.clone();
+    let mut obj = vsphere_source("d", json!({"uri": "http://sink.example"}));
+    obj["spec"]["delivery"] = json!({
+        "deadLetterSink": {"ref": {"apiVersion": "v1", "kind": "Service", "name": "dls"}},
+        "retry": 3, "backoffPolicy": "linear", "backoffDelay": "PT0.2S", "timeout": "PT2S"});
+    env.create::<VSphereSource>(obj).await;
+    // The dead-letter sink does not resolve: no adapter is made without it.
+    let (reason, message) =
+        wait_condition::<VSphereSource>(&env, "d", "DeadLetterSinkResolved", "False").await;
+    assert_eq!(reason, "DeadLetterSinkNotFound");
+    assert!(
+        message.contains("spec.delivery.deadLetterSink") && message.contains("\"dls\""),
+        "{message}"
+    );
+    let (reason, _) = wait_condition::<VSphereSource>(&env, "d", "Ready", "False").await;
+    assert_eq!(reason, "DeadLetterSinkNotFound");
+    assert!(
+        env.api::<Deployment>()
+            .get_opt("d-adapter")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    eventually("a DeadLetterSinkNotFound event", || async {
+        warning_reasons(&env, "d")
+            .await
+            .iter()
+            .any(|r| r == "DeadLetterSinkNotFound")
+            .then_some(())
+    })
+    .await;
+    // It appears: the adapter gets every delivery setting.
+    env.create::<Service>(json!({"metadata": {"name": "dls"}, "spec": {"ports": [{"port": 80}]}}))
+        .await;
+    let dls = format!("http://dls.{ns}.svc.cluster.local");
+    let settings = [
+        ("K_DEAD_LETTER_SINK", dls.clone()),
+        ("K_DELIVERY_RETRY", "3".to_owned()),
+        ("K_DELIVERY_BACKOFF_POLICY", "linear".to_owned()),
+        ("K_DELIVERY_BACKOFF_DELAY", "PT0.2S".to_owned()),
+        ("K_DELIVERY_TIMEOUT", "PT2S".to_owned()),
+    ];
+    eventually("the delivery settings in the adapter's env", || async {
+        let dep = env
+            .api::<Deployment>()
+            .get_opt("d-adapter")
+            .await
+            .unwrap()?;
+        let e = env_map(&dep);
+        settings
+            .iter()
+            .all(|(k, v)| e.contains(&((*k).to_owned(), json!(v))))
+            .then_some(())
+    })
+    .await;
+    wait_condition::<VSphereSource>(&env, "d", "DeadLetterSinkResolved", "True").await;
+    eventually("deadLetterSinkUri", || async {
+        (status_of::<VSphereSource>(&env, "d").await["deadLetterSinkUri"] == json!(dls))
+            .then_some(())
+    })
+    .await;
+    // The dead-letter sink changes to one that does not resolve: the last
+    // good Deployment stays as it was, and the condition says why.
+    env.api::<VSphereSource>()
+        .patch(
+            "d",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"delivery": {"retry": 5,
+                "deadLetterSink": {"ref": {"apiVersion": "v1", "kind": "Service", "name": "gone"}}}}})),
+        )
+        .await
+        .unwrap();
+    eventually("generation 2 refused for its dead-letter sink", || async {
+        let s = status_of::<VSphereSource>(&env, "d").await;
+        let c = condition(&s, "DeadLetterSinkResolved")?;
+        (s["observedGeneration"] == 2 && c.0 == "False").then_some(())
+    })
+    .await;
+    let e = env_map(&env.api::<Deployment>().get("d-adapter").await.unwrap());
+    for (k, v) in &settings {
+        assert!(e.contains(&((*k).to_owned(), json!(v))), "{k} kept: {e:?}");
+    }
+    assert_eq!(
+        status_of::<VSphereSource>(&env, "d").await["deadLetterSinkUri"],
+        json!(dls),
+        "the URI the adapter still uses"
+    );
     env.stop().await;
 }
 
@@ -854,7 +995,6 @@ async fn release_manifests_apply_and_their_rbac_suffices() {
     for expected in [
         "Namespace/vmware-sources",
         "CustomResourceDefinition/vspheresources.sources.tanzu.vmware.com",
-        "ClusterRole/vsphere-receive-adapter-cm",
         "ClusterRole/vmware-sources-observer",
         "Deployment/sources-controller",
         "Service/sources-controller",
@@ -1154,6 +1294,18 @@ async fn knative_service_sink_and_adoption_of_go_controller_children() {
         .create(&PostParams::default(), &old)
         .await
         .expect("the Go controller's Deployment");
+    // The Go controller's RoleBinding to its ClusterRole (every ConfigMap of
+    // the namespace); roleRef cannot change, so it is replaced.
+    let old_rb: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "old-rolebinding", "ownerReferences": owner},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": "vsphere-receive-adapter-cm"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": ns}]}))
+    .unwrap();
+    env.api::<RoleBinding>()
+        .create(&PostParams::default(), &old_rb)
+        .await
+        .expect("the Go controller's RoleBinding");
 
     // Until the Knative Service has an address the controller deploys
     // nothing, so the Go controller's Deployment is there first.
@@ -1171,6 +1323,15 @@ async fn knative_service_sink_and_adoption_of_go_controller_children() {
         (c.image.as_deref() == Some(VSPHERE_IMAGE)
             && env_map(&dep).contains(&("K_SINK".into(), json!(url))))
         .then_some(())
+    })
+    .await;
+    eventually("the RoleBinding to the checkpoint Role", || async {
+        let rb = env
+            .api::<RoleBinding>()
+            .get("old-rolebinding")
+            .await
+            .unwrap();
+        (rb.role_ref.kind == "Role" && rb.role_ref.name == "old-checkpoint").then_some(())
     })
     .await;
     // The checkpoint survives.
@@ -1262,4 +1423,38 @@ async fn manifests_pass_pod_security_restricted() {
     dry_run_pod(&client, &ns, "controller", &controller["spec"]["template"])
         .await
         .expect("the controller's pod passes restricted");
+    // The adapters' Deployments, as the controller renders them.
+    use sources_controller::resources;
+    let vss: VSphereSource =
+        serde_json::from_value(vsphere_source("s", json!({"uri": "http://sink.example"}))).unwrap();
+    let hs: HorizonSource = serde_json::from_value(json!({
+        "apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "HorizonSource",
+        "metadata": {"name": "h"},
+        "spec": {"sink": {"uri": "http://sink.example"}, "address": "https://horizon.local",
+                 "secretRef": {"name": "creds"}}
+    }))
+    .unwrap();
+    let owner = resources::owner_ref("VSphereSource", "s", "uid");
+    let sink = resources::ResolvedSink {
+        uri: "http://sink.example".into(),
+        ca_certs: None,
+    };
+    let settings = Settings::new(VSPHERE_IMAGE, HORIZON_IMAGE, &ns);
+    let delivery = resources::delivery_env(None, None);
+    let config = Default::default();
+    for (name, dep) in [
+        (
+            "vsphere-adapter",
+            resources::vsphere_deployment(&vss, &ns, &owner, &sink, &delivery, &settings, &config),
+        ),
+        (
+            "horizon-adapter",
+            resources::horizon_deployment(&hs, &ns, &owner, &sink, &delivery, &settings, &config),
+        ),
+    ] {
+        let template = serde_json::to_value(dep.spec.unwrap().template).unwrap();
+        dry_run_pod(&client, &ns, name, &template)
+            .await
+            .unwrap_or_else(|e| panic!("the {name} pod passes restricted: {e}"));
+    }
 }

@@ -193,7 +193,7 @@ pub async fn describe(namespace: Option<&str>, args: &DescribeArgs) -> Result<St
             spec.checkpoint_config.max_age_seconds, spec.checkpoint_config.period_seconds
         ),
     );
-    doc.field(0, "Service account", spec.service_account());
+    doc.field(0, "Service account", spec.service_account(&args.name));
     describe::sink(&mut doc, &spec.sink, spec.delivery.as_ref(), &obj);
     describe::adapter(&mut doc, &cluster, &ns, &child_name(&args.name, "-adapter")).await;
     let configmap = child_name(&args.name, "-configmap");
@@ -249,7 +249,7 @@ pub async fn horizon_describe(
         None,
     )
     .await;
-    doc.field(0, "Service account", spec.service_account());
+    doc.field(0, "Service account", spec.service_account(&args.name));
     describe::sink(&mut doc, &spec.sink, spec.delivery.as_ref(), &obj);
     describe::adapter(&mut doc, &cluster, &ns, &child_name(&args.name, "-adapter")).await;
     let configmap = child_name(&args.name, "-configmap");

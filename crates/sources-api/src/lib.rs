@@ -20,7 +20,8 @@
 //! // Omitted fields take their defaults.
 //! assert_eq!(source.spec.payload_encoding, "application/xml");
 //! assert_eq!(source.spec.checkpoint_config.period_seconds, 10);
-//! assert_eq!(source.spec.service_account(), "default");
+//! // Without serviceAccountName the adapter gets a dedicated ServiceAccount.
+//! assert_eq!(source.spec.service_account("s"), "s-adapter");
 //!
 //! // The CRD, as committed under config/.
 //! let crd = sources_api::crds::vsphere_source();

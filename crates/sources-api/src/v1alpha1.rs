@@ -103,8 +103,8 @@ pub struct VSphereSourceSpec {
         extend("default" = "application/xml")
     )]
     pub payload_encoding: String,
-    /// The ServiceAccount the adapter runs as; `default` when empty. It must
-    /// exist.
+    /// The ServiceAccount the adapter runs as; it must exist. When empty the
+    /// controller creates a dedicated one, `<name>-adapter`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_name: Option<String>,
     /// PEM CA certificates to trust for vCenter instead of the system roots
@@ -209,8 +209,8 @@ pub struct HorizonSourceSpec {
     /// Extensions added to every event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ce_overrides: Option<CloudEventOverrides>,
-    /// The ServiceAccount the adapter runs as (`default` when empty); created
-    /// when missing.
+    /// The ServiceAccount the adapter runs as, created when missing; when
+    /// empty, a dedicated `<name>-adapter`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_name: Option<String>,
     /// The Horizon server URL.
@@ -226,23 +226,30 @@ pub struct HorizonSourceSpec {
     pub delivery: Option<DeliverySpec>,
 }
 
+/// The ServiceAccount of a source's adapter: `serviceAccountName`, or the
+/// dedicated `<source>-adapter` the controller creates when none is given.
+fn adapter_service_account(given: Option<&str>, source_name: &str) -> String {
+    match given.filter(|s| !s.is_empty()) {
+        Some(sa) => sa.to_owned(),
+        None => crate::kmeta::child_name(source_name, "-adapter"),
+    }
+}
+
 impl VSphereSourceSpec {
-    /// `serviceAccountName`, or `default`.
-    pub fn service_account(&self) -> &str {
-        self.service_account_name
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .unwrap_or("default")
+    /// The adapter's ServiceAccount for the source `source_name`:
+    /// `serviceAccountName` (which must exist), or the dedicated
+    /// `<source_name>-adapter` the controller creates.
+    pub fn service_account(&self, source_name: &str) -> String {
+        adapter_service_account(self.service_account_name.as_deref(), source_name)
     }
 }
 
 impl HorizonSourceSpec {
-    /// `serviceAccountName`, or `default`.
-    pub fn service_account(&self) -> &str {
-        self.service_account_name
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .unwrap_or("default")
+    /// The adapter's ServiceAccount for the source `source_name`:
+    /// `serviceAccountName` (created when missing, as upstream), or the
+    /// dedicated `<source_name>-adapter`.
+    pub fn service_account(&self, source_name: &str) -> String {
+        adapter_service_account(self.service_account_name.as_deref(), source_name)
     }
 }
 

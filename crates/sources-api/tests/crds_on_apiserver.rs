@@ -232,7 +232,7 @@ async fn binding_and_horizon_objects() {
         .get("h")
         .await
         .expect("get");
-    assert_eq!(typed.spec.service_account(), "horizon-sa");
+    assert_eq!(typed.spec.service_account("h"), "horizon-sa");
     let bad = json!({
         "apiVersion": "sources.tanzu.vmware.com/v1alpha1",
         "kind": "HorizonSource",
