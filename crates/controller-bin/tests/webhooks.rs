@@ -235,12 +235,16 @@ async fn webhooks_called_by_the_api_server() {
     assert_eq!(created["spec"]["payloadEncoding"], "application/json");
     assert_eq!(created["spec"]["sink"]["ref"]["namespace"], ns.as_str());
 
-    // HorizonSource: defaults, then the spec is immutable.
+    // HorizonSource: defaults (no serviceAccountName), then the spec is
+    // immutable.
     let hs = json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "HorizonSource",
         "metadata": {"name": "h"},
         "spec": {"sink": {"uri": "http://sink.example"}, "address": "https://horizon.local", "secretRef": {"name": "creds"}}});
     let created = create_raw(&client, &ns, hs).await.unwrap();
-    assert_eq!(created["spec"]["serviceAccountName"], "default");
+    assert!(
+        created["spec"].get("serviceAccountName").is_none(),
+        "not defaulted (a dedicated ServiceAccount): {created}"
+    );
     let msg = denial(
         gvk_api(&client, &ns, "HorizonSource")
             .patch(
@@ -254,7 +258,7 @@ async fn webhooks_called_by_the_api_server() {
     assert!(
         msg.contains("Immutable fields changed (-old +new): spec")
             && msg.contains(
-                "{v1alpha1.HorizonSourceSpec}.ServiceAccountName:\n\t-: \"default\"\n\t+: \"other\""
+                "{v1alpha1.HorizonSourceSpec}.ServiceAccountName:\n\t-: null\n\t+: \"other\""
             ),
         "{msg}"
     );
