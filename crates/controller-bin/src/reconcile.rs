@@ -524,14 +524,41 @@ pub async fn reconcile_vsphere(
     src: Arc<VSphereSource>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
+    observed(&*src, &ctx, reconcile_vsphere_inner(&src, &ctx)).await
+}
+
+/// Runs one reconcile of `src`: counted in the metrics, a failure recorded
+/// as an `InternalError` Event.
+async fn observed<K>(
+    src: &K,
+    ctx: &Context,
+    reconcile: impl std::future::Future<Output = Result<Action, ReconcileError>>,
+) -> Result<Action, ReconcileError>
+where
+    K: Resource<DynamicType = ()>,
+{
     let started = std::time::Instant::now();
-    let result = reconcile_vsphere_inner(&src, &ctx).await;
+    let result = reconcile.await;
     ctx.metrics
-        .observe_reconcile("VSphereSource", result.is_ok(), started.elapsed());
+        .observe_reconcile(&K::kind(&()), result.is_ok(), started.elapsed());
     if let Err(e) = &result {
-        ctx.warn(src.as_ref(), "InternalError", e.to_string()).await;
+        ctx.warn(src, "InternalError", e.to_string()).await;
     }
     result
+}
+
+/// A source's namespace, name, and the controller owner reference to it.
+fn identity<K>(src: &K) -> Result<(String, String, OwnerReference), ReconcileError>
+where
+    K: Resource<DynamicType = ()>,
+{
+    let ns = src
+        .namespace()
+        .ok_or(ReconcileError::Incomplete("namespace"))?;
+    let name = src.name_any();
+    let uid = src.uid().ok_or(ReconcileError::Incomplete("uid"))?;
+    let owner = resources::owner_ref(&K::kind(&()), &name, &uid);
+    Ok((ns, name, owner))
 }
 
 /// The credentials Secret of a VSphereSource: present, with `username` and
@@ -581,12 +608,7 @@ async fn reconcile_vsphere_inner(
     src: &VSphereSource,
     ctx: &Context,
 ) -> Result<Action, ReconcileError> {
-    let ns = src
-        .namespace()
-        .ok_or(ReconcileError::Incomplete("namespace"))?;
-    let name = src.name_any();
-    let uid = src.uid().ok_or(ReconcileError::Incomplete("uid"))?;
-    let owner = resources::owner_ref("VSphereSource", &name, &uid);
+    let (ns, name, owner) = identity(src)?;
     let names = VSphereChildren::of(&name);
     let labels = resources::vsphere_labels(&name);
     let mut p = Progress::new(
@@ -714,26 +736,14 @@ pub async fn reconcile_horizon(
     src: Arc<HorizonSource>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
-    let started = std::time::Instant::now();
-    let result = reconcile_horizon_inner(&src, &ctx).await;
-    ctx.metrics
-        .observe_reconcile("HorizonSource", result.is_ok(), started.elapsed());
-    if let Err(e) = &result {
-        ctx.warn(src.as_ref(), "InternalError", e.to_string()).await;
-    }
-    result
+    observed(&*src, &ctx, reconcile_horizon_inner(&src, &ctx)).await
 }
 
 async fn reconcile_horizon_inner(
     src: &HorizonSource,
     ctx: &Context,
 ) -> Result<Action, ReconcileError> {
-    let ns = src
-        .namespace()
-        .ok_or(ReconcileError::Incomplete("namespace"))?;
-    let name = src.name_any();
-    let uid = src.uid().ok_or(ReconcileError::Incomplete("uid"))?;
-    let owner = resources::owner_ref("HorizonSource", &name, &uid);
+    let (ns, name, owner) = identity(src)?;
     let labels = resources::horizon_labels(&name);
     let mut p = Progress::new(
         horizon_conditions(),
@@ -823,7 +833,7 @@ async fn reconcile_horizon_inner(
             let controlled = existing
                 .owner_references()
                 .iter()
-                .any(|o| o.controller == Some(true) && o.uid == uid);
+                .any(|o| o.controller == Some(true) && o.uid == owner.uid);
             if !controlled {
                 let message = format!(
                     "deployment {deployment_name:?} is not owned by HorizonSource {name:?}"
