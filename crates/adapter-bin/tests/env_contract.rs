@@ -108,7 +108,7 @@ fn the_vsphere_adapter_reads_what_the_controller_renders() {
     .expect("source");
     let owner = resources::owner_ref("VSphereSource", "src", "u1");
     let delivery = resources::delivery_env(src.spec.delivery.as_ref(), Some("http://dls.example/"));
-    let mut deployment = resources::vsphere_deployment(
+    let mut deployment = serde_json::to_value(resources::vsphere_deployment(
         &src,
         "team-a",
         &owner,
@@ -119,7 +119,8 @@ fn the_vsphere_adapter_reads_what_the_controller_renders() {
         &delivery,
         &settings(),
         &config(),
-    );
+    ))
+    .expect("Deployment JSON");
     // The VSphereBinding the controller creates injects the vCenter settings.
     sources_controller::binding::do_binding(
         &sources_controller::binding::BindingParams {
@@ -182,7 +183,7 @@ fn the_horizon_adapter_reads_what_the_controller_renders() {
     .expect("source");
     let owner = resources::owner_ref("HorizonSource", "hz", "u2");
     let delivery = resources::delivery_env(src.spec.delivery.as_ref(), Some("http://dls.example/"));
-    let deployment = resources::horizon_deployment(
+    let deployment = serde_json::to_value(resources::horizon_deployment(
         &src,
         "vdi",
         &owner,
@@ -197,7 +198,8 @@ fn the_horizon_adapter_reads_what_the_controller_renders() {
         &delivery,
         &settings(),
         &config(),
-    );
+    ))
+    .expect("Deployment JSON");
     // The Secret is mounted at the adapter's default path; standalone runs give the same
     // credentials as settings instead.
     let mut env = resolve(&deployment, "hz-adapter-1", &[]);
