@@ -253,8 +253,9 @@ pub async fn reconcile_binding(
 }
 
 /// Undo on every subject. Nothing to undo when the subject type is
-/// malformed, not served or not PodSpecable (nothing was bound), or when a
-/// subject is gone; any other failure keeps the finalizer.
+/// malformed or not served (nothing was bound), or when a subject is gone
+/// (its patch is Forbidden or NotFound, as upstream); a subject list that
+/// fails otherwise keeps the finalizer.
 async fn unbind(b: &VSphereBinding, ctx: &BindingContext) -> Result<Action, BindingError> {
     let ns = b.namespace().unwrap_or_default();
     let name = b.name_any();
@@ -271,7 +272,8 @@ async fn unbind(b: &VSphereBinding, ctx: &BindingContext) -> Result<Action, Bind
         Err(SubjectError::Unbindable { reason, message }) => {
             tracing::info!(namespace = ns, name, reason, message, "nothing to unbind");
         }
-        Err(SubjectError::Kube { context, source }) if is_gone(&source) => {
+        Err(SubjectError::Kube { context, source }) if matches!(&source, kube::Error::Api(s) if s.code == 404) =>
+        {
             tracing::info!(
                 namespace = ns,
                 name,
@@ -279,7 +281,16 @@ async fn unbind(b: &VSphereBinding, ctx: &BindingContext) -> Result<Action, Bind
                 "subjects gone; nothing to unbind"
             );
         }
+        // Not listed (Forbidden, unreachable...): subjects may still carry
+        // the credentials, so the finalizer stays, the status says why, and
+        // the Undo is retried.
         Err(SubjectError::Kube { context, source }) => {
+            let api: Api<VSphereBinding> = Api::namespaced(ctx.client.clone(), &ns);
+            let message = format!(
+                "cannot unbind the subjects ({context}: {source}); the finalizer stays until \
+                 they are unbound"
+            );
+            write_ready(&api, b, ConditionStatus::False, "UnbindFailed", &message).await?;
             return Err(BindingError::Kube { context, source });
         }
     }

@@ -1224,6 +1224,113 @@ async fn release_manifests_apply_and_their_rbac_suffices() {
         (!has_binding(&d)).then_some(())
     })
     .await;
+    // A subject the controller may not read: the finalizer stays through the
+    // deletion (the status says why) until it may, then the binding goes.
+    server
+        .install_crds(
+            &admin,
+            "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+",
+        )
+        .await
+        .expect("the Widget CRD");
+    let widgets = ApiResource::from_gvk(&GroupVersionKind::gvk("example.com", "v1", "Widget"));
+    Api::<DynamicObject>::namespaced_with(admin.clone(), &ns, &widgets)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"apiVersion": "example.com/v1", "kind": "Widget",
+                "metadata": {"name": "w"},
+                "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    env.create::<VSphereBinding>(json!({
+        "metadata": {"name": "widget-binding"},
+        "spec": {"subject": {"apiVersion": "example.com/v1", "kind": "Widget", "name": "w", "namespace": ns},
+                 "address": "https://vc.local", "secretRef": {"name": "creds"}}
+    }))
+    .await;
+    let ready_reason = || async {
+        let b = env
+            .api::<VSphereBinding>()
+            .get_opt("widget-binding")
+            .await
+            .unwrap()?;
+        let c = b
+            .status?
+            .conditions?
+            .into_iter()
+            .find(|c| c.type_ == "Ready")?;
+        c.reason
+    };
+    eventually("widget-binding not bound (Forbidden)", || async {
+        (ready_reason().await.as_deref() == Some("SubjectUnavailable")).then_some(())
+    })
+    .await;
+    env.api::<VSphereBinding>()
+        .delete("widget-binding", &Default::default())
+        .await
+        .unwrap();
+    eventually("the finalizer kept: UnbindFailed", || async {
+        (ready_reason().await.as_deref() == Some("UnbindFailed")).then_some(())
+    })
+    .await;
+    let kept = env
+        .api::<VSphereBinding>()
+        .get("widget-binding")
+        .await
+        .unwrap();
+    assert!(kept.metadata.deletion_timestamp.is_some());
+    assert_eq!(
+        kept.metadata.finalizers.as_deref(),
+        Some(&["vspherebindings.sources.tanzu.vmware.com".to_owned()][..])
+    );
+    // A cluster admin lists Widget as PodSpecable (bound directly here: no
+    // controller-manager aggregates roles).
+    let grant = "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: widgets-podspecable
+  labels: {duck.knative.dev/podspecable: \"true\"}
+rules:
+- apiGroups: [example.com]
+  resources: [widgets]
+  verbs: [get, list, patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: widgets-podspecable}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: widgets-podspecable}
+subjects: [{kind: ServiceAccount, name: sources-controller, namespace: vmware-sources}]
+";
+    server
+        .apply_yaml(&admin, grant, "default", false)
+        .await
+        .expect("grant");
+    eventually(
+        "widget-binding gone once its subject could be unbound",
+        || async {
+            env.api::<VSphereBinding>()
+                .get_opt("widget-binding")
+                .await
+                .unwrap()
+                .is_none()
+                .then_some(())
+        },
+    )
+    .await;
     let _ = stop_b.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), bindings).await;
     env.stop().await;
