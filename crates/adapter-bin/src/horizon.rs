@@ -303,7 +303,7 @@ fn is_forbidden(e: &StoreError) -> bool {
         StoreError::Io { source, .. } => source
             .downcast_ref::<kube::Error>()
             .is_some_and(|k| matches!(k, kube::Error::Api(s) if s.code == 403)),
-        StoreError::Invalid { .. } => false,
+        _ => false,
     }
 }
 

@@ -7,6 +7,7 @@ use crate::rest::RestError;
 
 /// Why a client could not be made from the binding.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// `VC_URL` is not set.
     #[error(
@@ -19,7 +20,7 @@ pub enum Error {
     InvalidUrl {
         /// Why.
         #[source]
-        source: vsphere_client::endpoint::UrlError,
+        source: vsphere_client::UrlError,
     },
     /// `VC_INSECURE` is not a Go boolean.
     #[error(

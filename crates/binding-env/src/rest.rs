@@ -34,10 +34,11 @@ pub enum Flavor {
 
 /// REST client errors. None contains a password or session id.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RestError {
     /// The URL was refused.
     #[error(transparent)]
-    Url(#[from] vsphere_client::endpoint::UrlError),
+    Url(#[from] vsphere_client::UrlError),
     /// A setting is invalid (CA bundle, HTTP client).
     #[error("invalid REST client configuration: {reason}")]
     Config {
@@ -180,8 +181,16 @@ impl RestClientBuilder {
         base.set_query(None);
         base.set_fragment(None);
         let base_str = base.as_str().trim_end_matches('/').to_owned();
-        vsphere_client::install_crypto_provider();
-        let mut builder = reqwest::Client::builder()
+        let tls =
+            vsphere_client::transport::tls_config(self.insecure, self.ca_bundle_pem.as_deref())
+                .map_err(|e| match e {
+                    vsphere_client::Error::Config { reason } => RestError::Config { reason },
+                    other => RestError::Config {
+                        reason: other.to_string(),
+                    },
+                })?;
+        let builder = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .connect_timeout(self.connect_timeout)
             .timeout(self.request_timeout)
             .tcp_keepalive(Duration::from_secs(30))
@@ -190,23 +199,6 @@ impl RestClientBuilder {
                 "vmware-sources-binding-env/",
                 env!("CARGO_PKG_VERSION")
             ));
-        if self.insecure {
-            builder = builder.tls_danger_accept_invalid_certs(true);
-        }
-        if let Some(pem) = &self.ca_bundle_pem {
-            let certs =
-                reqwest::Certificate::from_pem_bundle(pem).map_err(|e| RestError::Config {
-                    reason: format!("the CA bundle is not valid PEM: {e}"),
-                })?;
-            if certs.is_empty() {
-                return Err(RestError::Config {
-                    reason: "the CA bundle holds no certificate".into(),
-                });
-            }
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
         let http = builder.build().map_err(|e| RestError::Config {
             reason: format!("cannot build the HTTP client: {}", error_chain(&e)),
         })?;

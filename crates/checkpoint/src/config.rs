@@ -19,6 +19,7 @@ pub struct CheckpointConfig {
 
 /// Why a checkpoint configuration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// Not the expected JSON.
     #[error(

@@ -10,7 +10,7 @@ use crate::CheckpointError;
 /// re-reads from that millisecond and skips only what was already sent.
 ///
 /// ```
-/// use checkpoint::HorizonCheckpoint;
+/// use vmware_sources_checkpoint::HorizonCheckpoint;
 /// let cp = HorizonCheckpoint::new("https://horizon.example", 1627369939490, vec![98562, 98558]);
 /// let back = HorizonCheckpoint::from_json(&cp.to_json()).unwrap();
 /// assert_eq!(back.last_event_time, Some(1627369939490));

@@ -10,6 +10,7 @@ use crate::CheckpointError;
 
 /// Why a checkpoint could not be loaded, saved or deleted.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// Reading or writing the backing storage failed.
     #[error("checkpoint store {location}: {action} failed: {source}")]

@@ -1,9 +1,9 @@
 //! The ConfigMap store against a real kube-apiserver (crates/kube-harness).
 
-use checkpoint::{Checkpoint, CheckpointStore, ConfigMapStore};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::PostParams;
+use vmware_sources_checkpoint::{Checkpoint, CheckpointStore, ConfigMapStore};
 
 fn cp(key: i64) -> Checkpoint {
     Checkpoint::new(

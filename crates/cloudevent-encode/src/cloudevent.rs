@@ -105,6 +105,7 @@ pub enum ContentMode {
 
 /// Why a request could not be built.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RequestError {
     /// An attribute or extension value made an invalid header (cannot happen after
     /// percent-encoding; kept for safety).

@@ -21,6 +21,7 @@ pub const RECOMMENDED_MAX_NAME_LEN: usize = 20;
 
 /// Why `K_CE_OVERRIDES` was refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum OverridesError {
     /// Not JSON, or not `{"extensions":{"name":"value",...}}` with string values.
     #[error("K_CE_OVERRIDES is not a JSON object {{\"extensions\":{{\"name\":\"value\"}}}}: {0}")]

@@ -17,6 +17,7 @@ const EVENTS_PATH: &str = "/rest/external/v1/audit-events";
 
 /// Why a Horizon call failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// `HORIZON_URL` is not an http(s) URL.
     #[error("invalid Horizon URL {url:?}: {reason}")]
@@ -140,15 +141,16 @@ impl ClientBuilder {
 
     /// Build the client (no network yet).
     pub fn build(self) -> Result<Client, Error> {
-        crate::install_crypto_provider();
         let credentials = self.credentials.ok_or(Error::NoCredentials)?;
         if self.insecure {
             warn!("using potentially insecure connection to Horizon API server");
         }
+        let tls = crate::tls::client_config(self.insecure)
+            .map_err(|e| Error::Build(format!("cannot set up TLS: {e}")))?;
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .timeout(self.timeout)
             .connect_timeout(self.timeout.min(Duration::from_secs(10)))
-            .tls_danger_accept_invalid_certs(self.insecure)
             .user_agent(concat!(
                 "vmware-sources-horizon/",
                 env!("CARGO_PKG_VERSION")

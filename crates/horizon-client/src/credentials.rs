@@ -25,6 +25,7 @@ impl std::fmt::Debug for Credentials {
 
 /// Why credentials could not be read.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CredentialsError {
     /// A file could not be read.
     #[error("cannot read Horizon credentials file {path}: {source}")]

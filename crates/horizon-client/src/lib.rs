@@ -32,14 +32,9 @@ mod client;
 mod credentials;
 mod model;
 mod stream;
+mod tls;
 
 pub use client::{Client, ClientBuilder, Error, MAX_PAGE_SIZE, Page};
 pub use credentials::{Credentials, CredentialsError, DEFAULT_SECRET_PATH};
 pub use model::{AuditEvent, BetweenFilter, Tokens};
 pub use stream::{AuditEventStream, AuditEventStreamBuilder, Batch, Cursor, Signal, now_ms};
-
-/// Install rustls's `ring` provider as the process default (idempotent); [`Client::builder`]
-/// does it too.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}

@@ -1,32 +1,4 @@
-//! [`AuditEventStream`]: Horizon's audit events from a [`Cursor`] on, oldest first, each once,
-//! page by page with bounded memory.
-//!
-//! Horizon answers newest first and its pages shift while events arrive, so reading a large
-//! backlog in pages and then sorting would hold all of it in memory. The stream reads a time
-//! window instead: when `[from, to]` holds more than one page, it halves the window until one
-//! page holds it all, hands those events out sorted by (time, id), and moves on; the window
-//! grows again while pages come back small. Only a single millisecond holding more than a page
-//! of events is read in several pages (all of that millisecond, de-duplicated by id).
-//!
-//! Reads are `GET`s: a lost or broken answer (timeout, reset, truncated JSON) is simply read
-//! again, with exponential backoff and jitter; the stream never ends.
-//!
-//! ```no_run
-//! # async fn run(client: std::sync::Arc<horizon_client::Client>) -> Result<(), horizon_client::Error> {
-//! use horizon_client::{AuditEventStream, Cursor};
-//!
-//! client.login().await?;
-//! let start = Cursor::after_newest(&client, std::time::Duration::ZERO).await?;
-//! let mut stream = AuditEventStream::builder(client, start).build();
-//! loop {
-//!     let batch = stream.next_batch().await;
-//!     for e in &batch.events {
-//!         println!("{} {} {}", e.id, e.time, e.kind.as_deref().unwrap_or(""));
-//!     }
-//!     // stream.cursor() is where a restart resumes
-//! }
-//! # }
-//! ```
+//! [`AuditEventStream`] and its [`Cursor`].
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
@@ -192,8 +164,35 @@ pub struct Batch {
     pub caught_up: bool,
 }
 
-/// Horizon's audit events as a gap-free, duplicate-free sequence of batches; see the
-/// [module](self) documentation.
+/// Horizon's audit events from a [`Cursor`] on, oldest first, each once,
+/// page by page with bounded memory.
+///
+/// Horizon answers newest first and its pages shift while events arrive, so reading a large
+/// backlog in pages and then sorting would hold all of it in memory. The stream reads a time
+/// window instead: when `[from, to]` holds more than one page, it halves the window until one
+/// page holds it all, hands those events out sorted by (time, id), and moves on; the window
+/// grows again while pages come back small. Only a single millisecond holding more than a page
+/// of events is read in several pages (all of that millisecond, de-duplicated by id).
+///
+/// Reads are `GET`s: a lost or broken answer (timeout, reset, truncated JSON) is simply read
+/// again, with exponential backoff and jitter; the stream never ends.
+///
+/// ```no_run
+/// # async fn run(client: std::sync::Arc<horizon_client::Client>) -> Result<(), horizon_client::Error> {
+/// use horizon_client::{AuditEventStream, Cursor};
+///
+/// client.login().await?;
+/// let start = Cursor::after_newest(&client, std::time::Duration::ZERO).await?;
+/// let mut stream = AuditEventStream::builder(client, start).build();
+/// loop {
+///     let batch = stream.next_batch().await;
+///     for e in &batch.events {
+///         println!("{} {} {}", e.id, e.time, e.kind.as_deref().unwrap_or(""));
+///     }
+///     // stream.cursor() is where a restart resumes
+/// }
+/// # }
+/// ```
 pub struct AuditEventStream {
     client: Arc<Client>,
     cursor: Cursor,

@@ -28,7 +28,8 @@ pub enum ApiVersion {
     Fixed(String),
 }
 
-/// Settings for [`Client::connect`].
+/// Settings for a [`Client`]: start with [`Client::builder`], finish with
+/// [`ClientBuilder::connect`].
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     url: String,

@@ -9,6 +9,7 @@ use crate::fault::{FaultClass, SoapFault};
 /// Everything that can go wrong talking to vCenter. Messages name the endpoint and the cause and
 /// never contain credentials or the session cookie.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The URL was refused.
     #[error(transparent)]

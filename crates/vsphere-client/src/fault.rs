@@ -17,6 +17,7 @@ pub struct SoapFault {
 
 /// What a caller should do about a fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FaultClass {
     /// The session is gone (`NotAuthenticated`): log in again, recreate session-bound objects
     /// such as event collectors, and retry.

@@ -83,11 +83,54 @@ impl Client {
         result
     }
 
+    /// The properties at `paths` (e.g. `name`, `runtime.powerState`, `sessionList`) of one
+    /// managed object, through `RetrievePropertiesEx`; paths the object does not have are
+    /// errors from vCenter (`InvalidProperty`), unset ones are missing from the result.
+    pub async fn retrieve_properties(
+        &self,
+        obj: &MoRef,
+        paths: &[&str],
+    ) -> Result<ObjectProperties, Error> {
+        let found = self
+            .retrieve(&obj.kind, paths, &|req: &mut Request| {
+                req.moref("obj", obj).text("skip", "false");
+            })
+            .await?;
+        Ok(found
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| ObjectProperties {
+                obj: obj.clone(),
+                properties: BTreeMap::new(),
+            }))
+    }
+
     async fn retrieve_from_view(
         &self,
         view: &MoRef,
         kind: &str,
         paths: &[&str],
+    ) -> Result<Vec<ObjectProperties>, Error> {
+        self.retrieve(kind, paths, &|req: &mut Request| {
+            req.moref("obj", view)
+                .text("skip", "true")
+                .open_typed("selectSet", "TraversalSpec")
+                .text("name", "traverseEntities")
+                .text("type", "ContainerView")
+                .text("path", "view")
+                .text("skip", "false")
+                .close("selectSet");
+        })
+        .await
+    }
+
+    /// `RetrievePropertiesEx` (and its continuations) of `paths` on objects of `kind`, the
+    /// object set's content written by `object_set`.
+    async fn retrieve(
+        &self,
+        kind: &str,
+        paths: &[&str],
+        object_set: &(dyn Fn(&mut Request) + Sync),
     ) -> Result<Vec<ObjectProperties>, Error> {
         let pc = self.service_content().property_collector.clone();
         let mut req = Request::new("RetrievePropertiesEx", &pc);
@@ -95,17 +138,9 @@ impl Client {
         for p in paths {
             req.text("pathSet", p);
         }
-        req.close("propSet")
-            .open("objectSet")
-            .moref("obj", view)
-            .text("skip", "true")
-            .open_typed("selectSet", "TraversalSpec")
-            .text("name", "traverseEntities")
-            .text("type", "ContainerView")
-            .text("path", "view")
-            .text("skip", "false")
-            .close("selectSet")
-            .close("objectSet")
+        req.close("propSet").open("objectSet");
+        object_set(&mut req);
+        req.close("objectSet")
             .close("specSet")
             .open("options")
             .close("options");

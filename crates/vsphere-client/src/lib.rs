@@ -1,58 +1,68 @@
-//! A vCenter SOAP client for event sources: sessions that heal themselves, event collectors,
-//! the vim25 type catalogue and a schema-guided event decoder.
+#![doc = include_str!("../README.md")]
 //!
-//! This is the crate everything else in vmware-sources reads vCenter through. It speaks the
-//! vSphere Web Services API (SOAP, `urn:vim25`) for the calls an event source and a bound
-//! workload need, and decodes any vim25 data object, including event types newer than its
-//! catalogue, without losing a field.
+//! ## What is where
 //!
-//! ```no_run
-//! # async fn run() -> Result<(), vsphere_client::Error> {
-//! use vsphere_client::{Client, Credentials};
-//! use vsphere_client::events::{EventFilterSpec, Recursion};
+//! - [`Client`] ([`Client::builder`]): the session (login, keep-alive, re-login on
+//!   `NotAuthenticated`), [`Client::current_time`], inventory ([`Client::list_vms`],
+//!   [`Client::retrieve_properties`]), posting events ([`Client::post_event`]);
+//!   [`Endpoint`] and [`Credentials`] (URLs parsed like govmomi's `soap.ParseURL`).
+//! - [`events`]: [`events::EventStream`] (the robust, checkpointable reader), and the building
+//!   blocks under it: [`events::EventFilterSpec`], [`events::EventCollector`],
+//!   [`events::LatestPageWatch`].
+//! - [`model`]: decoded values ([`Event`], [`DataObject`], [`Value`], [`MoRef`]); every field vCenter
+//!   sends is kept, including those of event types newer than this crate.
+//! - [`catalogue`]: the vim25 types and fields the decoder knows, with the API release that
+//!   introduced each.
+//! - [`Error`] (with [`SoapFault`] and [`FaultClass`]): what failed, never with credentials.
 //!
-//! let client = Client::builder("vcenter.example.com")        // https://…/sdk
-//!     .credentials(Credentials::new("administrator@vsphere.local", "secret"))
-//!     .connect()
-//!     .await?;
-//! let root = client.service_content().root_folder.clone();
-//! let collector = client
-//!     .create_event_collector(&EventFilterSpec::new().entity(root, Recursion::All))
-//!     .await?;
-//! for event in collector.read_next(100).await? {
-//!     println!("{} {} {:?}", event.key(), event.kind_name(), event.full_formatted_message());
-//! }
-//! # Ok(()) }
-//! ```
+//! Times are [`jiff::Timestamp`]s (re-exported as [`jiff`], aliased [`DateTime`]).
 //!
-//! Where things are:
-//! - [`endpoint`]: URL parsing (govmomi's `soap.ParseURL`), credentials and secrets;
-//! - [`transport`]: HTTP, TLS, the session cookie, size caps; [`client`]: the session, keep-alive
-//!   and re-login; [`request`]: request envelopes in WSDL order;
-//! - [`events`]: filters, collectors, `PostEvent`, waiting on `latestPage`;
-//!   [`inventory`]: property retrieval (VMs, power state, host);
-//! - [`catalogue`]: the vim25 type table; [`decode`]: the streaming decoder; [`model`]: the
-//!   decoded values and the [`Event`] accessors; [`fault`]: SOAP faults and their classes.
-//!
-//! Every binary and test must use one rustls crypto provider; [`install_crypto_provider`]
-//! installs ring (the client calls it too).
+//! The crate installs nothing process-wide: each client builds its own rustls configuration
+//! with the `ring` provider, whatever provider (if any) the application installed.
+
+#![forbid(unsafe_code)]
 
 pub mod catalogue;
-pub mod client;
+mod client;
+// Internal: the streaming decoder. Public only for this workspace's simulator (vsphere-sim),
+// encoders' tests and examples (cloudevent-encode), benches and the fuzz target; not part of the
+// API (use `events::decode_page` to decode a captured page).
+#[doc(hidden)]
 pub mod decode;
-pub mod endpoint;
-pub mod error;
+mod endpoint;
+mod error;
 pub mod events;
-pub mod fault;
-pub mod inventory;
+mod fault;
+mod inventory;
 pub mod model;
+// Internal: SOAP request writing. Public only for vsphere-sim (it writes answers with it) and
+// tests that send requests the client has no method for.
+#[doc(hidden)]
 pub mod request;
+// Internal: xsd:dateTime parsing and Go-style formatting, shared with vsphere-sim and
+// cloudevent-encode.
+#[doc(hidden)]
 pub mod time;
+mod tls;
+// Internal: HTTP and the session cookie. Public only for vsphere-sim (the cookie name), and for
+// the CA-bundle helpers the adapters and binding-env check settings with.
+#[doc(hidden)]
 pub mod transport;
 
 pub use client::{About, ApiVersion, Client, ClientBuilder, ServiceContent, UserSession};
-pub use endpoint::{Credentials, Endpoint, Secret};
+pub use decode::DecodeError;
+pub use endpoint::{Credentials, Endpoint, Secret, UrlError};
 pub use error::Error;
 pub use fault::{FaultClass, SoapFault};
+pub use inventory::{ObjectProperties, VmSummary};
 pub use model::{DataObject, Event, EventClass, Field, FieldName, MoRef, TypeRef, Value};
+pub use time::DateTime;
+
+/// The `jiff` crate, whose [`jiff::Timestamp`] this crate's times are (`jiff::SignedDuration`
+/// for arithmetic on them).
+pub use jiff;
+
+// For the workspace's binaries, which build their own rustls clients (an application may do the
+// same); the library itself never calls it.
+#[doc(hidden)]
 pub use transport::install_crypto_provider;

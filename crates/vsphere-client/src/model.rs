@@ -1,4 +1,4 @@
-//! The decoded data model: values typed by the [catalogue](crate::catalogue).
+//! The decoded data model: values typed by the [`catalogue`].
 //!
 //! A decoded vCenter object is a [`DataObject`]: its type (from the catalogue, or the `xsi:type`
 //! name of a type the catalogue does not know) and its fields in the order they arrived. Fields

@@ -40,18 +40,20 @@ impl Default for TransportConfig {
     }
 }
 
-/// The certificates of a PEM CA bundle; an error (`Error::Config`) when it is not PEM or holds
-/// none. Use it to check a bundle when reading settings, before connecting.
-pub fn ca_certificates(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, Error> {
-    let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| Error::Config {
-        reason: format!("the CA bundle is not valid PEM: {e}"),
-    })?;
-    if certs.is_empty() {
-        return Err(Error::Config {
-            reason: "the CA bundle holds no certificate".into(),
-        });
-    }
-    Ok(certs)
+pub use crate::tls::ca_certificates;
+
+/// The rustls configuration this crate's clients use (ring, the platform verifier plus the
+/// certificates of `ca_bundle_pem`, or no verification when `insecure`), for reqwest's
+/// `tls_backend_preconfigured`. binding-env's REST client shares it.
+pub fn tls_config(
+    insecure: bool,
+    ca_bundle_pem: Option<&[u8]>,
+) -> Result<rustls::ClientConfig, Error> {
+    let extra_roots = match ca_bundle_pem {
+        Some(pem) => ca_certificates(pem)?,
+        None => Vec::new(),
+    };
+    crate::tls::client_config(insecure, extra_roots)
 }
 
 /// Append the PEM text `pem` to a CA bundle, starting on a line of its own.
@@ -62,9 +64,9 @@ pub fn append_pem(bundle: &mut Vec<u8>, pem: &[u8]) {
     bundle.extend_from_slice(pem);
 }
 
-/// Install ring as the process-wide rustls provider unless one is installed already. Every
-/// binary calls this first; the client calls it too so a library user cannot hit rustls'
-/// "no process-level CryptoProvider" panic.
+/// Install ring as the process-wide rustls provider unless one is installed already. For
+/// binaries that build their own rustls or reqwest clients, at start-up; this crate's clients
+/// never call it (they choose ring per client).
 pub fn install_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Losing a race to another thread installing a provider is fine.
@@ -89,22 +91,15 @@ pub(crate) struct Transport {
 
 impl Transport {
     pub fn new(endpoint: Endpoint, config: TransportConfig) -> Result<Self, Error> {
-        install_crypto_provider();
-        let mut builder = reqwest::Client::builder()
+        let tls = tls_config(config.insecure, config.ca_bundle_pem.as_deref())?;
+        let builder = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_keepalive(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("vmware-sources/", env!("CARGO_PKG_VERSION")));
-        if config.insecure {
-            builder = builder.tls_danger_accept_invalid_certs(true);
-        }
-        if let Some(pem) = &config.ca_bundle_pem {
-            for cert in ca_certificates(pem)? {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
         let http = builder.build().map_err(|e| Error::Config {
             reason: format!("cannot build the HTTP client: {}", error_chain(&e)),
         })?;

@@ -40,7 +40,7 @@ struct Cli {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    horizon_client::install_crypto_provider();
+    vsphere_client::install_crypto_provider();
     #[allow(unused_mut)]
     let Cli {
         mut args,

@@ -1,6 +1,6 @@
 //! The vim25 type catalogue: every data type and enum of the newest vSphere API, as data.
 //!
-//! The table in [`generated`] is written by `tools/catalogue/generate.py` from pyVmomi's type
+//! The table is written by `tools/catalogue/generate.py` from pyVmomi's type
 //! information (newest API) overlaid with govmomi's `vim25/types/types.go` at the version the Go
 //! project pins. The overlay supplies what the payload encoders need to reproduce the Go adapter's
 //! bytes: Go field names, Go field order, pointer-ness and `omitempty`.
@@ -28,6 +28,11 @@
 #[allow(clippy::all)]
 mod generated;
 
+// Hidden below (`#[doc(hidden)]`): the raw tables, indexes, flags and the Go overlay. They are
+// for this workspace's decoder, payload encoders (cloudevent-encode) and simulator (vsphere-sim),
+// not part of the API; the documented items are the types, fields, enums and releases.
+
+#[doc(hidden)]
 pub use generated::{ENUMS, SCHEMA_SOURCES, TYPES};
 
 /// The primitive or structural kind of a field's values.
@@ -65,13 +70,14 @@ pub enum Kind {
     Any,
     /// A managed object reference (`<vm type="VirtualMachine">vm-57</vm>`).
     MoRef,
-    /// An enum; the index points into [`ENUMS`].
+    /// An enum; the index points into the catalogue's enum table (see [`lookup_enum`]).
     Enum(u16),
-    /// A data object; the index points into [`TYPES`] (the declared type; a subtype may be sent).
+    /// A data object; the index points into the catalogue's type table (the declared type; a subtype may be sent).
     Data(u16),
 }
 
 /// Field flags.
+#[doc(hidden)]
 pub mod flags {
     /// The field is an array (repeated element).
     pub const ARRAY: u8 = 1;
@@ -96,6 +102,7 @@ pub mod flags {
 /// these instead of `&'static str`, so they contain no pointers: a program using them starts
 /// without relocating them and keeps them as clean, shared, read-only pages.
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[doc(hidden)]
 pub struct Name(u32);
 
 /// Byte-string equality for short names, eight bytes at a time and without a call to `memcmp`
@@ -156,6 +163,7 @@ pub struct FieldInfo {
     /// The kind of the values.
     pub kind: Kind,
     /// A combination of [`flags`].
+    #[doc(hidden)]
     pub flags: u8,
     version: u8,
 }
@@ -199,6 +207,7 @@ impl FieldInfo {
         self.flags & flags::SECRET != 0
     }
     /// Test one of the [`flags`].
+    #[doc(hidden)]
     pub const fn has(&self, flag: u8) -> bool {
         self.flags & flag != 0
     }
@@ -296,6 +305,7 @@ impl std::fmt::Display for Release {
 pub struct TypeInfo {
     name: Name,
     /// The index of the base type in [`TYPES`], `None` for the root (`DataObject`).
+    #[doc(hidden)]
     pub base: Option<u16>,
     fields_at: u32,
     fields_len: u16,
@@ -303,11 +313,13 @@ pub struct TypeInfo {
     effective_at: u32,
     version: u8,
     /// Whether govmomi 0.24 declares the type.
+    #[doc(hidden)]
     pub in_go: bool,
 }
 
 /// The fields of a type as [`TypeInfo::effective_fields`] lists them.
 #[derive(Debug, Clone, Copy)]
+#[doc(hidden)]
 pub struct FieldList {
     indexes: &'static [u16],
 }
@@ -432,6 +444,7 @@ impl TypeInfo {
     /// where the subtype declares it. This is Go's rule for embedded structs (what govmomi's
     /// encoders write) and the declaration [`TypeInfo::field`] finds. Precomputed by the
     /// generator: no allocation, no search.
+    #[doc(hidden)]
     pub fn effective_fields(&self) -> FieldList {
         let at = self.effective_at as usize;
         FieldList {
@@ -474,6 +487,7 @@ pub fn lookup_enum(name: &str) -> Option<&'static EnumInfo> {
 
 /// The [`Kind`] of values of the data type `name` (for decoding a value of a declared type,
 /// e.g. `data_kind("Event")`).
+#[doc(hidden)]
 pub fn data_kind(name: &str) -> Option<Kind> {
     TYPES
         .binary_search_by(|t| t.name().cmp(name))
@@ -483,11 +497,13 @@ pub fn data_kind(name: &str) -> Option<Kind> {
 }
 
 /// The data type at an index of [`TYPES`] (as held by [`Kind::Data`]).
+#[doc(hidden)]
 pub fn type_at(index: u16) -> &'static TypeInfo {
     &TYPES[usize::from(index)]
 }
 
 /// The enum at an index of [`ENUMS`] (as held by [`Kind::Enum`]).
+#[doc(hidden)]
 pub fn enum_at(index: u16) -> &'static EnumInfo {
     &ENUMS[usize::from(index)]
 }

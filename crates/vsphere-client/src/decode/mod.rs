@@ -1,6 +1,6 @@
 //! The schema-guided streaming decoder: SOAP response bytes to [`Value`]s typed by the catalogue.
 //!
-//! One pass over the document with a small pull tokenizer ([`Xml`]) made for what SOAP uses:
+//! One pass over the document with a small pull tokenizer (`Xml`) made for what SOAP uses:
 //! elements, attributes, namespaces, character data, CDATA and the predefined and character
 //! references; comments, processing instructions and a DOCTYPE are skipped, and no entity is
 //! ever expanded from a DTD. No DOM. `xsi:type` is resolved by namespace URI whatever prefix
@@ -43,6 +43,7 @@ const MAX_DEPTH: usize = 128;
 /// Why a response could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed SOAP response at byte {position}: {message}")]
+#[non_exhaustive]
 pub struct DecodeError {
     /// Byte offset in the response where the problem was found.
     pub position: u64,

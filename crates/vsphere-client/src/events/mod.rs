@@ -1,5 +1,10 @@
-//! Reading vCenter's event history: filters, collectors, posting events, and waiting for new
-//! events without polling.
+//! Reading vCenter's event history.
+//!
+//! Most programs want [`EventStream`]: events from a [`Position`] on, in order, each once,
+//! through lost sessions, lost answers and outages, with the position to checkpoint. Under it
+//! are the single calls, for programs that manage collectors themselves: [`EventFilterSpec`],
+//! [`EventCollector`] (`ReadNextEvents`, `ReadPreviousEvents`, …), [`LatestPageWatch`] (waiting
+//! for new events with `WaitForUpdatesEx` instead of polling).
 //!
 //! ```no_run
 //! # async fn run(client: vsphere_client::Client) -> Result<(), vsphere_client::Error> {
@@ -19,6 +24,9 @@
 //! }
 //! # }
 //! ```
+//!
+//! That loop is what [`EventStream`] replaces: it does not survive a lost session or a lost
+//! answer (a `ReadNextEvents` answer that never arrives loses its page).
 
 mod collector;
 mod filter;
@@ -26,4 +34,25 @@ mod stream;
 
 pub use collector::{EventCollector, LatestPageWatch};
 pub use filter::{EventFilterSpec, Recursion};
-pub use stream::{EventStream, EventStreamBuilder, Page, Position, Signal, key_at_or_before};
+pub use stream::{EventStream, EventStreamBuilder, Page, Position, Signal};
+
+use crate::{DecodeError, Event};
+
+/// Decode the body of a `ReadNextEvents` or `ReadPreviousEvents` answer (a captured one, for
+/// replays and tests) into events, as the collector does.
+///
+/// ```
+/// let page = br#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
+///   xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>
+///   <ReadNextEventsResponse xmlns="urn:vim25"><returnval xsi:type="VmPoweredOffEvent">
+///   <key>28</key><chainId>28</chainId><createdTime>2026-11-27T02:47:56Z</createdTime>
+///   <userName>user</userName><vm><name>VM0</name><vm type="VirtualMachine">vm-57</vm></vm>
+///   <fullFormattedMessage>VM0 is powered off</fullFormattedMessage></returnval>
+///   </ReadNextEventsResponse></soapenv:Body></soapenv:Envelope>"#;
+/// let events = vsphere_client::events::decode_page(page).unwrap();
+/// assert_eq!(events[0].key(), 28);
+/// assert_eq!(events[0].type_name(), "VmPoweredOffEvent");
+/// ```
+pub fn decode_page(body: &[u8]) -> Result<Vec<Event>, DecodeError> {
+    crate::decode::decode_events(body)
+}

@@ -1,39 +1,4 @@
-//! [`EventStream`]: vCenter's event history from a start position, in order, without gaps,
-//! surviving everything a long-running reader meets.
-//!
-//! What it handles so the caller does not have to:
-//! - **Lost answers.** vCenter moves a collector's cursor when it answers `ReadNextEvents`; when
-//!   the answer does not arrive whole (timeout, reset connection, truncated or undecodable body,
-//!   a future dropped mid-read) the page may be gone from that collector. Every such error
-//!   replaces the collector with a new one from the last event handed out, and the events read
-//!   again are skipped (de-duplication at the boundary).
-//! - **Sessions.** The client logs in again by itself when the session expires; the collector
-//!   went with the old session and is created anew from the position.
-//! - **Poison events.** A page that fails to decode every time is read again in smaller pages
-//!   until the one event at fault is isolated; that event is then decoded leniently (values that
-//!   do not parse are kept as text, as fields of unknown types are) or, failing that, salvaged
-//!   (`key`, `createdTime`, its type and the raw XML in a `rawXml` field). It is handed out like
-//!   any other event and reported as [`Signal::Undecodable`]: never a stall, never a silent loss.
-//! - **Waiting.** When the history is drained it waits on the collector's `latestPage`
-//!   (`WaitForUpdatesEx`) instead of polling, so new events arrive within a round trip.
-//! - **Outages.** Errors are retried with exponential backoff and jitter; the stream never ends.
-//!
-//! ```no_run
-//! # async fn run(client: vsphere_client::Client) -> Result<(), vsphere_client::Error> {
-//! use vsphere_client::events::{EventStream, Position};
-//!
-//! let since = client.current_time().await? - jiff::SignedDuration::from_mins(10);
-//! let mut stream = EventStream::builder(client, Position::at(since)).page_size(500).build();
-//! loop {
-//!     let page = stream.next_page().await;
-//!     for event in &page.events {
-//!         println!("{} {}", event.key(), event.kind_name());
-//!     }
-//!     let position = stream.position(); // save it: a restart resumes from here
-//!     # let _ = position;
-//! }
-//! # }
-//! ```
+//! [`EventStream`] and its [`Position`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,7 +20,9 @@ use crate::model::{DataObject, Event, Field, FieldName, MoRef, TypeRef, Value};
 /// Events created before `time` were read; at `time`, those with keys up to `key` (in key order,
 /// wrap-aware) were read too. Save it to resume after a restart ([`EventStreamBuilder`] takes
 /// it back); it maps to the Go adapter's checkpoint (`lastEventKeyTimestamp`, `lastEventKey`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// It serialises as `{"time":"2026-11-27T10:00:00Z","key":41}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Position {
     /// The creation time of the last event read, or where reading begins.
     pub time: Timestamp,
@@ -67,6 +34,16 @@ impl Position {
     /// Begin at `time`, with nothing read yet.
     pub fn at(time: Timestamp) -> Self {
         Self { time, key: None }
+    }
+
+    /// Right after `event`: where to resume once it is handled (`None` for an event without
+    /// `createdTime`, which vCenter always sets). With [`EventStream::into_stream`], save this
+    /// per event instead of [`EventStream::position`].
+    pub fn after(event: &Event) -> Option<Self> {
+        Some(Self {
+            time: event.created_time()?,
+            key: Some(event.key()),
+        })
     }
 
     /// Whether an event created at `created` with `key` is at or before this position (was
@@ -84,7 +61,7 @@ impl Position {
 }
 
 /// vCenter event keys are `int32` and can wrap: compare them as serial numbers.
-pub fn key_at_or_before(key: i64, last: i64) -> bool {
+pub(crate) fn key_at_or_before(key: i64, last: i64) -> bool {
     let diff = (last as i32).wrapping_sub(key as i32);
     diff >= 0
 }
@@ -200,6 +177,7 @@ impl EventStreamBuilder {
 
 /// One read's worth of new events.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct Page {
     /// New events, oldest first (never empty from [`EventStream::next_page`]).
     pub events: Vec<Event>,
@@ -207,8 +185,43 @@ pub struct Page {
     pub caught_up: bool,
 }
 
-/// vCenter's event history as a gap-free, duplicate-free sequence of pages; see the
-/// [module](self) documentation.
+/// vCenter's event history from a start position, in order, without gaps,
+/// surviving everything a long-running reader meets.
+///
+/// What it handles so the caller does not have to:
+/// - **Lost answers.** vCenter moves a collector's cursor when it answers `ReadNextEvents`; when
+///   the answer does not arrive whole (timeout, reset connection, truncated or undecodable body,
+///   a future dropped mid-read) the page may be gone from that collector. Every such error
+///   replaces the collector with a new one from the last event handed out, and the events read
+///   again are skipped (de-duplication at the boundary).
+/// - **Sessions.** The client logs in again by itself when the session expires; the collector
+///   went with the old session and is created anew from the position.
+/// - **Poison events.** A page that fails to decode every time is read again in smaller pages
+///   until the one event at fault is isolated; that event is then decoded leniently (values that
+///   do not parse are kept as text, as fields of unknown types are) or, failing that, salvaged
+///   (`key`, `createdTime`, its type and the raw XML in a `rawXml` field). It is handed out like
+///   any other event and reported as [`Signal::Undecodable`]: never a stall, never a silent loss.
+/// - **Waiting.** When the history is drained it waits on the collector's `latestPage`
+///   (`WaitForUpdatesEx`) instead of polling, so new events arrive within a round trip.
+/// - **Outages.** Errors are retried with exponential backoff and jitter; the stream never ends.
+///
+/// ```no_run
+/// # async fn run(client: vsphere_client::Client) -> Result<(), vsphere_client::Error> {
+/// use vsphere_client::events::{EventStream, Position};
+///
+/// let since = client.current_time().await? - vsphere_client::jiff::SignedDuration::from_mins(10);
+/// let mut stream = EventStream::builder(client, Position::at(since)).page_size(500).build();
+/// loop {
+///     let page = stream.next_page().await;
+///     for event in &page.events {
+///         println!("{} {}", event.key(), event.kind_name());
+///     }
+///     // Save it (it serialises with serde): a restart resumes from here.
+///     let position = stream.position();
+///     # let _ = position;
+/// }
+/// # }
+/// ```
 pub struct EventStream {
     client: Client,
     start: Position,
@@ -347,8 +360,8 @@ impl EventStream {
         }
     }
 
-    /// Turn the stream into a [`Stream`] of events (positions are then not observable; use
-    /// [`EventStream::next_page`] to checkpoint).
+    /// Turn the stream into a [`Stream`] of events, for `StreamExt` combinators. To checkpoint,
+    /// save [`Position::after`] of each event handled.
     pub fn into_stream(self) -> impl Stream<Item = Event> + Send {
         futures_util::stream::unfold(
             (self, std::collections::VecDeque::new()),
