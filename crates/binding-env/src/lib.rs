@@ -1,18 +1,6 @@
-//! A logged-in vSphere client in one call for workloads bound by a VSphereBinding.
+#![doc = include_str!("../README.md")]
 //!
-//! ```no_run
-//! # async fn run() -> Result<(), binding_env::Error> {
-//! // SOAP (vim25): inventory, events, everything vsphere-client offers.
-//! let client = binding_env::new_soap_client().await?;
-//! for vm in client.list_vms().await? {
-//!     println!("{} {}", vm.name, vm.power_state);
-//! }
-//!
-//! // REST (vAPI): tagging and generic JSON calls.
-//! let rest = binding_env::new_rest_client().await?;
-//! let categories = rest.list_categories().await?;
-//! # let _ = categories; Ok(()) }
-//! ```
+//! ## The environment
 //!
 //! The same code runs against any vCenter without a rebuild: everything comes from the
 //! environment the VSphereBinding gives the workload (the Go `pkg/vsphere` contract):
@@ -36,17 +24,21 @@
 //! [`connect_rest`] take the result.
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
-pub mod config;
-pub mod error;
-pub mod rest;
-pub mod tagging;
+mod config;
+mod error;
+mod rest;
+mod tagging;
 
-pub use config::{BindingConfig, CredentialSource};
+pub use config::{
+    BindingConfig, CredentialSource, DEFAULT_SECRET_PATH, ENV_CA_BUNDLE, ENV_CA_CERTS,
+    ENV_INSECURE, ENV_PASSWORD, ENV_SECRET_PATH, ENV_URL, ENV_USERNAME,
+};
 pub use error::Error;
-pub use rest::{Flavor, RestClient, RestClientBuilder, RestError};
+pub use rest::{Flavor, RestClient, RestClientBuilder, RestError, SESSION_HEADER};
 pub use tagging::{Category, CategorySpec, ObjectId, Tag, TagSpec};
+/// The `vsphere-client` crate, whose [`vsphere_client::Client`] [`new_soap_client`] returns.
+pub use vsphere_client;
 
 use error::tls_hint;
 use tracing::info;

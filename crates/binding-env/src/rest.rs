@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use tracing::{Instrument, debug, info, info_span, warn};
 use vsphere_client::{Credentials, Endpoint, Secret};
 
-/// The session header.
+/// The vAPI session header (`vmware-api-session-id`), for calls made without [`RestClient`].
 pub const SESSION_HEADER: &str = "vmware-api-session-id";
 
 /// Which REST API generation to talk to.
@@ -626,7 +626,7 @@ fn decode<T: DeserializeOwned>(
 }
 
 /// `{"value": x}` → `x` (the `/rest` wrapper); anything else unchanged.
-pub fn unwrap_value(v: serde_json::Value) -> serde_json::Value {
+pub(crate) fn unwrap_value(v: serde_json::Value) -> serde_json::Value {
     match v {
         serde_json::Value::Object(mut o) if o.len() == 1 && o.contains_key("value") => {
             o.remove("value").unwrap_or(serde_json::Value::Null)

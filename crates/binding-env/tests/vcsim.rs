@@ -310,7 +310,7 @@ async fn rest_session_survives_a_server_side_logout() {
         .expect("http");
     let status = other
         .delete(format!("{}/rest/com/vmware/cis/session", rest.base_url()))
-        .header(binding_env::rest::SESSION_HEADER, old.expose())
+        .header(binding_env::SESSION_HEADER, old.expose())
         .send()
         .await
         .expect("delete session")
@@ -321,7 +321,7 @@ async fn rest_session_survives_a_server_side_logout() {
             "{}/rest/com/vmware/cis/session?~action=get",
             rest.base_url()
         ))
-        .header(binding_env::rest::SESSION_HEADER, old.expose())
+        .header(binding_env::SESSION_HEADER, old.expose())
         .send()
         .await
         .expect("probe");
@@ -353,7 +353,7 @@ async fn rest_keepalive_runs_and_relogs_in() {
         .build()
         .expect("http")
         .delete(format!("{}/rest/com/vmware/cis/session", rest.base_url()))
-        .header(binding_env::rest::SESSION_HEADER, old.expose())
+        .header(binding_env::SESSION_HEADER, old.expose())
         .send()
         .await
         .expect("delete");

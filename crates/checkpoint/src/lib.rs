@@ -1,4 +1,6 @@
-//! Checkpoints for the vmware-sources adapters: where to resume reading after a restart.
+#![doc = include_str!("../README.md")]
+//!
+//! ## What is here
 //!
 //! - [`Checkpoint`]: the JSON the Go adapter writes under the ConfigMap key `checkpoint`
 //!   (`{"vCenter","lastEventKey","lastEventType","lastEventKeyTimestamp","createdTimestamp"}`),
@@ -13,8 +15,8 @@
 //!   [`ConfigMapStore`] (feature `kubernetes`) keeps it where the Go adapter does.
 //!
 //! ```
-//! # async fn demo() -> Result<(), checkpoint::StoreError> {
-//! use checkpoint::{Checkpoint, CheckpointStore, MemoryStore};
+//! # async fn demo() -> Result<(), vmware_sources_checkpoint::StoreError> {
+//! use vmware_sources_checkpoint::{Checkpoint, CheckpointStore, MemoryStore};
 //! let store = MemoryStore::default();
 //! assert!(store.load().await?.is_none());
 //! let t = "2021-02-15T19:20:35.598999Z".parse().unwrap();
@@ -37,6 +39,9 @@ pub use config::{CheckpointConfig, ConfigError, parse_go_duration};
 pub use horizon::HorizonCheckpoint;
 pub use model::{Checkpoint, CheckpointError};
 pub use store::{CheckpointStore, FileStore, MemoryStore, StoreError};
+
+/// The `jiff` crate, whose [`jiff::Timestamp`] checkpoints hold.
+pub use jiff;
 
 /// The ConfigMap key the Go adapter uses.
 pub const CHECKPOINT_KEY: &str = "checkpoint";

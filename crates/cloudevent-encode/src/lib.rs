@@ -1,46 +1,7 @@
-//! vCenter events as CloudEvents, with payloads byte-identical to the Go adapter's
-//! (vmware-tanzu/sources-for-knative).
+#![doc = include_str!("../README.md")]
 //!
-//! ```
-//! use cloudevent_encode::{CeOverrides, EventEncoder, PayloadEncoding};
-//! use vsphere_client::decode::decode_events;
+//! ## What is here
 //!
-//! let page = r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
-//!   xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>
-//!   <ReadNextEventsResponse xmlns="urn:vim25"><returnval xsi:type="VmPoweredOffEvent">
-//!   <key>28</key><chainId>28</chainId><createdTime>2026-11-27T02:47:56.344661454Z</createdTime>
-//!   <userName>user</userName><vm><name>VM0</name><vm type="VirtualMachine">vm-57</vm></vm>
-//!   <fullFormattedMessage>VM0 is powered off</fullFormattedMessage><template>false</template>
-//!   </returnval></ReadNextEventsResponse></soapenv:Body></soapenv:Envelope>"#;
-//! let events = decode_events(page.as_bytes()).unwrap();
-//!
-//! // Once per adapter: K_CE_OVERRIDES, VSPHERE_PAYLOAD_ENCODING, the vCenter URL and API version.
-//! let overrides = CeOverrides::from_json(r#"{"extensions":{"team":"ops"}}"#).unwrap();
-//! let encoder = EventEncoder::new("https://vc.example.com/sdk", "8.0.3.0",
-//!                                 PayloadEncoding::parse("application/json").unwrap())
-//!     .with_overrides(overrides)
-//!     .with_namespace("default");
-//!
-//! // Per event: a request for the sink, the body buffer reused across events.
-//! let sink: http::Uri = "http://broker-ingress.knative-eventing.svc/default/default".parse().unwrap();
-//! let req = encoder.request(&events[0], &sink, Vec::with_capacity(4096)).unwrap();
-//! assert_eq!(req.headers()["ce-type"], "com.vmware.vsphere.VmPoweredOffEvent.v0");
-//! assert_eq!(req.headers()["ce-id"], "28");
-//! assert_eq!(req.headers()["ce-eventclass"], "event");
-//! assert_eq!(req.headers()["ce-team"], "ops");
-//! assert_eq!(req.headers()["content-type"], "application/json");
-//! assert!(req.body().starts_with(br#"{"Key":28,"ChainId":28,"CreatedTime":"2026-11-27T02:47:56.344661454Z""#));
-//!
-//! // Or just a payload, into a reusable buffer:
-//! let mut buf = Vec::new();
-//! cloudevent_encode::encode_xml(events[0].object(), &mut buf);
-//! assert!(buf.starts_with(b"<VmPoweredOffEvent><key>28</key>"));
-//! ```
-//!
-//! The `http::Request<Vec<u8>>` converts into a reqwest 0.13 request with
-//! `reqwest::Request::try_from(req)`.
-//!
-//! What is in here:
 //! - [`encode_xml`] / [`encode_json`]: Go's `encoding/xml.Marshal` and `encoding/json.Marshal` of
 //!   the govmomi struct, from the decoded model and the type catalogue, written straight into a
 //!   byte buffer. Fields govmomi 0.24 knows come out exactly as Go writes them; fields of newer
@@ -72,3 +33,6 @@ pub use cloudevent::{
 pub use json::{encode_json, encode_json_go_only};
 pub use overrides::{CORE_ATTRIBUTES, CeOverrides, OverridesError, RECOMMENDED_MAX_NAME_LEN};
 pub use xml::{encode_xml, encode_xml_go_only};
+
+/// The `vsphere-client` crate, whose [`vsphere_client::Event`]s this crate encodes.
+pub use vsphere_client;

@@ -1,4 +1,6 @@
-//! A VMware Horizon REST client for audit events.
+#![doc = include_str!("../README.md")]
+//!
+//! ## The calls
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), horizon_client::Error> {
@@ -37,4 +39,4 @@ mod tls;
 pub use client::{Client, ClientBuilder, Error, MAX_PAGE_SIZE, Page};
 pub use credentials::{Credentials, CredentialsError, DEFAULT_SECRET_PATH};
 pub use model::{AuditEvent, BetweenFilter, Tokens};
-pub use stream::{AuditEventStream, AuditEventStreamBuilder, Batch, Cursor, Signal, now_ms};
+pub use stream::{AuditEventStream, AuditEventStreamBuilder, Batch, Cursor, Signal};

@@ -14,7 +14,9 @@ const TO_BUFFER_MS: i64 = 24 * 3600 * 1000;
 /// How far reading got: every event before `time`, and those at `time` whose id is in `ids`.
 ///
 /// This is what the adapter checkpoints (`lastEventTime`, `lastEventIds`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// It serialises as `{"time":1627369939490,"ids":[98558,98562]}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Cursor {
     /// Unix milliseconds.
     pub time: i64,
@@ -76,7 +78,7 @@ impl Cursor {
 }
 
 /// Unix milliseconds now (this host's clock; only used for the query's upper bound).
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -157,6 +159,7 @@ impl AuditEventStreamBuilder {
 
 /// New audit events, oldest first.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct Batch {
     /// The events, by (time, id) (never empty from [`AuditEventStream::next_batch`]).
     pub events: Vec<AuditEvent>,

@@ -72,7 +72,8 @@ pub enum Kind {
     MoRef,
     /// An enum; the index points into the catalogue's enum table (see [`lookup_enum`]).
     Enum(u16),
-    /// A data object; the index points into the catalogue's type table (the declared type; a subtype may be sent).
+    /// A data object; the index points into the catalogue's type table (the declared type; a
+    /// subtype may be sent).
     Data(u16),
 }
 
