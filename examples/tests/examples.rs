@@ -168,25 +168,49 @@ fn list_vms_documented_errors() {
 }
 
 #[tokio::test]
-async fn tail_events_prints_history_once() {
+async fn tail_events_prints_the_history_then_follows() {
     let sim = sim();
     post_user_event(&soap(&sim).await, "hello from the history").await;
     let dir = secret(sim.username(), sim.password());
-    let out = bound(TAIL_EVENTS, sim.url(), dir.path())
-        .args(["--once", "--since-minutes", "60"])
-        .output()
-        .expect("run");
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stderr}");
-    let line = stdout
-        .lines()
-        .find(|l| l.contains("hello from the history"))
-        .unwrap_or_else(|| panic!("event not printed: {stdout}"));
+    let mut child = bound(TAIL_EVENTS, sim.url(), dir.path())
+        .args(["--since-minutes", "60"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let rx = lines(&mut child);
+    let _running = Running(child);
+    let line = wait_for(&rx, "hello from the history", Duration::from_secs(20));
     let fields: Vec<&str> = line.split('\t').collect();
     assert_eq!(fields.len(), 4, "{line}");
     assert_eq!(fields[2], "GeneralUserEvent");
     assert!(fields[1].parse::<i64>().is_ok());
     assert!(fields[0].parse::<jiff::Timestamp>().is_ok(), "{line}");
+}
+
+#[test]
+fn tail_events_help() {
+    let out = Command::new(TAIL_EVENTS)
+        .arg("--help")
+        .output()
+        .expect("run");
+    let (stdout, _) = text(&out);
+    assert!(out.status.success());
+    assert!(
+        stdout.starts_with("usage: tail-events [--since-minutes N]"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("VC_URL"), "{stdout}");
+    let out = Command::new(TAIL_EVENTS)
+        .arg("--since-minutes")
+        .arg("ten")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out)
+            .1
+            .contains("--since-minutes \"ten\" is not a number")
+    );
 }
 
 /// Kills the child when dropped.
@@ -405,64 +429,65 @@ fn tag_new_vms_reports_a_wrong_password() {
 
 /// The keys of every session vcsim holds (`SessionManager.sessionList`).
 async fn session_keys(client: &Client) -> Vec<String> {
-    use vsphere_client::catalogue::{Kind, TYPES};
-    use vsphere_client::request::Request;
-    let content = client.service_content();
-    let sm = content.session_manager.clone().expect("session manager");
-    let mut req = Request::new("RetrievePropertiesEx", &content.property_collector);
-    req.open("specSet")
-        .open("propSet")
-        .text("type", "SessionManager")
-        .text("pathSet", "sessionList")
-        .close("propSet")
-        .open("objectSet")
-        .moref("obj", &sm)
-        .text("skip", "false")
-        .close("objectSet")
-        .close("specSet")
-        .open("options")
-        .close("options");
-    let index = TYPES
-        .binary_search_by(|t| t.name().cmp("RetrieveResult"))
-        .expect("RetrieveResult") as u16;
-    let values = client
-        .invoke(req, Some(Kind::Data(index)), None)
+    let sm = client
+        .service_content()
+        .session_manager
+        .clone()
+        .expect("session manager");
+    let props = client
+        .retrieve_properties(&sm, &["sessionList"])
         .await
         .expect("sessionList");
-    let mut keys = Vec::new();
-    for v in &values {
-        let Some(result) = v.as_object() else {
-            continue;
-        };
-        for oc in result.get("objects").map(Value::items).unwrap_or_default() {
-            let Some(oc) = oc.as_object() else { continue };
-            for dp in oc.get("propSet").map(Value::items).unwrap_or_default() {
-                let Some(val) = dp.as_object().and_then(|d| d.get("val")) else {
-                    continue;
-                };
-                // An ArrayOfUserSession holding the sessions.
-                let sessions = val
-                    .as_object()
-                    .and_then(|o| o.get("UserSession"))
-                    .map(Value::items)
-                    .unwrap_or_default();
-                for s in sessions {
-                    if let Some(k) = s.as_object().and_then(|o| o.get_str("key")) {
-                        keys.push(k.to_owned());
-                    }
-                }
-            }
-        }
-    }
-    keys
+    // An ArrayOfUserSession holding the sessions.
+    props
+        .properties
+        .get("sessionList")
+        .and_then(Value::as_object)
+        .and_then(|o| o.get("UserSession"))
+        .map(Value::items)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| Some(s.as_object()?.get_str("key")?.to_owned()))
+        .collect()
 }
 
+/// Collect printed lines into `seen` until one contains `what`.
+fn collect_until(
+    rx: &mpsc::Receiver<String>,
+    seen: &mut Vec<String>,
+    what: &str,
+    timeout: Duration,
+) {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let done = line.contains(what);
+                seen.push(line);
+                if done {
+                    return;
+                }
+            }
+            Err(e) => panic!("no line containing {what:?} ({e}); printed: {seen:#?}"),
+        }
+    }
+}
+
+/// The example's whole point: the vCenter session ends in the middle (TerminateSession while the
+/// stream waits on `latestPage`), the stream logs in again, and every event posted before and
+/// after is printed exactly once, in order.
 #[tokio::test]
 async fn tail_events_survives_a_terminated_session() {
     let sim = sim();
     let dir = secret(sim.username(), sim.password());
+    let client = soap(&sim).await;
+    let mine = client.user_session().await.expect("session").key;
+    for i in 0..3 {
+        post_user_event(&client, &format!("event before-{i}")).await;
+    }
     let mut child = bound(TAIL_EVENTS, sim.url(), dir.path())
-        .args(["--since-minutes", "0"])
+        .args(["--since-minutes", "60"])
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -476,42 +501,62 @@ async fn tail_events_survives_a_terminated_session() {
             .map_while(Result::ok)
             .collect::<Vec<_>>()
     });
-    let _running = Running(child);
-    let client = soap(&sim).await;
-    let mine = client.user_session().await.expect("session").key;
-    // Wait until tail-events follows.
-    let mut following = false;
-    for i in 0..20 {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        post_user_event(&client, &format!("before {i}")).await;
-        if rx.recv_timeout(Duration::from_millis(500)).is_ok() {
-            following = true;
-            break;
-        }
-    }
-    assert!(following, "tail-events never printed");
-    while rx.try_recv().is_ok() {}
+    let running = Running(child);
+    let mut seen = Vec::new();
+    collect_until(&rx, &mut seen, "event before-2", Duration::from_secs(20));
+    // It is now caught up and waiting on latestPage: end its session.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let others: Vec<String> = session_keys(&client)
         .await
         .into_iter()
         .filter(|k| *k != mine)
         .collect();
-    assert!(!others.is_empty(), "tail-events' session is listed");
+    assert_eq!(
+        others.len(),
+        1,
+        "tail-events' session is listed: {others:?}"
+    );
     client.terminate_sessions(&others).await.expect("terminate");
-    // The long poll fails, the client logs in again, a new collector resumes.
-    for i in 0..30 {
-        post_user_event(&client, &format!("after logout {i}")).await;
-        let until = std::time::Instant::now() + Duration::from_millis(500);
-        while let Ok(line) =
-            rx.recv_timeout(until.saturating_duration_since(std::time::Instant::now()))
-        {
-            if line.contains("after logout") {
-                drop(_running);
-                let logs = logs.join().expect("stderr reader").join("\n");
-                assert!(logs.contains("logged in to vCenter again"), "{logs}");
-                return;
-            }
-        }
+    assert!(
+        !session_keys(&client).await.contains(&others[0]),
+        "the session is gone"
+    );
+    for i in 0..5 {
+        post_user_event(&client, &format!("event after-{i}")).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("tail-events printed nothing after its session was terminated");
+    collect_until(&rx, &mut seen, "event after-4", Duration::from_secs(30));
+    // Anything printed twice would come right after; give it a moment.
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(1500)) {
+        seen.push(line);
+    }
+    drop(running);
+    let ours: Vec<&String> = seen
+        .iter()
+        .filter(|l| l.contains("event before-") || l.contains("event after-"))
+        .collect();
+    let messages: Vec<&str> = ours
+        .iter()
+        .map(|l| l.rsplit('\t').next().unwrap_or_default())
+        .collect();
+    let expected: Vec<String> = (0..3)
+        .map(|i| format!("event before-{i}"))
+        .chain((0..5).map(|i| format!("event after-{i}")))
+        .collect();
+    assert_eq!(messages, expected, "each event once, in order: {seen:#?}");
+    let keys: Vec<i64> = seen
+        .iter()
+        .map(|l| {
+            l.split('\t')
+                .nth(1)
+                .and_then(|k| k.parse().ok())
+                .expect("key")
+        })
+        .collect();
+    assert!(
+        keys.windows(2).all(|w| w[0] < w[1]),
+        "keys strictly increase (no repeats): {keys:?}"
+    );
+    let logs = logs.join().expect("stderr reader").join("\n");
+    assert!(logs.contains("logged in to vCenter again"), "{logs}");
 }
