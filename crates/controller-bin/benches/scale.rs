@@ -80,6 +80,8 @@ async fn main() {
         )
         .env("SYSTEM_NAMESPACE", &ns)
         .env("METRICS_PORT", port.to_string())
+        // Every replica serves the webhooks, and exits if it cannot.
+        .env("WEBHOOK_PORT", test_support::free_port().to_string())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

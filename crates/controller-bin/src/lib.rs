@@ -198,6 +198,15 @@ fn trigger_stream(rx: mpsc::Receiver<()>) -> impl futures_util::Stream<Item = ()
     )
 }
 
+/// Reconciles run at once per kind. Each makes several API calls; without a
+/// bound a burst of new sources opens a connection (and its TLS buffers)
+/// per reconcile in flight.
+pub const RECONCILE_CONCURRENCY: u16 = 8;
+
+fn controller_config() -> kube::runtime::controller::Config {
+    kube::runtime::controller::Config::default().concurrency(RECONCILE_CONCURRENCY)
+}
+
 /// Runs both reconcilers until `shutdown` completes. Does no leader
 /// election (see [`leader`]).
 pub async fn run_controllers(
@@ -242,6 +251,7 @@ pub async fn run_controllers(
         watcher::Config::default().labels("knative-eventing-source=horizon-source-controller");
     let nsr = ns.as_deref();
     let vsphere = Controller::new(api_for::<VSphereSource>(&client, nsr), wc.clone())
+        .with_config(controller_config())
         .owns(
             api_for::<Deployment>(&client, nsr),
             vsphere_children.clone(),
@@ -266,6 +276,7 @@ pub async fn run_controllers(
             }
         });
     let horizon = Controller::new(api_for::<HorizonSource>(&client, nsr), wc.clone())
+        .with_config(controller_config())
         .owns(
             api_for::<Deployment>(&client, nsr),
             horizon_children.clone(),
@@ -321,6 +332,7 @@ pub async fn run_binding_controller(
         api_for::<VSphereBinding>(&client, watch_namespace.as_deref()),
         watcher::Config::default(),
     )
+    .with_config(controller_config())
     .graceful_shutdown_on(shutdown)
     .run(
         binding_reconcile::reconcile_binding,

@@ -875,16 +875,18 @@ pub async fn update_configurations(
     }
 }
 
-/// Reflector stores of the VSphereBindings and of the ClusterRoles that
-/// list PodSpecable kinds, kept by background tasks that nudge `wake` on
-/// every change. Drop the returned guard to stop them.
-struct Caches {
+/// The caches the webhooks read: the VSphereBindings and the ClusterRoles
+/// that list PodSpecable kinds, each kept by a reflector. One per process,
+/// shared by the replica's server ([`run_webhooks`]) and, on the leader, the
+/// manager ([`manage_webhooks`]); the reflectors stop when it is dropped.
+pub struct WebhookCaches {
     bindings: Store<VSphereBinding>,
     roles: Store<ClusterRole>,
+    changed: Arc<tokio::sync::Notify>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-impl Drop for Caches {
+impl Drop for WebhookCaches {
     fn drop(&mut self) {
         for t in &self.tasks {
             t.abort();
@@ -895,7 +897,7 @@ impl Drop for Caches {
 fn reflect<K>(
     api: Api<K>,
     config: kube::runtime::watcher::Config,
-    wake: Option<tokio::sync::mpsc::Sender<()>>,
+    changed: Arc<tokio::sync::Notify>,
     what: &'static str,
 ) -> (Store<K>, tokio::task::JoinHandle<()>)
 where
@@ -917,11 +919,7 @@ where
             .boxed();
         while let Some(ev) = events.next().await {
             match ev {
-                Ok(_) => {
-                    if let Some(w) = &wake {
-                        let _ = w.try_send(());
-                    }
-                }
+                Ok(_) => changed.notify_one(),
                 Err(e) => tracing::warn!(error = %e, "watching {what}"),
             }
         }
@@ -929,32 +927,53 @@ where
     (reader, task)
 }
 
-async fn caches(client: &Client, wake: Option<tokio::sync::mpsc::Sender<()>>) -> Caches {
-    use kube::runtime::watcher;
-    let (bindings, t1) = reflect(
-        Api::<VSphereBinding>::all(client.clone()),
-        watcher::Config::default(),
-        wake.clone(),
-        "vspherebindings",
-    );
-    let (roles, t2) = reflect(
-        Api::<ClusterRole>::all(client.clone()),
-        watcher::Config::default().labels(&format!("{PODSPECABLE_LABEL}=true")),
-        wake,
-        "podspecable clusterroles",
-    );
-    for (what, ready) in [
-        ("vspherebindings", bindings.wait_until_ready().await.is_ok()),
-        ("clusterroles", roles.wait_until_ready().await.is_ok()),
-    ] {
-        if !ready {
-            tracing::warn!("the {what} cache did not fill");
+impl WebhookCaches {
+    /// Starts the reflectors and waits (up to 30 s) until they have listed
+    /// once; past that it returns anyway (the watches keep trying, the
+    /// server answers meanwhile).
+    pub async fn start(client: &Client) -> Arc<Self> {
+        use kube::runtime::watcher;
+        let changed = Arc::new(tokio::sync::Notify::new());
+        let (bindings, t1) = reflect(
+            Api::<VSphereBinding>::all(client.clone()),
+            watcher::Config::default(),
+            changed.clone(),
+            "vspherebindings",
+        );
+        let (roles, t2) = reflect(
+            Api::<ClusterRole>::all(client.clone()),
+            watcher::Config::default().labels(&format!("{PODSPECABLE_LABEL}=true")),
+            changed.clone(),
+            "podspecable clusterroles",
+        );
+        let fill = Duration::from_secs(30);
+        let bindings_ready = tokio::time::timeout(fill, bindings.wait_until_ready()).await;
+        let roles_ready = tokio::time::timeout(fill, roles.wait_until_ready()).await;
+        for (what, ready) in [
+            ("vspherebindings", matches!(bindings_ready, Ok(Ok(())))),
+            (
+                "podspecable clusterroles",
+                matches!(roles_ready, Ok(Ok(()))),
+            ),
+        ] {
+            if !ready {
+                tracing::warn!("the {what} cache did not fill within {fill:?}; serving anyway");
+            }
         }
+        Arc::new(Self {
+            bindings,
+            roles,
+            changed,
+            tasks: vec![t1, t2],
+        })
     }
-    Caches {
-        bindings,
-        roles,
-        tasks: vec![t1, t2],
+
+    fn bindings(&self) -> Vec<VSphereBinding> {
+        self.bindings
+            .state()
+            .iter()
+            .map(|b| (**b).clone())
+            .collect()
     }
 }
 
@@ -1005,27 +1024,40 @@ async fn follow_certificate(
     }
 }
 
-/// Serves the admission webhooks until `shutdown` (and the drain after it):
-/// caches of the VSphereBindings and PodSpecable ClusterRoles, the
-/// certificate from the Secret (see [`manage_webhooks`]), and the HTTPS
-/// server (its bound address is sent through `bound`). Every replica runs
-/// it; `metrics` turns ready once a certificate is served.
+/// Serves the admission webhooks until `shutdown` (and the drain after it),
+/// reading `caches`, with the certificate from the Secret (see
+/// [`manage_webhooks`]); the HTTPS server's bound address is sent through
+/// `bound`. Every replica runs it; `metrics` turns ready once it listens
+/// with a certificate.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_webhooks(
     client: Client,
     settings: WebhookSettings,
+    caches: Arc<WebhookCaches>,
     config_logging_name: String,
     metrics: Arc<Metrics>,
     bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WebhookError> {
-    let caches = caches(&client, None).await;
     let resolver = Arc::new(CertResolver::default());
-    let follower = tokio::spawn(follow_certificate(
-        client.clone(),
-        settings.clone(),
-        resolver.clone(),
-        metrics.clone(),
-    ));
+    // Ready only once listening and with a certificate: the certificate is
+    // followed from the moment the listener is bound.
+    let (listening_tx, listening) = tokio::sync::oneshot::channel();
+    let follower = {
+        let (client, settings, resolver, metrics) = (
+            client.clone(),
+            settings.clone(),
+            resolver.clone(),
+            metrics.clone(),
+        );
+        tokio::spawn(async move {
+            let Ok(addr) = listening.await else { return };
+            if let Some(tx) = bound {
+                let _ = tx.send(addr);
+            }
+            follow_certificate(client, settings, resolver, metrics).await;
+        })
+    };
     let state = WebhookState {
         bindings: caches.bindings.clone(),
         podspecable_roles: caches.roles.clone(),
@@ -1043,12 +1075,11 @@ pub async fn run_webhooks(
         settings.limits.clone(),
         resolver,
         state,
-        bound,
+        Some(listening_tx),
         shutdown,
     )
     .await;
     follower.abort();
-    drop(caches);
     res
 }
 
@@ -1074,59 +1105,53 @@ pub async fn reconcile_webhooks(
 pub async fn manage_webhooks(
     client: Client,
     settings: WebhookSettings,
+    caches: Arc<WebhookCaches>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let (wake_tx, mut wake) = tokio::sync::mpsc::channel(1);
-    let caches = caches(&client, Some(wake_tx.clone())).await;
     // The Secret and the configurations: an edit (or a configuration created
     // after the controller) is answered at once, not after the interval.
+    let edited = Arc::new(tokio::sync::Notify::new());
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &settings.namespace);
     let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
     let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
     let watches = vec![
-        wake_on_change(secrets, &settings.secret_name, wake_tx.clone()),
-        wake_on_change(mutating.clone(), DEFAULTING_WEBHOOK, wake_tx.clone()),
-        wake_on_change(mutating, BINDING_WEBHOOK, wake_tx.clone()),
-        wake_on_change(validating.clone(), VALIDATION_WEBHOOK, wake_tx.clone()),
-        wake_on_change(validating, CONFIG_WEBHOOK, wake_tx),
+        wake_on_change(secrets, &settings.secret_name, edited.clone()),
+        wake_on_change(mutating.clone(), DEFAULTING_WEBHOOK, edited.clone()),
+        wake_on_change(mutating, BINDING_WEBHOOK, edited.clone()),
+        wake_on_change(validating.clone(), VALIDATION_WEBHOOK, edited.clone()),
+        wake_on_change(validating, CONFIG_WEBHOOK, edited.clone()),
     ];
     tokio::pin!(shutdown);
     loop {
-        let bindings: Vec<VSphereBinding> = caches
-            .bindings
-            .state()
-            .iter()
-            .map(|b| (**b).clone())
-            .collect();
         let podspecables = podspecables(&caches.roles);
         // A conflict (another writer) is retried soon, not after the interval.
-        let again = match reconcile_webhooks(&client, &settings, &bindings, &podspecables).await {
-            Ok(_) => settings.check_interval,
-            Err(e) => {
-                tracing::warn!(error = %e, "managing the webhooks");
-                settings.check_interval.min(Duration::from_secs(2))
-            }
-        };
+        let again =
+            match reconcile_webhooks(&client, &settings, &caches.bindings(), &podspecables).await {
+                Ok(_) => settings.check_interval,
+                Err(e) => {
+                    tracing::warn!(error = %e, "managing the webhooks");
+                    settings.check_interval.min(Duration::from_secs(2))
+                }
+            };
         tokio::select! {
             _ = &mut shutdown => break,
             _ = tokio::time::sleep(again) => {}
-            w = wake.recv() => if w.is_none() {
-                tokio::time::sleep(again).await;
-            },
+            _ = caches.changed.notified() => {}
+            _ = edited.notified() => {}
         }
-        // Coalesce a burst of wake-ups.
-        while wake.try_recv().is_ok() {}
+        // Coalesce a burst of changes.
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     for w in watches {
         w.abort();
     }
 }
 
-/// Nudges `wake` whenever the object `name` of `api` changes.
+/// Notifies `wake` whenever the object `name` of `api` changes.
 fn wake_on_change<K>(
     api: Api<K>,
     name: &str,
-    wake: tokio::sync::mpsc::Sender<()>,
+    wake: Arc<tokio::sync::Notify>,
 ) -> tokio::task::JoinHandle<()>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
@@ -1138,7 +1163,7 @@ where
         let mut events = watcher(api, cfg).default_backoff().boxed();
         while let Some(ev) = events.next().await {
             if ev.is_ok() {
-                let _ = wake.try_send(());
+                wake.notify_one();
             }
         }
     })

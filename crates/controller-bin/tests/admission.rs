@@ -530,16 +530,17 @@ async fn replicas_rotation_and_hostile_bindings() {
         &format!("https://127.0.0.1:{}", addr.port()),
     )
     .await;
-    create_raw(
-        &client,
-        &ns,
-        binding_json(
-            "good",
-            json!({"apiVersion": "apps/v1", "kind": "Deployment", "selector": {"matchLabels": {"bound": "yes"}}}),
-        ),
-    )
-    .await
-    .expect("a good binding");
+    // The re-created validation configuration has no caBundle until the
+    // manager writes it, and the API server uses it a moment later.
+    wait_ca_current(&client, &sys, "rotating-certs").await;
+    let good = binding_json(
+        "good",
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "selector": {"matchLabels": {"bound": "yes"}}}),
+    );
+    eventually("a good binding admitted", || async {
+        create_raw(&client, &ns, good.clone()).await.ok()
+    })
+    .await;
     let deployment: Deployment = serde_json::from_value(json!({
         "metadata": {"name": "worker", "labels": {"bound": "yes"}},
         "spec": {"selector": {"matchLabels": {"app": "w"}},

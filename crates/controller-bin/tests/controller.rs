@@ -1169,9 +1169,11 @@ async fn release_manifests_apply_and_their_rbac_suffices() {
     let mut serving = wh.clone();
     serving.addr = "127.0.0.1:0".parse().unwrap();
     serving.limits.drain = Duration::ZERO;
+    let caches = webhook::WebhookCaches::start(&sa_client).await;
     let webhooks = tokio::spawn(webhook::run_webhooks(
         sa_client.clone(),
         serving,
+        caches,
         "config-logging".into(),
         metrics.clone(),
         None,
@@ -1563,5 +1565,55 @@ async fn manifests_pass_pod_security_restricted() {
         dry_run_pod(&client, &ns, name, &template)
             .await
             .unwrap_or_else(|e| panic!("the {name} pod passes restricted: {e}"));
+    }
+}
+
+#[test]
+fn help_documents_the_environment() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sources-controller"))
+        .arg("--help")
+        .output()
+        .expect("run sources-controller --help");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for var in [
+        "VSPHERE_ADAPTER",
+        "HORIZON_SOURCE_RA_IMAGE",
+        "SYSTEM_NAMESPACE",
+        "WATCH_NAMESPACE",
+        "POD_NAME",
+        "CONFIG_LOGGING_NAME",
+        "CONFIG_OBSERVABILITY_NAME",
+        "METRICS_DOMAIN",
+        "METRICS_PORT",
+        "LEASE_NAME",
+        "LEASE_DURATION_SECONDS",
+        "LEASE_RENEW_SECONDS",
+        "RESYNC_SECONDS",
+        "WEBHOOK_PORT",
+        "WEBHOOK_SERVICE_NAME",
+        "WEBHOOK_SECRET_NAME",
+        "WEBHOOK_EXTRA_SANS",
+        "VSPHERE_BINDING_SELECTION_MODE",
+        "KUBECONFIG",
+        "RUST_LOG",
+    ] {
+        assert!(help.contains(var), "{var} missing from --help:\n{help}");
+    }
+    // Every variable the shipped Deployment sets is documented.
+    let docs = kube_harness::yaml_documents(
+        &std::fs::read_to_string(config_dir().join("400-controller.yaml")).unwrap(),
+    )
+    .unwrap();
+    let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+    {
+        let name = e["name"].as_str().unwrap();
+        assert!(
+            help.contains(name),
+            "{name} (400-controller.yaml) missing from --help"
+        );
     }
 }

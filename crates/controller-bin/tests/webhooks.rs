@@ -654,9 +654,15 @@ async fn webhooks_called_by_the_api_server() {
     let mut soon = settings.clone();
     soon.rotate_before = Duration::from_secs(365 * 86400);
     let (stop_rotating, rotating_stopped) = oneshot::channel::<()>();
-    let rotating = tokio::spawn(webhook::manage_webhooks(client.clone(), soon, async {
-        let _ = rotating_stopped.await;
-    }));
+    let caches = webhook::WebhookCaches::start(&client).await;
+    let rotating = tokio::spawn(webhook::manage_webhooks(
+        client.clone(),
+        soon,
+        caches,
+        async {
+            let _ = rotating_stopped.await;
+        },
+    ));
     let new_cert = eventually("a rotated serving certificate", || async {
         let c = served_cert(client.clone(), sys.clone()).await;
         (c != old_cert).then_some(c)

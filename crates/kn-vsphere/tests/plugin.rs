@@ -217,15 +217,18 @@ async fn serve(server: &'static KubeApiServer, ready: std::sync::mpsc::Sender<()
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let c = client.clone();
     // The leader's part (certificate Secret, configurations) and a replica serving.
+    let caches = webhook::WebhookCaches::start(&client).await;
     tokio::spawn(webhook::manage_webhooks(
         client.clone(),
         settings.clone(),
+        caches.clone(),
         std::future::pending(),
     ));
     tokio::spawn(async move {
         webhook::run_webhooks(
             c,
             settings,
+            caches,
             "config-logging".into(),
             Default::default(),
             Some(bound_tx),

@@ -171,10 +171,13 @@ impl Webhooks {
         let c = client.clone();
         let mut serving = settings.clone();
         serving.limits.drain = Duration::ZERO;
+        let caches = webhook::WebhookCaches::start(client).await;
+        let shared = caches.clone();
         let task = tokio::spawn(async move {
             webhook::run_webhooks(
                 c,
                 serving,
+                shared,
                 "config-logging".into(),
                 Arc::default(),
                 Some(bound_tx),
@@ -185,9 +188,14 @@ impl Webhooks {
             .await
             .expect("webhooks");
         });
-        let manager = tokio::spawn(webhook::manage_webhooks(client.clone(), settings, async {
-            let _ = manager_stopped.await;
-        }));
+        let manager = tokio::spawn(webhook::manage_webhooks(
+            client.clone(),
+            settings,
+            caches,
+            async {
+                let _ = manager_stopped.await;
+            },
+        ));
         let addr = bound_rx.await.expect("webhook server bound");
         (
             Self {
