@@ -12,7 +12,12 @@
 #   rss        VmRSS of the adapter at the end of the idle phase, and its peak (VmHWM) at the end
 #              of the catch-up
 #   binary     the stripped release vsphere-adapter
+#   slow sink  SLOW_EVENTS (default 20,000) backlogged events into a sink that answers after
+#              SINK_LATENCY_MS (5) ms, a fresh simulator and adapter: events/s
+#   failing    FAIL_EVENTS (default 20,000) into a sink answering 503 to SINK_FAIL_RATE (0.3) of
+#              requests at random (each retried on its own): events/s
 #
+# The adapter delivers DELIVERY_CONCURRENCY events at once (its default unless set here).
 #   benches/adapter-measure.sh                 # from the repository root; takes ~5 minutes
 #   MIX=compact benches/adapter-measure.sh     # small events only (default: realistic)
 #
@@ -27,6 +32,8 @@
 #   idle requests: <R>/min
 #   rss: idle <X> MiB, catch-up <Y> MiB
 #   binary: <Z> MiB
+#   catch-up (sink 5 ms): <N> events/s
+#   catch-up (sink failing 30%): <N> events/s
 #
 # Needs cargo, curl, python3 and strip. The machine may be shared: figures are one run's.
 set -euo pipefail
@@ -39,6 +46,12 @@ latency_rate=${LATENCY_RATE:-10}
 latency_secs=${LATENCY_SECS:-60}
 idle_secs=${IDLE_SECS:-120}
 catchup_timeout=${CATCHUP_TIMEOUT_SECS:-900}
+slow_events=${SLOW_EVENTS:-20000}
+sink_latency_ms=${SINK_LATENCY_MS:-5}
+fail_events=${FAIL_EVENTS:-20000}
+sink_fail_rate=${SINK_FAIL_RATE:-0.3}
+concurrency_env=()
+[ -n "${DELIVERY_CONCURRENCY:-}" ] && concurrency_env=(DELIVERY_CONCURRENCY="$DELIVERY_CONCURRENCY")
 backlog_span=3600
 
 for tool in cargo curl python3 strip; do
@@ -144,7 +157,7 @@ VC_URL=$sim_url VC_USERNAME=administrator@vsphere.local VC_PASSWORD='VMware1!' \
     VSPHERE_PAYLOAD_ENCODING=application/json VSPHERE_PAGE_SIZE=$page_size \
     VSPHERE_CHECKPOINT_FILE=$tmp/checkpoint.json VSPHERE_CHECKPOINT_CONFIG='{"maxAge":"24h"}' \
     METRICS_ADDRESS=127.0.0.1:0 NAMESPACE=bench NAME=adapter-measure \
-    "$adapter_bin" >"$tmp/adapter.log" 2>&1 &
+    env "${concurrency_env[@]}" "$adapter_bin" >"$tmp/adapter.log" 2>&1 &
 adapter_pid=$!
 pids+=("$adapter_pid")
 
@@ -197,9 +210,68 @@ cp "$adapter_bin" "$tmp/vsphere-adapter.stripped"
 strip "$tmp/vsphere-adapter.stripped"
 binary_bytes=$(stat -c %s "$tmp/vsphere-adapter.stripped")
 
+kill "$adapter_pid" 2>/dev/null || true
+
+# --- catch-up into a slow sink and into a failing one: fresh simulator, sink and adapter each
+extra_catchup() { # extra_catchup NAME EVENTS SINK-FLAGS...: prints events/s
+    local name=$1 n=$2
+    shift 2
+    local dir="$tmp/$name"
+    mkdir -p "$dir"
+    "$sink_bin" --listen 127.0.0.1:0 "$@" >"$dir/sink.log" 2>&1 &
+    local sink_pid=$!
+    pids+=("$sink_pid")
+    local url
+    url=$(wait_for_line "$dir/sink.log" 'listening on' | sed 's/.*listening on //; s:/$::')
+    local cp_time
+    cp_time=$(date -u -d "@$(( $(date +%s) - backlog_span - 60 ))" +%Y-%m-%dT%H:%M:%SZ)
+    "$sim_bin" --listen 127.0.0.1:0 --backlog "$n" --backlog-span-secs "$backlog_span" \
+        --no-login-events "${mix_flags[@]}" >"$dir/sim.log" 2>&1 &
+    local sim_pid=$!
+    pids+=("$sim_pid")
+    local surl
+    surl=$(wait_for_line "$dir/sim.log" 'vsphere-sim serving' | awk '{ print $3 }')
+    printf '{"lastEventKeyTimestamp":"%s"}\n' "$cp_time" >"$dir/checkpoint.json"
+    local t0
+    t0=$(date +%s%N)
+    VC_URL=$surl VC_USERNAME=administrator@vsphere.local VC_PASSWORD='VMware1!' \
+        VC_SECRET_PATH=$dir/no-secret K_SINK=$url/ \
+        VSPHERE_PAYLOAD_ENCODING=application/json VSPHERE_PAGE_SIZE=$page_size \
+        VSPHERE_CHECKPOINT_FILE=$dir/checkpoint.json VSPHERE_CHECKPOINT_CONFIG='{"maxAge":"24h"}' \
+        METRICS_ADDRESS=127.0.0.1:0 NAMESPACE=bench NAME=adapter-measure \
+        env "${concurrency_env[@]}" "$adapter_bin" >"$dir/adapter.log" 2>&1 &
+    local apid=$!
+    pids+=("$apid")
+    local deadline=$(( $(date +%s) + catchup_timeout )) count
+    while :; do
+        count=$(curl -fsS "$url/count")
+        [ "$count" -ge "$n" ] && break
+        kill -0 "$apid" 2>/dev/null || die "$name: the adapter exited"
+        [ "$(date +%s)" -lt "$deadline" ] || die "$name: the sink has $count of $n events after ${catchup_timeout}s"
+        sleep 0.2
+    done
+    sleep 1
+    local got distinct last refused
+    read -r got distinct last refused < <(curl -fsS "$url/stats" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["count"], d["distinct_ids"], d["last_unix_ns"], d["refused"])')
+    [ "$distinct" = "$n" ] || die "$name: $distinct distinct ids of $n"
+    local wall cpu
+    wall=$(python3 -c "print(f'{($last - $t0) / 1e9:.3f}')")
+    cpu=$(sed 's/^.*) //' "/proc/$apid/stat" | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($12 + $13) / hz }')
+    echo "checked: $name: all $n events ($got deliveries, $refused refused) in ${wall}s, adapter $cpu cpu-s" >&2
+    kill "$apid" "$sim_pid" "$sink_pid" 2>/dev/null || true
+    python3 -c "print(round($n / $wall))"
+}
+echo "catch-up into a sink answering after ${sink_latency_ms} ms ..." >&2
+slow_rate=$(extra_catchup slow "$slow_events" --latency-ms "$sink_latency_ms")
+echo "catch-up into a sink failing ${sink_fail_rate} of requests ..." >&2
+fail_rate=$(extra_catchup failing "$fail_events" --fail-rate "$sink_fail_rate")
+fail_pct=$(python3 -c "print(round($sink_fail_rate * 100))")
+
 mib() { python3 -c "print(f'{$1 / 1048576:.1f}')"; }
 echo "catch-up: $catchup_rate events/s, $catchup_cpu cpu-s"
 echo "latency: p50 $lat_p50 ms, p99 $lat_p99 ms"
 echo "idle requests: $idle_per_min/min"
 echo "rss: idle $(mib "$idle_rss_kib * 1024") MiB, catch-up $(mib "$catchup_hwm_kib * 1024") MiB"
 echo "binary: $(mib "$binary_bytes") MiB"
+echo "catch-up (sink ${sink_latency_ms} ms): $slow_rate events/s"
+echo "catch-up (sink failing ${fail_pct}%): $fail_rate events/s"

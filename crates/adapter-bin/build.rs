@@ -11,7 +11,9 @@ fn main() {
         // KiB instead of the ~450 KiB the loader would otherwise read, and keep resident, at
         // every start.
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
-        if release {
+        // ADAPTER_LINK_ORDER=0 links without it (to measure what it gains).
+        let link_order = std::env::var("ADAPTER_LINK_ORDER").map_or(true, |v| v != "0");
+        if release && link_order {
             // The functions the adapter runs, side by side at the start of the code, so the
             // pages the kernel maps around them are few (tools/link-order/generate.sh).
             let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
@@ -26,4 +28,5 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=link/hot-text.ld");
     println!("cargo:rerun-if-env-changed=ADAPTER_LINK_MAP");
+    println!("cargo:rerun-if-env-changed=ADAPTER_LINK_ORDER");
 }

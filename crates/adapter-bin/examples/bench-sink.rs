@@ -3,8 +3,13 @@
 //! (milliseconds, same machine clock).
 //!
 //! ```text
-//! cargo run --release -p adapter-bin --example bench-sink -- [--listen 127.0.0.1:0]
+//! cargo run --release -p adapter-bin --example bench-sink -- [--listen 127.0.0.1:0] \
+//!     [--latency-ms 5] [--fail-rate 0.3]
 //! ```
+//!
+//! `--latency-ms` holds every answer that long (a broker in a cluster answers in a few
+//! milliseconds); `--fail-rate` answers that share of requests 503 at random (retried by the
+//! adapter; only accepted events are counted, refusals are in `refused`).
 //!
 //! It prints `bench-sink listening on http://ADDR/` once bound. `GET /count` answers the number
 //! of events received (plain text, cheap to poll); `GET /stats` answers JSON:
@@ -26,6 +31,7 @@ use jiff::Timestamp;
 #[derive(Default)]
 struct Recorded {
     count: u64,
+    refused: u64,
     numeric_ids: Vec<u64>,
     other_ids: Vec<String>,
     /// Receive time minus `ce-time`, microseconds.
@@ -34,9 +40,23 @@ struct Recorded {
     last_unix_ns: Option<i128>,
 }
 
+/// How the sink answers.
+#[derive(Debug, Clone, Copy, Default)]
+struct Behaviour {
+    latency: std::time::Duration,
+    fail_rate: f64,
+}
+
 type Shared = Arc<Mutex<Recorded>>;
 
-async fn receive(State(rec): State<Shared>, headers: HeaderMap, _body: Bytes) -> StatusCode {
+async fn receive(rec: Shared, behaviour: Behaviour, headers: HeaderMap) -> StatusCode {
+    if !behaviour.latency.is_zero() {
+        tokio::time::sleep(behaviour.latency).await;
+    }
+    if behaviour.fail_rate > 0.0 && fastrand::f64() < behaviour.fail_rate {
+        rec.lock().unwrap_or_else(|e| e.into_inner()).refused += 1;
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
     let now = Timestamp::now();
     let latency = headers
         .get("ce-time")
@@ -61,10 +81,11 @@ async fn receive(State(rec): State<Shared>, headers: HeaderMap, _body: Bytes) ->
 }
 
 fn stats_json(rec: &Shared) -> String {
-    let (count, mut ids, mut other, mut lat, first, last) = {
+    let (count, refused, mut ids, mut other, mut lat, first, last) = {
         let r = rec.lock().unwrap_or_else(|e| e.into_inner());
         (
             r.count,
+            r.refused,
             r.numeric_ids.clone(),
             r.other_ids.clone(),
             r.latencies_us.clone(),
@@ -87,6 +108,7 @@ fn stats_json(rec: &Shared) -> String {
     };
     serde_json::json!({
         "count": count,
+        "refused": refused,
         "distinct_ids": ids.len() + other.len(),
         "min_id": ids.first(),
         "max_id": ids.last(),
@@ -107,12 +129,22 @@ fn stats_json(rec: &Shared) -> String {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     let mut listen: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let mut behaviour = Behaviour::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        match (arg.as_str(), args.next().map(|v| v.parse())) {
-            ("--listen", Some(Ok(a))) => listen = a,
+        let value = args.next().unwrap_or_default();
+        match (arg.as_str(), value) {
+            ("--listen", v) if v.parse::<SocketAddr>().is_ok() => {
+                listen = v.parse().unwrap_or(listen);
+            }
+            ("--latency-ms", v) if v.parse::<u64>().is_ok() => {
+                behaviour.latency = std::time::Duration::from_millis(v.parse().unwrap_or(0));
+            }
+            ("--fail-rate", v) if v.parse::<f64>().is_ok_and(|f| (0.0..1.0).contains(&f)) => {
+                behaviour.fail_rate = v.parse().unwrap_or(0.0);
+            }
             _ => {
-                eprintln!("usage: bench-sink [--listen ADDR]");
+                eprintln!("usage: bench-sink [--listen ADDR] [--latency-ms MS] [--fail-rate 0..1]");
                 return std::process::ExitCode::FAILURE;
             }
         }
@@ -139,7 +171,11 @@ async fn main() -> std::process::ExitCode {
                 "reset\n"
             }),
         )
-        .fallback(post(receive))
+        .fallback(post(
+            move |State(r): State<Shared>, headers: HeaderMap, _body: Bytes| {
+                receive(r, behaviour, headers)
+            },
+        ))
         .with_state(rec.clone());
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,

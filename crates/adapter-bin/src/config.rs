@@ -259,6 +259,8 @@ impl SinkArgs {
             timeout = t;
         }
         let mut backoff = crate::backoff::Backoff::default();
+        let backoff_per_event =
+            nonempty(&self.backoff_policy).is_some() || nonempty(&self.backoff_delay).is_some();
         if let Some(p) = nonempty(&self.backoff_policy) {
             backoff.policy = crate::backoff::BackoffPolicy::parse(&p).ok_or_else(|| {
                 ConfigError::new(
@@ -298,6 +300,7 @@ impl SinkArgs {
             timeout,
             ca_certs: nonempty(&self.ca_certs),
             backoff,
+            backoff_per_event,
             retry,
         }))
     }

@@ -99,7 +99,7 @@ pub mod default {
     /// `K_SINK_TIMEOUT`, seconds.
     pub const SINK_TIMEOUT_SECONDS: u64 = 30;
     /// `DELIVERY_CONCURRENCY` (chosen by measurement, see `benches/adapter-measure.sh`).
-    pub const DELIVERY_CONCURRENCY: usize = 32;
+    pub const DELIVERY_CONCURRENCY: usize = 64;
     /// `SHUTDOWN_GRACE_SECONDS`.
     pub const SHUTDOWN_GRACE_SECONDS: u64 = 10;
     /// Longest wait for the final checkpoint save at shutdown, seconds.

@@ -3,7 +3,9 @@
 //!
 //! The [pipeline](crate::pipeline) runs many deliveries at once, each with its own retries, and
 //! moves the checkpoint only past events whose [`Outcome`] is final (delivered, dead-lettered or
-//! rejected). `spec.delivery` is honoured with Knative's meaning: `timeout` per request,
+//! rejected). The [`Gate`] bounds the requests to the sink at once; an event waiting to be retried
+//! gives its place up meanwhile (unless strict order is asked for), so one failing event never
+//! holds up the others. `spec.delivery` is honoured with Knative's meaning: `timeout` per request,
 //! `backoffPolicy`/`backoffDelay` between attempts, and `retry` attempts after the first before
 //! the event goes to the dead-letter sink. Without a dead-letter sink an event is never given
 //! up on: it is retried until the sink takes it (readiness turns false meanwhile).
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
@@ -81,6 +84,11 @@ pub struct SinkConfig {
     pub ca_certs: Option<String>,
     /// Waits between attempts (`K_DELIVERY_BACKOFF_POLICY`, `K_DELIVERY_BACKOFF_DELAY`).
     pub backoff: Backoff,
+    /// Grow each event's waits with its own attempts, as Knative describes `backoffPolicy`
+    /// (set when `spec.delivery` sets a policy or delay). Otherwise they grow with the sink's
+    /// run of failed requests: an event unlucky with a sink that fails now and then is retried
+    /// soon, while a sink that is down gets the full backoff.
+    pub backoff_per_event: bool,
     /// Attempts after the first before dead-lettering (`K_DELIVERY_RETRY`); without a
     /// dead-letter sink retries never stop.
     pub retry: Option<u32>,
@@ -96,6 +104,70 @@ pub enum SinkError {
     /// The HTTP client could not be built.
     #[error("cannot build the sink HTTP client: {0}")]
     Client(String),
+}
+
+/// How many requests go to the sink at once (`DELIVERY_CONCURRENCY`).
+#[derive(Clone, Debug)]
+pub struct Gate {
+    places: Arc<Semaphore>,
+    /// With one place, an event keeps it through its retries: strict order.
+    strict: bool,
+}
+
+/// A place at the [`Gate`], held by one delivery.
+#[derive(Debug)]
+pub struct Pass {
+    gate: Gate,
+    place: Option<OwnedSemaphorePermit>,
+}
+
+impl Gate {
+    /// `n` requests at once (at least 1); with 1, events are sent strictly in order.
+    pub fn new(n: usize) -> Self {
+        Self {
+            places: Arc::new(Semaphore::new(n.max(1))),
+            strict: n <= 1,
+        }
+    }
+
+    /// A place now, if one is free.
+    pub fn try_enter(&self) -> Option<Pass> {
+        let place = self.places.clone().try_acquire_owned().ok()?;
+        Some(Pass {
+            gate: self.clone(),
+            place: Some(place),
+        })
+    }
+
+    /// Wait for a place (first come, first served).
+    pub async fn enter(&self) -> Pass {
+        let place = self.places.clone().acquire_owned().await.ok();
+        Pass {
+            gate: self.clone(),
+            place,
+        }
+    }
+}
+
+impl Pass {
+    /// Wait `wait` before trying again, away from the gate unless order is strict; `false`
+    /// when `cancel` fired first.
+    async fn wait_to_retry(&mut self, wait: Duration, cancel: &CancellationToken) -> bool {
+        if !self.gate.strict {
+            self.place = None;
+        }
+        if crate::sleep_or_cancel(wait, cancel).await {
+            return false;
+        }
+        if self.place.is_none() {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return false,
+                place = self.gate.places.clone().acquire_owned() => self.place = place.ok(),
+            }
+        }
+        true
+    }
 }
 
 /// Where the pipeline delivers: a sink over HTTP, or stdout (JSON lines) for local runs.
@@ -119,10 +191,11 @@ pub enum Payload {
 }
 
 impl Target {
-    /// Deliver one encoded event; `cancel` abandons it (shutdown grace over).
+    /// Deliver one encoded event through `pass`; `cancel` abandons it (shutdown grace over).
     pub async fn deliver(
         &self,
         payload: Payload,
+        pass: Pass,
         metrics: &Metrics,
         cancel: &CancellationToken,
     ) -> Outcome {
@@ -132,7 +205,9 @@ impl Target {
                 metrics.failed.inc();
                 Outcome::Rejected { status: 0 }
             }
-            (Target::Http(sink), Payload::Http(outgoing)) => sink.deliver(&outgoing, cancel).await,
+            (Target::Http(sink), Payload::Http(outgoing)) => {
+                sink.deliver(&outgoing, pass, cancel).await
+            }
             (Target::Stdout, Payload::Line(line)) => {
                 let mut out = std::io::stdout().lock();
                 match out.write_all(&line).and_then(|_| out.flush()) {
@@ -166,6 +241,8 @@ pub struct Sink {
     http: reqwest::Client,
     config: Arc<SinkConfig>,
     metrics: Arc<Metrics>,
+    /// Requests in a row the sink did not take (any event); reset by an answer it means.
+    failing_run: Arc<std::sync::atomic::AtomicU32>,
 }
 
 /// One attempt's result.
@@ -184,7 +261,7 @@ impl Sink {
         let mut builder = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_idle_timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!(
@@ -208,6 +285,7 @@ impl Sink {
             http,
             config: Arc::new(config),
             metrics,
+            failing_run: Arc::default(),
         })
     }
 
@@ -219,7 +297,12 @@ impl Sink {
     /// Deliver one event: retry while the sink answers with a retryable status or not at all,
     /// dead-letter a final refusal (or an event still refused after `retry` retries), stop when
     /// `cancel` fires (also in the middle of a request).
-    pub async fn deliver(&self, event: &Outgoing, cancel: &CancellationToken) -> Outcome {
+    pub async fn deliver(
+        &self,
+        event: &Outgoing,
+        mut pass: Pass,
+        cancel: &CancellationToken,
+    ) -> Outcome {
         let started = Instant::now();
         let mut attempt = 0u32;
         let mut said_no_dead_letter = false;
@@ -240,7 +323,7 @@ impl Sink {
                 }
                 Verdict::Final => {
                     self.metrics.set_sink_up(true);
-                    return self.refused(event, a.status, a.detail, cancel).await;
+                    return self.refused(event, a.status, a.detail, pass, cancel).await;
                 }
                 Verdict::Retry => {
                     self.metrics.retried.inc();
@@ -253,7 +336,7 @@ impl Sink {
                         if self.config.dead_letter.is_some() {
                             warn!(id = %event.id, attempts = attempt, status = a.status, error = %a.detail,
                                 "the sink did not accept the event within the retries allowed");
-                            return self.refused(event, a.status, a.detail, cancel).await;
+                            return self.refused(event, a.status, a.detail, pass, cancel).await;
                         }
                         if !said_no_dead_letter {
                             said_no_dead_letter = true;
@@ -261,13 +344,13 @@ impl Sink {
                                 "retries exhausted but there is no dead-letter sink; retrying until the sink accepts the event");
                         }
                     }
-                    let wait = self.config.backoff.delay(attempt, a.retry_after, jitter());
+                    let wait = self.retry_wait(attempt, a.retry_after);
                     warn!(
                         id = %event.id, attempt, status = a.status, error = %a.detail,
                         retry_in_ms = wait.as_millis() as u64,
                         "sink did not accept the event; retrying"
                     );
-                    if crate::sleep_or_cancel(wait, cancel).await {
+                    if !pass.wait_to_retry(wait, cancel).await {
                         return Outcome::Cancelled;
                     }
                 }
@@ -280,6 +363,7 @@ impl Sink {
         event: &Outgoing,
         status: u16,
         detail: String,
+        mut pass: Pass,
         cancel: &CancellationToken,
     ) -> Outcome {
         let Some(dls) = &self.config.dead_letter else {
@@ -323,13 +407,24 @@ impl Sink {
                 }
                 Verdict::Retry => {
                     self.metrics.retried.inc();
-                    let wait = self.config.backoff.delay(attempt, a.retry_after, jitter());
-                    if crate::sleep_or_cancel(wait, cancel).await {
+                    let wait = self.retry_wait(attempt, a.retry_after);
+                    if !pass.wait_to_retry(wait, cancel).await {
                         return Outcome::Cancelled;
                     }
                 }
             }
         }
+    }
+
+    /// The wait before the next attempt of an event that failed `attempt` times.
+    fn retry_wait(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        use std::sync::atomic::Ordering;
+        let n = if self.config.backoff_per_event {
+            attempt
+        } else {
+            attempt.min(self.failing_run.load(Ordering::Relaxed).max(1))
+        };
+        self.config.backoff.delay(n, retry_after, jitter())
     }
 
     /// One POST, abandoned when `cancel` fires (`None`).
@@ -343,7 +438,15 @@ impl Sink {
         tokio::select! {
             biased;
             _ = cancel.cancelled() => None,
-            a = self.post(url, headers, body) => Some(a),
+            a = self.post(url, headers, body) => {
+                use std::sync::atomic::Ordering;
+                if a.verdict == Verdict::Retry {
+                    self.failing_run.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    self.failing_run.store(0, Ordering::Relaxed);
+                }
+                Some(a)
+            }
         }
     }
 
@@ -396,4 +499,46 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    fn sink(per_event: bool) -> Sink {
+        Sink::new(
+            SinkConfig {
+                url: "http://sink.invalid/".parse().expect("url"),
+                dead_letter: None,
+                timeout: Duration::from_secs(1),
+                ca_certs: None,
+                backoff: Backoff::default(),
+                backoff_per_event: per_event,
+                retry: None,
+            },
+            Arc::new(Metrics::new("test")),
+        )
+        .expect("sink")
+    }
+
+    #[test]
+    fn waits_grow_with_the_sinks_failures_unless_knative_backoff_is_asked_for() {
+        // A sink that fails now and then: an unlucky event's 8th retry still comes soon.
+        let s = sink(false);
+        s.failing_run.store(1, Ordering::Relaxed);
+        assert!(s.retry_wait(8, None) <= Duration::from_millis(100));
+        // A sink that is down: the full exponential backoff.
+        s.failing_run.store(50, Ordering::Relaxed);
+        assert!(s.retry_wait(8, None) >= Duration::from_millis(6400));
+        // spec.delivery's backoff: each event by its own attempts, as Knative says.
+        let k = sink(true);
+        k.failing_run.store(1, Ordering::Relaxed);
+        assert!(k.retry_wait(8, None) >= Duration::from_millis(6400));
+        // Retry-After wins either way.
+        assert_eq!(
+            s.retry_wait(1, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+    }
 }

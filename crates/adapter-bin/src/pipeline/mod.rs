@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::checkpointing::{Progress, run_saver};
-use crate::deliver::{Outcome, Payload, Target};
+use crate::deliver::{Gate, Outcome, Pass, Payload, Target};
 use crate::encode::{self, Encode};
 use crate::source::Source;
 use crate::telemetry::Metrics;
@@ -49,8 +49,11 @@ pub struct Settings {
     pub progress_interval: Duration,
 }
 
-/// How far delivery may run ahead of the oldest event still in flight, per delivery slot.
-const SPAN_PER_SLOT: usize = 64;
+/// How far delivery may run ahead of the oldest event still in flight. Events settled behind
+/// it cost only their checkpoint marks, so it can be wide: wide enough that an event retried
+/// for many seconds does not stop the others (at thousands of events per second), and about
+/// what a 10 s checkpoint period re-sends after a `kill -9` anyway.
+const WINDOW_SPAN: usize = 65_536;
 
 /// An event read and encoded, waiting for its delivery.
 struct Ready<M> {
@@ -108,7 +111,8 @@ pub async fn run<S, E>(
 
     let abandon = crate::abandon_after(&shutdown, settings.shutdown_grace);
     let mut checkpoint = resume;
-    let mut window = Window::new(concurrency * SPAN_PER_SLOT);
+    let mut window = Window::new(if concurrency == 1 { 1 } else { WINDOW_SPAN });
+    let gate = Gate::new(concurrency);
     let mut waiting: std::collections::VecDeque<Ready<S::Mark>> = Default::default();
     let mut inflight = FuturesUnordered::new();
     let mut report = Report::new(settings.progress_interval);
@@ -117,20 +121,6 @@ pub async fn run<S, E>(
     let mut stopping = false;
     let mut reading_ended = false;
     loop {
-        while !stopping && inflight.len() < concurrency && window.has_room() {
-            let Some(ready) = waiting.pop_front() else {
-                break;
-            };
-            let seq = window.push(ready.mark);
-            inflight.push(deliver_one(
-                &target,
-                seq,
-                ready.payload,
-                ready.created,
-                &metrics,
-                &abandon,
-            ));
-        }
         metrics.set_in_flight(inflight.len());
         if inflight.is_empty() && (stopping || (reading_ended && waiting.is_empty())) {
             break;
@@ -144,7 +134,28 @@ pub async fn run<S, E>(
                     debug!(in_flight = inflight.len(), "waiting for deliveries in flight");
                 }
             }
+            // Admit the next event once the gate has a place for its first request.
+            pass = gate.enter(), if !stopping && window.has_room() && !waiting.is_empty() => {
+                if let Some(ready) = waiting.pop_front() {
+                    let seq = window.push(ready.mark);
+                    inflight.push(deliver_one(
+                        &target,
+                        seq,
+                        ready.payload,
+                        pass,
+                        ready.created,
+                        &metrics,
+                        &abandon,
+                    ));
+                }
+            }
             Some((seq, outcome, created)) = inflight.next(), if !inflight.is_empty() => {
+                if !outcome.is_settled() && !stopping {
+                    // Not shutdown: the target itself failed for good (stdout closed).
+                    warn!("the target cannot take events any more; stopping");
+                    stopping = true;
+                    stop_reading.cancel();
+                }
                 if outcome.is_settled() {
                     let mut moved = false;
                     window.settle(seq, |mark| {
@@ -234,10 +245,11 @@ async fn deliver_one(
     target: &Target,
     seq: u64,
     payload: Payload,
+    pass: Pass,
     created: Option<Timestamp>,
     metrics: &Metrics,
     abandon: &CancellationToken,
 ) -> (u64, Outcome, Option<Timestamp>) {
-    let outcome = target.deliver(payload, metrics, abandon).await;
+    let outcome = target.deliver(payload, pass, metrics, abandon).await;
     (seq, outcome, created)
 }
