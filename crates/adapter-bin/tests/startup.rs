@@ -24,6 +24,24 @@ async fn fails_with(env: Vec<(&'static str, String)>, code: i32, needles: &[&str
         assert!(log.contains(n), "{n:?} not in:\n{log}");
     }
     assert!(!log.contains("s3cret"), "the password leaked:\n{log}");
+    // Every line, the fatal one too, is a zap-shaped JSON object, as Knative components log.
+    for line in adapter.log() {
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        for field in ["level", "ts", "logger", "caller", "msg"] {
+            assert!(v[field].is_string(), "{field} in {line}");
+        }
+        assert_eq!(
+            v["level"].as_str(),
+            v["level"].as_str().map(str::to_lowercase).as_deref()
+        );
+    }
+    let fatal = adapter
+        .log()
+        .into_iter()
+        .find(|l| l.contains("\"fatal\""))
+        .expect("a fatal line");
+    assert!(fatal.contains("vsphere-source-adapter"), "{fatal}");
 }
 
 fn set(

@@ -21,24 +21,15 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
-use tracing::field::{Field, Visit};
-use tracing::{Event, Level, Subscriber};
+use knative_logging::{ZapFormat, component_level};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
-use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::reload;
 
-/// The zap level name of a tracing level (zap has no trace).
-fn level_name(level: &Level) -> &'static str {
-    match *level {
-        Level::ERROR => "error",
-        Level::WARN => "warn",
-        Level::INFO => "info",
-        Level::DEBUG | Level::TRACE => "debug",
-    }
+/// A fatal start-up error as a zap line on stderr.
+#[track_caller]
+pub fn fatal(msg: &str, error: &dyn std::fmt::Display) {
+    knative_logging::fatal("controller", msg, error);
 }
 
 /// The zap logger name for a tracing target: `webhook` for the admission
@@ -54,172 +45,6 @@ fn logger_name(target: &str) -> String {
         Some("") => "controller".to_owned(),
         Some(m) => format!("controller.{}", m.replace("::", ".")),
         None => target.replace("::", "."),
-    }
-}
-
-/// `src/webhook.rs:42`: the file's last two path components and the line.
-fn caller(file: Option<&str>, line: Option<u32>) -> String {
-    let file = file.unwrap_or("?");
-    let mut parts: Vec<&str> = file.rsplit(['/', '\\']).take(2).collect();
-    parts.reverse();
-    format!("{}:{}", parts.join("/"), line.unwrap_or(0))
-}
-
-fn now_iso8601() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
-}
-
-#[derive(Default)]
-struct Fields {
-    message: String,
-    rest: Vec<(String, serde_json::Value)>,
-}
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        let text = format!("{value:?}");
-        if field.name() == "message" {
-            self.message = text;
-        } else {
-            self.rest
-                .push((field.name().to_owned(), serde_json::Value::String(text)));
-        }
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.message = value.to_owned();
-        } else {
-            self.rest.push((field.name().to_owned(), value.into()));
-        }
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.record_str(field, &value.to_string());
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.rest.push((field.name().to_owned(), value.into()));
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.rest.push((field.name().to_owned(), value.into()));
-    }
-
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.rest.push((field.name().to_owned(), value.into()));
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.rest.push((field.name().to_owned(), value.into()));
-    }
-}
-
-fn json(s: &str) -> String {
-    serde_json::Value::String(s.to_owned()).to_string()
-}
-
-/// One zap line (without the newline).
-fn zap_line(
-    level: &str,
-    logger: &str,
-    caller: &str,
-    msg: &str,
-    fields: &[(String, serde_json::Value)],
-    pod: Option<&str>,
-) -> String {
-    let mut out = format!(
-        "{{\"level\":{},\"ts\":{},\"logger\":{},\"caller\":{},\"msg\":{}",
-        json(level),
-        json(&now_iso8601()),
-        json(logger),
-        json(caller),
-        json(msg)
-    );
-    for (k, v) in fields {
-        let _ = write!(out, ",{}:{v}", json(k));
-    }
-    if let Some(pod) = pod {
-        let _ = write!(out, ",\"knative.dev/pod\":{}", json(pod));
-    }
-    out.push('}');
-    out
-}
-
-/// The zap-shaped JSON event format.
-#[derive(Clone, Debug, Default)]
-pub struct ZapFormat {
-    /// `knative.dev/pod` on every line (`POD_NAME`).
-    pub pod: Option<String>,
-}
-
-impl<S, N> FormatEvent<S, N> for ZapFormat
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> FormatFields<'a> + 'static,
-{
-    fn format_event(
-        &self,
-        _ctx: &FmtContext<'_, S, N>,
-        mut writer: Writer<'_>,
-        event: &Event<'_>,
-    ) -> std::fmt::Result {
-        let meta = event.metadata();
-        let mut fields = Fields::default();
-        event.record(&mut fields);
-        writeln!(
-            writer,
-            "{}",
-            zap_line(
-                level_name(meta.level()),
-                &logger_name(meta.target()),
-                &caller(meta.file(), meta.line()),
-                &fields.message,
-                &fields.rest,
-                self.pod.as_deref(),
-            )
-        )
-    }
-}
-
-/// A fatal start-up error, as a zap `fatal` line on stderr (usable before
-/// or without the subscriber).
-#[track_caller]
-pub fn fatal(msg: &str, error: &dyn std::fmt::Display) {
-    let pod = std::env::var("POD_NAME").ok().filter(|p| !p.is_empty());
-    let at = std::panic::Location::caller();
-    eprintln!(
-        "{}",
-        zap_line(
-            "fatal",
-            "controller",
-            &caller(Some(at.file()), Some(at.line())),
-            msg,
-            &[("error".to_owned(), error.to_string().into())],
-            pod.as_deref(),
-        )
-    );
-}
-
-/// The zap level of `component` in `config-logging`'s data, as a tracing
-/// filter level: `loglevel.<component>`, else `zap-logger-config`'s
-/// `level`, else `info`.
-pub fn component_level(data: &BTreeMap<String, String>, component: &str) -> &'static str {
-    let specific = data
-        .get(&format!("loglevel.{component}"))
-        .filter(|l| !l.trim().is_empty())
-        .cloned();
-    let zap = data
-        .get("zap-logger-config")
-        .and_then(|z| serde_json::from_str::<serde_json::Value>(z).ok())
-        .and_then(|z| z.get("level").and_then(|l| l.as_str().map(str::to_owned)));
-    match specific.or(zap).map(|l| l.trim().to_lowercase()).as_deref() {
-        Some("debug") => "debug",
-        Some("warn") => "warn",
-        Some("error" | "dpanic" | "panic" | "fatal") => "error",
-        _ => "info",
     }
 }
 
@@ -268,7 +93,7 @@ pub fn init(pod: Option<String>) -> LogLevels {
         from_env.unwrap_or_else(|| EnvFilter::new(filter_directives(&BTreeMap::new()))),
     );
     let fmt = tracing_subscriber::fmt::layer()
-        .event_format(ZapFormat { pod })
+        .event_format(ZapFormat::new(logger_name).pod(pod))
         .with_writer(std::io::stderr);
     let _ = tracing_subscriber::registry()
         .with(filter)
@@ -310,34 +135,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn line_shape() {
-        let line = zap_line(
-            "info",
-            "controller.reconcile",
-            "src/reconcile.rs:10",
-            "reconciled \"x\"",
-            &[
-                ("namespace".to_owned(), "ns".into()),
-                ("count".to_owned(), 3.into()),
-            ],
-            Some("pod-1"),
-        );
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(v["level"], "info");
-        assert_eq!(v["logger"], "controller.reconcile");
-        assert_eq!(v["caller"], "src/reconcile.rs:10");
-        assert_eq!(v["msg"], "reconciled \"x\"");
-        assert_eq!(v["namespace"], "ns");
-        assert_eq!(v["count"], 3);
-        assert_eq!(v["knative.dev/pod"], "pod-1");
-        assert!(
-            v["ts"].as_str().unwrap().parse::<jiff::Timestamp>().is_ok(),
-            "{line}"
-        );
-        assert!(line.starts_with("{\"level\":\"info\",\"ts\":"), "{line}");
-    }
-
-    #[test]
     fn names_and_callers() {
         assert_eq!(
             logger_name("sources_controller::webhook"),
@@ -352,10 +149,6 @@ mod tests {
         assert_eq!(
             logger_name("kube_runtime::controller"),
             "kube_runtime.controller"
-        );
-        assert_eq!(
-            caller(Some("crates/controller-bin/src/leader.rs"), Some(7)),
-            "src/leader.rs:7"
         );
     }
 

@@ -5,6 +5,9 @@
 static ALLOCATOR: adapter::memory::Allocator = adapter::memory::Allocator;
 
 use clap::Parser;
+
+/// The logger name (and `config-logging`'s `loglevel.<component>`), as the Go adapter's.
+const COMPONENT: &str = "horizon-source-adapter";
 use tokio_util::sync::CancellationToken;
 
 use adapter::horizon_config::HorizonArgs;
@@ -50,7 +53,7 @@ async fn main() {
         simulate_rate,
         check_settings,
     } = Cli::parse();
-    adapter::logging::init(&args.runtime.logging_config, "horizon-source-adapter");
+    adapter::logging::init(&args.runtime.logging_config, COMPONENT);
 
     let shutdown = CancellationToken::new();
     adapter::shutdown_on_signals(shutdown.clone());
@@ -65,7 +68,7 @@ async fn main() {
     let prepared = match adapter::horizon::prepare(args) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("horizon-adapter: {e}");
+            adapter::logging::fatal(COMPONENT, "invalid settings", &e);
             std::process::exit(2);
         }
     };
@@ -76,13 +79,13 @@ async fn main() {
                 return;
             }
             Err(e) => {
-                eprintln!("horizon-adapter: {e}");
+                adapter::logging::fatal(COMPONENT, "invalid settings", &e);
                 std::process::exit(2);
             }
         }
     }
     if let Err(e) = adapter::horizon::run(prepared, shutdown).await {
-        eprintln!("horizon-adapter: {e}");
+        adapter::logging::fatal(COMPONENT, "stopped", &e);
         std::process::exit(1);
     }
 }
@@ -108,7 +111,7 @@ async fn simulator(args: &mut HorizonArgs, rate: f64) -> horizon_sim::Simulator 
             sim
         }
         Err(e) => {
-            eprintln!("horizon-adapter: cannot start the simulator: {e}");
+            adapter::logging::fatal(COMPONENT, "cannot start the simulator", &e);
             std::process::exit(1);
         }
     }

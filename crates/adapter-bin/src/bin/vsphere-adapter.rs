@@ -5,6 +5,9 @@
 static ALLOCATOR: adapter::memory::Allocator = adapter::memory::Allocator;
 
 use clap::Parser;
+
+/// The logger name (and `config-logging`'s `loglevel.<component>`), as the Go adapter's.
+const COMPONENT: &str = "vsphere-source-adapter";
 use tokio_util::sync::CancellationToken;
 
 use adapter::config::VsphereArgs;
@@ -45,7 +48,7 @@ async fn main() {
         simulate_rate,
         check_settings,
     } = Cli::parse();
-    adapter::logging::init(&args.runtime.logging_config, "vsphere-source-adapter");
+    adapter::logging::init(&args.runtime.logging_config, COMPONENT);
 
     let shutdown = CancellationToken::new();
     adapter::shutdown_on_signals(shutdown.clone());
@@ -61,7 +64,7 @@ async fn main() {
     let prepared = match adapter::vsphere::prepare(args) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("vsphere-adapter: {e}");
+            adapter::logging::fatal(COMPONENT, "invalid settings", &e);
             std::process::exit(2);
         }
     };
@@ -72,13 +75,13 @@ async fn main() {
                 return;
             }
             Err(e) => {
-                eprintln!("vsphere-adapter: {e}");
+                adapter::logging::fatal(COMPONENT, "invalid settings", &e);
                 std::process::exit(2);
             }
         }
     }
     if let Err(e) = adapter::vsphere::run(prepared, shutdown).await {
-        eprintln!("vsphere-adapter: {e}");
+        adapter::logging::fatal(COMPONENT, "stopped", &e);
         std::process::exit(1);
     }
 }
@@ -103,7 +106,7 @@ async fn simulator(args: &mut VsphereArgs, rate: f64) -> vsphere_sim::Simulator 
             sim
         }
         Err(e) => {
-            eprintln!("vsphere-adapter: cannot start the simulator: {e}");
+            adapter::logging::fatal(COMPONENT, "cannot start the simulator", &e);
             std::process::exit(1);
         }
     }

@@ -177,7 +177,7 @@ pub fn ids(received: &[test_support::Received]) -> Vec<i64> {
 pub fn metrics_address(adapter: &Adapter) -> Option<String> {
     adapter.log().iter().find_map(|l| {
         let v: serde_json::Value = serde_json::from_str(l).ok()?;
-        (v["message"] == "serving /metrics, /healthz and /readyz")
+        (v["msg"] == "serving /metrics, /healthz and /readyz")
             .then(|| v["address"].as_str().map(str::to_owned))
             .flatten()
     })
