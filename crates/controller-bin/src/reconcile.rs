@@ -337,8 +337,10 @@ where
                 DEAD_LETTER_SINK_RESOLVED,
                 ConditionStatus::True,
                 "DeadLetterSinkNotConfigured",
-                "No dead-letter sink: an event the sink refuses is retried until it is \
-                 accepted, never dropped.",
+                "No dead-letter sink: an event the sink fails to take (5xx, 404, 409, 429, no \
+                 answer) is retried until it is accepted, never dropped; one it refuses for good \
+                 (400 and other 4xx) is logged and counted in \
+                 vmware_sources_adapter_events_failed_total.",
             );
             p.status.dead_letter_sink_uri = None;
             Some(None)

@@ -390,6 +390,7 @@ async fn vsphere_source_children_status_and_ready() {
         wait_condition::<VSphereSource>(&env, "s", "DeadLetterSinkResolved", "True").await;
     assert_eq!(reason, "DeadLetterSinkNotConfigured");
     assert!(message.contains("never dropped"), "{message}");
+    assert!(message.contains("refuses for good"), "{message}");
     let (reason, _) = wait_condition::<VSphereSource>(&env, "s", "Ready", "Unknown").await;
     assert_eq!(reason, "DeploymentUnavailable");
     mark_available(&env, "s-adapter").await;
