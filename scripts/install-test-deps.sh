@@ -74,6 +74,23 @@ readonly KNATIVE_SERVING_VERSION="v0.51.0"
 readonly KN_MODULE="knative.dev/client/cmd/kn"
 readonly KN_VERSION="v0.42.0"
 
+# The release images (scripts/build-images.sh, scripts/test-images.sh): Rust's musl target for
+# static binaries, and from Debian: musl-gcc (the C parts of ring and mimalloc), runc (the OCI
+# runtime that starts the images; crun 1.8 refuses this machine's hybrid cgroup layout), umoci
+# (unpacks an image into a runtime bundle) and skopeo (reads the layouts and docker archives).
+# The pinned .debs are kept in the cache, so a machine can reinstall them after the Debian
+# mirror has moved on to a newer point release.
+# arm64: Rust's aarch64 musl target (cross-compiled with zig, which scripts/build-images.sh
+# installs from PyPI into the cache) and qemu-user-static, which runs the arm64 binaries here.
+readonly RUST_IMAGE_TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
+readonly DEBIAN_PACKAGES=(
+    "musl-tools=1.2.3-1"
+    "runc=1.1.5+ds1-1+deb12u1"
+    "umoci=0.4.7+ds-3+b7"
+    "skopeo=1.9.3+ds1-1+b10"
+    "qemu-user-static=1:7.2+dfsg-7+deb12u18+b3"
+)
+
 ENV_LINES=()
 ENV_ONLY=0
 
@@ -340,6 +357,69 @@ install_kn() {
     ENV_LINES+=("export KN_BIN=$bin")
 }
 
+install_rust_targets() {
+    local triple installed
+    installed=$(rustup target list --installed 2>/dev/null) || die "rustup is needed to add Rust targets"
+    for triple in "${RUST_IMAGE_TARGETS[@]}"; do
+        if grep -qx "$triple" <<<"$installed"; then
+            log "Rust target $triple already installed"
+        else
+            log "adding the Rust target $triple (rustup)"
+            rustup target add "$triple" >&2 || die "rustup target add $triple failed"
+        fi
+    done
+}
+
+# deb_installed NAME VERSION: whether dpkg has NAME at VERSION.
+deb_installed() {
+    [[ "$(dpkg-query -W -f='${Status} ${Version}' "$1" 2>/dev/null)" == "install ok installed $2" ]]
+}
+
+install_debian_packages() {
+    local missing=() spec name version
+    for spec in "${DEBIAN_PACKAGES[@]}"; do
+        name=${spec%%=*} version=${spec#*=}
+        if deb_installed "$name" "$version"; then
+            log "$name $version already installed"
+        else
+            missing+=("$spec")
+        fi
+    done
+    [[ ${#missing[@]} -gt 0 ]] || return 0
+    command -v apt-get >/dev/null || die "apt-get is needed for: ${missing[*]}"
+    [[ $(id -u) -eq 0 ]] || die "installing ${missing[*]} needs root (apt-get)"
+    local debs="$CACHE_DIR/debs" files=() file updated=0
+    mkdir -p "$debs"
+    for spec in "${missing[@]}"; do
+        name=${spec%%=*} version=${spec#*=}
+        # Debian's file names spell the epoch's colon as %3a.
+        file=$(find "$debs" -maxdepth 1 -name "${name}_${version//:/%3a}_*.deb" | head -n 1)
+        if [[ -z "$file" ]]; then
+            log "downloading $spec (Debian)"
+            if ! (cd "$debs" && apt-get download "$spec" >&2); then
+                if [[ $updated -eq 0 ]]; then
+                    apt-get update >&2 || die "apt-get update failed"
+                    updated=1
+                fi
+                (cd "$debs" && apt-get download "$spec" >&2) ||
+                    die "apt-get download $spec failed: is the pin still in Debian bookworm? (apt-cache policy $name)"
+            fi
+            file=$(find "$debs" -maxdepth 1 -name "${name}_${version//:/%3a}_*.deb" | head -n 1)
+            [[ -n "$file" ]] || die "apt-get download $spec wrote no ${name}_${version}_*.deb"
+        fi
+        files+=("$file")
+    done
+    log "installing ${missing[*]} (their dependencies come from the Debian mirror)"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${files[@]}" >&2; then
+        [[ $updated -eq 1 ]] || apt-get update >&2 || die "apt-get update failed"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${files[@]}" >&2 ||
+            die "apt-get install ${missing[*]} failed"
+    fi
+    for spec in "${missing[@]}"; do
+        deb_installed "${spec%%=*}" "${spec#*=}" || die "${spec%%=*} is not at ${spec#*=} after installing it"
+    done
+}
+
 main() {
     while [[ $# -gt 0 ]]; do
         case "$1" in
@@ -361,6 +441,8 @@ main() {
     install_kube_apiserver
     install_knative_crds
     install_kn
+    install_rust_targets
+    install_debian_packages
 
     if [[ $ENV_ONLY -eq 0 ]]; then
         log "cache: $CACHE_DIR"
