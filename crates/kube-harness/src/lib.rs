@@ -669,6 +669,19 @@ impl KubeApiServer {
     ) -> Result<Vec<String>, HarnessError> {
         apply_yaml(client, yaml, default_namespace, dry_run).await
     }
+
+    /// Like [`KubeApiServer::apply_yaml`], for documents already parsed, returning each object
+    /// as the API server answered (with defaults and admission mutations; for a dry run, what
+    /// it would store).
+    pub async fn apply_documents(
+        &self,
+        client: &Client,
+        documents: &[serde_json::Value],
+        default_namespace: &str,
+        dry_run: bool,
+    ) -> Result<Vec<DynamicObject>, HarnessError> {
+        apply_documents(client, documents, default_namespace, dry_run).await
+    }
 }
 
 impl Drop for KubeApiServer {
@@ -856,10 +869,31 @@ async fn apply_yaml(
     default_namespace: &str,
     dry_run: bool,
 ) -> Result<Vec<String>, HarnessError> {
+    let applied =
+        apply_documents(client, &yaml_documents(yaml)?, default_namespace, dry_run).await?;
+    Ok(applied
+        .iter()
+        .map(|o| {
+            let kind = o
+                .types
+                .as_ref()
+                .map(|t| t.kind.as_str())
+                .unwrap_or_default();
+            format!("{kind}/{}", o.metadata.name.as_deref().unwrap_or_default())
+        })
+        .collect())
+}
+
+async fn apply_documents(
+    client: &Client,
+    documents: &[serde_json::Value],
+    default_namespace: &str,
+    dry_run: bool,
+) -> Result<Vec<DynamicObject>, HarnessError> {
     let mut applied = Vec::new();
-    for doc in yaml_documents(yaml)? {
+    for doc in documents {
         let obj: DynamicObject =
-            serde_json::from_value(doc).map_err(|e| HarnessError::Yaml(e.to_string()))?;
+            serde_json::from_value(doc.clone()).map_err(|e| HarnessError::Yaml(e.to_string()))?;
         let types = obj
             .types
             .clone()
@@ -887,10 +921,13 @@ async fn apply_yaml(
         };
         let mut params = PatchParams::apply(FIELD_MANAGER).force();
         params.dry_run = dry_run;
-        api.patch(&name, &params, &Patch::Apply(&obj))
+        let mut answer = api
+            .patch(&name, &params, &Patch::Apply(&obj))
             .await
             .map_err(kube_err(format!("apply {}/{name}", types.kind)))?;
-        applied.push(format!("{}/{name}", types.kind));
+        // The answer of a dynamic API may lack apiVersion/kind; keep the applied ones.
+        answer.types = Some(types);
+        applied.push(answer);
     }
     Ok(applied)
 }
