@@ -20,6 +20,7 @@
 # The adapter delivers DELIVERY_CONCURRENCY events at once (its default unless set here).
 #   benches/adapter-measure.sh                 # from the repository root; takes ~5 minutes
 #   MIX=compact benches/adapter-measure.sh     # small events only (default: realistic)
+#   ADAPTER_FEATURES=--no-default-features benches/adapter-measure.sh   # without --simulate
 #
 # One adapter process and one simulator run through the phases in order (catch-up, latency,
 # idle); the sink is the bench-sink example of adapter-bin (202 at once). Payloads are JSON
@@ -66,7 +67,10 @@ case $mix in
 esac
 
 echo "building (cargo, release) ..." >&2
-(cd "$root" && cargo build --quiet --release -p adapter-bin -p vsphere-sim --bins --example bench-sink)
+adapter_features=${ADAPTER_FEATURES:-}
+(cd "$root" && cargo build --quiet --release -p vsphere-sim --bins)
+# shellcheck disable=SC2086 # ADAPTER_FEATURES holds cargo flags
+(cd "$root" && cargo build --quiet --release -p adapter-bin --bins --example bench-sink $adapter_features)
 target_dir=$(cd "$root" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 adapter_bin=$target_dir/release/vsphere-adapter
 sim_bin=$target_dir/release/vsphere-sim
@@ -150,7 +154,7 @@ sim_base=${sim_url%/sdk}
 
 # --- the adapter, resuming from before the backlog
 printf '{"lastEventKeyTimestamp":"%s"}\n' "$checkpoint_time" >"$tmp/checkpoint.json"
-echo "setup: $events backlogged events, $mix event mix (MIX=realistic|compact), JSON payloads, page size $page_size, checkpoint at $checkpoint_time"
+echo "setup: $events backlogged events, $mix event mix (MIX=realistic|compact), JSON payloads, page size $page_size, checkpoint at $checkpoint_time, adapter features: ${adapter_features:-default}, concurrency ${DELIVERY_CONCURRENCY:-default}"
 start_ns=$(date +%s%N)
 VC_URL=$sim_url VC_USERNAME=administrator@vsphere.local VC_PASSWORD='VMware1!' \
     VC_SECRET_PATH=$tmp/no-secret K_SINK=$sink_url/ \
