@@ -7,8 +7,15 @@
 #   2. cargo fmt --all -- --check
 #   3. tools/catalogue/regenerate.sh --check   the vim25 catalogue is current
 #   4. cargo clippy --workspace --all-targets -- -D warnings
-#   5. cargo test --workspace
-#   6. cargo bench --workspace --no-run        benches still compile
+#   5. scripts/test-images.sh                  the release images: built twice (same digests),
+#                                              read by skopeo and umoci, started with runc
+#   6. cargo test --workspace                  with RELEASE_IMAGES: release.yaml names the
+#                                              images step 5 built, by digest
+#   7. scripts/check-libraries.sh              the library crates' docs and packages
+#   8. cargo bench --workspace --no-run        benches still compile
+#
+# SKIP_IMAGES=1 leaves step 5 out (a developer's quick run; the release tests then use fixed
+# references). CI never sets it.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -17,6 +24,8 @@ REPO_ROOT=$(pwd)
 FMT_ARGS=(--check)
 if [[ "${CI:-}" == "true" ]]; then
     export CARGO_TERM_COLOR=never
+    # A fresh clone builds everything once: incremental caches would only cost disk and time.
+    export CARGO_INCREMENTAL=0
     # rustfmt colours its diff even into a pipe unless told not to.
     FMT_ARGS+=(--color never)
 fi
@@ -92,6 +101,16 @@ fi
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+if [[ "${SKIP_IMAGES:-}" == "1" && "${CI:-}" != "true" ]]; then
+    echo "SKIP_IMAGES=1: the release images are not built; the release tests use fixed references"
+else
+    step "scripts/test-images.sh (release images: reproducible, readable, start)"
+    IMAGES_DIR="$REPO_ROOT/target/images-test"
+    rm -rf "$IMAGES_DIR"
+    "$REPO_ROOT/scripts/test-images.sh" --out "$IMAGES_DIR"
+    export RELEASE_IMAGES="$IMAGES_DIR"
+fi
+
 step "cargo test --workspace"
 TEST_LOG=$(mktemp "${TMPDIR:-/tmp}/vmware-sources-test.XXXXXX")
 cargo test --workspace 2>&1 | tee "$TEST_LOG"
@@ -110,6 +129,9 @@ if [[ $passed -eq 0 ]]; then
     exit 1
 fi
 TEST_TOTALS=$(printf 'tests: %d passed, %d failed, %d skipped' "$passed" "$failed" "$ignored")
+
+step "scripts/check-libraries.sh (library docs and packages)"
+"$REPO_ROOT/scripts/check-libraries.sh"
 
 step "cargo bench --workspace --no-run"
 cargo bench --workspace --no-run

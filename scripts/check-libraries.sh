@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Checks the five library crates as other Rust programs get them (scripts/test.sh runs this):
+#
+#   1. `cargo doc --no-deps` with rustdoc's warnings as errors (broken intra-doc links, missing
+#      docs, bare URLs, invalid code blocks).
+#   2. `cargo package` of each library crate, with verification: the packaged sources alone
+#      (what crates.io would get) build. Workspace crates that are not on the registry yet are
+#      taken from the packages built in the same run, as cargo does for several `-p`.
+#   3. cargo-semver-checks of their public API against the newest release tag (`v*`), once one
+#      exists: a change that breaks users needs a version bump. Before the first tag there is no
+#      published API to compare with, and this step says so.
+#
+# Usage: scripts/check-libraries.sh [--no-verify]
+#   --no-verify   package without building the packaged sources (quicker, weaker)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# The packages other programs depend on (the `checkpoint` folder publishes as
+# vmware-sources-checkpoint: `checkpoint` is taken on crates.io).
+readonly LIBRARIES=(vsphere-client horizon-client vmware-sources-checkpoint cloudevent-encode binding-env)
+# Pinned; built once into the cache (only when a release tag exists).
+readonly SEMVER_CHECKS_VERSION=0.51.0
+
+CACHE_DIR="${VMWARE_SOURCES_CACHE:-$HOME/.cache/vmware-sources}"
+verify=(--locked)
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+    --no-verify) verify+=(--no-verify) ;;
+    -h | --help)
+        sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *)
+        echo "check-libraries.sh: unknown argument: $1 (see --help)" >&2
+        exit 2
+        ;;
+    esac
+    shift
+done
+
+# vmware-sources-checkpoint's ConfigMap store uses k8s-openapi, which leaves the Kubernetes
+# version to the final binary; a library built alone (its docs, its packaged sources) names one.
+export K8S_OPENAPI_ENABLED_VERSION="${K8S_OPENAPI_ENABLED_VERSION:-1.35}"
+
+packages=()
+for p in "${LIBRARIES[@]}"; do
+    packages+=(-p "$p")
+done
+
+echo "check-libraries: cargo doc --no-deps (warnings are errors)"
+RUSTDOCFLAGS="${RUSTDOCFLAGS:-} -D warnings" cargo doc --no-deps --locked "${packages[@]}"
+
+echo "check-libraries: cargo package ${LIBRARIES[*]}"
+# --allow-dirty: CI checks out a clean tree, a developer may run this before committing.
+cargo package --allow-dirty "${verify[@]}" "${packages[@]}"
+for p in "${LIBRARIES[@]}"; do
+    crate=$(ls -t target/package/"$p"-[0-9]*.crate 2>/dev/null | head -n 1)
+    [[ -n "$crate" ]] || { echo "check-libraries: no package written for $p" >&2; exit 1; }
+    printf 'check-libraries:   %s (%s files, %s)\n' "$(basename "$crate")" \
+        "$(tar -tzf "$crate" | wc -l)" "$(du -h "$crate" | cut -f1)"
+done
+
+tag=$(git tag --list 'v*' --sort=-version:refname 2>/dev/null | head -n 1)
+if [[ -z "$tag" ]]; then
+    echo "check-libraries: no release tag (v*) yet: the public API is compared from the first one on"
+    exit 0
+fi
+semver_checks="$CACHE_DIR/semver-checks-$SEMVER_CHECKS_VERSION/bin/cargo-semver-checks"
+if [[ ! -x "$semver_checks" ]]; then
+    echo "check-libraries: building cargo-semver-checks $SEMVER_CHECKS_VERSION into the cache (once, a few minutes)"
+    cargo install --locked --quiet --version "$SEMVER_CHECKS_VERSION" \
+        --root "$CACHE_DIR/semver-checks-$SEMVER_CHECKS_VERSION" cargo-semver-checks
+fi
+echo "check-libraries: cargo semver-checks against $tag"
+"$semver_checks" semver-checks check-release --baseline-rev "$tag" "${packages[@]}"
