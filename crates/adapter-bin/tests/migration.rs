@@ -24,13 +24,12 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::RoleBinding;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
-use kube::core::GroupVersionKind;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
-use kube_harness::KubeApiServer;
+use kube_harness::{KubeApiServer, dynamic_api, sources_group_api};
 use release_tests::{
-    Release, ReleaseControllers, ReleaseWebhooks, SYSTEM_NAMESPACE, eventually, sources_api,
-    upstream_release, upstream_yaml,
+    Release, ReleaseControllers, ReleaseWebhooks, SYSTEM_NAMESPACE, eventually, upstream_release,
+    upstream_yaml,
 };
 use serde_json::{Value, json};
 use test_support::RecordingSink;
@@ -59,14 +58,6 @@ const GO_VALIDATING: [&str; 4] = [
     "validation.webhook.horizon.sources.tanzu.vmware.com",
     "config.webhook.horizon.sources.tanzu.vmware.com",
 ];
-
-fn api_for(client: &Client, group: &str, version: &str, kind: &str) -> Api<DynamicObject> {
-    Api::namespaced_with(
-        client.clone(),
-        NS,
-        &ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind)),
-    )
-}
 
 fn create_params() -> PostParams {
     PostParams {
@@ -132,7 +123,7 @@ async fn go_vsphere_children(
     let secret = spec["secretRef"]["name"].as_str().expect("secretRef");
     let own = owner("VSphereSource", &name, &uid);
     let binding = create(
-        &sources_api(client, NS, "VSphereBinding"),
+        &sources_group_api(client, NS, "VSphereBinding"),
         json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "VSphereBinding",
                "metadata": {"name": format!("{name}-vspherebinding"), "namespace": NS,
                             "ownerReferences": [own],
@@ -143,7 +134,7 @@ async fn go_vsphere_children(
     )
     .await;
     merge_status(
-        &sources_api(client, NS, "VSphereBinding"),
+        &sources_group_api(client, NS, "VSphereBinding"),
         &binding.name_any(),
         json!({"observedGeneration": 1, "conditions": [
             {"type": "Ready", "status": "True", "lastTransitionTime": "2025-01-01T00:00:00Z"}]}),
@@ -189,7 +180,7 @@ async fn go_vsphere_children(
     )
     .await;
     merge_status(
-        &sources_api(client, NS, "VSphereSource"),
+        &sources_group_api(client, NS, "VSphereSource"),
         &name,
         json!({"observedGeneration": 1, "sinkUri": sink_uri, "conditions": [
             {"type": "AdapterReady", "status": "True", "lastTransitionTime": "2025-01-01T00:00:00Z"},
@@ -218,7 +209,7 @@ async fn uid_of(client: &Client, kind: &str, name: &str) -> String {
             .get(name)
             .await
             .map(|o| o.uid()),
-        other => sources_api(client, NS, other)
+        other => sources_group_api(client, NS, other)
             .get(name)
             .await
             .map(|o| o.uid()),
@@ -246,7 +237,7 @@ async fn controllers_of(client: &Client, kind: &str, name: &str) -> Vec<String> 
             .get(name)
             .await
             .map(|o| o.owner_references().to_vec()),
-        other => sources_api(client, NS, other)
+        other => sources_group_api(client, NS, other)
             .get(name)
             .await
             .map(|o| o.owner_references().to_vec()),
@@ -267,7 +258,7 @@ fn condition<'a>(obj: &'a DynamicObject, kind: &str) -> Option<&'a Value> {
 
 /// Until `kind/name` has `Ready: True` with an `observedGeneration` of its current generation.
 async fn wait_ready(client: &Client, kind: &str, name: &str) -> DynamicObject {
-    let api = sources_api(client, NS, kind);
+    let api = sources_group_api(client, NS, kind);
     let what = format!("{kind}/{name} Ready under sources-controller");
     let result = eventually(&what, LONG, || async {
         let o = api.get(name).await.ok()?;
@@ -335,7 +326,7 @@ async fn wait_image(client: &Client, name: &str, image: &str) -> Deployment {
 async fn statuses(client: &Client) -> String {
     let mut out = String::new();
     for kind in ["VSphereSource", "HorizonSource", "VSphereBinding"] {
-        for o in sources_api(client, NS, kind)
+        for o in sources_group_api(client, NS, kind)
             .list(&Default::default())
             .await
             .map(|l| l.items)
@@ -360,11 +351,10 @@ fn env_names(pod: &Value) -> Vec<String> {
 async fn a_go_installation_migrates_to_this_release() {
     test_support::install_crypto_provider();
     let server = KubeApiServer::shared();
-    let admin = server.client().await.expect("client");
-    server
-        .install_knative_crds(&admin)
+    let admin = server
+        .admin_with_knative_crds()
         .await
-        .expect("Knative CRDs");
+        .expect("client with Knative's CRDs");
 
     // ---- 1. The Go installation.
     let go_release = upstream_release().expect("upstream config/");
@@ -398,7 +388,7 @@ async fn a_go_installation_migrates_to_this_release() {
     let broker_url = "http://broker-ingress.knative-eventing.svc.cluster.local/default/default";
     let example_broker_url =
         "http://broker-ingress.knative-eventing.svc.cluster.local/default/example-broker";
-    let ksvc = api_for(&admin, "serving.knative.dev", "v1", "Service");
+    let ksvc = dynamic_api(&admin, NS, "serving.knative.dev", "v1", "Service");
     create(&ksvc, json!({"apiVersion": "serving.knative.dev/v1", "kind": "Service",
         "metadata": {"name": "sockeye", "namespace": NS},
         "spec": {"template": {"spec": {"containers": [{"image": "docker.io/n3wscott/sockeye:v0.7.0"}]}}}}))
@@ -409,7 +399,7 @@ async fn a_go_installation_migrates_to_this_release() {
         json!({"url": service_url, "address": {"url": service_url}}),
     )
     .await;
-    let brokers = api_for(&admin, "eventing.knative.dev", "v1", "Broker");
+    let brokers = dynamic_api(&admin, NS, "eventing.knative.dev", "v1", "Broker");
     for (name, url) in [
         ("default", broker_url),
         ("example-broker", example_broker_url),
@@ -442,7 +432,7 @@ async fn a_go_installation_migrates_to_this_release() {
     )
     .await;
     // The Go defaulting webhook's work (§2.2, §2.3).
-    let vss = sources_api(&admin, NS, "VSphereSource");
+    let vss = sources_group_api(&admin, NS, "VSphereSource");
     for name in ["vcsim", "vcsim-to-broker"] {
         vss.patch(
             name,
@@ -454,7 +444,7 @@ async fn a_go_installation_migrates_to_this_release() {
         .await
         .expect("Go defaults");
     }
-    let vsb = sources_api(&admin, NS, "VSphereBinding");
+    let vsb = sources_group_api(&admin, NS, "VSphereBinding");
     vsb.patch(
         "vsphere-jobs",
         &PatchParams::default(),
@@ -491,7 +481,7 @@ async fn a_go_installation_migrates_to_this_release() {
     );
     create(&Api::<Job>::namespaced(admin.clone(), NS), job).await;
     // The Horizon controller's ServiceAccount and Deployment (§3.4, §7.4).
-    let hs = sources_api(&admin, NS, "HorizonSource");
+    let hs = sources_group_api(&admin, NS, "HorizonSource");
     let horizon = hs.get("horizon-example").await.expect("HorizonSource");
     let h_own = owner(
         "HorizonSource",
@@ -754,7 +744,7 @@ async fn a_go_installation_migrates_to_this_release() {
         ("Role", "vcsim-checkpoint")
     );
     // The bound Job: bound once, by the binding that kept its finalizer.
-    let binding = sources_api(&admin, NS, "VSphereBinding")
+    let binding = sources_group_api(&admin, NS, "VSphereBinding")
         .get("vsphere-jobs")
         .await
         .expect("binding");

@@ -536,12 +536,8 @@ async fn addressable_sink_relative_uri_ca_certs_and_logging_config() {
         .expect("Knative CRDs");
     env.basics().await;
     let ns = env.ns.clone();
-    let broker = ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "eventing.knative.dev",
-        "v1",
-        "Broker",
-    ));
-    let brokers: Api<DynamicObject> = Api::namespaced_with(env.client.clone(), &ns, &broker);
+    let brokers =
+        kube_harness::dynamic_api(&env.client, &ns, "eventing.knative.dev", "v1", "Broker");
     let b = json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
                    "metadata": {"name": "default"}, "spec": {}});
     brokers
@@ -1351,12 +1347,7 @@ async fn knative_service_sink_and_adoption_of_go_controller_children() {
     env.basics().await;
     let ns = env.ns.clone();
     // A Knative Service as sink.
-    let ksvc = ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "serving.knative.dev",
-        "v1",
-        "Service",
-    ));
-    let ksvcs: Api<DynamicObject> = Api::namespaced_with(env.client.clone(), &ns, &ksvc);
+    let ksvcs = kube_harness::dynamic_api(&env.client, &ns, "serving.knative.dev", "v1", "Service");
     let doc = json!({"apiVersion": "serving.knative.dev/v1", "kind": "Service",
         "metadata": {"name": "event-display"},
         "spec": {"template": {"spec": {"containers": [{"image": "registry.test/display"}]}}}});

@@ -194,7 +194,7 @@ async fn webhooks_called_by_the_api_server() {
     // them.
     let strict = PatchParams::apply("test-user").validation_strict();
     let msg = denial(
-        gvk_api(&client, &ns, "VSphereSource")
+        kube_harness::sources_group_api(&client, &ns, "VSphereSource")
             .patch("unknown", &strict, &Patch::Apply(&unknown))
             .await
             .unwrap_err(),
@@ -246,7 +246,7 @@ async fn webhooks_called_by_the_api_server() {
         "not defaulted (a dedicated ServiceAccount): {created}"
     );
     let msg = denial(
-        gvk_api(&client, &ns, "HorizonSource")
+        kube_harness::sources_group_api(&client, &ns, "HorizonSource")
             .patch(
                 "h",
                 &PatchParams::default(),

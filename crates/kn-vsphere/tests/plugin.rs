@@ -14,10 +14,8 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
 use kube::Client;
-use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
-};
-use kube_harness::KubeApiServer;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube_harness::{KubeApiServer, sources_group_api};
 use serde_json::{Value, json};
 use sources_controller::webhook::{self, WebhookSettings};
 use sources_controller::{Settings, run_binding_controller, run_controllers};
@@ -150,15 +148,6 @@ where
     }
 }
 
-fn sources_api(client: &Client, ns: &str, kind: &str) -> Api<DynamicObject> {
-    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "sources.tanzu.vmware.com",
-        "v1alpha1",
-        kind,
-    ));
-    Api::namespaced_with(client.clone(), ns, &ar)
-}
-
 struct Env {
     server: &'static KubeApiServer,
     kubeconfig: PathBuf,
@@ -261,7 +250,7 @@ async fn serve(server: &'static KubeApiServer, ready: std::sync::mpsc::Sender<()
         ..PostParams::default()
     };
     eventually("the validation webhook in use", || async {
-        match sources_api(&client, "default", "VSphereSource")
+        match sources_group_api(&client, "default", "VSphereSource")
             .create(&dry, &obj)
             .await
         {
@@ -845,7 +834,7 @@ fn sources_create_list_and_delete() {
     ]);
     assert_eq!(run.ok(), "Created source\n");
     let spec = block_on(async {
-        sources_api(&client().await, &ns, "VSphereSource")
+        sources_group_api(&client().await, &ns, "VSphereSource")
             .get("vc-02")
             .await
             .expect("vc-02")
@@ -1059,7 +1048,7 @@ fn bindings_create_list_describe_and_delete() {
     ]);
     assert_eq!(run.ok(), "Created binding\n");
     let subject = block_on(async {
-        sources_api(&client().await, &ns, "VSphereBinding")
+        sources_group_api(&client().await, &ns, "VSphereBinding")
             .get("jobs")
             .await
             .expect("jobs")
@@ -1333,7 +1322,7 @@ fn yaml_output_round_trips_with_server_side_apply() {
             )
             .await
             .expect("apply the edited YAML");
-        let now = sources_api(&c, &ns, "VSphereSource")
+        let now = sources_group_api(&c, &ns, "VSphereSource")
             .get("vc")
             .await
             .expect("get");

@@ -637,6 +637,14 @@ impl KubeApiServer {
         install_crds(client, yaml).await
     }
 
+    /// A new admin client with Knative's CRDs installed: where the tests that resolve sinks
+    /// (Brokers, Services) start.
+    pub async fn admin_with_knative_crds(&self) -> Result<Client, HarnessError> {
+        let client = self.client().await?;
+        self.install_knative_crds(&client).await?;
+        Ok(client)
+    }
+
     /// Installs Knative's CRDs (Serving and Eventing, from the Go modules'
     /// `config/` directories, see `scripts/install-test-deps.sh`).
     pub async fn install_knative_crds(&self, client: &Client) -> Result<Vec<String>, HarnessError> {
@@ -763,6 +771,25 @@ async fn wait_ready(url: &str, ca_pem: &str, token: &str, timeout: Duration) -> 
     Err(format!(
         "/readyz not ok within {timeout:?}; last answer: {last}"
     ))
+}
+
+/// The untyped API of any namespaced kind: what tests use to write objects the typed structs
+/// would not let them write (a namespace user can send anything).
+pub fn dynamic_api(
+    client: &Client,
+    ns: &str,
+    group: &str,
+    version: &str,
+    kind: &str,
+) -> Api<DynamicObject> {
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+    Api::namespaced_with(client.clone(), ns, &resource)
+}
+
+/// The untyped API of one of vmware-sources' kinds (`VSphereSource`, `VSphereBinding`,
+/// `HorizonSource`: `sources.tanzu.vmware.com/v1alpha1`) in `ns`.
+pub fn sources_group_api(client: &Client, ns: &str, kind: &str) -> Api<DynamicObject> {
+    dynamic_api(client, ns, "sources.tanzu.vmware.com", "v1alpha1", kind)
 }
 
 /// Splits a multi-document YAML text into JSON values, skipping empty

@@ -36,9 +36,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::Client;
-use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
-};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube_harness::KubeApiServer;
 use serde_json::{Value, json};
 use sources_controller::webhook::SelectionMode;
@@ -278,16 +276,6 @@ where
     }
 }
 
-/// The API of one of our kinds (`VSphereSource`, `VSphereBinding`, `HorizonSource`) in `ns`.
-pub fn sources_api(client: &Client, ns: &str, kind: &str) -> Api<DynamicObject> {
-    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "sources.tanzu.vmware.com",
-        "v1alpha1",
-        kind,
-    ));
-    Api::namespaced_with(client.clone(), ns, &ar)
-}
-
 /// A client for the ServiceAccount `ns/name` (a TokenRequest), so that a test runs with only
 /// the RBAC the release grants.
 pub async fn service_account_client(
@@ -434,7 +422,7 @@ impl ReleaseWebhooks {
             "spec": {"sink": {}, "address": "vc.local", "secretRef": {"name": "x"}}
         }))
         .map_err(|e| Error::Unexpected(e.to_string()))?;
-        let api = sources_api(admin, "default", "VSphereSource");
+        let api = kube_harness::sources_group_api(admin, "default", "VSphereSource");
         let dry_run = PostParams {
             dry_run: true,
             ..PostParams::default()

@@ -11,11 +11,10 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube_harness::KubeApiServer;
 use release_tests::{
     Release, ReleaseControllers, ReleaseWebhooks, SYSTEM_NAMESPACE, eventually, repo_root,
-    sources_api,
 };
 use serde_json::{Value, json};
 
@@ -161,11 +160,10 @@ async fn the_release_installs_runs_and_takes_every_sample() {
     check_references(&release);
 
     let server = KubeApiServer::shared();
-    let admin = server.client().await.expect("client");
-    server
-        .install_knative_crds(&admin)
+    let admin = server
+        .admin_with_knative_crds()
         .await
-        .expect("Knative CRDs");
+        .expect("client with Knative's CRDs");
 
     // kubectl apply --dry-run=server, then for real.
     let dry = release
@@ -342,15 +340,7 @@ async fn the_release_installs_runs_and_takes_every_sample() {
         .await
         .expect("ServiceAccount default");
     apply_sample("vsphere-source-to-broker/broker.yaml").await;
-    let brokers = Api::<DynamicObject>::namespaced_with(
-        admin.clone(),
-        &ns,
-        &kube::api::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
-            "eventing.knative.dev",
-            "v1",
-            "Broker",
-        )),
-    );
+    let brokers = kube_harness::dynamic_api(&admin, &ns, "eventing.knative.dev", "v1", "Broker");
     brokers
         .patch_status(
             "default",
@@ -361,7 +351,7 @@ async fn the_release_installs_runs_and_takes_every_sample() {
         .expect("Broker status");
     apply_sample("vsphere-source-to-broker/source.yaml").await;
     let adapters: Api<Deployment> = Api::namespaced(admin.clone(), &ns);
-    let sources = sources_api(&admin, &ns, "VSphereSource");
+    let sources = kube_harness::sources_group_api(&admin, &ns, "VSphereSource");
     let adapter = match eventually("the sample source's adapter Deployment", LONG, || async {
         adapters
             .get_opt("vcenter-to-broker-adapter")

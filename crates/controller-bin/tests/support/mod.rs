@@ -12,7 +12,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 };
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use kube::api::{Api, DynamicObject, PostParams};
 use serde_json::{Value, json};
 use sources_controller::certs;
 use sources_controller::webhook::{self, WebhookSettings};
@@ -37,15 +37,6 @@ where
     }
 }
 
-pub fn gvk_api(client: &Client, ns: &str, kind: &str) -> Api<DynamicObject> {
-    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "sources.tanzu.vmware.com",
-        "v1alpha1",
-        kind,
-    ));
-    Api::namespaced_with(client.clone(), ns, &ar)
-}
-
 pub async fn create_raw(client: &Client, ns: &str, v: Value) -> Result<Value, kube::Error> {
     create_with(client, ns, v, &PostParams::default()).await
 }
@@ -58,7 +49,7 @@ pub async fn create_with(
 ) -> Result<Value, kube::Error> {
     let kind = v["kind"].as_str().unwrap_or_default().to_owned();
     let obj: DynamicObject = serde_json::from_value(v).unwrap();
-    gvk_api(client, ns, &kind)
+    kube_harness::sources_group_api(client, ns, &kind)
         .create(params, &obj)
         .await
         .map(|o| serde_json::to_value(o).unwrap())
