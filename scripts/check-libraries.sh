@@ -10,25 +10,39 @@
 #      exists: a change that breaks users needs a version bump. Before the first tag there is no
 #      published API to compare with, and this step says so.
 #
-# Usage: scripts/check-libraries.sh [--no-verify]
+# Usage: scripts/check-libraries.sh [--no-verify] [-p PACKAGE]...
 #   --no-verify   package without building the packaged sources (quicker, weaker)
+#   -p PACKAGE    check only this library (repeatable; default: all five)
+#
+# cargo-semver-checks is the one scripts/install-test-deps.sh builds (CARGO_SEMVER_CHECKS);
+# without it, this script builds the same pinned version into the cache.
+# scripts/test-semver-gate.sh shows that step failing on a breaking change.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # The packages other programs depend on (the `checkpoint` folder publishes as
 # vmware-sources-checkpoint: `checkpoint` is taken on crates.io).
-readonly LIBRARIES=(vsphere-client horizon-client vmware-sources-checkpoint cloudevent-encode binding-env)
-# Pinned; built once into the cache (only when a release tag exists).
+readonly ALL_LIBRARIES=(vsphere-client horizon-client vmware-sources-checkpoint cloudevent-encode binding-env)
+# Pinned, as in scripts/install-test-deps.sh.
 readonly SEMVER_CHECKS_VERSION=0.51.0
 
 CACHE_DIR="${VMWARE_SOURCES_CACHE:-$HOME/.cache/vmware-sources}"
 verify=(--locked)
+LIBRARIES=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
     --no-verify) verify+=(--no-verify) ;;
+    -p | --package)
+        [[ $# -ge 2 ]] || { echo "check-libraries.sh: $1 needs a package name (one of: ${ALL_LIBRARIES[*]})" >&2; exit 2; }
+        known=0
+        for l in "${ALL_LIBRARIES[@]}"; do [[ "$l" == "$2" ]] && known=1; done
+        [[ $known -eq 1 ]] || { echo "check-libraries.sh: $1 $2: not a library crate (one of: ${ALL_LIBRARIES[*]})" >&2; exit 2; }
+        LIBRARIES+=("$2")
+        shift
+        ;;
     -h | --help)
-        sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+        awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
         exit 0
         ;;
     *)
@@ -38,6 +52,9 @@ while [[ $# -gt 0 ]]; do
     esac
     shift
 done
+if [[ ${#LIBRARIES[@]} -eq 0 ]]; then
+    LIBRARIES=("${ALL_LIBRARIES[@]}")
+fi
 
 # vmware-sources-checkpoint's ConfigMap store uses k8s-openapi, which leaves the Kubernetes
 # version to the final binary; a library built alone (its docs, its packaged sources) names one.
@@ -54,8 +71,11 @@ RUSTDOCFLAGS="${RUSTDOCFLAGS:-} -D warnings" cargo doc --no-deps --locked "${pac
 echo "check-libraries: cargo package ${LIBRARIES[*]}"
 # --allow-dirty: CI checks out a clean tree, a developer may run this before committing.
 cargo package --allow-dirty "${verify[@]}" "${packages[@]}"
+# Where cargo wrote them: target/package, or under CARGO_TARGET_DIR / build.target-dir.
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 for p in "${LIBRARIES[@]}"; do
-    crate=$(ls -t target/package/"$p"-[0-9]*.crate 2>/dev/null | head -n 1)
+    crate=$(ls -t "$target_dir"/package/"$p"-[0-9]*.crate 2>/dev/null | head -n 1 || true)
     [[ -n "$crate" ]] || { echo "check-libraries: no package written for $p" >&2; exit 1; }
     printf 'check-libraries:   %s (%s files, %s)\n' "$(basename "$crate")" \
         "$(tar -tzf "$crate" | wc -l)" "$(du -h "$crate" | cut -f1)"
@@ -66,11 +86,12 @@ if [[ -z "$tag" ]]; then
     echo "check-libraries: no release tag (v*) yet: the public API is compared from the first one on"
     exit 0
 fi
-semver_checks="$CACHE_DIR/semver-checks-$SEMVER_CHECKS_VERSION/bin/cargo-semver-checks"
+semver_checks="${CARGO_SEMVER_CHECKS:-$CACHE_DIR/semver-checks-$SEMVER_CHECKS_VERSION/bin/cargo-semver-checks}"
 if [[ ! -x "$semver_checks" ]]; then
     echo "check-libraries: building cargo-semver-checks $SEMVER_CHECKS_VERSION into the cache (once, a few minutes)"
     cargo install --locked --quiet --version "$SEMVER_CHECKS_VERSION" \
         --root "$CACHE_DIR/semver-checks-$SEMVER_CHECKS_VERSION" cargo-semver-checks
+    semver_checks="$CACHE_DIR/semver-checks-$SEMVER_CHECKS_VERSION/bin/cargo-semver-checks"
 fi
 echo "check-libraries: cargo semver-checks against $tag"
 "$semver_checks" semver-checks check-release --baseline-rev "$tag" "${packages[@]}"

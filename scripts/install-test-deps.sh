@@ -91,6 +91,11 @@ readonly DEBIAN_PACKAGES=(
     "qemu-user-static=1:7.2+dfsg-7+deb12u18+b3"
 )
 
+# cargo-semver-checks, which scripts/check-libraries.sh runs against the newest release tag and
+# scripts/test-semver-gate.sh runs against a scratch one. Built from crates.io with its own
+# Cargo.lock (--locked); 0.51.0 reads the rustdoc JSON of Rust 1.95 (rust-toolchain.toml).
+readonly SEMVER_CHECKS_VERSION=0.51.0
+
 ENV_LINES=()
 ENV_ONLY=0
 
@@ -420,6 +425,28 @@ install_debian_packages() {
     done
 }
 
+install_semver_checks() {
+    local root="$CACHE_DIR/semver-checks-$SEMVER_CHECKS_VERSION"
+    local bin="$root/bin/cargo-semver-checks"
+    if stamp_ok semver-checks "$SEMVER_CHECKS_VERSION" "$bin"; then
+        log "cargo-semver-checks ${SEMVER_CHECKS_VERSION} already installed: $bin"
+    else
+        log "building cargo-semver-checks ${SEMVER_CHECKS_VERSION} from crates.io (once; about 10 minutes on 2 cores)"
+        local start=$SECONDS
+        mkdir -p "$CACHE_DIR/build"
+        # Its own target directory under the cache: a later run of this script reuses it.
+        if ! cargo install --locked --quiet --version "$SEMVER_CHECKS_VERSION" --root "$root" \
+            --target-dir "$CACHE_DIR/build/semver-checks-target" cargo-semver-checks >&2; then
+            die "cargo install cargo-semver-checks@${SEMVER_CHECKS_VERSION} failed"
+        fi
+        [[ -x "$bin" ]] || die "cargo install wrote no $bin"
+        rm -rf "$CACHE_DIR/build/semver-checks-target"
+        write_stamp semver-checks "$SEMVER_CHECKS_VERSION"
+        log "cargo-semver-checks ${SEMVER_CHECKS_VERSION} installed in $((SECONDS - start))s: $bin"
+    fi
+    ENV_LINES+=("export CARGO_SEMVER_CHECKS=$bin")
+}
+
 main() {
     while [[ $# -gt 0 ]]; do
         case "$1" in
@@ -443,6 +470,7 @@ main() {
     install_kn
     install_rust_targets
     install_debian_packages
+    install_semver_checks
 
     if [[ $ENV_ONLY -eq 0 ]]; then
         log "cache: $CACHE_DIR"

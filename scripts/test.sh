@@ -3,7 +3,8 @@
 # CI runs (.ci/run execs this script).
 #
 # Steps, in order, stopping at the first failure:
-#   1. scripts/install-test-deps.sh   pinned external tools (vcsim, govc, pyVmomi, etcd, kube-apiserver), cached
+#   1. scripts/install-test-deps.sh   pinned external tools (vcsim, govc, pyVmomi, etcd, kube-apiserver,
+#                                     kn, cargo-semver-checks, ...), cached
 #   2. cargo fmt --all -- --check
 #   3. tools/catalogue/regenerate.sh --check   the vim25 catalogue is current
 #   4. cargo clippy --workspace --all-targets -- -D warnings
@@ -12,7 +13,9 @@
 #   6. cargo test --workspace                  with RELEASE_IMAGES: release.yaml names the
 #                                              images step 5 built, by digest
 #   7. scripts/check-libraries.sh              the library crates' docs and packages
-#   8. cargo bench --workspace --no-run        benches still compile
+#   8. scripts/test-semver-gate.sh             check-libraries.sh's semver step, against a
+#                                              scratch tag: passes an addition, stops a break
+#   9. cargo bench --workspace --no-run        benches still compile
 #
 # SKIP_IMAGES=1 leaves step 5 out (a developer's quick run; the release tests then use fixed
 # references). CI never sets it.
@@ -132,6 +135,9 @@ TEST_TOTALS=$(printf 'tests: %d passed, %d failed, %d skipped' "$passed" "$faile
 
 step "scripts/check-libraries.sh (library docs and packages)"
 "$REPO_ROOT/scripts/check-libraries.sh"
+
+step "scripts/test-semver-gate.sh (the semver step stops a breaking change)"
+"$REPO_ROOT/scripts/test-semver-gate.sh"
 
 step "cargo bench --workspace --no-run"
 cargo bench --workspace --no-run
