@@ -464,9 +464,10 @@ impl Sink {
                 let detail = if verdict == Verdict::Accepted {
                     String::new()
                 } else {
-                    // Drain a little of the body for the log; keep the connection reusable.
-                    let text = resp.text().await.unwrap_or_default();
-                    let text: String = text.chars().take(200).collect();
+                    // The start of the answer for the log; never the whole of it: a sink's
+                    // error page can be large, or never end.
+                    let start = body_start(resp, ERROR_BODY_BYTES).await;
+                    let text: String = String::from_utf8_lossy(&start).chars().take(200).collect();
                     format!("HTTP {status} {text}")
                 };
                 debug!(status, "sink answered");
@@ -485,6 +486,25 @@ impl Sink {
             },
         }
     }
+}
+
+/// How much of a refusal's body is read for the log.
+const ERROR_BODY_BYTES: usize = 1024;
+
+/// The first `cap` bytes of `resp`'s body (fewer if it ends or fails first). A body that ends
+/// within them leaves the connection reusable; a longer one is cut off with its connection.
+async fn body_start(mut resp: reqwest::Response, cap: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < cap {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let take = chunk.len().min(cap - out.len());
+                out.extend_from_slice(&chunk[..take]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    out
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -520,6 +540,50 @@ mod tests {
             Arc::new(Metrics::new("test")),
         )
         .expect("sink")
+    }
+
+    /// A sink that refuses with an error page that never ends: the attempt reads its start
+    /// for the log and moves on, instead of reading (and holding) it until the request timeout.
+    #[tokio::test]
+    async fn a_refusal_with_an_endless_body_is_read_only_at_its_start() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.expect("accept");
+            let mut request = vec![0u8; 4096];
+            let _ = conn.read(&mut request).await.expect("read");
+            conn.write_all(
+                b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 1000000000\r\n\r\n",
+            )
+            .await
+            .expect("write head");
+            conn.write_all(&[b'x'; 8192]).await.expect("write body");
+            // The rest never comes.
+            std::future::pending::<()>().await;
+        });
+        let mut s = sink(false);
+        let mut config = (*s.config).clone();
+        config.url = format!("http://{addr}/").parse().expect("url");
+        config.timeout = Duration::from_secs(600);
+        s = Sink::new(config, Arc::new(Metrics::new("test"))).expect("sink");
+
+        let attempt = tokio::time::timeout(
+            Duration::from_secs(60),
+            s.post(
+                &s.config.url.clone(),
+                &HeaderMap::new(),
+                &Bytes::from_static(b"{}"),
+            ),
+        )
+        .await
+        .expect("the attempt waited for the endless body");
+        assert_eq!(attempt.status, 503);
+        assert_eq!(attempt.verdict, Verdict::Retry);
+        assert_eq!(attempt.detail, format!("HTTP 503 {}", "x".repeat(200)));
+        server.abort();
     }
 
     #[test]
