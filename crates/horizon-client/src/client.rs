@@ -15,6 +15,10 @@ pub const MAX_PAGE_SIZE: u32 = 1000;
 
 const EVENTS_PATH: &str = "/rest/external/v1/audit-events";
 
+/// The default for [`ClientBuilder::max_response_bytes`]: far above a page of 1,000 events
+/// (about 1 MiB), far below what would hurt an adapter.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 << 20;
+
 /// Why a Horizon call failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -85,6 +89,14 @@ pub enum Error {
     /// `size` outside 1..=1000.
     #[error("page size {0} is not between 1 and 1000")]
     PageSize(u32),
+    /// The answer is larger than [`ClientBuilder::max_response_bytes`]; it was not read on.
+    #[error("Horizon {what} answer exceeds the {limit}-byte limit")]
+    ResponseTooLarge {
+        /// The call.
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl Error {
@@ -111,6 +123,7 @@ pub struct ClientBuilder {
     insecure: bool,
     timeout: Duration,
     access_ttl: Duration,
+    max_response_bytes: usize,
 }
 
 impl ClientBuilder {
@@ -139,6 +152,13 @@ impl ClientBuilder {
         self
     }
 
+    /// The largest answer read (default [`DEFAULT_MAX_RESPONSE_BYTES`]); a larger one fails
+    /// with [`Error::ResponseTooLarge`] instead of filling memory.
+    pub fn max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = limit;
+        self
+    }
+
     /// Build the client (no network yet).
     pub fn build(self) -> Result<Client, Error> {
         let credentials = self.credentials.ok_or(Error::NoCredentials)?;
@@ -163,6 +183,7 @@ impl ClientBuilder {
             base: self.base,
             credentials,
             refresh_after: self.access_ttl.saturating_sub(margin),
+            max_response_bytes: self.max_response_bytes,
             session: Mutex::new(Session::default()),
         })
     }
@@ -181,6 +202,7 @@ pub struct Client {
     base: url::Url,
     credentials: Credentials,
     refresh_after: Duration,
+    max_response_bytes: usize,
     session: Mutex<Session>,
 }
 
@@ -233,12 +255,38 @@ impl Client {
             insecure: false,
             timeout: Duration::from_secs(30),
             access_ttl: Duration::from_secs(30 * 60),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         })
     }
 
     /// The base URL.
     pub fn base_url(&self) -> &url::Url {
         &self.base
+    }
+
+    /// The answer's body as text, read up to the size limit.
+    async fn read_text(
+        &self,
+        mut resp: reqwest::Response,
+        what: &'static str,
+    ) -> Result<String, Error> {
+        let limit = self.max_response_bytes;
+        let too_large = || Error::ResponseTooLarge { what, limit };
+        if resp.content_length().is_some_and(|len| len > limit as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|source| Error::Transport { what, source })?
+        {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(String::from_utf8_lossy(&body).into_owned())
     }
 
     fn url(&self, path: &str) -> url::Url {
@@ -263,10 +311,7 @@ impl Client {
             .await
             .map_err(|source| Error::Transport { what, source })?;
         let status = resp.status();
-        let text = resp
-            .text()
-            .await
-            .map_err(|source| Error::Transport { what, source })?;
+        let text = self.read_text(resp, what).await?;
         Ok((status, text))
     }
 
@@ -416,10 +461,7 @@ impl Client {
                 .get("HAS_MORE_RECORDS")
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-            let text = resp
-                .text()
-                .await
-                .map_err(|source| Error::Transport { what, source })?;
+            let text = self.read_text(resp, what).await?;
             if status == StatusCode::CONFLICT {
                 return Err(Error::Conflict);
             }

@@ -36,7 +36,7 @@ mod model;
 mod stream;
 mod tls;
 
-pub use client::{Client, ClientBuilder, Error, MAX_PAGE_SIZE, Page};
+pub use client::{Client, ClientBuilder, DEFAULT_MAX_RESPONSE_BYTES, Error, MAX_PAGE_SIZE, Page};
 pub use credentials::{Credentials, CredentialsError, DEFAULT_SECRET_PATH};
 pub use model::{AuditEvent, BetweenFilter, Tokens};
 pub use stream::{AuditEventStream, AuditEventStreamBuilder, Batch, Cursor, Signal};

@@ -138,3 +138,46 @@ async fn errors_are_clear() {
         .expect("client");
     assert!(matches!(closed.login().await, Err(Error::Transport { .. })));
 }
+
+/// An answer larger than the limit fails clearly instead of filling memory, and the next page
+/// is read as usual; without the limit the same (valid, whitespace-padded) answer decodes.
+#[tokio::test]
+async fn an_oversized_answer_fails_at_the_limit() {
+    use horizon_sim::PageFault;
+    let sim = Simulator::builder().start().await.expect("sim");
+    let t = 1_700_000_000_000;
+    sim.add_events_at(t, 3);
+    let limited = Client::builder(&sim.url())
+        .expect("url")
+        .credentials(Credentials::new(sim.domain(), sim.username(), sim.password()).expect("creds"))
+        .max_response_bytes(256 << 10)
+        .build()
+        .expect("client");
+    limited.login().await.expect("login");
+    let filter = BetweenFilter::time(t, t);
+
+    sim.break_pages(&[PageFault::Oversized(4 << 20)]);
+    let e = limited
+        .audit_events_page(Some(&filter), 1, 10)
+        .await
+        .expect_err("4 MiB against a 256 KiB limit");
+    assert!(
+        matches!(e, Error::ResponseTooLarge { limit: 262_144, .. }),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("262144-byte limit"), "{e}");
+    let page = limited
+        .audit_events_page(Some(&filter), 1, 10)
+        .await
+        .expect("the next answer");
+    assert_eq!(page.events.len(), 3);
+
+    let c = client(&sim);
+    c.login().await.expect("login");
+    sim.break_pages(&[PageFault::Oversized(4 << 20)]);
+    let page = c
+        .audit_events_page(Some(&filter), 1, 10)
+        .await
+        .expect("4 MiB is under the default limit");
+    assert_eq!(page.events.len(), 3);
+}

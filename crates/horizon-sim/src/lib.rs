@@ -52,6 +52,9 @@ pub enum PageFault {
     Drop,
     /// The answer is held this long (past the client's timeout).
     Stall(Duration),
+    /// `200 OK` with the page's JSON padded with whitespace to this many bytes, sent in chunks
+    /// without a `content-length` (a proxy or server gone wrong; the JSON itself is valid).
+    Oversized(usize),
 }
 
 /// One audit event as the simulator serves it.
@@ -547,6 +550,24 @@ fn events_page(
     let body = &matching[start..end];
     let mut resp = match fault {
         None | Some(PageFault::Stall(_)) => json_response(StatusCode::OK, &body),
+        Some(PageFault::Oversized(total)) => {
+            let json = serde_json::to_vec(&body).unwrap_or_default();
+            let padding = total.saturating_sub(json.len());
+            let mut chunks = vec![Ok::<Bytes, std::io::Error>(Bytes::from(json))];
+            let block = Bytes::from(vec![b' '; 64 << 10]);
+            let mut left = padding;
+            while left > 0 {
+                let n = left.min(block.len());
+                chunks.push(Ok(block.slice(..n)));
+                left -= n;
+            }
+            let mut r = Response::new(axum::body::Body::from_stream(futures_util::stream::iter(
+                chunks,
+            )));
+            r.headers_mut()
+                .insert("content-type", HeaderValue::from_static("application/json"));
+            r
+        }
         Some(broken) => {
             let mut full = serde_json::to_vec(&body).unwrap_or_default();
             full.truncate(full.len() / 2);
