@@ -101,6 +101,14 @@ pub enum RestError {
         /// Why.
         detail: String,
     },
+    /// The answer is larger than [`RestClientBuilder::max_response_bytes`]; it was not read on.
+    #[error("the vCenter REST API at {endpoint} answered more than the {limit}-byte limit")]
+    ResponseTooLarge {
+        /// The base URL.
+        endpoint: String,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl RestError {
@@ -128,6 +136,7 @@ pub struct RestClientBuilder {
     keepalive: Option<Duration>,
     connect_timeout: Duration,
     request_timeout: Duration,
+    max_response_bytes: usize,
 }
 
 impl RestClientBuilder {
@@ -164,6 +173,13 @@ impl RestClientBuilder {
     /// Time allowed per request (default 60 s).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// The largest answer read (default 64 MiB, as the SOAP client's); a larger one fails with
+    /// [`RestError::ResponseTooLarge`] instead of filling memory.
+    pub fn max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = limit;
         self
     }
 
@@ -207,6 +223,7 @@ impl RestClientBuilder {
             base: base_str,
             credentials,
             request_timeout: self.request_timeout,
+            max_response_bytes: self.max_response_bytes,
             flavor: StdMutex::new(self.flavor),
             session: tokio::sync::Mutex::new(None),
             generation: AtomicU64::new(0),
@@ -237,6 +254,7 @@ struct Inner {
     base: String,
     credentials: Credentials,
     request_timeout: Duration,
+    max_response_bytes: usize,
     flavor: StdMutex<Flavor>,
     session: tokio::sync::Mutex<Option<Secret>>,
     generation: AtomicU64,
@@ -282,6 +300,7 @@ impl RestClient {
             keepalive: Some(Duration::from_secs(300)),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
+            max_response_bytes: 64 << 20,
         }
     }
 
@@ -321,6 +340,26 @@ impl RestClient {
                 detail: error_chain(&e),
             }
         }
+    }
+
+    /// The answer's body, read up to the size limit.
+    async fn read_body(&self, mut resp: reqwest::Response) -> Result<Vec<u8>, RestError> {
+        let limit = self.inner.max_response_bytes;
+        let too_large = || RestError::ResponseTooLarge {
+            endpoint: self.inner.base.clone(),
+            limit,
+        };
+        if resp.content_length().is_some_and(|len| len > limit as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.send_error(e))? {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     /// Log in (again), replacing the session. [`RestClientBuilder::connect`] calls it.
@@ -389,7 +428,7 @@ impl RestClient {
             .await
             .map_err(|e| self.send_error(e))?;
         let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|e| self.send_error(e))?;
+        let body = self.read_body(resp).await?;
         if status == 401 || status == 403 {
             let hint = if creds.username.ends_with(['\n', '\r'])
                 || creds.password.expose().ends_with(['\n', '\r'])
@@ -561,10 +600,10 @@ impl RestClient {
         }
         let resp = req.send().await.map_err(|e| self.send_error(e))?;
         let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.map_err(|e| self.send_error(e))?;
+        let bytes = self.read_body(resp).await?;
         debug!(%method, path, status, bytes = bytes.len(), "REST call");
         if (200..300).contains(&status) {
-            Ok(bytes.to_vec())
+            Ok(bytes)
         } else {
             Err(RestError::Status {
                 method: method_name(method),
@@ -676,6 +715,65 @@ mod tests {
             unwrap_value(serde_json::json!({"value": 1, "x": 2})),
             serde_json::json!({"value": 1, "x": 2})
         );
+    }
+
+    /// A server whose every answer is `200 OK` with a body that never ends (chunked), or with
+    /// a `content-length` far over the limit: the login fails at the limit, it does not read on.
+    #[tokio::test]
+    async fn answers_over_the_limit_fail_instead_of_filling_memory() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        for declared in [false, true] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let server = tokio::spawn(async move {
+                loop {
+                    let (mut conn, _) = listener.accept().await.expect("accept");
+                    tokio::spawn(async move {
+                        let mut request = vec![0u8; 8192];
+                        let _ = conn.read(&mut request).await;
+                        let head: &[u8] = if declared {
+                            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000000000\r\n\r\n"
+                        } else {
+                            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+                        };
+                        if conn.write_all(head).await.is_err() {
+                            return;
+                        }
+                        let block = vec![b' '; 16 << 10];
+                        loop {
+                            let sent = if declared {
+                                conn.write_all(&block).await
+                            } else {
+                                let mut chunk = format!("{:x}\r\n", block.len()).into_bytes();
+                                chunk.extend_from_slice(&block);
+                                chunk.extend_from_slice(b"\r\n");
+                                conn.write_all(&chunk).await
+                            };
+                            if sent.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            });
+            let connect = RestClient::builder(format!("http://{addr}/sdk"))
+                .credentials(Credentials::new("user", "pass"))
+                .flavor(Flavor::Api)
+                .keepalive(None)
+                .request_timeout(Duration::from_secs(600))
+                .max_response_bytes(64 << 10)
+                .connect();
+            let result = tokio::time::timeout(Duration::from_secs(60), connect)
+                .await
+                .expect("the login read on past the limit");
+            match result {
+                Err(RestError::ResponseTooLarge { limit, .. }) => assert_eq!(limit, 65_536),
+                other => panic!("declared length {declared}: {other:?}"),
+            }
+            server.abort();
+        }
     }
 
     #[test]
