@@ -73,7 +73,6 @@
 //!   the caches do not grow with the cluster's other Deployments.
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 pub mod admission;
 pub mod binding;
