@@ -3,7 +3,7 @@
 //!
 //! `config/300-*.yaml` are written by [`render`] and checked against it by
 //! the test `committed_crds_match_the_types`; run
-//! `UPDATE_CRDS=1 cargo test -p sources-api --test crd_yaml` to regenerate.
+//! `UPDATE_CRDS=1 cargo test -p sources-api --test it crd_yaml` to regenerate.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -115,6 +115,6 @@ pub fn render(crd: &CustomResourceDefinition) -> Result<String, serde_yaml::Erro
     let body = serde_yaml::to_string(crd)?;
     Ok(format!(
         "# Generated from crates/sources-api (sources_api::crds); do not edit.\n\
-         # Regenerate: UPDATE_CRDS=1 cargo test -p sources-api --test crd_yaml\n{body}"
+         # Regenerate: UPDATE_CRDS=1 cargo test -p sources-api --test it crd_yaml\n{body}"
     ))
 }

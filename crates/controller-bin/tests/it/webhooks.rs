@@ -20,7 +20,6 @@ use kube::Client;
 use kube::api::{
     Api, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
-use kube_harness::KubeApiServer;
 use serde_json::{Value, json};
 use sources_api::v1alpha1::VSphereBinding;
 use sources_controller::certs;
@@ -28,8 +27,7 @@ use sources_controller::webhook::{self, SelectionMode, WebhookSettings};
 use sources_controller::{Settings, run_binding_controller, run_controllers};
 use tokio::sync::oneshot;
 
-mod support;
-use support::*;
+use crate::support::*;
 
 /// The pod spec the API server would store for `job`, by a dry-run create
 /// (the webhooks declare no side effects).
@@ -109,7 +107,8 @@ async fn pod_spec(api: &Api<Deployment>, name: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_called_by_the_api_server() {
     test_support::install_crypto_provider();
-    let server = KubeApiServer::shared();
+    let _configurations = configurations_lock().await;
+    let server = admission_apiserver();
     let client = server.client().await.unwrap();
     install_our_crds(server, &client).await;
     let sys = server.create_namespace(&client, "wh-system").await.unwrap();

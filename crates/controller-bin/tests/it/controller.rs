@@ -21,8 +21,7 @@ use sources_controller::leader::LeaderElector;
 use sources_controller::{Metrics, Settings, run_controllers};
 use tokio::sync::oneshot;
 
-mod support;
-use support::{eventually, install_our_crds};
+use crate::support::{eventually, install_our_crds};
 
 const VSPHERE_IMAGE: &str = "registry.test/vsphere-adapter:dev";
 const HORIZON_IMAGE: &str = "registry.test/horizon-adapter:dev";

@@ -34,8 +34,7 @@ use sources_controller::webhook::{self, ServerLimits, WebhookSettings, WebhookSt
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-mod support;
-use support::*;
+use crate::support::*;
 
 // ---------------------------------------------------------------------------
 // The webhook server's limits, on its own (no API server).
@@ -377,7 +376,8 @@ fn zap_shaped(line: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_rotation_and_hostile_bindings() {
     test_support::install_crypto_provider();
-    let server = KubeApiServer::shared();
+    let _configurations = configurations_lock().await;
+    let server = admission_apiserver();
     let client = server.client().await.unwrap();
     install_our_crds(server, &client).await;
     let sys = server

@@ -1,8 +1,6 @@
-//! Helpers shared by the webhook tests: polling, the webhook configurations
-//! of `config/` pointed at a test server, `caBundle` checks, a replica's
+//! Helpers shared by the tests: polling, the webhook configurations of
+//! `config/` pointed at a test server, `caBundle` checks, a replica's
 //! webhook server with the leader's manager, TLS handshakes.
-
-#![allow(dead_code)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -265,4 +263,19 @@ pub async fn install_our_crds(server: &kube_harness::KubeApiServer, client: &Cli
         .map(|(_, crd)| sources_api::crds::render(crd).expect("render") + "---\n")
         .collect();
     server.install_crds(client, &yaml).await.expect("CRDs");
+}
+
+/// The API server of the tests that install the webhook configurations of
+/// `config/`: they are cluster-wide, so the other tests (on
+/// [`kube_harness::KubeApiServer::shared`]) never see a test's webhooks.
+pub fn admission_apiserver() -> &'static kube_harness::KubeApiServer {
+    static SERVER: std::sync::OnceLock<kube_harness::KubeApiServer> = std::sync::OnceLock::new();
+    SERVER.get_or_init(|| kube_harness::KubeApiServer::start().expect("the admission API server"))
+}
+
+/// Held by a test while its webhook configurations are installed on
+/// [`admission_apiserver`]: one such test at a time.
+pub async fn configurations_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
 }
