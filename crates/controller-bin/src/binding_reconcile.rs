@@ -6,6 +6,14 @@
 //! and `Ready` with upstream's reasons (`SubjectUnavailable`,
 //! `SubjectMissing`, `BindingFailed`) and `SubjectInvalid` for a subject
 //! type no binding may have.
+//!
+//! A binding acts only in its own namespace, whatever its stored
+//! `spec.subject.namespace` says (admission refuses another one; a binding
+//! stored some other way gets `SubjectNamespaceInvalid` and binds nothing).
+//! A binding a VSphereSource controls (the per-source binding of an earlier
+//! release or of the Go project) is left to that source's reconciler, which
+//! renders the adapter's credentials itself and deletes it: no `Do`, no
+//! `Undo`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,7 +93,8 @@ enum SubjectError {
     },
 }
 
-/// The subjects of `b`, as dynamic objects with their Api.
+/// The subjects of `b` in its own namespace `ns` (whatever
+/// `spec.subject.namespace` says), as dynamic objects with their Api.
 async fn subjects(
     client: &Client,
     b: &VSphereBinding,
@@ -105,12 +114,7 @@ async fn subjects(
             reason: "SubjectUnavailable",
             message: format!("{kind} ({av}) is not served by the API server: {e}"),
         })?;
-    let sns = s
-        .namespace
-        .as_deref()
-        .filter(|n| !n.is_empty())
-        .unwrap_or(ns);
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), sns, &ar);
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
     if let Some(name) = s.name.as_deref().filter(|n| !n.is_empty()) {
         return match api.get_opt(name).await {
             Ok(Some(o)) => Ok((api, vec![o])),
@@ -259,6 +263,17 @@ pub async fn reconcile_binding(
 async fn unbind(b: &VSphereBinding, ctx: &BindingContext) -> Result<Action, BindingError> {
     let ns = b.namespace().unwrap_or_default();
     let name = b.name_any();
+    if binding::is_source_owned(b) {
+        // The adapter's credentials are the source's controller's now: an
+        // Undo would take them from a running adapter.
+        tracing::info!(
+            namespace = ns,
+            name,
+            "a source's own binding; nothing to unbind"
+        );
+        return Ok(Action::await_change());
+    }
+    // Only in the binding's own namespace, whatever the subject says.
     match subjects(&ctx.client, b, &ns).await {
         Ok((sapi, objs)) => {
             for o in &objs {
@@ -301,15 +316,32 @@ async fn unbind(b: &VSphereBinding, ctx: &BindingContext) -> Result<Action, Bind
 async fn bind(b: &VSphereBinding, ctx: &BindingContext) -> Result<Action, BindingError> {
     let ns = b.namespace().unwrap_or_default();
     let api: Api<VSphereBinding> = Api::namespaced(ctx.client.clone(), &ns);
+    if binding::is_source_owned(b) {
+        // A VSphereSource's own binding (an earlier release's, or the Go
+        // project's): the source's controller renders that adapter's
+        // credentials and deletes the binding.
+        write_ready(&api, b, ConditionStatus::True, "", "").await?;
+        return Ok(Action::await_change());
+    }
+    if let Some(other) = binding::subject_namespace_mismatch(b) {
+        // Stored without admission: never act on another namespace.
+        let message = format!(
+            "spec.subject.namespace {other:?} is not the binding's namespace {ns:?}: a \
+             VSphereBinding binds only in its own namespace, so nothing is bound; remove \
+             spec.subject.namespace or set it to {ns:?}"
+        );
+        write_ready(
+            &api,
+            b,
+            ConditionStatus::False,
+            "SubjectNamespaceInvalid",
+            &message,
+        )
+        .await?;
+        return Ok(Action::await_change());
+    }
     if ctx.selection_mode == SelectionMode::Inclusion {
-        let subject_ns = b
-            .spec
-            .subject
-            .namespace
-            .clone()
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| ns.clone());
-        label_namespace(&ctx.client, &subject_ns).await?;
+        label_namespace(&ctx.client, &ns).await?;
     }
     let (sapi, objs) = match subjects(&ctx.client, b, &ns).await {
         Ok(s) => s,

@@ -43,7 +43,7 @@ pub use config_logging::validate_config_logging;
 pub use defaults::default_object;
 pub use field_errors::{FieldError, FieldErrors};
 pub use fields::{check_pem_certificates, validate_delivery, validate_destination};
-pub use validate::{validate, validate_with};
+pub use validate::{is_deleting, validate, validate_deleting_update, validate_with};
 
 /// The kinds the webhooks know.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -438,6 +438,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(m.contains("years and months have no fixed length"), "{m}");
+    }
+
+    #[test]
+    fn a_deleting_object_keeps_its_spec() {
+        let old = json!({"metadata": {"name": "b", "namespace": "ns",
+                "deletionTimestamp": "2024-01-01T00:00:00Z", "finalizers": ["mine"]},
+            "spec": {"subject": {"namespace": "ns", "name": "d"}}});
+        assert!(is_deleting(&old));
+        let mut finalizers_gone = old.clone();
+        finalizers_gone["metadata"]["finalizers"] = json!([]);
+        assert!(validate_deleting_update(&old, &finalizers_gone).is_ok());
+        let mut retargeted = old.clone();
+        retargeted["spec"]["subject"]["namespace"] = json!("victim");
+        let e = validate_deleting_update(&old, &retargeted).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "validation failed: the object is being deleted: its spec cannot change: spec\n\
+             metadata.deletionTimestamp is set; only metadata (finalizers, labels, annotations) \
+             may change until the object is gone"
+        );
+        assert!(!is_deleting(&obj(json!({}))));
     }
 
     #[test]

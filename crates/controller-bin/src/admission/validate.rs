@@ -116,6 +116,35 @@ pub fn validate_with(
     Ok(warnings)
 }
 
+/// Whether `obj` is being deleted (`metadata.deletionTimestamp` set: the
+/// API server keeps it until its finalizers are gone).
+pub fn is_deleting(obj: &Value) -> bool {
+    obj.pointer("/metadata/deletionTimestamp")
+        .is_some_and(|d| !d.is_null())
+}
+
+/// An update of an object being deleted: its metadata may change (that is
+/// how finalizers are removed), its spec may not. Validation is skipped for
+/// such an update (a rule tightened since the object was stored must not
+/// keep it from going), so a spec change would be stored unchecked: a
+/// binding's subject or a sink moved to another namespace, an immutable
+/// HorizonSource changed.
+pub fn validate_deleting_update(old: &Value, new: &Value) -> Result<(), AdmissionError> {
+    if old.get("spec") == new.get("spec") {
+        return Ok(());
+    }
+    Err(AdmissionError::Invalid(FieldErrors(vec![
+        FieldError::new(
+            "the object is being deleted: its spec cannot change",
+            &["spec"],
+        )
+        .details(
+            "metadata.deletionTimestamp is set; only metadata (finalizers, labels, \
+                 annotations) may change until the object is gone",
+        ),
+    ])))
+}
+
 /// Go field name (`serviceAccountName` → `ServiceAccountName`).
 fn go_name(key: &str) -> String {
     let mut c = key.chars();

@@ -4,10 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::DeleteParams;
 use kube::runtime::controller::Action;
 use sources_api::conditions::ConditionStatus;
 use sources_api::duck::CloudEventAttributes;
-use sources_api::v1alpha1::VSphereSource;
+use sources_api::v1alpha1::{VSphereBinding, VSphereSource};
 
 use super::status::{
     StatusDraft, deployment_availability, kept_deployment_availability, write_status,
@@ -92,9 +94,10 @@ async fn reconcile_vsphere_inner(
     // 1. Credentials: the Secret must exist with username and password.
     let auth = check_vsphere_secret(ctx, &ns, &src.spec.secret_ref.name).await?;
 
-    // 2. The VSphereBinding.
-    ctx.apply(&ns, &resources::vsphere_binding(src, &ns, &owner))
-        .await?;
+    // 2. The vCenter settings go into the adapter Deployment (step 7); the
+    //    per-source VSphereBinding of the Go controller and earlier releases
+    //    is retired.
+    retire_source_binding(ctx, &ns, &names.binding, &owner.uid).await?;
     match &auth {
         Ok(()) => p.mark(AUTH_READY, ConditionStatus::True, "", ""),
         Err((reason, message)) => {
@@ -177,6 +180,47 @@ async fn reconcile_vsphere_inner(
     let action = p.requeue(Duration::from_secs(ctx.settings.resync_seconds));
     write_status(ctx, src, "VSphereSource", &p.finish()).await?;
     Ok(action)
+}
+
+/// Deletes the VSphereBinding `name` when the source `uid` controls it (the
+/// Go controller's and earlier releases' per-source binding). The binding
+/// reconciler leaves a source's binding alone (no `Undo`), so the adapter's
+/// settings, rendered by this controller, stay. A binding of that name the
+/// source does not control is someone else's: untouched.
+async fn retire_source_binding(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+    uid: &str,
+) -> Result<(), ReconcileError> {
+    let api = ctx.api::<VSphereBinding>(ns);
+    let Some(b) = api
+        .get_opt(name)
+        .await
+        .map_err(kerr(format!("get vspherebinding {name:?}")))?
+    else {
+        return Ok(());
+    };
+    let controlled = b
+        .owner_references()
+        .iter()
+        .any(|o| o.controller == Some(true) && o.uid == uid);
+    if !controlled || b.metadata.deletion_timestamp.is_some() {
+        return Ok(());
+    }
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => {
+            tracing::info!(
+                namespace = ns,
+                name,
+                "deleted the source's own VSphereBinding: its adapter's vCenter settings are \
+                 rendered by the controller"
+            );
+            Ok(())
+        }
+        Err(e) if super::is_not_found(&e) => Ok(()),
+        Err(e) => Err(kerr(format!("delete vspherebinding {name:?}"))(e)),
+    }
 }
 
 /// `status.ceAttributes`: the filtered types, or the common ones.

@@ -2,6 +2,7 @@
 //! binding webhook's rules and selectors.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
@@ -10,12 +11,12 @@ use k8s_openapi::api::admissionregistration::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use kube::Client;
 use kube::api::{Api, PostParams};
-use sources_api::v1alpha1::VSphereBinding;
 
 use super::{
     BINDING_WEBHOOK, CONFIG_WEBHOOK, DEFAULTING_WEBHOOK, EXCLUDE_LABEL, INCLUDE_LABEL,
     NAMESPACE_NAME_LABEL, SelectionMode, VALIDATION_WEBHOOK, WebhookSettings,
 };
+use crate::binding::BindingEntry;
 use crate::podspecable::{PodSpecables, SubjectType};
 
 /// The webhook configurations that could not be written, with why.
@@ -38,15 +39,15 @@ impl std::fmt::Display for ConfigurationErrors {
 /// are malformed or not PodSpecable make no rule (admission refuses them;
 /// one stored some other way must never make the configuration invalid).
 pub fn binding_rules(
-    bindings: &[VSphereBinding],
+    bindings: &[Arc<BindingEntry>],
     podspecables: &PodSpecables,
 ) -> Vec<RuleWithOperations> {
     let mut kinds: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    for b in bindings {
-        let s = &b.spec.subject;
-        let (Some(av), Some(kind)) = (s.api_version.as_deref(), s.kind.as_deref()) else {
+    for b in bindings.iter().filter(|b| b.in_effect()) {
+        let (av, kind) = (b.api_version.as_str(), b.kind.as_str());
+        if av.is_empty() || kind.is_empty() {
             continue;
-        };
+        }
         match SubjectType::parse(av, kind) {
             Ok(t) if podspecables.allows(&t) => {
                 kinds
@@ -55,8 +56,8 @@ pub fn binding_rules(
                     .insert(t.version);
             }
             Ok(_) | Err(_) => tracing::warn!(
-                namespace = b.metadata.namespace.as_deref().unwrap_or(""),
-                name = b.metadata.name.as_deref().unwrap_or(""),
+                namespace = b.namespace,
+                name = b.name,
                 api_version = av,
                 kind,
                 "a VSphereBinding's subject is not a PodSpecable kind; no webhook rule for it"
@@ -95,17 +96,41 @@ pub fn binding_selector(mode: SelectionMode) -> LabelSelector {
     }
 }
 
-/// The namespace selector of the binding webhook: the mode's label, and
-/// never the `excluded` namespaces.
-pub fn binding_namespace_selector(mode: SelectionMode, excluded: &[String]) -> LabelSelector {
+/// The namespaces that hold a binding in effect: the only ones the binding
+/// webhook is called for.
+pub fn bound_namespaces(bindings: &[Arc<BindingEntry>]) -> BTreeSet<String> {
+    bindings
+        .iter()
+        .filter(|b| b.in_effect())
+        .map(|b| b.namespace.clone())
+        .collect()
+}
+
+/// The namespace selector of the binding webhook: the mode's label, never
+/// the `excluded` namespaces, and only the namespaces in `bound` (those
+/// that hold a VSphereBinding): a Deployment written anywhere else never
+/// waits on the webhook. With none, it selects no namespace.
+pub fn binding_namespace_selector(
+    mode: SelectionMode,
+    excluded: &[String],
+    bound: &BTreeSet<String>,
+) -> LabelSelector {
+    let name = |operator: &str, values: Option<Vec<String>>| LabelSelectorRequirement {
+        key: NAMESPACE_NAME_LABEL.to_owned(),
+        operator: operator.to_owned(),
+        values,
+    };
+    let only = if bound.is_empty() {
+        // Every namespace carries the label: this matches none.
+        name("DoesNotExist", None)
+    } else {
+        name("In", Some(bound.iter().cloned().collect()))
+    };
     LabelSelector {
         match_expressions: Some(vec![
             mode_requirement(mode),
-            LabelSelectorRequirement {
-                key: NAMESPACE_NAME_LABEL.to_owned(),
-                operator: "NotIn".to_owned(),
-                values: Some(excluded.to_vec()),
-            },
+            name("NotIn", Some(excluded.to_vec())),
+            only,
         ]),
         match_labels: None,
     }
@@ -125,7 +150,7 @@ pub struct BindingWebhookSpec {
 impl BindingWebhookSpec {
     /// The spec for `bindings` under `settings`.
     pub fn new(
-        bindings: &[VSphereBinding],
+        bindings: &[Arc<BindingEntry>],
         podspecables: &PodSpecables,
         settings: &WebhookSettings,
     ) -> Self {
@@ -134,6 +159,7 @@ impl BindingWebhookSpec {
             namespace_selector: binding_namespace_selector(
                 settings.selection_mode,
                 &settings.excluded_namespaces(),
+                &bound_namespaces(bindings),
             ),
             object_selector: binding_selector(settings.selection_mode),
         }
@@ -234,13 +260,20 @@ pub async fn update_configurations(
 mod tests {
     use super::*;
     use serde_json::json;
-    fn b(av: &str, kind: &str) -> VSphereBinding {
-        serde_json::from_value(json!({
-            "metadata": {"name": "b", "namespace": "ns"},
+    use sources_api::v1alpha1::VSphereBinding;
+
+    fn b(av: &str, kind: &str) -> Arc<BindingEntry> {
+        in_ns("ns", av, kind)
+    }
+
+    fn in_ns(ns: &str, av: &str, kind: &str) -> Arc<BindingEntry> {
+        let b: VSphereBinding = serde_json::from_value(json!({
+            "metadata": {"name": "b", "namespace": ns},
             "spec": {"subject": {"apiVersion": av, "kind": kind, "name": "x"},
                      "address": "https://vc", "secretRef": {"name": "c"}}
         }))
-        .unwrap()
+        .unwrap();
+        Arc::new(BindingEntry::from(&b))
     }
 
     #[test]
@@ -268,16 +301,30 @@ mod tests {
             json!({"matchExpressions": [{"key": "bindings.knative.dev/include", "operator": "In", "values": ["true"]}]})
         );
         let s = WebhookSettings::new("vmware-sources");
+        let bindings = [
+            in_ns("team-b", "apps/v1", "Deployment"),
+            in_ns("team-a", "batch/v1", "Job"),
+            in_ns("team-b", "apps/v1", "Deployment"),
+        ];
         assert_eq!(
-            serde_json::to_value(binding_namespace_selector(
-                SelectionMode::Exclusion,
-                &s.excluded_namespaces()
-            ))
+            serde_json::to_value(
+                BindingWebhookSpec::new(&bindings, &PodSpecables::default(), &s).namespace_selector
+            )
             .unwrap(),
             json!({"matchExpressions": [
                 {"key": "bindings.knative.dev/exclude", "operator": "NotIn", "values": ["true"]},
                 {"key": "kubernetes.io/metadata.name", "operator": "NotIn",
-                 "values": ["kube-system", "kube-node-lease", "vmware-sources"]}]})
+                 "values": ["kube-system", "kube-node-lease", "vmware-sources"]},
+                {"key": "kubernetes.io/metadata.name", "operator": "In",
+                 "values": ["team-a", "team-b"]}]})
+        );
+        // No binding: no namespace.
+        assert_eq!(
+            serde_json::to_value(
+                BindingWebhookSpec::new(&[], &PodSpecables::default(), &s).namespace_selector
+            )
+            .unwrap()["matchExpressions"][2],
+            json!({"key": "kubernetes.io/metadata.name", "operator": "DoesNotExist"})
         );
     }
 

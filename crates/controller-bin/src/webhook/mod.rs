@@ -41,7 +41,7 @@ use std::time::Duration;
 use crate::admission;
 use crate::certs::{self, CertPolicy};
 
-pub use caches::WebhookCaches;
+pub use caches::{BindingIndex, WebhookCaches};
 pub use certificate::ensure_certificate;
 pub use configurations::{
     BindingWebhookSpec, ConfigurationErrors, binding_namespace_selector, binding_rules,

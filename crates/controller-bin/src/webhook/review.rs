@@ -9,8 +9,8 @@ use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use kube::runtime::reflector::Store;
 use serde_json::Value;
-use sources_api::v1alpha1::VSphereBinding;
 
+use super::caches::BindingIndex;
 use crate::admission::{self, Kind, Policy};
 use crate::binding;
 use crate::podspecable::PodSpecables;
@@ -18,8 +18,8 @@ use crate::podspecable::PodSpecables;
 /// What the handlers need.
 #[derive(Clone)]
 pub struct WebhookState {
-    /// The VSphereBindings (a reflector store).
-    pub bindings: Store<VSphereBinding>,
+    /// The VSphereBindings, by namespace.
+    pub bindings: BindingIndex,
     /// ClusterRoles labelled `duck.knative.dev/podspecable: "true"`.
     pub podspecable_roles: Store<ClusterRole>,
     /// The name of the `config-logging` ConfigMap.
@@ -103,17 +103,20 @@ fn validation(req: &AdmissionRequest<DynamicObject>, policy: &Policy) -> Admissi
     let Some(obj) = object_json(req.object.as_ref()) else {
         return AdmissionResponse::from(req);
     };
-    // An object being deleted may still be updated (finalizers).
-    if obj
-        .pointer("/metadata/deletionTimestamp")
-        .is_some_and(|d| !d.is_null())
-    {
-        return AdmissionResponse::from(req);
-    }
     let old = match req.operation {
         Operation::Update => object_json(req.old_object.as_ref()),
         _ => None,
     };
+    // An object being deleted may still be updated (finalizers), but its
+    // spec stays: whatever it names was checked when it was admitted.
+    if let Some(old) = &old
+        && (admission::is_deleting(old) || admission::is_deleting(&obj))
+    {
+        return match admission::validate_deleting_update(old, &obj) {
+            Ok(()) => AdmissionResponse::from(req),
+            Err(e) => AdmissionResponse::from(req).deny(e),
+        };
+    }
     // An update that leaves the spec as it is (finalizers, labels) is never
     // refused: an object stored before a rule tightened must stay
     // manageable, and deletable.
@@ -149,10 +152,7 @@ fn config_validation(req: &AdmissionRequest<DynamicObject>, logging: &str) -> Ad
     }
 }
 
-fn bindings(
-    req: &AdmissionRequest<DynamicObject>,
-    store: &Store<VSphereBinding>,
-) -> AdmissionResponse {
+fn bindings(req: &AdmissionRequest<DynamicObject>, index: &BindingIndex) -> AdmissionResponse {
     if !matches!(req.operation, Operation::Create | Operation::Update) {
         return AdmissionResponse::from(req);
     }
@@ -179,7 +179,10 @@ fn bindings(
             meta.insert("namespace".into(), Value::String(ns.clone()));
         }
     }
-    let all: Vec<VSphereBinding> = store.state().iter().map(|b| (**b).clone()).collect();
-    let mutated = binding::apply_bindings(&all, &obj);
+    // Only the bindings of the object's own namespace: a binding never
+    // reaches another (and nothing is copied but a few shared entries).
+    let ns = req.namespace.as_deref().unwrap_or_default();
+    let here = index.in_namespace(ns);
+    let mutated = binding::apply_bindings(here.iter().map(|e| &**e), &obj);
     with_patch(req, &obj, &mutated)
 }

@@ -12,7 +12,6 @@ use k8s_openapi::api::admissionregistration::v1::{
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::api::Api;
-use sources_api::v1alpha1::VSphereBinding;
 
 use super::caches::WebhookCaches;
 use super::certificate::{ensure_certificate, follow_certificate};
@@ -23,6 +22,7 @@ use super::{
     BINDING_WEBHOOK, CONFIG_WEBHOOK, DEFAULTING_WEBHOOK, VALIDATION_WEBHOOK, WebhookError,
     WebhookSettings,
 };
+use crate::binding::BindingEntry;
 use crate::certs::{CertResolver, CertState};
 use crate::metrics::Metrics;
 use crate::podspecable::PodSpecables;
@@ -89,7 +89,7 @@ pub async fn run_webhooks(
 pub async fn reconcile_webhooks(
     client: &Client,
     settings: &WebhookSettings,
-    bindings: &[VSphereBinding],
+    bindings: &[Arc<BindingEntry>],
     podspecables: &PodSpecables,
 ) -> Result<CertState, WebhookError> {
     let state = ensure_certificate(client, settings).await?;
@@ -128,7 +128,9 @@ pub async fn manage_webhooks(
         let podspecables = podspecables(&caches.roles);
         // A conflict (another writer) is retried soon, not after the interval.
         let again =
-            match reconcile_webhooks(&client, &settings, &caches.bindings(), &podspecables).await {
+            match reconcile_webhooks(&client, &settings, &caches.bindings.all(), &podspecables)
+                .await
+            {
                 Ok(_) => settings.check_interval,
                 Err(e) => {
                     tracing::warn!(error = %e, "managing the webhooks");

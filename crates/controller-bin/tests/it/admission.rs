@@ -106,10 +106,9 @@ async fn webhook_server_limits() {
     let ca = state.bundle.clone();
     let resolver = Arc::new(CertResolver::default());
     resolver.set(state.serving_key().unwrap());
-    let (bindings, _w1) = reflector::store();
     let (roles, _w2) = reflector::store();
     let wstate = WebhookState {
-        bindings,
+        bindings: Default::default(),
         podspecable_roles: roles,
         config_logging_name: "config-logging".into(),
         excluded_namespaces: Vec::new(),
@@ -348,20 +347,6 @@ async fn lease_holder(client: &Client, sys: &str) -> Option<String> {
         .holder_identity
 }
 
-async fn apply_configurations(server: &KubeApiServer, client: &Client, base: &str) {
-    for doc in configurations(base) {
-        server
-            .apply_yaml(
-                client,
-                &serde_yaml::to_string(&doc).unwrap(),
-                "default",
-                false,
-            )
-            .await
-            .unwrap();
-    }
-}
-
 /// Whether a log line is a zap-shaped JSON object.
 fn zap_shaped(line: &str) -> bool {
     let Ok(v) = serde_json::from_str::<Value>(line) else {
@@ -375,16 +360,9 @@ fn zap_shaped(line: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_rotation_and_hostile_bindings() {
-    test_support::install_crypto_provider();
-    let _configurations = configurations_lock().await;
-    let server = admission_apiserver();
-    let client = server.client().await.unwrap();
-    install_our_crds(server, &client).await;
-    let sys = server
-        .create_namespace(&client, "adm-system")
-        .await
-        .unwrap();
-    let ns = server.create_namespace(&client, "adm").await.unwrap();
+    let cluster = AdmissionCluster::take("adm").await;
+    let (server, client, sys) = (cluster.server, cluster.client.clone(), cluster.sys.clone());
+    let ns = cluster.namespace("adm").await;
 
     // --- Two replicas; the API server calls only the follower.
     let a = Replica::start("replica-a", server, &sys, &ns, test_support::free_port());

@@ -21,7 +21,7 @@ use sources_controller::leader::LeaderElector;
 use sources_controller::{Metrics, Settings, run_controllers};
 use tokio::sync::oneshot;
 
-use crate::support::{eventually, install_our_crds};
+use crate::support::{condition, eventually, install_our_crds};
 
 const VSPHERE_IMAGE: &str = "registry.test/vsphere-adapter:dev";
 const HORIZON_IMAGE: &str = "registry.test/horizon-adapter:dev";
@@ -126,20 +126,6 @@ fn vsphere_source(name: &str, sink: Value) -> Value {
     })
 }
 
-fn condition(status: &Value, type_: &str) -> Option<(String, String, String)> {
-    status["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == type_)
-        .map(|c| {
-            (
-                c["status"].as_str().unwrap_or_default().to_owned(),
-                c["reason"].as_str().unwrap_or_default().to_owned(),
-                c["message"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-}
-
 async fn status_of<K>(env: &Env, name: &str) -> Value
 where
     K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
@@ -197,7 +183,11 @@ fn env_map(dep: &Deployment) -> Vec<(String, Value)> {
         .map(|e| {
             let v = match (e.value, e.value_from) {
                 (Some(v), _) => json!(v),
-                (None, Some(from)) => json!(from.field_ref.unwrap().field_path),
+                (None, Some(from)) => match (from.field_ref, from.secret_key_ref) {
+                    (Some(f), _) => json!(f.field_path),
+                    (None, Some(k)) => json!({"secret": k.name, "key": k.key}),
+                    (None, None) => json!(null),
+                },
                 (None, None) => json!(""),
             };
             (e.name, v)
@@ -347,11 +337,24 @@ async fn vsphere_source_children_status_and_ready() {
             json!(format!("http://display.{ns}.svc.cluster.local")),
         ),
         ("METRICS_PROMETHEUS_PORT", json!("9090")),
+        // The vCenter settings, as the Go controller's VSphereBinding injected them.
+        ("VC_URL", json!("https://vc.local")),
+        ("VC_INSECURE", json!("false")),
+        ("VC_USERNAME", json!({"secret": "creds", "key": "username"})),
+        ("VC_PASSWORD", json!({"secret": "creds", "key": "password"})),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     assert_eq!(env_map(&dep), want);
+    assert_eq!(
+        serde_json::to_value(&pod.volumes).unwrap(),
+        json!([{"name": "vsphere-binding", "secret": {"secretName": "creds", "defaultMode": 420}}])
+    );
+    assert_eq!(
+        serde_json::to_value(&c.volume_mounts).unwrap(),
+        json!([{"name": "vsphere-binding", "mountPath": "/var/bindings/vsphere", "readOnly": true}])
+    );
     // The Pod outlives the adapter's own shutdown (grace, checkpoint save, logout).
     assert_eq!(
         dep.spec
@@ -365,18 +368,14 @@ async fn vsphere_source_children_status_and_ready() {
         Some(sources_controller::resources::ADAPTER_TERMINATION_GRACE_SECONDS)
     );
 
-    let binding = env
-        .api::<VSphereBinding>()
-        .get("s-vspherebinding")
-        .await
-        .unwrap();
-    assert_owned_by(&binding.metadata, "VSphereSource", "s", &uid);
-    let b = serde_json::to_value(&binding.spec).unwrap();
-    assert_eq!(
-        b,
-        json!({"subject": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "s-adapter",
-                           "namespace": ns},
-               "address": "https://vc.local", "secretRef": {"name": "creds"}})
+    // No per-source VSphereBinding (the Go controller made one): the
+    // adapter's Deployment never goes through the binding webhook.
+    assert!(
+        env.api::<VSphereBinding>()
+            .get_opt("s-vspherebinding")
+            .await
+            .unwrap()
+            .is_none()
     );
     let cm = env.api::<ConfigMap>().get("s-configmap").await.unwrap();
     assert!(cm.data.is_none());

@@ -7,9 +7,12 @@
 //!   called by the API server;
 //! - `admission`: the webhook server's limits, replicas, certificate
 //!   rotation and hostile bindings;
+//! - `tenancy`: what a namespace user can do to other namespaces through
+//!   our objects (issue 22's attacks);
 //! - `support`: what they share.
 
 mod admission;
 mod controller;
 mod support;
+mod tenancy;
 mod webhooks;

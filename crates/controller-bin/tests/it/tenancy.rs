@@ -1,0 +1,336 @@
+//! What a namespace user can do to other namespaces through our objects,
+//! tried on the real kube-apiserver with the webhooks it calls (issue 22):
+//! each section is an attack, and what it must not achieve.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use kube::Client;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+fn deployment(name: &str, env: Value) -> Deployment {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {"selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "c", "image": "busybox", "env": env}]}}}
+    }))
+    .unwrap()
+}
+
+fn env_names(d: &Deployment) -> Vec<String> {
+    d.spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0]
+        .env
+        .iter()
+        .flatten()
+        .map(|e| e.name.clone())
+        .collect()
+}
+
+/// Adds the finalizer `tenant.example/keep` (next to any other) to our
+/// object `name` of `kind`, then deletes it: the API server keeps it, being
+/// deleted, until the finalizer goes.
+async fn keep_and_delete(client: &Client, ns: &str, kind: &str, name: &str) {
+    let api = kube_harness::sources_group_api(client, ns, kind);
+    let obj = api.get(name).await.unwrap();
+    let mut finalizers = obj.metadata.finalizers.clone().unwrap_or_default();
+    finalizers.push("tenant.example/keep".into());
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": finalizers}})),
+    )
+    .await
+    .unwrap();
+    api.delete(name, &DeleteParams::default()).await.unwrap();
+}
+
+/// Removes `tenant.example/keep` from our object `name` of `kind`.
+async fn release(client: &Client, ns: &str, kind: &str, name: &str) {
+    let api = kube_harness::sources_group_api(client, ns, kind);
+    let Some(obj) = api.get_opt(name).await.unwrap() else {
+        return;
+    };
+    let finalizers: Vec<String> = obj
+        .metadata
+        .finalizers
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| f != "tenant.example/keep")
+        .collect();
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": finalizers}})),
+    )
+    .await
+    .unwrap();
+}
+
+async fn merge(
+    client: &Client,
+    ns: &str,
+    kind: &str,
+    name: &str,
+    patch: Value,
+) -> Result<(), String> {
+    kube_harness::sources_group_api(client, ns, kind)
+        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .map(|_| ())
+        .map_err(|e| match e {
+            kube::Error::Api(s) => s.message,
+            other => other.to_string(),
+        })
+}
+
+/// A create that succeeded now or before.
+fn stored(r: &Result<Value, kube::Error>) -> bool {
+    r.is_ok() || matches!(r, Err(kube::Error::Api(s)) if s.code == 409)
+}
+
+/// Issue 22 item 1: a deleting object skipped validation, so a user could
+/// move a binding's subject or a source's sink to another namespace, or
+/// change a HorizonSource's immutable spec, once it was being deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleting_object_never_reaches_another_namespace() {
+    let cluster = AdmissionCluster::take("del").await;
+    let (server, client, sys) = (cluster.server, cluster.client.clone(), cluster.sys.clone());
+    let ns = cluster.namespace("tenant").await;
+    let victim = cluster.namespace("victim").await;
+    let (hooks, _, base) = cluster.serve(cluster.webhook_settings()).await;
+
+    // The victim's workload, configured for vCenter by hand.
+    let victim_deps: Api<Deployment> = Api::namespaced(client.clone(), &victim);
+    let vc_env = json!([
+        {"name": "VC_URL", "value": "https://victim-vc.example"},
+        {"name": "VC_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "victim-creds", "key": "password"}}}]);
+    victim_deps
+        .create(&PostParams::default(), &deployment("app", vc_env))
+        .await
+        .unwrap();
+    let victim_keeps_its_env = || async {
+        let d = victim_deps.get("app").await.unwrap();
+        let names = env_names(&d);
+        names.contains(&"VC_URL".to_owned()) && names.contains(&"VC_PASSWORD".to_owned())
+    };
+
+    // The tenant's binding, bound to its own Deployment.
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    deps.create(&PostParams::default(), &deployment("mine", json!([])))
+        .await
+        .unwrap();
+    let bindings = binding_controller(&client, &ns);
+    create_raw(
+        &client,
+        &ns,
+        binding_json(
+            "b",
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "mine"}),
+        ),
+    )
+    .await
+    .unwrap();
+    eventually("mine bound", || async {
+        env_names(&deps.get("mine").await.unwrap())
+            .contains(&"VC_URL".to_owned())
+            .then_some(())
+    })
+    .await;
+    // The leader is away (our finalizer stays through the deletion).
+    bindings.stop().await;
+
+    // --- 1. Admission: the spec of an object being deleted stays.
+    keep_and_delete(&client, &ns, "VSphereBinding", "b").await;
+    let retarget = json!({"spec": {"subject": {"apiVersion": "apps/v1", "kind": "Deployment",
+        "namespace": victim, "name": null, "selector": {}}}});
+    let refused = merge(&client, &ns, "VSphereBinding", "b", retarget.clone())
+        .await
+        .expect_err("a deleting binding's subject cannot move");
+    assert!(
+        refused.contains("the object is being deleted: its spec cannot change: spec"),
+        "{refused}"
+    );
+    for (namespace, name) in [(&ns, "display"), (&victim, "internal")] {
+        Api::<Service>::namespaced(client.clone(), namespace)
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(
+                    json!({"metadata": {"name": name}, "spec": {"ports": [{"port": 80}]}}),
+                )
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let source = |name: &str, sink: Value| {
+        json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "VSphereSource",
+            "metadata": {"name": name},
+            "spec": {"sink": sink, "address": "https://vc.local", "secretRef": {"name": "creds"}}})
+    };
+    create_raw(
+        &client,
+        &ns,
+        source(
+            "s",
+            json!({"ref": {"apiVersion": "v1", "kind": "Service", "name": "display"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    keep_and_delete(&client, &ns, "VSphereSource", "s").await;
+    let refused = merge(
+        &client,
+        &ns,
+        "VSphereSource",
+        "s",
+        json!({"spec": {"sink": {"ref": {"namespace": victim, "name": "internal"}}}}),
+    )
+    .await
+    .expect_err("a deleting source's sink cannot move");
+    assert!(refused.contains("being deleted"), "{refused}");
+    create_raw(
+        &client,
+        &ns,
+        json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "HorizonSource",
+            "metadata": {"name": "h"},
+            "spec": {"sink": {"uri": "http://sink.example"}, "address": "https://horizon.local",
+                     "secretRef": {"name": "creds"}}}),
+    )
+    .await
+    .unwrap();
+    keep_and_delete(&client, &ns, "HorizonSource", "h").await;
+    let refused = merge(
+        &client,
+        &ns,
+        "HorizonSource",
+        "h",
+        json!({"spec": {"address": "https://elsewhere.example"}}),
+    )
+    .await
+    .expect_err("a deleting HorizonSource stays immutable");
+    assert!(refused.contains("being deleted"), "{refused}");
+
+    // --- 2. Stored anyway (the validation webhook away, or an earlier
+    // release): nothing reaches the victim.
+    without_validation(server, &client, &base, &sys, || async {
+        let moved = merge(&client, &ns, "VSphereBinding", "b", retarget.clone()).await;
+        let far = create_raw(
+            &client,
+            &ns,
+            binding_json(
+                "far",
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "namespace": victim,
+                       "name": "app"}),
+            ),
+        )
+        .await;
+        let sink = create_raw(
+            &client,
+            &ns,
+            source(
+                "t",
+                json!({"ref": {"apiVersion": "v1", "kind": "Service", "name": "internal",
+                               "namespace": victim}}),
+            ),
+        )
+        .await;
+        moved.is_ok() && stored(&far) && stored(&sink)
+    })
+    .await;
+    // The binding webhook: the victim's writes keep the victim's settings.
+    let until = Instant::now() + Duration::from_secs(5);
+    let mut writes = 0;
+    while Instant::now() < until {
+        writes += 1;
+        let patch = json!({"metadata": {"labels": {"touched": format!("w{writes}")}}});
+        victim_deps
+            .patch("app", &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .unwrap();
+        assert!(
+            victim_keeps_its_env().await,
+            "a write of the victim's Deployment lost its VC_* settings"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // The binding reconciler finishes the deletion in the tenant's own
+    // namespace, and binds nothing for a subject in another.
+    let bindings = binding_controller(&client, &ns);
+    release(&client, &ns, "VSphereBinding", "b").await;
+    eventually("the deleted binding gone", || async {
+        kube_harness::sources_group_api(&client, &ns, "VSphereBinding")
+            .get_opt("b")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let (status, reason, message) = eventually("far refused", || async {
+        let far = kube_harness::sources_group_api(&client, &ns, "VSphereBinding")
+            .get("far")
+            .await
+            .unwrap();
+        condition(&serde_json::to_value(far).unwrap()["status"], "Ready")
+            .filter(|(s, _, _)| s == "False")
+    })
+    .await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "SubjectNamespaceInvalid")
+    );
+    assert!(message.contains(&victim), "{message}");
+    assert!(
+        !env_names(&deps.get("mine").await.unwrap()).contains(&"VC_URL".to_owned()),
+        "the tenant's own subject is unbound"
+    );
+    assert!(
+        victim_keeps_its_env().await,
+        "the victim's Deployment untouched"
+    );
+
+    // The source reconciler resolves sinks in the source's namespace only.
+    let controllers = source_controllers(&client, &sys, &ns);
+    let (reason, message) = eventually("t's sink refused", || async {
+        let t = kube_harness::sources_group_api(&client, &ns, "VSphereSource")
+            .get("t")
+            .await
+            .unwrap();
+        let t = serde_json::to_value(t).unwrap();
+        condition(&t["status"], "SinkProvided")
+            .filter(|(s, _, _)| s == "False")
+            .map(|(_, r, m)| (r, m))
+    })
+    .await;
+    assert_eq!(reason, "SinkNamespaceInvalid", "{message}");
+    let t = kube_harness::sources_group_api(&client, &ns, "VSphereSource")
+        .get("t")
+        .await
+        .unwrap();
+    assert!(
+        !serde_json::to_string(&t)
+            .unwrap()
+            .contains(&format!("internal.{victim}")),
+        "never resolved in the victim's namespace: {t:?}"
+    );
+
+    controllers.stop().await;
+    bindings.stop().await;
+    for (kind, name) in [("VSphereSource", "s"), ("HorizonSource", "h")] {
+        release(&client, &ns, kind, name).await;
+    }
+    hooks.stop().await;
+    delete_configurations(&client).await;
+}
