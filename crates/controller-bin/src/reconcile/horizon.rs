@@ -3,20 +3,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
-use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use sources_api::conditions::ConditionStatus;
 use sources_api::v1alpha1::HorizonSource;
 
 use super::status::{
-    NOT_READY_REQUEUE, StatusDraft, deployment_availability, kept_deployment_availability,
-    write_status,
+    StatusDraft, deployment_availability, kept_deployment_availability, write_status,
 };
 use super::steps::{
-    Parent, apply_adapter_rbac, ensure_checkpoint_configmap, ensure_service_account, identity,
-    observed, resolve_destinations,
+    Child, Parent, apply_adapter_rbac, ensure_checkpoint_configmap, ensure_service_account,
+    first_not_owned, identity, observed, resolve_destinations,
 };
 use super::{Context, DEPLOYED, ReconcileError, horizon_conditions, kerr};
 use crate::resources::{self, HorizonChildren};
@@ -68,35 +65,60 @@ async fn reconcile_horizon_inner(
         .map_err(kerr(format!("get secret {secret_name:?}")))?
         .is_none();
 
-    // 3. The ServiceAccount, created when missing (the dedicated one when
-    //    none is named).
+    // 3. Children of these names someone else made are left alone (a named
+    //    ServiceAccount that exists is used as it is, as upstream).
     let sa = src.spec.service_account(&name);
-    ensure_service_account(
-        ctx,
-        src,
-        &parent,
-        src.spec.service_account_name.as_deref(),
-        &sa,
-        true,
-    )
-    .await?;
+    let dedicated = src
+        .spec
+        .service_account_name
+        .as_deref()
+        .is_none_or(str::is_empty);
+    let mut kids = vec![
+        Child::ConfigMap(&children.configmap),
+        Child::Role(&children.role),
+        Child::RoleBinding(&children.rolebinding),
+        Child::Deployment(&deployment_name),
+    ];
+    if dedicated {
+        kids.push(Child::ServiceAccount(&sa));
+    }
+    let foreign = first_not_owned(ctx, &parent, &kids).await?;
 
-    // 4. The checkpoint ConfigMap and the Role and RoleBinding that let the
-    //    adapter write it (new: without them the adapter keeps its
-    //    checkpoint in memory only, and a restart replays or skips events).
-    ensure_checkpoint_configmap(ctx, &ns, &children.configmap, &owner).await?;
-    apply_adapter_rbac(
-        ctx,
-        &parent,
-        &children.role,
-        &children.rolebinding,
-        &children.configmap,
-        &sa,
-    )
-    .await?;
+    if foreign.is_none() {
+        // 4. The ServiceAccount, created when missing (the dedicated one
+        //    when none is named).
+        ensure_service_account(
+            ctx,
+            src,
+            &parent,
+            src.spec.service_account_name.as_deref(),
+            &sa,
+            true,
+        )
+        .await?;
 
-    // 5. The adapter Deployment.
-    if secret_missing {
+        // 5. The checkpoint ConfigMap and the Role and RoleBinding that let
+        //    the adapter write it (new: without them the adapter keeps its
+        //    checkpoint in memory only, and a restart replays or skips
+        //    events).
+        ensure_checkpoint_configmap(ctx, &ns, &children.configmap, &owner).await?;
+        apply_adapter_rbac(
+            ctx,
+            &parent,
+            &children.role,
+            &children.rolebinding,
+            &children.configmap,
+            &sa,
+        )
+        .await?;
+    }
+
+    // 6. The adapter Deployment.
+    if let Some(n) = &foreign {
+        let message = n.message("HorizonSource", &name);
+        p.mark(DEPLOYED, ConditionStatus::False, &n.reason(), &message);
+        ctx.warn(src, &n.reason(), message).await;
+    } else if secret_missing {
         let message = format!(
             "Secret {secret_name:?} not found in namespace {ns:?}: create it with the keys \
              domain, username and password"
@@ -114,32 +136,6 @@ async fn reconcile_horizon_inner(
             &ctx.settings,
             &config,
         );
-        // Refuse to take over a Deployment someone else controls.
-        if let Some(existing) = ctx
-            .api::<Deployment>(&ns)
-            .get_opt(&deployment_name)
-            .await
-            .map_err(kerr(format!("get deployment {deployment_name:?}")))?
-        {
-            let controlled = existing
-                .owner_references()
-                .iter()
-                .any(|o| o.controller == Some(true) && o.uid == owner.uid);
-            if !controlled {
-                let message = format!(
-                    "deployment {deployment_name:?} is not owned by HorizonSource {name:?}"
-                );
-                p.mark(
-                    DEPLOYED,
-                    ConditionStatus::False,
-                    "DeploymentNotOwned",
-                    &message,
-                );
-                ctx.warn(src, "DeploymentFailed", message).await;
-                write_status(ctx, src, "HorizonSource", &p.finish()).await?;
-                return Ok(Action::requeue(NOT_READY_REQUEUE));
-            }
-        }
         let applied = match ctx.apply(&ns, &desired).await {
             Ok(a) => a,
             Err(e) => {

@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
-use k8s_openapi::api::rbac::v1::RoleBinding;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::controller::Action;
@@ -122,6 +123,132 @@ pub(super) struct Parent<'a> {
     pub(super) owner: &'a OwnerReference,
     /// The labels of the source's children.
     pub(super) labels: &'a BTreeMap<String, String>,
+}
+
+/// A child of a source that someone else controls: the controller leaves it
+/// untouched, deploys no adapter and says so (`<Kind>NotOwned`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct NotOwned {
+    /// The child's kind.
+    pub(super) kind: &'static str,
+    /// Its name.
+    pub(super) name: String,
+    /// Its controller (`Kind "name"`), when it has one.
+    pub(super) controller: Option<String>,
+}
+
+impl NotOwned {
+    /// The condition reason.
+    pub(super) fn reason(&self) -> String {
+        format!("{}NotOwned", self.kind)
+    }
+
+    /// The condition message for the source `source` of kind `source_kind`.
+    pub(super) fn message(&self, source_kind: &str, source: &str) -> String {
+        let by = match &self.controller {
+            Some(c) => format!("it is controlled by {c}"),
+            None => "it has no controller".to_owned(),
+        };
+        format!(
+            "{} {:?} exists and is not {source_kind} {source:?}'s ({by}): the controller leaves \
+             it untouched and deploys no adapter; delete or rename it, or give the source another \
+             name",
+            self.kind, self.name
+        )
+    }
+}
+
+/// A child a source's reconcile writes, by kind and name.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Child<'a> {
+    /// A ServiceAccount the controller creates.
+    ServiceAccount(&'a str),
+    /// The checkpoint ConfigMap: one without a controller (the adapter's or
+    /// the Go adapter's, which made it) is used as it is.
+    ConfigMap(&'a str),
+    /// The checkpoint Role.
+    Role(&'a str),
+    /// The RoleBinding of the adapter's ServiceAccount to it.
+    RoleBinding(&'a str),
+    /// The adapter Deployment.
+    Deployment(&'a str),
+}
+
+/// The controller reference of the object `name` of kind `K`: `None` when
+/// it does not exist, `Some(None)` when it has no controller.
+async fn controller_of<K>(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+) -> Result<Option<Option<OwnerReference>>, ReconcileError>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let found = ctx.api::<K>(ns).get_opt(name).await.map_err(kerr(format!(
+        "get {} {name:?}",
+        K::kind(&()).to_lowercase()
+    )))?;
+    Ok(found.map(|o| {
+        o.owner_references()
+            .iter()
+            .find(|r| r.controller == Some(true))
+            .cloned()
+    }))
+}
+
+/// The first of `children` that exists and is not controlled by the source
+/// `parent` (by uid), if any: the children of the same names that someone
+/// else made are never taken over (a force-apply would add the source as a
+/// second owner, and its deletion would garbage-collect them).
+pub(super) async fn first_not_owned(
+    ctx: &Context,
+    parent: &Parent<'_>,
+    children: &[Child<'_>],
+) -> Result<Option<NotOwned>, ReconcileError> {
+    let ns = parent.ns;
+    for child in children {
+        let (kind, name, found) = match *child {
+            Child::ServiceAccount(n) => (
+                "ServiceAccount",
+                n,
+                controller_of::<ServiceAccount>(ctx, ns, n).await?,
+            ),
+            Child::ConfigMap(n) => (
+                "ConfigMap",
+                n,
+                // Without a controller: the adapter's own checkpoint.
+                controller_of::<ConfigMap>(ctx, ns, n)
+                    .await?
+                    .filter(Option::is_some),
+            ),
+            Child::Role(n) => ("Role", n, controller_of::<Role>(ctx, ns, n).await?),
+            Child::RoleBinding(n) => (
+                "RoleBinding",
+                n,
+                controller_of::<RoleBinding>(ctx, ns, n).await?,
+            ),
+            Child::Deployment(n) => (
+                "Deployment",
+                n,
+                controller_of::<Deployment>(ctx, ns, n).await?,
+            ),
+        };
+        match found {
+            None => {}
+            Some(Some(r)) if r.uid == parent.owner.uid => {}
+            Some(controller) => {
+                return Ok(Some(NotOwned {
+                    kind,
+                    name: name.to_owned(),
+                    controller: controller.map(|r| format!("{} {:?}", r.kind, r.name)),
+                }));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// The adapter's ServiceAccount: the dedicated `<name>-adapter` (applied,

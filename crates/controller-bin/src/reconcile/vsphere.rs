@@ -15,8 +15,8 @@ use super::status::{
     StatusDraft, deployment_availability, kept_deployment_availability, write_status,
 };
 use super::steps::{
-    Parent, apply_adapter_rbac, ensure_checkpoint_configmap, ensure_service_account, identity,
-    observed, resolve_destinations,
+    Child, Parent, apply_adapter_rbac, ensure_checkpoint_configmap, ensure_service_account,
+    first_not_owned, identity, observed, resolve_destinations,
 };
 use super::{ADAPTER_READY, AUTH_READY, Context, ReconcileError, kerr, vsphere_conditions};
 use crate::resources::{self, VSphereChildren};
@@ -106,33 +106,55 @@ async fn reconcile_vsphere_inner(
         }
     }
 
-    // 3. The checkpoint ConfigMap.
-    ensure_checkpoint_configmap(ctx, &ns, &names.configmap, &owner).await?;
+    // 3. Children of these names someone else made are left alone.
+    let dedicated = src
+        .spec
+        .service_account_name
+        .as_deref()
+        .is_none_or(str::is_empty);
+    let mut children = vec![
+        Child::ConfigMap(&names.configmap),
+        Child::Role(&names.role),
+        Child::RoleBinding(&names.rolebinding),
+        Child::Deployment(&names.deployment),
+    ];
+    if dedicated {
+        children.push(Child::ServiceAccount(&sa));
+    }
+    let foreign = first_not_owned(ctx, &parent, &children).await?;
 
-    // 4. The ServiceAccount: the dedicated one, or the named one, which must
-    //    exist (never created, as upstream).
-    let sa_exists = ensure_service_account(
-        ctx,
-        src,
-        &parent,
-        src.spec.service_account_name.as_deref(),
-        &sa,
-        false,
-    )
-    .await?;
+    let sa_exists = if foreign.is_none() {
+        // 4. The checkpoint ConfigMap.
+        ensure_checkpoint_configmap(ctx, &ns, &names.configmap, &owner).await?;
 
-    // 5. The Role for the checkpoint ConfigMap and its RoleBinding.
-    apply_adapter_rbac(
-        ctx,
-        &parent,
-        &names.role,
-        &names.rolebinding,
-        &names.configmap,
-        &sa,
-    )
-    .await?;
+        // 5. The ServiceAccount: the dedicated one, or the named one, which
+        //    must exist (never created, as upstream).
+        let sa_exists = ensure_service_account(
+            ctx,
+            src,
+            &parent,
+            src.spec.service_account_name.as_deref(),
+            &sa,
+            false,
+        )
+        .await?;
 
-    // 6. The sink and the dead-letter sink.
+        // 6. The Role for the checkpoint ConfigMap and its RoleBinding.
+        apply_adapter_rbac(
+            ctx,
+            &parent,
+            &names.role,
+            &names.rolebinding,
+            &names.configmap,
+            &sa,
+        )
+        .await?;
+        sa_exists
+    } else {
+        false
+    };
+
+    // 7. The sink and the dead-letter sink.
     let destinations = resolve_destinations(
         ctx,
         src,
@@ -143,8 +165,12 @@ async fn reconcile_vsphere_inner(
     )
     .await;
 
-    // 7. The adapter Deployment, once it can run.
-    if !sa_exists {
+    // 8. The adapter Deployment, once it can run.
+    if let Some(n) = &foreign {
+        let message = n.message("VSphereSource", &name);
+        p.mark(ADAPTER_READY, ConditionStatus::False, &n.reason(), &message);
+        ctx.warn(src, &n.reason(), message).await;
+    } else if !sa_exists {
         let message = format!(
             "ServiceAccount {sa:?} not found in namespace {ns:?}: create it, or leave \
              spec.serviceAccountName empty for a dedicated one"

@@ -334,3 +334,162 @@ async fn a_deleting_object_never_reaches_another_namespace() {
     hooks.stop().await;
     delete_configurations(&client).await;
 }
+
+/// Issue 22 item 5: children are named after their source, so a user who
+/// makes an object of such a name first (or the source after it) must not
+/// see it taken over: force-applied, re-owned (and garbage-collected with
+/// the source), deleted and replaced, or written by the adapter.
+#[tokio::test]
+async fn children_of_the_same_name_made_by_others_are_left_alone() {
+    let server = kube_harness::KubeApiServer::shared();
+    let client = server.client().await.unwrap();
+    install_our_crds(server, &client).await;
+    let ns = server.create_namespace(&client, "owned").await.unwrap();
+    let create = |v: Value| {
+        let client = client.clone();
+        let ns = ns.clone();
+        async move {
+            let obj: kube::api::DynamicObject = serde_json::from_value(v).unwrap();
+            let gvk = kube::api::GroupVersionKind::try_from(obj.types.as_ref().unwrap()).unwrap();
+            let (ar, _) = kube::discovery::pinned_kind(&client, &gvk).await.unwrap();
+            Api::<kube::api::DynamicObject>::namespaced_with(client, &ns, &ar)
+                .create(&PostParams::default(), &obj)
+                .await
+                .unwrap()
+        }
+    };
+    create(
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
+        "stringData": {"username": "u", "password": "p", "domain": "d"}}),
+    )
+    .await;
+    // Someone else's objects, with the names the sources' children take.
+    let someone = json!([{"apiVersion": "example.com/v1", "kind": "Owner", "name": "other",
+        "uid": "0d6c3a6e-0000-4000-8000-000000000001", "controller": true}]);
+    let theirs = [
+        create(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": "sa-taken-adapter"}}))
+        .await,
+        create(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "rb-taken-rolebinding"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+            "subjects": [{"kind": "User", "name": "jane", "apiGroup": "rbac.authorization.k8s.io"}]}))
+        .await,
+        create(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "role-taken-checkpoint"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}))
+        .await,
+        create(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "dep-taken-adapter"},
+            "spec": {"selector": {"matchLabels": {"app": "mine"}},
+                     "template": {"metadata": {"labels": {"app": "mine"}},
+                                  "spec": {"containers": [{"name": "c", "image": "mine:1"}]}}}}))
+        .await,
+        create(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "cm-taken-configmap", "ownerReferences": someone},
+            "data": {"settings": "mine"}}))
+        .await,
+        create(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "h-taken-adapter"},
+            "spec": {"selector": {"matchLabels": {"app": "h"}},
+                     "template": {"metadata": {"labels": {"app": "h"}},
+                                  "spec": {"containers": [{"name": "c", "image": "mine:2"}]}}}}))
+        .await,
+    ];
+    let controllers = source_controllers(&client, &ns, &ns);
+    let vss = |name: &str| {
+        json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "VSphereSource",
+            "metadata": {"name": name},
+            "spec": {"sink": {"uri": "http://sink.example"}, "address": "https://vc.local",
+                     "secretRef": {"name": "creds"}}})
+    };
+    let cases = [
+        (
+            "VSphereSource",
+            "sa-taken",
+            "AdapterReady",
+            "ServiceAccountNotOwned",
+        ),
+        (
+            "VSphereSource",
+            "rb-taken",
+            "AdapterReady",
+            "RoleBindingNotOwned",
+        ),
+        (
+            "VSphereSource",
+            "role-taken",
+            "AdapterReady",
+            "RoleNotOwned",
+        ),
+        (
+            "VSphereSource",
+            "dep-taken",
+            "AdapterReady",
+            "DeploymentNotOwned",
+        ),
+        (
+            "VSphereSource",
+            "cm-taken",
+            "AdapterReady",
+            "ConfigMapNotOwned",
+        ),
+        ("HorizonSource", "h-taken", "Deployed", "DeploymentNotOwned"),
+    ];
+    for (kind, name, _, _) in &cases {
+        let obj = if *kind == "VSphereSource" {
+            vss(name)
+        } else {
+            json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "HorizonSource",
+                "metadata": {"name": name},
+                "spec": {"sink": {"uri": "http://sink.example"}, "address": "https://h.local",
+                         "secretRef": {"name": "creds"}}})
+        };
+        create(obj).await;
+    }
+    for (kind, name, type_, want) in &cases {
+        let (reason, message) = eventually(&format!("{name}: {want}"), || async {
+            let o = kube_harness::sources_group_api(&client, &ns, kind)
+                .get(name)
+                .await
+                .unwrap();
+            condition(&serde_json::to_value(o).unwrap()["status"], type_)
+                .filter(|(s, _, _)| s == "False")
+                .map(|(_, r, m)| (r, m))
+        })
+        .await;
+        assert_eq!(&reason, want, "{name}: {message}");
+        assert!(message.contains("leaves it untouched"), "{message}");
+    }
+    // Give the controller a few more passes, then: every object as it was.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for before in &theirs {
+        let gvk = kube::api::GroupVersionKind::try_from(before.types.as_ref().unwrap()).unwrap();
+        let (ar, _) = kube::discovery::pinned_kind(&client, &gvk).await.unwrap();
+        let name = before.metadata.name.clone().unwrap();
+        let now = Api::<kube::api::DynamicObject>::namespaced_with(client.clone(), &ns, &ar)
+            .get(&name)
+            .await
+            .unwrap_or_else(|e| panic!("{} {name} gone: {e}", gvk.kind));
+        assert_eq!(now.metadata.uid, before.metadata.uid, "{name} replaced");
+        assert_eq!(
+            now.metadata.owner_references, before.metadata.owner_references,
+            "{name} taken over"
+        );
+        assert_eq!(
+            now.metadata.resource_version, before.metadata.resource_version,
+            "{name} written"
+        );
+    }
+    // No adapter was written over theirs, none made beside them.
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    for name in [
+        "sa-taken-adapter",
+        "rb-taken-adapter",
+        "role-taken-adapter",
+        "cm-taken-adapter",
+    ] {
+        assert!(deps.get_opt(name).await.unwrap().is_none(), "{name}");
+    }
+    controllers.stop().await;
+}
