@@ -277,7 +277,9 @@ pub fn checkpoint_role(
             api_groups: Some(vec![String::new()]),
             resources: Some(vec!["configmaps".into()]),
             resource_names: Some(vec![configmap.to_owned()]),
-            verbs: vec!["get".into(), "update".into(), "patch".into()],
+            // What the adapter's ConfigMap store does: get, and update (replace)
+            // with the resourceVersion it read.
+            verbs: vec!["get".into(), "update".into()],
             non_resource_urls: None,
         }]),
     }
@@ -685,7 +687,7 @@ mod tests {
         assert_eq!(
             role["rules"],
             json!([{"apiGroups": [""], "resources": ["configmaps"],
-                    "resourceNames": ["s-configmap"], "verbs": ["get", "update", "patch"]}])
+                    "resourceNames": ["s-configmap"], "verbs": ["get", "update"]}])
         );
         let rb = serde_json::to_value(adapter_rolebinding(
             "s-rolebinding",

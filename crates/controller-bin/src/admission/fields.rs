@@ -6,7 +6,18 @@ use sources_api::duck::{DeliverySpec, Destination};
 use super::field_errors::{FieldError, FieldErrors};
 use crate::podspecable;
 
-pub(super) fn validate_auth(address: &str, secret: &str, errs: &mut FieldErrors) {
+/// `spec.address` and `spec.secretRef.name`. A plain `http://` address is
+/// accepted (upstream accepted it, and a lab vCenter may have no TLS), with
+/// a warning: the adapter would send the password in clear text.
+pub(super) fn validate_auth(
+    address: &str,
+    secret: &str,
+    errs: &mut FieldErrors,
+    warnings: &mut Vec<String>,
+) {
+    if let Some(w) = cleartext_warning(address) {
+        warnings.push(w);
+    }
     let parsed = url::Url::parse(address).ok();
     let host = parsed
         .as_ref()
@@ -25,6 +36,18 @@ pub(super) fn validate_auth(address: &str, secret: &str, errs: &mut FieldErrors)
     if secret.is_empty() {
         errs.push(FieldError::missing("spec.secretRef.name"));
     }
+}
+
+/// The warning for an `http://` address: the password would cross the
+/// network unencrypted. `None` for any other address.
+pub fn cleartext_warning(address: &str) -> Option<String> {
+    let u = url::Url::parse(address).ok()?;
+    (u.scheme() == "http").then(|| {
+        format!(
+            "spec.address {address:?} is plain HTTP: the username and password are sent \
+             unencrypted to it; use https:// (with spec.caCerts for a private CA)"
+        )
+    })
 }
 
 /// Whether `text` is PEM holding only certificates, at least one, each a

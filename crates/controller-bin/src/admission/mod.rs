@@ -42,7 +42,9 @@ use crate::podspecable::PodSpecables;
 pub use config_logging::validate_config_logging;
 pub use defaults::default_object;
 pub use field_errors::{FieldError, FieldErrors};
-pub use fields::{check_pem_certificates, validate_delivery, validate_destination};
+pub use fields::{
+    check_pem_certificates, cleartext_warning, validate_delivery, validate_destination,
+};
 pub use validate::{is_deleting, validate, validate_deleting_update, validate_with};
 
 /// The kinds the webhooks know.
@@ -438,6 +440,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(m.contains("years and months have no fixed length"), "{m}");
+    }
+
+    #[test]
+    fn cleartext_addresses_are_admitted_with_a_warning() {
+        for kind in [Kind::VSphereSource, Kind::HorizonSource] {
+            let mut s = vss();
+            if kind == Kind::HorizonSource {
+                s.as_object_mut().unwrap().remove("payloadEncoding");
+            }
+            s["address"] = json!("http://vc.lab");
+            let w = validate(kind, &obj(s.clone()), None).unwrap();
+            assert_eq!(w.len(), 1, "{w:?}");
+            assert!(w[0].contains("plain HTTP"), "{w:?}");
+            s["address"] = json!("https://vc.lab");
+            assert!(validate(kind, &obj(s), None).unwrap().is_empty());
+        }
+        let b = binding(
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "ns", "name": "d"}),
+        );
+        let mut http = b.clone();
+        http["spec"]["address"] = json!("http://vc.lab");
+        assert_eq!(
+            validate(Kind::VSphereBinding, &http, None).unwrap().len(),
+            1
+        );
+        assert!(validate(Kind::VSphereBinding, &b, None).unwrap().is_empty());
     }
 
     #[test]

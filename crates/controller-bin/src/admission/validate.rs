@@ -39,7 +39,12 @@ pub fn validate_with(
             let spec: VSphereSourceSpec = decode_strict(obj, &zero_spec(kind, true))?;
             validate_destination(&spec.sink, ns, "spec.sink", &mut errs);
             validate_ce_overrides(spec.ce_overrides.as_ref(), &mut errs, &mut warnings);
-            validate_auth(&spec.address, &spec.secret_ref.name, &mut errs);
+            validate_auth(
+                &spec.address,
+                &spec.secret_ref.name,
+                &mut errs,
+                &mut warnings,
+            );
             validate_pem(spec.ca_certs.as_deref(), "spec.caCerts", &mut errs);
             validate_service_account(spec.service_account_name.as_deref(), &mut errs);
             validate_event_types(spec.event_types.as_deref(), &mut errs);
@@ -68,7 +73,12 @@ pub fn validate_with(
         Kind::VSphereBinding => {
             let spec: VSphereBindingSpec = decode_strict(obj, &zero_spec(kind, true))?;
             validate_subject(&spec, ns, policy, &mut errs);
-            validate_auth(&spec.address, &spec.secret_ref.name, &mut errs);
+            validate_auth(
+                &spec.address,
+                &spec.secret_ref.name,
+                &mut errs,
+                &mut warnings,
+            );
             validate_pem(spec.ca_certs.as_deref(), "spec.caCerts", &mut errs);
             if policy.excluded_namespaces.iter().any(|n| n == ns) {
                 errs.push(
@@ -107,7 +117,12 @@ pub fn validate_with(
             }
             validate_destination(&spec.sink, ns, "spec.sink", &mut errs);
             validate_ce_overrides(spec.ce_overrides.as_ref(), &mut errs, &mut warnings);
-            validate_auth(&spec.address, &spec.secret_ref.name, &mut errs);
+            validate_auth(
+                &spec.address,
+                &spec.secret_ref.name,
+                &mut errs,
+                &mut warnings,
+            );
             validate_delivery(spec.delivery.as_ref(), ns, &mut errs);
             validate_service_account(spec.service_account_name.as_deref(), &mut errs);
         }

@@ -31,6 +31,9 @@ async fn reconcile_horizon_inner(
     ctx: &Context,
 ) -> Result<Action, ReconcileError> {
     let (ns, name, owner) = identity(src)?;
+    if let Some(warning) = crate::admission::cleartext_warning(&src.spec.address) {
+        ctx.warn(src, "InsecureAddress", warning).await;
+    }
     let labels = resources::horizon_labels(&name);
     let parent = Parent {
         ns: &ns,

@@ -77,6 +77,9 @@ async fn reconcile_vsphere_inner(
     ctx: &Context,
 ) -> Result<Action, ReconcileError> {
     let (ns, name, owner) = identity(src)?;
+    if let Some(warning) = crate::admission::cleartext_warning(&src.spec.address) {
+        ctx.warn(src, "InsecureAddress", warning).await;
+    }
     let names = VSphereChildren::of(&name);
     let labels = resources::vsphere_labels(&name);
     let parent = Parent {

@@ -154,6 +154,31 @@ async fn webhook_server_limits() {
     assert!(answer.contains("\"allowed\":false"), "{answer}");
     assert!(answer.contains("spec.sink.ref"), "{answer}");
 
+    // An http:// address is admitted with a warning (the password would
+    // cross the network unencrypted).
+    let body = review(json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1",
+        "kind": "VSphereSource", "metadata": {"name": "s", "namespace": "ns"},
+        "spec": {"sink": {"uri": "http://sink.example"}, "address": "http://vc.lab",
+                 "payloadEncoding": "application/xml",
+                 "secretRef": {"name": "creds"}}}));
+    let mut s = tls_connect(addr, &ca).await.unwrap();
+    s.write_all(
+        format!(
+            "POST /resource-validation HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    s.write_all(&body).await.unwrap();
+    let answer = read_until_closed(&mut s).await;
+    assert!(answer.contains("\"allowed\":true"), "{answer}");
+    assert!(
+        answer.contains("\"warnings\":[\"spec.address \\\"http://vc.lab\\\" is plain HTTP"),
+        "{answer}"
+    );
+
     // Oversized, declared: refused before the body is read.
     let mut s = tls_connect(addr, &ca).await.unwrap();
     s.write_all(

@@ -235,7 +235,7 @@ async fn assert_checkpoint_children(
         serde_json::to_value(role.rules.unwrap()).unwrap(),
         json!([{"apiGroups": [""], "resources": ["configmaps"],
                 "resourceNames": [format!("{name}-configmap")],
-                "verbs": ["get", "update", "patch"]}])
+                "verbs": ["get", "update"]}])
     );
     let rb = env
         .api::<RoleBinding>()
@@ -1053,8 +1053,29 @@ async fn release_manifests_apply_and_their_rbac_suffices() {
             .ok()
     })
     .await;
-    // Least privilege: no listing of Secrets or ConfigMaps in other namespaces.
+    // Least privilege: no listing of Secrets or ConfigMaps in other
+    // namespaces, no patching of ConfigMaps (get, create and update are what
+    // the controller and the adapters' Roles need), no creating of bindings.
     for denied in [
+        Api::<ConfigMap>::namespaced(sa_client.clone(), &ns)
+            .patch(
+                "anything",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"data": {"x": "y"}})),
+            )
+            .await
+            .map(|_| ()),
+        kube_harness::sources_group_api(&sa_client, &ns, "VSphereBinding")
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1",
+                    "kind": "VSphereBinding", "metadata": {"name": "nope"},
+                    "spec": {"subject": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "x"},
+                             "address": "https://vc", "secretRef": {"name": "c"}}}))
+                .unwrap(),
+            )
+            .await
+            .map(|_| ()),
         Api::<Secret>::namespaced(sa_client.clone(), &ns)
             .list(&Default::default())
             .await
