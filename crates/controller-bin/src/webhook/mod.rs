@@ -16,21 +16,23 @@
 //! and selectors (never `kube-system`, `kube-node-lease` or the
 //! controller's namespace).
 //!
-//! The server bounds what a client can hold: request bodies
-//! ([`ServerLimits::max_body_bytes`], 3 MiB), the TLS handshake, the
-//! request headers and the whole exchange are timed, connections are
-//! capped, accept errors back off, and one connection carries one request
-//! (the API server then never sends on a connection the server is closing).
+//! The server bounds what clients can hold ([`ServerLimits`]): request
+//! bodies (3 MiB each, 16 MiB together beyond a 32 KiB allowance per
+//! connection), a deadline for each phase of a connection (handshake,
+//! head, body, idle keep-alive), and at the connection cap the connection
+//! that has waited longest gives way. It answers only AdmissionReviews.
 //!
-//! One job per module: [`server`](self) the HTTPS server (`server.rs`), the
-//! AdmissionReview handlers (`review.rs`), the certificate Secret
-//! (`certificate.rs`), the webhook configurations the leader writes
-//! (`configurations.rs`), the caches admission reads (`caches.rs`) and the
-//! loops every replica and the leader run (`run.rs`).
+//! One job per module: the HTTPS server (`server.rs`), its connections'
+//! phases, deadlines and cap (`connections.rs`), the AdmissionReview
+//! handlers (`review.rs`), the certificate Secret (`certificate.rs`), the
+//! webhook configurations the leader writes (`configurations.rs`), the
+//! caches admission reads (`caches.rs`) and the loops every replica and the
+//! leader run (`run.rs`).
 
 mod caches;
 mod certificate;
 mod configurations;
+mod connections;
 mod review;
 mod run;
 mod server;

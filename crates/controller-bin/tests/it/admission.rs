@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -92,97 +92,219 @@ fn review(object: Value) -> Vec<u8> {
     .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn webhook_server_limits() {
-    test_support::install_crypto_provider();
-    let policy = CertPolicy::new(vec!["127.0.0.1".into()]);
-    let state = certs::plan(
-        &CertState::default(),
-        jiff::Timestamp::now(),
-        &policy,
-        |_| true,
-    )
-    .unwrap();
-    let ca = state.bundle.clone();
-    let resolver = Arc::new(CertResolver::default());
-    resolver.set(state.serving_key().unwrap());
-    let (roles, _w2) = reflector::store();
-    let wstate = WebhookState {
-        bindings: Default::default(),
-        podspecable_roles: roles,
-        config_logging_name: "config-logging".into(),
-        excluded_namespaces: Vec::new(),
-    };
-    let limits = ServerLimits {
-        max_body_bytes: 3 * 1024 * 1024,
-        handshake_timeout: Duration::from_secs(1),
-        header_timeout: Duration::from_secs(1),
-        request_timeout: Duration::from_secs(20),
-        max_connections: 1,
-        drain: Duration::ZERO,
-    };
-    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(webhook::serve(
-        "127.0.0.1:0".parse().unwrap(),
-        limits,
-        resolver,
-        wstate,
-        Some(bound_tx),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    let addr = bound_rx.await.unwrap();
+/// A webhook server in this process, with `limits`, a certificate for
+/// 127.0.0.1 and empty caches; stopped when dropped.
+struct LocalServer {
+    addr: SocketAddr,
+    ca: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), webhook::WebhookError>>,
+}
 
-    // A review of ordinary size is answered.
-    let body = review(json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1",
-        "kind": "VSphereSource", "metadata": {"name": "s", "namespace": "ns"}, "spec": {}}));
-    let mut s = tls_connect(addr, &ca).await.unwrap();
+impl LocalServer {
+    async fn start(limits: ServerLimits) -> Self {
+        test_support::install_crypto_provider();
+        let policy = CertPolicy::new(vec!["127.0.0.1".into()]);
+        let state = certs::plan(
+            &CertState::default(),
+            jiff::Timestamp::now(),
+            &policy,
+            |_| true,
+        )
+        .unwrap();
+        let resolver = Arc::new(CertResolver::default());
+        resolver.set(state.serving_key().unwrap());
+        let (roles, _) = reflector::store();
+        let wstate = WebhookState {
+            bindings: Default::default(),
+            podspecable_roles: roles,
+            config_logging_name: "config-logging".into(),
+            excluded_namespaces: Vec::new(),
+        };
+        let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(webhook::serve(
+            "127.0.0.1:0".parse().unwrap(),
+            limits,
+            resolver,
+            wstate,
+            Some(bound_tx),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            addr: bound_rx.await.unwrap(),
+            ca: state.bundle,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn connect(&self) -> tokio_rustls::client::TlsStream<TcpStream> {
+        tls_connect(self.addr, &self.ca).await.unwrap()
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        (&mut self.task).await.unwrap().unwrap();
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Writes a POST of `body` to `path` (JSON), asking the server to close the
+/// connection after the answer unless `keep_alive`.
+async fn post<S: tokio::io::AsyncWrite + Unpin>(
+    s: &mut S,
+    path: &str,
+    body: &[u8],
+    keep_alive: bool,
+) {
+    let connection = if keep_alive { "keep-alive" } else { "close" };
     s.write_all(
         format!(
-            "POST /resource-validation HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Connection: {connection}\r\nContent-Length: {}\r\n\r\n",
             body.len()
         )
         .as_bytes(),
     )
     .await
     .unwrap();
-    s.write_all(&body).await.unwrap();
-    let answer = read_until_closed(&mut s).await;
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(answer.contains("\"allowed\":false"), "{answer}");
-    assert!(answer.contains("spec.sink.ref"), "{answer}");
+    s.write_all(body).await.unwrap();
+}
+
+/// Reads one HTTP response (head and a Content-Length body).
+async fn read_response<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> String {
+    let mut out = Vec::new();
+    let mut byte = [0u8; 1];
+    let read = async {
+        while !out.ends_with(b"\r\n\r\n") {
+            if s.read(&mut byte).await.unwrap() == 0 {
+                return;
+            }
+            out.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&out).to_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        s.read_exact(&mut body).await.unwrap();
+        out.extend_from_slice(&body);
+    };
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .expect("an answer");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// How long the server takes to close a connection (reading and dropping
+/// whatever it sends), at most a minute.
+async fn closed_after<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Duration {
+    let started = Instant::now();
+    read_until_closed(stream).await;
+    started.elapsed()
+}
+
+fn vsphere_source_review() -> Vec<u8> {
+    review(json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1",
+        "kind": "VSphereSource", "metadata": {"name": "s", "namespace": "ns"}, "spec": {}}))
+}
+
+/// The slack a loaded 2-core machine gets on a deadline.
+const SLACK: Duration = Duration::from_secs(2);
+
+fn assert_within(what: &str, took: Duration, deadline: Duration) {
+    assert!(
+        took + Duration::from_millis(100) >= deadline && took <= deadline + SLACK,
+        "{what}: closed after {took:?}, the deadline is {deadline:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_server_limits() {
+    let limits = ServerLimits {
+        max_body_bytes: 3 * 1024 * 1024,
+        max_buffered_bytes: 4 * 1024 * 1024,
+        body_allowance_bytes: 32 * 1024,
+        handshake_timeout: Duration::from_secs(1),
+        header_timeout: Duration::from_secs(2),
+        body_timeout: Duration::from_secs(3),
+        idle_timeout: Duration::from_secs(4),
+        max_connections: 64,
+        drain: Duration::ZERO,
+    };
+    let server = LocalServer::start(limits.clone()).await;
+
+    // A review of ordinary size is answered, and the connection is kept for
+    // the next one (keep-alive), until it has been idle for the idle timeout.
+    let mut s = server.connect().await;
+    for _ in 0..2 {
+        post(
+            &mut s,
+            "/resource-validation",
+            &vsphere_source_review(),
+            true,
+        )
+        .await;
+        let answer = read_response(&mut s).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("\"allowed\":false"), "{answer}");
+        assert!(answer.contains("spec.sink.ref"), "{answer}");
+    }
+    assert_within(
+        "an idle connection",
+        closed_after(&mut s).await,
+        limits.idle_timeout,
+    );
 
     // An http:// address is admitted with a warning (the password would
     // cross the network unencrypted).
     let body = review(json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1",
         "kind": "VSphereSource", "metadata": {"name": "s", "namespace": "ns"},
         "spec": {"sink": {"uri": "http://sink.example"}, "address": "http://vc.lab",
-                 "payloadEncoding": "application/xml",
-                 "secretRef": {"name": "creds"}}}));
-    let mut s = tls_connect(addr, &ca).await.unwrap();
-    s.write_all(
-        format!(
-            "POST /resource-validation HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
-    s.write_all(&body).await.unwrap();
-    let answer = read_until_closed(&mut s).await;
+                 "payloadEncoding": "application/xml", "secretRef": {"name": "creds"}}}));
+    let mut s = server.connect().await;
+    post(&mut s, "/resource-validation", &body, false).await;
+    let answer = read_response(&mut s).await;
     assert!(answer.contains("\"allowed\":true"), "{answer}");
     assert!(
         answer.contains("\"warnings\":[\"spec.address \\\"http://vc.lab\\\" is plain HTTP"),
         "{answer}"
     );
 
+    // Only AdmissionReviews: another path, another method, another type.
+    for (request, status) in [
+        ("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", "404"),
+        ("GET /defaulting HTTP/1.1\r\nHost: x\r\n\r\n", "405"),
+        (
+            "POST /defaulting HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}",
+            "415",
+        ),
+    ] {
+        let mut s = server.connect().await;
+        s.write_all(request.as_bytes()).await.unwrap();
+        let answer = read_until_closed(&mut s).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{request}: {answer}"
+        );
+    }
+
     // Oversized, declared: refused before the body is read.
-    let mut s = tls_connect(addr, &ca).await.unwrap();
+    let mut s = server.connect().await;
     s.write_all(
-        b"POST /resource-validation HTTP/1.1\r\nHost: x\r\nContent-Length: 3145729\r\n\r\n",
+        b"POST /resource-validation HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 3145729\r\n\r\n",
     )
     .await
     .unwrap();
@@ -190,70 +312,145 @@ async fn webhook_server_limits() {
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
 
     // Oversized, streamed (chunked, no length): refused at the limit.
-    let mut s = tls_connect(addr, &ca).await.unwrap();
+    let mut s = server.connect().await;
     s.write_all(
-        b"POST /resource-validation HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"POST /resource-validation HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
     )
     .await
     .unwrap();
-    let chunk = vec![b' '; 64 * 1024];
-    let mut sent = 0;
-    while sent <= 3 * 1024 * 1024 {
-        let n = chunk.len().min(3 * 1024 * 1024 + 1 - sent);
-        s.write_all(format!("{n:x}\r\n").as_bytes()).await.unwrap();
-        s.write_all(&chunk[..n]).await.unwrap();
-        s.write_all(b"\r\n").await.unwrap();
-        sent += n;
-    }
-    let answer = read_until_closed(&mut s).await;
+    let (mut r, mut w) = tokio::io::split(s);
+    let sender = tokio::spawn(async move {
+        let chunk = vec![b' '; 64 * 1024];
+        for _ in 0..64 {
+            let frame = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+            if w.write_all(&frame).await.is_err() {
+                return;
+            }
+        }
+    });
+    let answer = read_until_closed(&mut r).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    sender.abort();
 
-    // Slowloris: headers trickling in are cut off, unanswered.
-    let mut s = tls_connect(addr, &ca).await.unwrap();
-    s.write_all(b"POST /resource-validation HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .unwrap();
+    // Slowloris: a head trickling in is cut off, unanswered, the header
+    // timeout after its first byte.
+    let s = server.connect().await;
     let (mut r, mut w) = tokio::io::split(s);
     let trickle = tokio::spawn(async move {
+        let _ = w
+            .write_all(b"POST /resource-validation HTTP/1.1\r\nHost: x\r\n")
+            .await;
         for _ in 0..600 {
             if w.write_all(b"X").await.is_err() || w.flush().await.is_err() {
-                return true;
+                return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        false
     });
+    let started = Instant::now();
     let answer = read_until_closed(&mut r).await;
     assert_eq!(answer, "", "no answer to an unfinished request");
+    assert_within("a trickling head", started.elapsed(), limits.header_timeout);
     trickle.abort();
 
-    // A connection that never starts TLS is dropped.
-    let mut raw = TcpStream::connect(addr).await.unwrap();
-    assert_eq!(read_until_closed(&mut raw).await, "");
-
-    // The connection cap (1 here): a second client is served only once the
-    // first one's slot is free (here: when the header timeout drops it).
-    let order = Arc::new(AtomicUsize::new(0));
-    let mut first = tls_connect(addr, &ca).await.unwrap();
-    first.write_all(b"POST /x HTTP/1.1\r\n").await.unwrap();
-    let second = {
-        let (order, ca) = (order.clone(), ca.clone());
-        tokio::spawn(async move {
-            let s = tls_connect(addr, &ca).await;
-            (s.is_ok(), order.fetch_add(1, Ordering::SeqCst))
-        })
-    };
-    read_until_closed(&mut first).await;
-    let first_closed_at = order.fetch_add(1, Ordering::SeqCst);
-    let (second_ok, second_done_at) = second.await.unwrap();
-    assert!(second_ok, "the second client is served");
-    assert!(
-        second_done_at > first_closed_at,
-        "the second handshake completed only after the first connection closed"
+    // A body that stops coming is cut off the body timeout after the head.
+    let mut s = server.connect().await;
+    s.write_all(
+        b"POST /resource-validation HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"apiVersion\"",
+    )
+    .await
+    .unwrap();
+    assert_within(
+        "a stalled body",
+        closed_after(&mut s).await,
+        limits.body_timeout,
     );
 
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    // A connection that never starts TLS is dropped the handshake timeout
+    // after it opened.
+    let mut raw = TcpStream::connect(server.addr).await.unwrap();
+    assert_within(
+        "no handshake",
+        closed_after(&mut raw).await,
+        limits.handshake_timeout,
+    );
+
+    // The memory budget: three bodies of 2 MiB held (stalled before their
+    // end) take it all (4 MiB beyond the allowances); a small review is still
+    // answered at once, from its connection's allowance.
+    let mut holders = Vec::new();
+    for _ in 0..3 {
+        let s = server.connect().await;
+        let (r, mut w) = tokio::io::split(s);
+        holders.push((
+            r,
+            tokio::spawn(async move {
+                let _ = w
+                    .write_all(
+                        b"POST /resource-validation HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 3000000\r\n\r\n",
+                    )
+                    .await;
+                let _ = w.write_all(&vec![b' '; 2 * 1024 * 1024]).await;
+                std::future::pending::<()>().await;
+            }),
+        ));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let mut s = server.connect().await;
+    post(
+        &mut s,
+        "/resource-validation",
+        &vsphere_source_review(),
+        false,
+    )
+    .await;
+    let answer = read_response(&mut s).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let took = started.elapsed();
+    assert!(
+        took < SLACK,
+        "a small review waited {took:?} behind held bodies"
+    );
+    // The held bodies are cut at their body timeout, as any.
+    for (mut r, w) in holders {
+        read_until_closed(&mut r).await;
+        w.abort();
+    }
+    server.stop().await;
+
+    // The connection cap: at the cap a new connection is still served at
+    // once, and the connection that has waited longest gives way.
+    let cap = ServerLimits {
+        max_connections: 4,
+        handshake_timeout: Duration::from_secs(30),
+        header_timeout: Duration::from_secs(30),
+        body_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(60),
+        ..limits
+    };
+    let server = LocalServer::start(cap.clone()).await;
+    let mut waiting = Vec::new();
+    for _ in 0..cap.max_connections {
+        waiting.push(server.connect().await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let started = Instant::now();
+    let mut s = server.connect().await;
+    post(
+        &mut s,
+        "/resource-validation",
+        &vsphere_source_review(),
+        false,
+    )
+    .await;
+    let answer = read_response(&mut s).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let took = started.elapsed();
+    assert!(took < SLACK, "a new connection at the cap waited {took:?}");
+    let oldest = closed_after(&mut waiting[0]).await;
+    assert!(oldest < SLACK, "the oldest gave way after {oldest:?}");
+    server.stop().await;
 }
 
 // ---------------------------------------------------------------------------
@@ -271,7 +468,11 @@ struct Replica {
 impl Replica {
     fn start(name: &str, server: &KubeApiServer, sys: &str, ns: &str, webhook_port: u16) -> Self {
         let metrics_port = test_support::free_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sources-controller"))
+        // SOURCES_CONTROLLER_BIN: another build of the binary (a release
+        // build, or an earlier version to see an attack succeed on it).
+        let binary = std::env::var_os("SOURCES_CONTROLLER_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_sources-controller").into());
+        let mut child = Command::new(binary)
             .env_remove("RUST_LOG")
             .env("KUBECONFIG", server.kubeconfig_path())
             .env("VSPHERE_ADAPTER", "registry.test/vsphere-adapter:dev")
@@ -657,5 +858,171 @@ async fn replicas_rotation_and_hostile_bindings() {
 
     hooks.stop().await;
     // Leave the shared API server without our failing webhooks.
+    delete_configurations(&client).await;
+}
+
+/// `key` (`VmRSS:`, `VmHWM:`) of process `pid`, in KiB.
+fn status_kib(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A client that opens a TLS connection from 127.0.0.2 to `addr`, starts a
+/// 3 MiB AdmissionReview upload and sends as much of it as the server takes
+/// (all but its last byte), then stalls; when the server closes it, it
+/// starts over, until `stop`.
+async fn stalled_uploader(
+    addr: SocketAddr,
+    ca: String,
+    stalled: Arc<AtomicUsize>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    const SIZE: usize = 3 * 1024 * 1024;
+    while !stop.load(Ordering::SeqCst) {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let Ok(tcp) = socket.connect(addr).await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let Ok(tls) = client_tls(&ca).connect(name, tcp).await else {
+            continue;
+        };
+        let (mut r, mut w) = tokio::io::split(tls);
+        let head = format!(
+            "POST /defaulting HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Content-Length: {SIZE}\r\n\r\n"
+        );
+        if w.write_all(head.as_bytes()).await.is_err() {
+            continue;
+        }
+        let chunk = vec![b' '; 64 * 1024];
+        let mut sent = 0;
+        while sent + chunk.len() < SIZE {
+            match tokio::time::timeout(Duration::from_millis(500), w.write_all(&chunk)).await {
+                Ok(Ok(())) => sent += chunk.len(),
+                // The server stopped reading (or closed): stalled.
+                _ => break,
+            }
+        }
+        stalled.fetch_add(1, Ordering::SeqCst);
+        let mut buf = [0u8; 1024];
+        let _ = tokio::time::timeout(Duration::from_secs(60), async {
+            while !matches!(r.read(&mut buf).await, Ok(0) | Err(_)) {}
+        })
+        .await;
+        stalled.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Issue 22 item 2: every Deployment write of the namespaces with bindings
+/// waits on the webhook (failurePolicy Fail), so clients that stall uploads
+/// to it must neither exhaust its memory nor its connections. 256 uploads
+/// of 3 MiB stalled before their last byte, renewed as the server cuts
+/// them: admission through the kube-apiserver is answered in under 2 s and
+/// the process's RSS stays within the Deployment's 128 Mi limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_uploads_neither_exhaust_nor_stall_the_webhook_server() {
+    const LIMIT_KIB: u64 = 128 * 1024;
+    let cluster = AdmissionCluster::take("stall").await;
+    let (server, client, sys) = (cluster.server, cluster.client.clone(), cluster.sys.clone());
+    let ns = cluster.namespace("stall").await;
+    let port = test_support::free_port();
+    let replica = Replica::start("stall-replica", server, &sys, &ns, port);
+    apply_configurations(server, &client, &format!("https://127.0.0.1:{port}")).await;
+    let ca =
+        String::from_utf8(wait_ca_current(&client, &sys, "vsphere-webhook-certs").await).unwrap();
+    eventually("the replica ready", || async {
+        replica.ready().await.then_some(())
+    })
+    .await;
+    let mut empty = vsphere_source("empty");
+    empty["spec"]["sink"] = json!({});
+    validation_denial(&client, &ns, &empty).await;
+    let pid = replica.child.id();
+    let idle_kib = status_kib(pid, "VmRSS:");
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stalled = Arc::new(AtomicUsize::new(0));
+    let uploaders: Vec<_> = (0..256)
+        .map(|_| {
+            tokio::spawn(stalled_uploader(
+                ([127, 0, 0, 1], port).into(),
+                ca.clone(),
+                stalled.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stalled.load(Ordering::SeqCst) < 256 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} uploads stalled",
+            stalled.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Admission through the API server while they hold on (renewing).
+    let mut latencies = Vec::new();
+    let mut failures = Vec::new();
+    let mut min_stalled = usize::MAX;
+    for i in 0..20 {
+        min_stalled = min_stalled.min(stalled.load(Ordering::SeqCst));
+        let started = Instant::now();
+        let admitted = create_with(
+            &client,
+            &ns,
+            vsphere_source(&format!("during-{i}")),
+            &dry_run(),
+        )
+        .await;
+        latencies.push(started.elapsed());
+        match admitted {
+            Ok(a) => assert_eq!(
+                a["spec"]["checkpointConfig"]["maxAgeSeconds"], 300,
+                "defaulted by the webhook"
+            ),
+            Err(e) => failures.push(format!("admission {i}: {e}")),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let rss_kib = status_kib(pid, "VmRSS:");
+    let peak_kib = status_kib(pid, "VmHWM:");
+    for u in uploaders {
+        u.abort();
+    }
+    let slowest = latencies.iter().max().copied().unwrap_or_default();
+    println!(
+        "256 stalled 3 MiB uploads (at least {min_stalled} open at each review): 20 admissions \
+         through the kube-apiserver, {} failed, slowest {slowest:?}, median {:?}; RSS {} KiB \
+         idle, {} KiB under attack, peak {} KiB (limit {LIMIT_KIB} KiB)",
+        failures.len(),
+        {
+            let mut l = latencies.clone();
+            l.sort();
+            l[l.len() / 2]
+        },
+        idle_kib,
+        rss_kib,
+        peak_kib
+    );
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(
+        slowest < Duration::from_secs(2),
+        "an admission took {slowest:?}: {latencies:?}"
+    );
+    assert!(
+        peak_kib < LIMIT_KIB,
+        "peak RSS {peak_kib} KiB over the {LIMIT_KIB} KiB limit"
+    );
+    drop(replica);
     delete_configurations(&client).await;
 }

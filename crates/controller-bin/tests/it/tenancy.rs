@@ -493,3 +493,71 @@ async fn children_of_the_same_name_made_by_others_are_left_alone() {
     }
     controllers.stop().await;
 }
+
+/// Issue 22 item 2: the binding webhook (failurePolicy Fail) covered every
+/// Deployment write of the cluster once any binding (every VSphereSource
+/// made one) named Deployments. Now it is called only in the namespaces
+/// that hold a binding: with the webhook server down, a Deployment is
+/// still written at once anywhere else, and refused where a binding is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_outside_bound_namespaces_never_waits_on_the_webhook() {
+    let cluster = AdmissionCluster::take("radius").await;
+    let client = cluster.client.clone();
+    let bound = cluster.namespace("bound").await;
+    let free = cluster.namespace("free").await;
+    let (hooks, _, _) = cluster.serve(cluster.webhook_settings()).await;
+    create_raw(
+        &client,
+        &bound,
+        binding_json(
+            "b",
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "selector": {"matchLabels": {"vc": "yes"}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    // The binding is in use: a Deployment of its namespace is bound at
+    // admission.
+    let labelled = |name: &str| {
+        let mut d = deployment(name, json!([]));
+        d.metadata
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert("vc".into(), "yes".into());
+        d
+    };
+    let bound_deps: Api<Deployment> = Api::namespaced(client.clone(), &bound);
+    eventually("the binding webhook in use", || async {
+        let d = bound_deps.create(&dry_run(), &labelled("probe")).await.ok()?;
+        env_names(&d).contains(&"VC_URL".to_owned()).then_some(())
+    })
+    .await;
+    // The webhook server goes down (its configurations stay).
+    hooks.stop().await;
+    let free_deps: Api<Deployment> = Api::namespaced(client.clone(), &free);
+    let started = Instant::now();
+    let written = eventually("a Deployment written without the webhook", || async {
+        let t = Instant::now();
+        free_deps
+            .create(&PostParams::default(), &labelled("anywhere"))
+            .await
+            .ok()
+            .map(|_| t.elapsed())
+    })
+    .await;
+    println!(
+        "with the webhook down: a Deployment outside the bound namespaces written in {written:?} \
+         ({:?} after the server stopped)",
+        started.elapsed()
+    );
+    assert!(written < Duration::from_secs(2), "{written:?}");
+    let refused = bound_deps
+        .create(&PostParams::default(), &labelled("here"))
+        .await
+        .expect_err("the binding's namespace still goes through the webhook");
+    assert!(
+        refused.to_string().contains("vspherebindings.webhook"),
+        "{refused}"
+    );
+    delete_configurations(&client).await;
+}
