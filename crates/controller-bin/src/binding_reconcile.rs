@@ -29,6 +29,7 @@ use sources_api::conditions::{ConditionSet, ConditionStatus};
 use sources_api::v1alpha1::VSphereBinding;
 
 use crate::binding::{self, BindingParams};
+use crate::pacing::{Pacing, PacingPolicy};
 use crate::podspecable::SubjectType;
 use crate::webhook::{EXCLUDE_LABEL, INCLUDE_LABEL, SelectionMode};
 
@@ -67,6 +68,28 @@ pub struct BindingContext {
     /// The binding webhook's selection mode: only in inclusion mode are
     /// subject namespaces labelled (no namespace patching otherwise).
     pub selection_mode: SelectionMode,
+    /// Per-binding backoff and namespace shares.
+    pub pacing: Pacing,
+}
+
+impl BindingContext {
+    /// The pacing of the binding reconciler: a binding that cannot bind
+    /// (its subject missing or unavailable) is looked at again after 10 s,
+    /// doubling up to 2 min.
+    pub fn pacing_policy() -> PacingPolicy {
+        PacingPolicy {
+            not_ready_first: Duration::from_secs(10),
+            ..PacingPolicy::default()
+        }
+    }
+}
+
+fn key_of(b: &VSphereBinding) -> String {
+    format!(
+        "VSphereBinding/{}/{}",
+        b.metadata.namespace.as_deref().unwrap_or_default(),
+        b.metadata.name.as_deref().unwrap_or_default()
+    )
 }
 
 /// A label selector as a query string (`a=b,c in (d),!e`).
@@ -233,6 +256,10 @@ pub async fn reconcile_binding(
     ctx: Arc<BindingContext>,
 ) -> Result<Action, BindingError> {
     let ns = b.namespace().unwrap_or_default();
+    // A namespace holding its share of the reconcile slots waits its turn.
+    let Some(_slot) = ctx.pacing.enter(&ns) else {
+        return Ok(Action::requeue(ctx.pacing.deferral()));
+    };
     let api: Api<VSphereBinding> = Api::namespaced(ctx.client.clone(), &ns);
     let _ = ctx.wake.try_send(());
     finalizer(&api, FINALIZER, b, |event| async {
@@ -347,7 +374,7 @@ async fn bind(b: &VSphereBinding, ctx: &BindingContext) -> Result<Action, Bindin
         Ok(s) => s,
         Err(SubjectError::Unbindable { reason, message }) => {
             write_ready(&api, b, ConditionStatus::False, reason, &message).await?;
-            return Ok(Action::requeue(Duration::from_secs(10)));
+            return Ok(Action::requeue(ctx.pacing.not_ready(&key_of(b))));
         }
         Err(SubjectError::Kube { context, source }) => {
             let reason = if matches!(&source, kube::Error::Api(s) if s.code == 404) {
@@ -363,7 +390,7 @@ async fn bind(b: &VSphereBinding, ctx: &BindingContext) -> Result<Action, Bindin
                 &format!("{context}: {source}"),
             )
             .await?;
-            return Ok(Action::requeue(Duration::from_secs(10)));
+            return Ok(Action::requeue(ctx.pacing.not_ready(&key_of(b))));
         }
     };
     let params = BindingParams::from(b);
@@ -371,21 +398,24 @@ async fn bind(b: &VSphereBinding, ctx: &BindingContext) -> Result<Action, Bindin
         if let Err(e) = patch_subject(&sapi, o, |v| binding::do_binding(&params, v)).await {
             let msg = format!("Failed to bind {:?}: {e}", o.name_any());
             write_ready(&api, b, ConditionStatus::False, "BindingFailed", &msg).await?;
-            return Ok(Action::requeue(Duration::from_secs(10)));
+            return Ok(Action::requeue(ctx.pacing.not_ready(&key_of(b))));
         }
     }
     write_ready(&api, b, ConditionStatus::True, "", "").await?;
+    ctx.pacing.ready(&key_of(b));
     Ok(Action::requeue(ctx.resync))
 }
 
-/// Retries a failed reconcile after 2 s.
+/// Retries a failed reconcile after the binding's backoff (2 s, doubling,
+/// at most 5 min).
 pub fn binding_error_policy(
-    _b: Arc<VSphereBinding>,
+    b: Arc<VSphereBinding>,
     err: &BindingError,
-    _ctx: Arc<BindingContext>,
+    ctx: Arc<BindingContext>,
 ) -> Action {
-    tracing::warn!(error = %err, "vspherebinding reconcile failed");
-    Action::requeue(Duration::from_secs(2))
+    let wait = ctx.pacing.failed(&key_of(&b));
+    tracing::warn!(error = %err, retry_in = ?wait, "vspherebinding reconcile failed");
+    Action::requeue(wait)
 }
 
 #[cfg(test)]

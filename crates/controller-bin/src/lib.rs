@@ -82,6 +82,7 @@ pub mod config;
 pub mod leader;
 pub mod logging;
 pub mod metrics;
+pub mod pacing;
 pub mod podspecable;
 pub mod reconcile;
 pub mod resources;
@@ -230,6 +231,7 @@ pub async fn run_controllers(
         adapter_config: RwLock::new(initial),
         recorder,
         metrics: metrics.clone(),
+        pacing: pacing::Pacing::new(pacing::PacingPolicy::default()),
     });
     let (vtx, vrx) = mpsc::channel(1);
     let (htx, hrx) = mpsc::channel(1);
@@ -326,6 +328,7 @@ pub async fn run_binding_controller(
         wake,
         resync,
         selection_mode,
+        pacing: pacing::Pacing::new(binding_reconcile::BindingContext::pacing_policy()),
     });
     Controller::new(
         api_for::<VSphereBinding>(&client, watch_namespace.as_deref()),

@@ -15,7 +15,7 @@ use super::steps::{
     Child, Parent, apply_adapter_rbac, ensure_checkpoint_configmap, ensure_service_account,
     first_not_owned, identity, observed, resolve_destinations,
 };
-use super::{Context, DEPLOYED, ReconcileError, horizon_conditions, kerr};
+use super::{Context, DEPLOYED, ReconcileError, horizon_conditions, kerr, key_of};
 use crate::resources::{self, HorizonChildren};
 
 /// Reconciles one HorizonSource.
@@ -23,6 +23,11 @@ pub async fn reconcile_horizon(
     src: Arc<HorizonSource>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
+    // A namespace holding its share of the reconcile slots waits its turn.
+    let ns = src.metadata.namespace.as_deref().unwrap_or_default();
+    let Some(_slot) = ctx.pacing.enter(ns) else {
+        return Ok(Action::requeue(ctx.pacing.deferral()));
+    };
     observed(&*src, &ctx, reconcile_horizon_inner(&src, &ctx)).await
 }
 
@@ -168,7 +173,11 @@ async fn reconcile_horizon_inner(
             kept_deployment_availability(ctx, &ns, &deployment_name).await?;
         p.mark(DEPLOYED, st, &reason, &message);
     }
-    let action = p.requeue(Duration::from_secs(ctx.settings.resync_seconds));
+    let action = p.requeue(
+        &ctx.pacing,
+        &key_of(src),
+        Duration::from_secs(ctx.settings.resync_seconds),
+    );
     write_status(ctx, src, "HorizonSource", &p.finish()).await?;
     Ok(action)
 }

@@ -16,7 +16,6 @@ mod steps;
 mod vsphere;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Api, Patch, PatchParams};
@@ -28,6 +27,7 @@ use tokio::sync::RwLock;
 
 use crate::config::{AdapterConfig, Settings};
 use crate::metrics::Metrics;
+use crate::pacing::Pacing;
 
 pub use horizon::reconcile_horizon;
 pub use steps::Destinations;
@@ -97,6 +97,21 @@ pub struct Context {
     pub recorder: Recorder,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Per-object backoff, Event rate, namespace shares.
+    pub pacing: Pacing,
+}
+
+/// The pacing key of `obj`: `Kind/namespace/name`.
+pub(super) fn key_of<K>(obj: &K) -> String
+where
+    K: Resource<DynamicType = ()>,
+{
+    format!(
+        "{}/{}/{}",
+        K::kind(&()),
+        obj.meta().namespace.as_deref().unwrap_or_default(),
+        obj.meta().name.as_deref().unwrap_or_default()
+    )
 }
 
 pub(super) fn now() -> String {
@@ -121,6 +136,9 @@ impl Context {
     where
         K: Resource<DynamicType = ()>,
     {
+        if !self.pacing.should_record(&key_of(obj), reason, &note) {
+            return;
+        }
         let event = Event {
             type_,
             reason: reason.to_owned(),
@@ -165,10 +183,15 @@ impl Context {
     }
 }
 
-/// Error policy: log and requeue with a short delay.
-pub fn error_policy<K>(_obj: Arc<K>, err: &ReconcileError, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(error = %err, "reconcile failed");
-    Action::requeue(Duration::from_secs(2))
+/// Error policy: log and requeue after the object's backoff (2 s,
+/// doubling, at most 5 min).
+pub fn error_policy<K>(obj: Arc<K>, err: &ReconcileError, ctx: Arc<Context>) -> Action
+where
+    K: Resource<DynamicType = ()>,
+{
+    let wait = ctx.pacing.failed(&key_of(&*obj));
+    tracing::warn!(error = %err, retry_in = ?wait, "reconcile failed");
+    Action::requeue(wait)
 }
 
 /// True when `e` is a 404.

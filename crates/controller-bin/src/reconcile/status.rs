@@ -14,6 +14,7 @@ use sources_api::duck::{Condition, SourceStatus};
 use sources_api::v1alpha1::API_VERSION;
 
 use super::{Context, MANAGER, ReconcileError, kerr, now};
+use crate::pacing::Pacing;
 
 /// Maps a Deployment's `Available` condition to (status, reason, message).
 pub(super) fn deployment_availability(
@@ -79,10 +80,6 @@ pub(super) fn previous_conditions(status: Option<&SourceStatus>) -> Vec<Conditio
         .unwrap_or_default()
 }
 
-/// Requeue period of a source that is not Ready (sinks, Secrets and
-/// ServiceAccounts it waits for are not watched).
-pub(super) const NOT_READY_REQUEUE: Duration = Duration::from_secs(5);
-
 /// A source's conditions and status while it is reconciled.
 pub(super) struct StatusDraft {
     set: ConditionSet,
@@ -132,11 +129,15 @@ impl StatusDraft {
         self.set.is_ready(&self.conditions)
     }
 
-    pub(super) fn requeue(&self, resync: Duration) -> Action {
+    /// When to look at the object `key` again: the periodic resync once
+    /// Ready; before, after its backoff (5 s, doubling, at most 2 min: what
+    /// it waits for is not watched).
+    pub(super) fn requeue(&self, pacing: &Pacing, key: &str, resync: Duration) -> Action {
         if self.ready() {
+            pacing.ready(key);
             Action::requeue(resync)
         } else {
-            Action::requeue(NOT_READY_REQUEUE)
+            Action::requeue(pacing.not_ready(key))
         }
     }
 

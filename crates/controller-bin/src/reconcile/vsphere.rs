@@ -18,7 +18,7 @@ use super::steps::{
     Child, Parent, apply_adapter_rbac, ensure_checkpoint_configmap, ensure_service_account,
     first_not_owned, identity, observed, resolve_destinations,
 };
-use super::{ADAPTER_READY, AUTH_READY, Context, ReconcileError, kerr, vsphere_conditions};
+use super::{ADAPTER_READY, AUTH_READY, Context, ReconcileError, kerr, key_of, vsphere_conditions};
 use crate::resources::{self, VSphereChildren};
 
 /// Reconciles one VSphereSource.
@@ -26,6 +26,11 @@ pub async fn reconcile_vsphere(
     src: Arc<VSphereSource>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
+    // A namespace holding its share of the reconcile slots waits its turn.
+    let ns = src.metadata.namespace.as_deref().unwrap_or_default();
+    let Some(_slot) = ctx.pacing.enter(ns) else {
+        return Ok(Action::requeue(ctx.pacing.deferral()));
+    };
     observed(&*src, &ctx, reconcile_vsphere_inner(&src, &ctx)).await
 }
 
@@ -206,7 +211,11 @@ async fn reconcile_vsphere_inner(
     }
 
     p.status.ce_attributes = Some(vsphere_ce_attributes(src));
-    let action = p.requeue(Duration::from_secs(ctx.settings.resync_seconds));
+    let action = p.requeue(
+        &ctx.pacing,
+        &key_of(src),
+        Duration::from_secs(ctx.settings.resync_seconds),
+    );
     write_status(ctx, src, "VSphereSource", &p.finish()).await?;
     Ok(action)
 }
