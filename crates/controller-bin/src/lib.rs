@@ -99,6 +99,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::Api;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher;
@@ -153,7 +154,11 @@ async fn load_adapter_config(
 /// reaches the adapters).
 async fn watch_adapter_config(ctx: Arc<Context>, triggers: Vec<mpsc::Sender<()>>) {
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ctx.settings.system_namespace);
-    let mut events = watcher(api.clone(), watcher::Config::default()).boxed();
+    // With backoff: without it a watch whose API server is gone restarts at
+    // once, and logs its warning as fast as the loop turns (issue 22 item 8).
+    let mut events = watcher(api.clone(), watcher::Config::default())
+        .default_backoff()
+        .boxed();
     while let Some(event) = events.next().await {
         let relevant = match &event {
             Ok(watcher::Event::Apply(cm) | watcher::Event::Delete(cm)) => {

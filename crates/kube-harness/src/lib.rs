@@ -45,17 +45,20 @@
 //!
 //! One job per module: finding the binaries (`binaries.rs`), running a
 //! process that dies with the test (`process.rs`), the server and its
-//! clients (`server.rs`), and objects from YAML (`apply.rs`).
+//! clients (`server.rs`), a proxy a test can cut (`proxy.rs`), and objects
+//! from YAML (`apply.rs`).
 
 #![forbid(unsafe_code)]
 
 mod apply;
 mod binaries;
 mod process;
+mod proxy;
 mod server;
 
 pub use apply::{dynamic_api, sources_group_api, yaml_documents};
 pub use binaries::{cache_dir, etcd_binary, knative_crds_dir, kube_apiserver_binary};
+pub use proxy::TcpProxy;
 pub use server::{KubeApiServer, Options};
 
 /// The field manager the harness uses for server-side apply.

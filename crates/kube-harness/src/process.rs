@@ -114,7 +114,7 @@ impl Drop for Managed {
     }
 }
 
-fn read_tail(path: &Path) -> String {
+pub(crate) fn read_tail(path: &Path) -> String {
     const MAX: u64 = 8 * 1024;
     let Ok(mut f) = fs::File::open(path) else {
         return String::new();

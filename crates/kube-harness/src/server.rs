@@ -2,9 +2,10 @@
 
 use std::fmt;
 use std::fs;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -47,8 +48,12 @@ impl Default for Options {
 /// A running etcd + kube-apiserver pair, stopped when dropped.
 pub struct KubeApiServer {
     // Processes first: they are dropped (stopped) before the directory.
-    apiserver: Managed,
+    apiserver: Mutex<Option<Managed>>,
     etcd: Managed,
+    /// How the kube-apiserver was started, to start it again.
+    apiserver_command: (PathBuf, Vec<String>, PathBuf),
+    startup_timeout: Duration,
+    port: u16,
     url: String,
     ca_pem: String,
     token: String,
@@ -198,47 +203,22 @@ impl KubeApiServer {
         let kubeconfig = kubeconfig_yaml(&url, pki.ca_pem(), ADMIN_USER, &token);
         let kubeconfig_path = write("kubeconfig", kubeconfig.as_bytes())?;
 
-        // Wait for /readyz on a thread with its own runtime, so this works
-        // inside and outside tokio.
-        let wait_url = url.clone();
-        let ca_pem = pki.ca_pem().to_owned();
-        let wait_token = token.clone();
-        let timeout = options.startup_timeout;
-        let waiter = std::thread::spawn(move || -> Result<(), String> {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| format!("tokio runtime: {e}"))?;
-            rt.block_on(wait_ready(&wait_url, &ca_pem, &wait_token, timeout))
-        });
-        let waited = loop {
-            if waiter.is_finished() {
-                break waiter
-                    .join()
-                    .unwrap_or_else(|_| Err("readiness thread panicked".into()));
-            }
-            if let Some(status) = etcd.exited() {
-                return Err(etcd.error(format!("exited early ({status})")));
-            }
-            if let Some(status) = apiserver.exited() {
-                return Err(apiserver.error(format!("exited early ({status})")));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        if let Err(message) = waited {
-            let etcd_log = etcd.log_tail();
-            let mut err = apiserver.error(message);
-            if let HarnessError::Process { log, .. } = &mut err {
-                log.push_str("\n--- etcd ---\n");
-                log.push_str(&etcd_log);
-            }
-            return Err(err);
-        }
+        wait_until_ready(
+            &url,
+            pki.ca_pem(),
+            &token,
+            options.startup_timeout,
+            &mut apiserver,
+            Some(&mut etcd),
+        )?;
         let startup = started.elapsed();
         tracing::info!(%url, ?startup, "kube-harness: API server ready");
         Ok(Self {
-            apiserver,
+            apiserver: Mutex::new(Some(apiserver)),
             etcd,
+            apiserver_command: (apiserver_bin, args, root.join("kube-apiserver.log")),
+            startup_timeout: options.startup_timeout,
+            port,
             url,
             ca_pem: pki.ca_pem().to_owned(),
             token,
@@ -251,6 +231,56 @@ impl KubeApiServer {
     /// The API server's URL, `https://127.0.0.1:<port>`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The API server's address, `127.0.0.1:<port>` (for a
+    /// [`TcpProxy`](crate::TcpProxy) in front of it).
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Stops the kube-apiserver (etcd keeps running): what a process sees
+    /// when the API server is gone. [`KubeApiServer::start_apiserver`] brings
+    /// it back on the same port with the same data.
+    pub fn stop_apiserver(&self) {
+        if let Ok(mut apiserver) = self.apiserver.lock()
+            && let Some(mut running) = apiserver.take()
+        {
+            running.stop();
+        }
+    }
+
+    /// Starts the kube-apiserver again after [`KubeApiServer::stop_apiserver`]
+    /// and waits for `/readyz` (blocking, as [`KubeApiServer::start`]).
+    pub fn start_apiserver(&self) -> Result<(), HarnessError> {
+        let mut apiserver = self
+            .apiserver
+            .lock()
+            .map_err(|_| HarnessError::Timeout("the API server lock is poisoned".into()))?;
+        if apiserver.is_some() {
+            return Ok(());
+        }
+        let (binary, args, log) = &self.apiserver_command;
+        let mut started = Managed::spawn("kube-apiserver", binary, args, log.clone(), None)?;
+        wait_until_ready(
+            &self.url,
+            &self.ca_pem,
+            &self.token,
+            self.startup_timeout,
+            &mut started,
+            None,
+        )?;
+        *apiserver = Some(started);
+        Ok(())
+    }
+
+    /// Writes to `path` an admin kubeconfig that reaches the API server
+    /// through `addr` (a [`TcpProxy`](crate::TcpProxy) on loopback; the
+    /// serving certificate is valid for `127.0.0.1`).
+    pub fn write_kubeconfig_via(&self, addr: SocketAddr, path: &Path) -> Result<(), HarnessError> {
+        let url = format!("https://{addr}");
+        let yaml = kubeconfig_yaml(&url, &self.ca_pem, ADMIN_USER, &self.token);
+        fs::write(path, yaml).map_err(io_err(format!("write {}", path.display())))
     }
 
     /// The CA certificate (PEM) that signed the serving certificate.
@@ -288,7 +318,7 @@ impl KubeApiServer {
 
     /// The tail of kube-apiserver's log.
     pub fn apiserver_log(&self) -> String {
-        self.apiserver.log_tail()
+        crate::process::read_tail(&self.apiserver_command.2)
     }
 
     /// The tail of etcd's log.
@@ -414,9 +444,57 @@ impl KubeApiServer {
 
 impl Drop for KubeApiServer {
     fn drop(&mut self) {
-        self.apiserver.stop();
+        self.stop_apiserver();
         self.etcd.stop();
     }
+}
+
+/// Waits for `/readyz` on a thread with its own runtime (so this works
+/// inside and outside tokio), failing early when a process exits.
+fn wait_until_ready(
+    url: &str,
+    ca_pem: &str,
+    token: &str,
+    timeout: Duration,
+    apiserver: &mut Managed,
+    mut etcd: Option<&mut Managed>,
+) -> Result<(), HarnessError> {
+    let wait_url = url.to_owned();
+    let ca_pem = ca_pem.to_owned();
+    let wait_token = token.to_owned();
+    let waiter = std::thread::spawn(move || -> Result<(), String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("tokio runtime: {e}"))?;
+        rt.block_on(wait_ready(&wait_url, &ca_pem, &wait_token, timeout))
+    });
+    let waited = loop {
+        if waiter.is_finished() {
+            break waiter
+                .join()
+                .unwrap_or_else(|_| Err("readiness thread panicked".into()));
+        }
+        if let Some(etcd) = etcd.as_deref_mut()
+            && let Some(status) = etcd.exited()
+        {
+            return Err(etcd.error(format!("exited early ({status})")));
+        }
+        if let Some(status) = apiserver.exited() {
+            return Err(apiserver.error(format!("exited early ({status})")));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    if let Err(message) = waited {
+        let etcd_log = etcd.map(|e| e.log_tail()).unwrap_or_default();
+        let mut err = apiserver.error(message);
+        if let HarnessError::Process { log, .. } = &mut err {
+            log.push_str("\n--- etcd ---\n");
+            log.push_str(&etcd_log);
+        }
+        return Err(err);
+    }
+    Ok(())
 }
 
 fn rand_u64() -> u64 {

@@ -838,7 +838,7 @@ async fn leader_election_with_a_lease() {
     assert!(a.try_acquire_or_renew().await.unwrap());
     assert!(!b.try_acquire_or_renew().await.unwrap());
     assert!(a.try_acquire_or_renew().await.unwrap(), "renewal");
-    a.release().await;
+    a.release(Duration::from_secs(10)).await;
     assert!(
         b.try_acquire_or_renew().await.unwrap(),
         "taken after release"
@@ -1179,7 +1179,7 @@ async fn release_manifests_apply_and_their_rbac_suffices() {
         15,
     );
     assert!(lease.try_acquire_or_renew().await.expect("the lease"));
-    lease.release().await;
+    lease.release(Duration::from_secs(10)).await;
     let metrics = std::sync::Arc::new(Metrics::default());
     let (stop_wh, wh_stopped) = oneshot::channel::<()>();
     let mut serving = wh.clone();
@@ -1600,6 +1600,7 @@ fn help_documents_the_environment() {
         "LEASE_NAME",
         "LEASE_DURATION_SECONDS",
         "LEASE_RENEW_SECONDS",
+        "LEASE_RENEW_DEADLINE_SECONDS",
         "RESYNC_SECONDS",
         "WEBHOOK_PORT",
         "WEBHOOK_SERVICE_NAME",
