@@ -35,7 +35,7 @@ readonly VCSIM_MODULE="github.com/vmware/govmomi/vcsim"
 readonly VCSIM_VERSION="v0.46.3"
 
 # govc, built from the same govmomi module and version as vcsim, and pyVmomi, in a venv: real
-# clients pointed at vsphere-sim (crates/vsphere-sim/tests/clients.rs).
+# clients pointed at vsphere-sim (crates/vsphere-sim/tests/it/clients.rs).
 readonly GOVC_MODULE="github.com/vmware/govmomi/govc"
 # The pyVmomi release and wheel tools/catalogue pins (PyPI, checked by its sha256).
 readonly PYVMOMI_VERSION="9.1.1.0"

@@ -762,9 +762,6 @@ impl TypeCache {
     }
 }
 
-/// String equality for the short names of markup, without a call to `memcmp`.
-#[inline]
-
 /// XML Schema primitive names.
 fn xsd_kind(name: &str) -> Option<Kind> {
     Some(match name {

@@ -556,6 +556,8 @@ pub(super) fn normalize_eols(raw: &str) -> Cow<'_, str> {
     }
 }
 
+/// String equality for the short names of markup, without a call to `memcmp`.
+#[inline]
 pub(super) fn same(a: &str, b: &str) -> bool {
     catalogue::same_bytes(a.as_bytes(), b.as_bytes())
 }

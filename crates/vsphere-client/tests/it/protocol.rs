@@ -3,7 +3,7 @@
 //! trust, cookies, event history order and round trips, filters, page sizes, `latestPage`
 //! waits, the response cap, the keep-alive and inventory reads.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

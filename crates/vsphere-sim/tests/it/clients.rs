@@ -14,7 +14,7 @@ use vsphere_client::events::EventFilterSpec;
 use vsphere_client::{ApiVersion, Client, Credentials, Event};
 use vsphere_sim::{Simulator, Tls};
 
-mod common;
+use crate::common;
 
 const PYVMOMI_READ: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/pyvmomi_read.py");
 

@@ -8,7 +8,7 @@ use vsphere_client::request::Request;
 use vsphere_client::{Client, Credentials, Error, Event, MoRef, Value};
 use vsphere_sim::{MAX_COLLECTORS, Simulator};
 
-mod common;
+use crate::common;
 
 async fn sim_with(backlog: usize) -> Simulator {
     Simulator::builder()

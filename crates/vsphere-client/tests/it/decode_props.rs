@@ -20,9 +20,9 @@ use vsphere_client::decode::{decode_body, decode_events};
 use vsphere_client::request::Request;
 use vsphere_client::{DataObject, Field, FieldName, MoRef, Value};
 
-const VCSIM_PAGE: &str = include_str!("fixtures/vcsim-read-next-events.xml");
-const VCENTER_PAGE: &str = include_str!("fixtures/vcenter-read-next-events.xml");
-const BENCH_PAGE: &str = include_str!("fixtures/bench-page-100.xml");
+const VCSIM_PAGE: &str = include_str!("../fixtures/vcsim-read-next-events.xml");
+const VCENTER_PAGE: &str = include_str!("../fixtures/vcenter-read-next-events.xml");
+const BENCH_PAGE: &str = include_str!("../fixtures/bench-page-100.xml");
 
 /// Nested data objects below this depth are left out.
 const MAX_DEPTH: usize = 4;

@@ -7,7 +7,7 @@ use vsphere_client::model::FieldName;
 use vsphere_client::{ApiVersion, Client, Credentials, DataObject, Event, MoRef, Value};
 use vsphere_sim::Simulator;
 
-mod common;
+use crate::common;
 
 async fn http(sim: &Simulator, method: &str, path: &str, body: &str) -> (String, String, String) {
     let headers = "SOAPAction: urn:vim25/8.0.3.0\r\nContent-Type: text/xml\r\n";

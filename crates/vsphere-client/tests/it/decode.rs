@@ -8,9 +8,9 @@ use vsphere_client::catalogue::{self, Kind};
 use vsphere_client::decode::{Body, decode_body, decode_element, decode_events};
 use vsphere_client::{DataObject, Event, EventClass, FieldName, MoRef, TypeRef, Value};
 
-const VCSIM_PAGE: &str = include_str!("fixtures/vcsim-read-next-events.xml");
-const VCENTER_PAGE: &str = include_str!("fixtures/vcenter-read-next-events.xml");
-const BENCH_PAGE: &str = include_str!("fixtures/bench-page-100.xml");
+const VCSIM_PAGE: &str = include_str!("../fixtures/vcsim-read-next-events.xml");
+const VCENTER_PAGE: &str = include_str!("../fixtures/vcenter-read-next-events.xml");
+const BENCH_PAGE: &str = include_str!("../fixtures/bench-page-100.xml");
 
 fn decode(xml: &str) -> Vec<Event> {
     decode_events(xml.as_bytes()).unwrap_or_else(|e| panic!("decode failed: {e}"))

@@ -1,8 +1,6 @@
 //! A vCenter to test against: govmomi's vcsim (the protocol truth) or vsphere-sim, behind one
 //! interface, so the same protocol test bodies run against both.
 
-#![allow(dead_code)]
-
 use test_support::{TestPki, Vcsim};
 use vsphere_client::{Client, ClientBuilder, Credentials};
 use vsphere_sim::{Simulator, Tls};
@@ -65,13 +63,6 @@ impl Server {
         Self::start(kind, Opts::default()).await
     }
 
-    pub fn kind(&self) -> Kind {
-        match self {
-            Server::Vcsim(_) => Kind::Vcsim,
-            Server::Sim(_) => Kind::Sim,
-        }
-    }
-
     pub fn url(&self) -> &str {
         match self {
             Server::Vcsim(v) => v.url(),
@@ -90,13 +81,6 @@ impl Server {
         match self {
             Server::Vcsim(v) => v.password(),
             Server::Sim(s) => s.password(),
-        }
-    }
-
-    pub fn sim(&self) -> Option<&Simulator> {
-        match self {
-            Server::Sim(s) => Some(s),
-            Server::Vcsim(_) => None,
         }
     }
 

@@ -1,5 +1,4 @@
-//! Helpers shared by the simulator's test binaries.
-#![allow(dead_code)] // each binary uses some
+//! Helpers shared by the simulator's test modules.
 
 use std::net::SocketAddr;
 
