@@ -166,9 +166,14 @@ build_platform() {
     fi
     local upper=${triple//-/_}
     upper=${upper^^}
-    # Later prefixes win: a target directory outside the checkout becomes /target.
-    local remap="--remap-path-prefix=$REPO_ROOT=/src --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$target_dir=/target"
-    local cflags="-ffile-prefix-map=$REPO_ROOT=/src -ffile-prefix-map=$cargo_home=/cargo -ffile-prefix-map=$target_dir=/target"
+    # Paths in the binaries: the checkout becomes /src, cargo's home /cargo, the target
+    # directory /target. Only the workspace's own crates are compiled from the checkout, so its
+    # remapping goes to them alone, through RUSTC_WORKSPACE_WRAPPER: the dependencies' flags
+    # (RUSTFLAGS, CFLAGS) then do not name the checkout, and a build of another checkout into
+    # the same target directory reuses their artifacts (scripts/test-images.sh's second build).
+    # Later prefixes win: a target directory inside the checkout still becomes /target.
+    local remap="--remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$target_dir=/target"
+    local cflags="-ffile-prefix-map=$cargo_home=/cargo -ffile-prefix-map=$target_dir=/target"
     # mimalloc prints its build time (__DATE__, __TIME__): gcc would take it from
     # SOURCE_DATE_EPOCH, zig's clang takes the clock. Fixed values for both; SOURCE_DATE_EPOCH is
     # then kept away from cargo, whose build scripts would rebuild on every new commit time.
@@ -194,6 +199,8 @@ build_platform() {
     fi
     log "building ${bins[*]} for $triple (release profile)"
     env -u SOURCE_DATE_EPOCH "CARGO_TARGET_${upper}_RUSTFLAGS=$remap" "CFLAGS_${triple//-/_}=$cflags" \
+        RUSTC_WORKSPACE_WRAPPER="$REPO_ROOT/tools/image/remap-workspace.sh" \
+        REMAP_WORKSPACE_FLAGS="--remap-path-prefix=$REPO_ROOT=/src --remap-path-prefix=$target_dir=/target" \
         "${cmd[@]}" --release --locked --target "$triple" --target-dir "$target_dir" \
         "${packages[@]}" "${bins[@]}"
 }

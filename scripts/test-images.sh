@@ -8,11 +8,14 @@
 #   --out DIR      copy the images of the first build there (what scripts/build-images.sh
 #                  writes: layouts, tarballs, digests), e.g. for config/release.sh --images
 #
-#   1. builds the images (scripts/build-images.sh) twice from cold: once in this checkout with
-#      its target/, once in a copy of the work tree at another path with a fresh target
-#      directory; both digests files and every tarball must be byte-identical. What that
-#      proves: the same sources, Cargo.lock, toolchain and SOURCE_DATE_EPOCH give the same
-#      images wherever the checkout lies (no cached artifact is shared between the builds).
+#   1. builds the images (scripts/build-images.sh) twice: once in this checkout, once in a copy
+#      of the work tree at another path; both digests files and every tarball must be
+#      byte-identical. What that proves: the same sources, Cargo.lock, toolchain and
+#      SOURCE_DATE_EPOCH give the same images wherever the checkout lies. The second build
+#      compiles every workspace crate and links every binary again (the copy's crates are other
+#      packages to cargo), but shares the first build's target directory, so it reuses the
+#      dependencies' compiled artifacts: build-images.sh keeps the checkout's path out of their
+#      flags. (Whether rustc compiles a dependency the same way twice is not what this checks.)
 #   2. reads every image with tools that are not ours: skopeo (the OCI layout and the
 #      docker-archive tarball, which is what `docker load` reads) and umoci (unpacks the
 #      layout into an OCI runtime bundle, translating the image config: user, entrypoint,
@@ -106,14 +109,16 @@ log "build 1 of 2: $REPO_ROOT (target/)"
 "$REPO_ROOT/scripts/build-images.sh" --platforms "$platforms" --out "$work/a"
 build1=$((SECONDS - start))
 
-log "build 2 of 2: a copy of the work tree at $work/src with a fresh target directory"
+target_dir=$(cd "$REPO_ROOT" && cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+log "build 2 of 2: a copy of the work tree at $work/src, into the same target directory"
 start=$SECONDS
 mkdir -p "$work/src"
 # Tracked and untracked-but-not-ignored files: what the first build compiled.
 (cd "$REPO_ROOT" && git ls-files -z --cached --others --exclude-standard |
     while IFS= read -r -d '' f; do [[ -e "$f" ]] && printf '%s\0' "$f"; done |
     tar --null -T - -cf -) | tar -xf - -C "$work/src"
-"$work/src/scripts/build-images.sh" --platforms "$platforms" --out "$work/b" --target-dir "$work/src/target"
+"$work/src/scripts/build-images.sh" --platforms "$platforms" --out "$work/b" --target-dir "$target_dir"
 build2=$((SECONDS - start))
 
 diff -u "$work/a/digests" "$work/b/digests" || die "the two builds gave different digests"
@@ -121,7 +126,6 @@ while read -r name digest; do
     cmp "$work/a/$name.tar" "$work/b/$name.tar" || die "$name.tar differs between the builds"
 done <"$work/a/digests"
 log "reproducible: both builds gave the same digests and tarballs (build 1: ${build1}s, build 2: ${build2}s)"
-# The second copy is no longer needed; its target directory is large.
 rm -rf "$work/src" "$work/b"
 fi
 

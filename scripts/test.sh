@@ -10,12 +10,14 @@
 #   4. cargo clippy --workspace --all-targets -- -D warnings
 #   5. scripts/test-images.sh                  the release images: built twice (same digests),
 #                                              read by skopeo and umoci, started with runc
-#   6. cargo test --workspace                  with RELEASE_IMAGES: release.yaml names the
-#                                              images step 5 built, by digest
+#   6. scripts/run-tests.py                    cargo test --workspace, several test binaries
+#                                              at once (TEST_JOBS, default 3), and the doc
+#                                              tests; builds benches and examples too. With
+#                                              RELEASE_IMAGES: release.yaml names the images
+#                                              step 5 built, by digest
 #   7. scripts/check-libraries.sh              the library crates' docs and packages
 #   8. scripts/test-semver-gate.sh             check-libraries.sh's semver step, against a
 #                                              scratch tag: passes an addition, stops a break
-#   9. cargo bench --workspace --no-run        benches still compile
 #
 # SKIP_IMAGES=1 leaves step 5 out (a developer's quick run; the release tests then use fixed
 # references). CI never sets it.
@@ -114,9 +116,9 @@ else
     export RELEASE_IMAGES="$IMAGES_DIR"
 fi
 
-step "cargo test --workspace"
+step "cargo test --workspace (scripts/run-tests.py)"
 TEST_LOG=$(mktemp "${TMPDIR:-/tmp}/vmware-sources-test.XXXXXX")
-cargo test --workspace 2>&1 | tee "$TEST_LOG"
+"$REPO_ROOT/scripts/run-tests.py" 2>&1 | tee "$TEST_LOG"
 # Totals over every test binary and the doctests, as one closing line.
 read -r passed failed ignored < <(
     awk '/^test result: /{
@@ -139,8 +141,6 @@ step "scripts/check-libraries.sh (library docs and packages)"
 step "scripts/test-semver-gate.sh (the semver step stops a breaking change)"
 "$REPO_ROOT/scripts/test-semver-gate.sh"
 
-step "cargo bench --workspace --no-run"
-cargo bench --workspace --no-run
 
 finish_step
 banner "all steps passed"
