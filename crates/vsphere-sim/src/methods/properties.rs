@@ -19,12 +19,15 @@ use vsphere_client::request::{escape_text, write_object};
 use vsphere_client::time::write_rfc3339_nano;
 use vsphere_client::{DataObject, MoRef, Value};
 
+use super::content::service_content;
+use super::events::{latest_page, write_event};
+use super::reply::{Caller, R, Reply};
+use super::session::user_session;
 use crate::generate::{UNKNOWN_EVENT_TYPE, event_category, obj, s};
 use crate::history::Item;
 use crate::inventory::{Inventory, ObjectKind};
-use crate::methods::{Caller, R, Reply, latest_page, service_content, write_event};
 use crate::soap::{Fault, Node, Response, SoapRequest, write_moref};
-use crate::state::{Session, Shared};
+use crate::state::Shared;
 
 /// A property value.
 pub(crate) enum Prop {
@@ -138,33 +141,9 @@ impl Managed {
     }
 }
 
-/// `UserSession` for a logged-in session.
-pub(crate) fn user_session(session: &Session, peer: &str, locale: &str) -> Option<DataObject> {
-    let user = session.user.as_deref()?;
-    let idle = jiff::SignedDuration::try_from(session.last_active.elapsed()).unwrap_or_default();
-    let last_active = Timestamp::now()
-        .checked_sub(idle)
-        .unwrap_or(session.login_time);
-    Some(
-        obj("UserSession")
-            .f("key", s(&session.key))
-            .f("userName", s(user))
-            .f("fullName", s(user))
-            .f("loginTime", Value::DateTime(session.login_time))
-            .f("lastActiveTime", Value::DateTime(last_active))
-            .f("locale", s(locale))
-            .f("messageLocale", s(locale))
-            .f("extensionSession", Value::Bool(false))
-            .f("ipAddress", s(peer))
-            .f("userAgent", s(&session.user_agent))
-            .f("callCount", Value::Long(session.call_count))
-            .0,
-    )
-}
-
 /// `EventManager.description`: the categories, and every event type of the release with its
 /// category ([`event_category`]) and a description.
-fn event_description(shared: &Shared, release: Release) -> DataObject {
+pub(super) fn event_description(shared: &Shared, release: Release) -> DataObject {
     let categories = [
         ("info", "Information", "Information event"),
         ("warning", "Warning", "Warning event"),
@@ -190,7 +169,7 @@ fn event_description(shared: &Shared, release: Release) -> DataObject {
         .0
 }
 
-fn event_details(shared: &Shared, release: Release) -> Vec<DataObject> {
+pub(super) fn event_details(shared: &Shared, release: Release) -> Vec<DataObject> {
     let mut names: Vec<&'static str> = catalogue::TYPES
         .iter()
         .filter(|t| !t.version().is_empty() && t.in_release(release) && t.is_a("Event"))
@@ -218,7 +197,7 @@ fn event_details(shared: &Shared, release: Release) -> Vec<DataObject> {
 }
 
 /// `VmPoweredOnEvent` → `Vm powered on`.
-fn words(type_name: &str) -> String {
+pub(super) fn words(type_name: &str) -> String {
     let name = type_name.strip_suffix("Event").unwrap_or(type_name);
     let mut out = String::with_capacity(name.len() + 8);
     for (i, c) in name.chars().enumerate() {
@@ -233,7 +212,7 @@ fn words(type_name: &str) -> String {
 }
 
 /// A property of an inventory object.
-fn inventory_property(inv: &Inventory, index: usize, path: &str) -> Option<Prop> {
+pub(super) fn inventory_property(inv: &Inventory, index: usize, path: &str) -> Option<Prop> {
     let o = inv.get(index)?;
     let text = |ty: &'static str, v: &str| Some(Prop::Text(ty, v.to_owned()));
     match (o.kind, path) {
@@ -260,7 +239,7 @@ fn inventory_property(inv: &Inventory, index: usize, path: &str) -> Option<Prop>
     }
 }
 
-fn type_matches(kind: &str, wanted: &str) -> bool {
+pub(super) fn type_matches(kind: &str, wanted: &str) -> bool {
     kind == wanted
         || wanted == "ManagedEntity"
         || (wanted == "ComputeResource" && kind == "ClusterComputeResource")
@@ -268,7 +247,7 @@ fn type_matches(kind: &str, wanted: &str) -> bool {
 
 /// Write a property value as element `name`. `Fetch` answers (`repeat`) write an array as one
 /// element per item; property sets wrap it in one `ArrayOf…` element.
-fn write_prop(
+pub(super) fn write_prop(
     shared: &Shared,
     buf: &mut String,
     name: &str,
@@ -338,7 +317,7 @@ fn write_prop(
     }
 }
 
-fn open_array(buf: &mut String, name: &str, ty: &str) {
+pub(super) fn open_array(buf: &mut String, name: &str, ty: &str) {
     buf.push('<');
     buf.push_str(name);
     buf.push_str(r#" xsi:type="ArrayOf"#);
@@ -346,7 +325,7 @@ fn open_array(buf: &mut String, name: &str, ty: &str) {
     buf.push_str(r#"">"#);
 }
 
-fn close(buf: &mut String, name: &str) {
+pub(super) fn close(buf: &mut String, name: &str) {
     buf.push_str("</");
     buf.push_str(name);
     buf.push('>');
@@ -391,7 +370,7 @@ impl Target {
 
 /// `RetrieveProperties` and `RetrievePropertiesEx`: inventory objects (directly or through a
 /// container view) and the managed objects above. Unknown properties are left out.
-pub(crate) fn retrieve_properties(
+pub(super) fn retrieve_properties(
     shared: &Shared,
     req: &SoapRequest,
     cookie: &str,
@@ -492,7 +471,7 @@ pub(crate) fn retrieve_properties(
 }
 
 /// `Fetch`: one property of one object (`_this`), as the method's `returnval`.
-pub(crate) fn fetch(shared: &Shared, req: &SoapRequest, cookie: &str, caller: &Caller<'_>) -> R {
+pub(super) fn fetch(shared: &Shared, req: &SoapRequest, cookie: &str, caller: &Caller<'_>) -> R {
     let path = req
         .params
         .text_of("prop")
@@ -517,7 +496,7 @@ pub(crate) fn fetch(shared: &Shared, req: &SoapRequest, cookie: &str, caller: &C
 
 /// Whether `Fetch` may read `_this` without a session: `ServiceInstance`, like
 /// `RetrieveServiceContent`.
-pub(crate) fn fetch_needs_no_session(req: &SoapRequest) -> bool {
+pub(super) fn fetch_needs_no_session(req: &SoapRequest) -> bool {
     req.this.kind == "ServiceInstance"
 }
 
