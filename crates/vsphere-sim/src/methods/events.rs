@@ -10,7 +10,7 @@ use vsphere_client::{DataObject, Value, catalogue};
 
 use super::reply::{R, Reply, empty};
 use crate::generate::{obj, s};
-use crate::history::{Item, nanos, timestamp};
+use crate::history::{Item, PostedEvent, nanos, timestamp};
 use crate::inventory::Inventory;
 use crate::soap::{Fault, Node, Response, SoapRequest};
 use crate::state::{Collector, DEFAULT_PAGE, Filter, MAX_PAGE, Shared};
@@ -252,27 +252,27 @@ pub(super) fn append_event(shared: &Shared, mut ev: DataObject, session_user: &s
     let now = nanos(Timestamp::now());
     // key, chainId, createdTime and userName (set below) are in every release.
     let release = crate::api::needs(&ev);
-    let key = shared.history_mut().push_posted(
-        now,
-        &type_name,
-        &kind_name,
-        &category,
-        &user,
+    let posted = PostedEvent {
+        created: now,
+        type_name: &type_name,
+        kind_name: &kind_name,
+        category: &category,
+        user: &user,
         entities,
         release,
-        |key, created| {
-            let k = Value::Int(key as i32);
-            let _ = ev.set("key", k.clone());
-            let _ = ev.set("chainId", k);
-            let _ = ev.set("createdTime", Value::DateTime(timestamp(created)));
-            let _ = ev.set("userName", Value::String(user.clone()));
-            let mut xml = String::with_capacity(1024);
-            write_object(&mut xml, "e", &ev);
-            let start = xml.find('>').map_or(0, |i| i + 1);
-            let end = xml.len().saturating_sub("</e>".len()).max(start);
-            xml[start..end].to_owned()
-        },
-    );
+    };
+    let key = shared.history_mut().push_posted(posted, |key, created| {
+        let k = Value::Int(key as i32);
+        let _ = ev.set("key", k.clone());
+        let _ = ev.set("chainId", k);
+        let _ = ev.set("createdTime", Value::DateTime(timestamp(created)));
+        let _ = ev.set("userName", Value::String(user.clone()));
+        let mut xml = String::with_capacity(1024);
+        write_object(&mut xml, "e", &ev);
+        let start = xml.find('>').map_or(0, |i| i + 1);
+        let end = xml.len().saturating_sub("</e>".len()).max(start);
+        xml[start..end].to_owned()
+    });
     shared.notify();
     debug!(key, type_name = %type_name, "event recorded");
     key
