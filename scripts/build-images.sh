@@ -171,6 +171,8 @@ build_platform() {
     # remapping goes to them alone, through RUSTC_WORKSPACE_WRAPPER: the dependencies' flags
     # (RUSTFLAGS, CFLAGS) then do not name the checkout, and a build of another checkout into
     # the same target directory reuses their artifacts (scripts/test-images.sh's second build).
+    # Cargo hashes the wrapper as named into the workspace crates' metadata (and so their
+    # symbols): it is named as a command on PATH, never by its path, which differs by checkout.
     # Later prefixes win: a target directory inside the checkout still becomes /target.
     local remap="--remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$target_dir=/target"
     local cflags="-ffile-prefix-map=$cargo_home=/cargo -ffile-prefix-map=$target_dir=/target"
@@ -199,7 +201,7 @@ build_platform() {
     fi
     log "building ${bins[*]} for $triple (release profile)"
     env -u SOURCE_DATE_EPOCH "CARGO_TARGET_${upper}_RUSTFLAGS=$remap" "CFLAGS_${triple//-/_}=$cflags" \
-        RUSTC_WORKSPACE_WRAPPER="$REPO_ROOT/tools/image/remap-workspace.sh" \
+        PATH="$REPO_ROOT/tools/image:$PATH" RUSTC_WORKSPACE_WRAPPER=vmware-sources-rustc-remap \
         REMAP_WORKSPACE_FLAGS="--remap-path-prefix=$REPO_ROOT=/src --remap-path-prefix=$target_dir=/target" \
         "${cmd[@]}" --release --locked --target "$triple" --target-dir "$target_dir" \
         "${packages[@]}" "${bins[@]}"
