@@ -1,6 +1,7 @@
 //! The client against the Horizon simulator (horizon-sim), one module per area.
 
 mod errors;
+mod filters;
 mod pages;
 mod session;
 
