@@ -154,3 +154,169 @@ fn yaml_output_round_trips_with_server_side_apply() {
         1
     );
 }
+
+/// `-o name` and `-o jsonpath=…` of `list` and `describe`, for each kind.
+#[test]
+fn names_and_jsonpath_templates_for_every_kind() {
+    let ns = namespace("kn-jsonpath");
+    let create: [&[&str]; 3] = [
+        &[
+            "source",
+            "create",
+            "--name",
+            "vc",
+            "-a",
+            "https://vc.local",
+            "-s",
+            "creds",
+            "-u",
+            "http://display.default",
+        ],
+        &[
+            "binding",
+            "create",
+            "--name",
+            "vb",
+            "-a",
+            "https://vc.local",
+            "-s",
+            "creds",
+            "--subject-api-version",
+            "apps/v1",
+            "--subject-kind",
+            "Deployment",
+            "--subject-name",
+            "app",
+        ],
+        &[
+            "horizon",
+            "source",
+            "create",
+            "--name",
+            "hs",
+            "-a",
+            "https://horizon.local",
+            "-s",
+            "hz",
+            "-u",
+            "http://display.default",
+        ],
+    ];
+    for args in create {
+        let mut args = args.to_vec();
+        args.extend(["-n", &ns]);
+        kn_vsphere(&args).ok();
+    }
+    // (command prefix, name, qualified name, the address's field)
+    let kinds: [(&[&str], &str, &str); 3] = [
+        (
+            &["source"],
+            "vc",
+            "vspheresource.sources.tanzu.vmware.com/vc",
+        ),
+        (
+            &["binding"],
+            "vb",
+            "vspherebinding.sources.tanzu.vmware.com/vb",
+        ),
+        (
+            &["horizon", "source"],
+            "hs",
+            "horizonsource.sources.tanzu.vmware.com/hs",
+        ),
+    ];
+    let run = |prefix: &[&str], rest: &[&str]| {
+        let mut args = prefix.to_vec();
+        args.extend(rest);
+        args.extend(["-n", &ns]);
+        kn_vsphere(&args)
+    };
+    let rows = r#"jsonpath={range .items[*]}{.metadata.name}{"\t"}{.spec.address}{"\n"}{end}"#;
+    // Lists hold one line per object (the controller adds a VSphereBinding for the source).
+    let lines = |run: Run| -> Vec<String> { run.ok().lines().map(str::to_owned).collect() };
+    for (prefix, name, qualified) in kinds {
+        assert!(
+            lines(run(prefix, &["list", "-o", "name"])).contains(&qualified.to_owned()),
+            "{qualified}"
+        );
+        assert_eq!(
+            run(prefix, &["describe", name, "-o", "name"]).ok(),
+            format!("{qualified}\n")
+        );
+        let address = if name == "hs" {
+            "https://horizon.local"
+        } else {
+            "https://vc.local"
+        };
+        assert!(
+            lines(run(prefix, &["list", "-o", rows])).contains(&format!("{name}\t{address}")),
+            "{name}"
+        );
+        assert_eq!(
+            run(
+                prefix,
+                &[
+                    "describe",
+                    name,
+                    "-o",
+                    "jsonpath={.kind}/{.spec.secretRef.name}"
+                ]
+            )
+            .ok(),
+            format!(
+                "{}/{}",
+                qualified
+                    .split('.')
+                    .next()
+                    .map(|k| match k {
+                        "vspheresource" => "VSphereSource",
+                        "vspherebinding" => "VSphereBinding",
+                        _ => "HorizonSource",
+                    })
+                    .expect("kind"),
+                if name == "hs" { "hz" } else { "creds" }
+            )
+        );
+    }
+    // Filters, as kubectl: the Ready condition's status, once the controller set one.
+    let ready = run(
+        &["source"],
+        &[
+            "describe",
+            "vc",
+            "-o",
+            r#"jsonpath={.status.conditions[?(@.type=="Ready")].type}"#,
+        ],
+    );
+    assert!(matches!(ready.ok(), "" | "Ready"), "{ready:#?}");
+
+    // A template that does not parse: refused before any request, saying what and where.
+    let bad = run(
+        &["source"],
+        &["list", "-o", "jsonpath={.items[*].metadata.name"],
+    );
+    assert_eq!(bad.code, 1, "{bad:#?}");
+    assert!(
+        bad.stderr.contains(
+            "invalid jsonpath template \"{.items[*].metadata.name\": unclosed action: a '{' without its '}' (at character 1)"
+        ),
+        "{bad:#?}"
+    );
+    // One that does not apply to the object.
+    assert_eq!(
+        run(
+            &["source"],
+            &["describe", "vc", "-o", "jsonpath={.metadata.name[0]}"]
+        )
+        .error(),
+        "error executing jsonpath \"{.metadata.name[0]}\": a string is not an array"
+    );
+    let unknown = run(&["binding"], &["list", "-o", "wide"]);
+    assert_eq!(unknown.code, 1);
+    assert!(
+        unknown
+            .stderr
+            .contains("unknown output format \"wide\": use json, yaml, name or jsonpath=TEMPLATE"),
+        "{unknown:#?}"
+    );
+}
