@@ -1,9 +1,12 @@
 //! The client's protocol tests, each run against both govmomi's vcsim (the protocol truth) and
 //! vsphere-sim (vCenter's semantics where vcsim takes shortcuts): sessions and re-login, TLS
 //! trust, cookies, event history order and round trips, filters, page sizes, `latestPage`
-//! waits, the response cap, the keep-alive and inventory reads.
+//! waits, the response cap, the keep-alive and inventory reads; and (vcsim only, `filters`) the
+//! event filters by entity, category and user.
 
 use crate::common;
+
+mod filters;
 
 use std::time::Duration;
 
