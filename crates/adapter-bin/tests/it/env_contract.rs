@@ -2,8 +2,6 @@
 //! Deployment (with the VSphereBinding's injection for vSphere), the adapter binary parses
 //! exactly that environment (`--check-settings`), and every setting arrives with its meaning.
 
-mod common;
-
 use std::process::Command;
 
 use serde_json::{Value, json};

@@ -2,13 +2,12 @@
 //! running as a real process: retries until the sink accepts, the dead-letter sink, lost
 //! sessions, unknown event types, SIGTERM and `kill -9`.
 
-mod common;
-
+use crate::common;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Adapter, checkpoint_key, eventually, ids};
+use crate::common::{Adapter, checkpoint_key, eventually, ids};
 use test_support::RecordingSink;
 use vsphere_sim::Simulator;
 

@@ -2,14 +2,12 @@
 //! bursts larger than a page, ties on one millisecond, token expiry mid-stream, sink failures,
 //! `kill -9` and restart, SIGTERM, start-up errors, metrics.
 
-mod common;
-mod horizon_common;
-
+use crate::{common, horizon_common};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::eventually;
-use horizon_common::{checkpoint, counts, delivered, env, secret_dir};
+use crate::common::eventually;
+use crate::horizon_common::{checkpoint, counts, delivered, env, secret_dir};
 use horizon_sim::Simulator;
 use test_support::RecordingSink;
 

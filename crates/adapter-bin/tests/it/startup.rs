@@ -1,10 +1,8 @@
 //! Invalid settings stop start-up with one message naming the setting.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Adapter, secret_dir};
+use crate::common::{Adapter, secret_dir};
 
 fn base(secret: &std::path::Path, cp: &std::path::Path) -> Vec<(&'static str, String)> {
     vec![

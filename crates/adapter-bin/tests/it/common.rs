@@ -1,5 +1,4 @@
 //! Running the adapter binaries as real processes in tests.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

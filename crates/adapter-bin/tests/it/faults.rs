@@ -4,13 +4,12 @@
 //! answers out of order, fails at random and dies mid-stream while the adapter is killed with
 //! `kill -9`, and SIGTERM while the sink hangs.
 
-mod common;
-
+use crate::common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Adapter, checkpoint_key, eventually, ids};
+use crate::common::{Adapter, checkpoint_key, eventually, ids};
 use test_support::RecordingSink;
 use vsphere_sim::{Failure, Simulator};
 

@@ -1,11 +1,9 @@
 //! Events posted to govmomi's vcsim arrive at a real HTTP sink with the Go adapter's headers and
 //! payloads, in both encodings.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Adapter, secret_dir, wait_for_request};
+use crate::common::{Adapter, secret_dir, wait_for_request};
 use test_support::{RecordingSink, Vcsim};
 use vsphere_client::{Client, Credentials, DataObject, Value, catalogue};
 

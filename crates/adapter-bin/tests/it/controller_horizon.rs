@@ -4,9 +4,7 @@
 //! temporary directory, in-cluster config replaced by a kubeconfig) and delivers events, with
 //! the source's `spec.delivery` honoured.
 
-mod common;
-mod horizon_common;
-
+use crate::{common, horizon_common};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;

@@ -1,5 +1,4 @@
 //! The `horizon-adapter` binary in tests: its env against the simulator, and what it delivered.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::Path;

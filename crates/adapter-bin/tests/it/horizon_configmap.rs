@@ -1,13 +1,11 @@
 //! The Horizon checkpoint in the ConfigMap `<NAME>-configmap` on a real kube-apiserver: saved
 //! on SIGTERM, and a restart resumes from it without re-sending anything.
 
-mod common;
-mod horizon_common;
-
+use crate::horizon_common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use horizon_common::{delivered, secret_dir};
+use crate::horizon_common::{delivered, secret_dir};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use test_support::RecordingSink;

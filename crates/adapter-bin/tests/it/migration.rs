@@ -14,12 +14,11 @@
 //! 4. `vsphere-adapter`, started with the env of the adopted Deployment, resumes right after the
 //!    event the Go adapter's checkpoint names, and keeps the checkpoint in the Go format.
 
-mod common;
-
+use crate::common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{Adapter, ids};
+use crate::common::{Adapter, ids};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};

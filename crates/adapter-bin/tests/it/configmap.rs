@@ -1,11 +1,10 @@
 //! The checkpoint in a ConfigMap on a real kube-apiserver: saved as the Go adapter saves it,
 //! and a restart resumes from it without re-sending history.
 
-mod common;
-
+use crate::common;
 use std::time::Duration;
 
-use common::{Adapter, ids};
+use crate::common::{Adapter, ids};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use test_support::RecordingSink;

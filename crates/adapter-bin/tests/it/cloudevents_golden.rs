@@ -1,11 +1,11 @@
-//! The CloudEvents the adapters send, byte for byte: binary mode (every header in order, and the
+//! The CloudEvents the adapters send, byte for byte: binary mode (every header, and the
 //! body) and structured mode (the stdout line), for vCenter events (the special-cases fixture of
 //! `cloudevent-encode`, XML and JSON payloads) and Horizon audit events (special characters,
 //! missing fields), with and without `K_CE_OVERRIDES` and `NAMESPACE`.
 //!
 //! `tests/golden/cloudevents.jsonl` was written from the encoders before the CloudEvent binding
 //! moved onto the CloudEvents SDK's `Event`; it pins what a sink (or stdout) receives. After an
-//! intended change, rewrite it with `BLESS_GOLDEN=1 cargo test -p adapter-bin --test
+//! intended change, rewrite it with `BLESS_GOLDEN=1 cargo test -p adapter-bin --test it
 //! cloudevents_golden` and review the diff.
 
 use std::path::{Path, PathBuf};
