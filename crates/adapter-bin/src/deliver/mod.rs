@@ -156,7 +156,7 @@ impl Pass {
         if !self.gate.strict {
             self.place = None;
         }
-        if crate::sleep_or_cancel(wait, cancel).await {
+        if crate::runtime::sleep_or_cancel(wait, cancel).await {
             return false;
         }
         if self.place.is_none() {

@@ -67,22 +67,44 @@ struct ReadyBatch<M> {
     caught_up: bool,
 }
 
-/// Run `source` through the pipeline into `target` until `shutdown` fires, resuming from
-/// `resume` (the stored checkpoint). Returns once the checkpoint is saved and the source closed.
-#[allow(clippy::too_many_arguments)]
-pub async fn run<S, E>(
-    source: S,
-    encoder: E,
-    target: Target,
-    store: Arc<dyn CheckpointStore>,
-    resume: Option<S::Checkpoint>,
-    settings: Settings,
-    metrics: Arc<Metrics>,
-    shutdown: CancellationToken,
-) where
+/// What [`run`] needs: one context instead of eight arguments.
+pub struct Context<S: Source, E> {
+    /// Where events come from.
+    pub source: S,
+    /// How they become CloudEvents.
+    pub encoder: E,
+    /// Where they go.
+    pub target: Target,
+    /// Where the checkpoint is saved.
+    pub store: Arc<dyn CheckpointStore>,
+    /// The stored checkpoint, where the saved checkpoint starts.
+    pub resume: Option<S::Checkpoint>,
+    /// How the pipeline runs.
+    pub settings: Settings,
+    /// The adapter's metrics.
+    pub metrics: Arc<Metrics>,
+    /// Fires on SIGTERM.
+    pub shutdown: CancellationToken,
+}
+
+/// Run `cx.source` through the pipeline into `cx.target` until `cx.shutdown` fires, resuming
+/// from `cx.resume` (the stored checkpoint). Returns once the checkpoint is saved and the source
+/// closed.
+pub async fn run<S, E>(cx: Context<S, E>)
+where
     S: Source,
     E: Encode<S::Event>,
 {
+    let Context {
+        source,
+        encoder,
+        target,
+        store,
+        resume,
+        settings,
+        metrics,
+        shutdown,
+    } = cx;
     let concurrency = settings.concurrency.max(1);
     let (tx, mut rx) = mpsc::channel::<ReadyBatch<S::Mark>>(2);
     let stop_reading = CancellationToken::new();
@@ -109,7 +131,7 @@ pub async fn run<S, E>(
         stop_saving.clone(),
     ));
 
-    let abandon = crate::abandon_after(&shutdown, settings.shutdown_grace);
+    let abandon = crate::runtime::abandon_after(&shutdown, settings.shutdown_grace);
     let mut checkpoint = resume;
     let mut window = Window::new(if concurrency == 1 { 1 } else { WINDOW_SPAN });
     let gate = Gate::new(concurrency);

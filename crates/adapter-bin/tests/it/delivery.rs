@@ -362,3 +362,49 @@ async fn only_the_configured_event_types_are_delivered() {
         );
     }
 }
+
+/// Without `K_SINK`, every event is one structured-mode CloudEvent on stdout (one JSON line),
+/// in order, and checkpointed like a delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_sink_events_are_structured_cloudevent_lines_on_stdout() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let cp = dir.path().join("cp.json");
+    let e: Vec<_> = env(&sim, "", &cp)
+        .into_iter()
+        .filter(|(k, _)| *k != "K_SINK")
+        .collect();
+    let mut adapter = Adapter::start(&e);
+    adapter
+        .wait_log("setting begin of event stream", Duration::from_secs(30))
+        .await;
+    let want = keys(sim.generate(5));
+    assert!(
+        eventually(Duration::from_secs(30), || adapter.stdout().len()
+            >= want.len())
+        .await,
+        "stdout: {:?}\nlog:\n{}",
+        adapter.stdout(),
+        adapter.log().join("\n")
+    );
+    assert_eq!(adapter.terminate(Duration::from_secs(20)).await, Some(0));
+    let lines = adapter.stdout();
+    let mut got = Vec::new();
+    for line in &lines {
+        let ce: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        assert_eq!(ce["specversion"], "1.0", "{line}");
+        assert_eq!(ce["source"], sim.url(), "{line}");
+        assert_eq!(ce["datacontenttype"], "application/json", "{line}");
+        let id: i64 = ce["id"].as_str().and_then(|i| i.parse().ok()).expect("id");
+        assert_eq!(ce["data"]["Key"], id, "the payload inline: {line}");
+        assert!(
+            ce["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("com.vmware.vsphere.")),
+            "{line}"
+        );
+        got.push(id);
+    }
+    assert_eq!(got, want, "every event once, in order");
+    assert_eq!(checkpoint_key(&cp), want.last().copied());
+}

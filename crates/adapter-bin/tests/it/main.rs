@@ -14,5 +14,6 @@ mod faults;
 mod horizon;
 mod horizon_configmap;
 mod migration;
+mod module_cycles;
 mod startup;
 mod vcsim;

@@ -1,11 +1,23 @@
-//! The adapter's settings: the Go controller's environment contract, the same settings as
-//! command-line flags for standalone runs, and one clear message for a bad one.
+//! The adapters' settings, validated before anything connects anywhere: the Go controller's
+//! environment contract (`adapter-env`), the same settings as command-line flags for standalone
+//! runs, and one clear message naming a bad one ([`ConfigError`]).
+//!
+//! Here what both adapters take ([`RuntimeArgs`], [`SinkArgs`], and what they validate into,
+//! [`Common`]); [`parse`] the parsers of single values; [`vsphere`] and [`horizon`] each
+//! adapter's own settings.
+
+pub mod horizon;
+pub mod parse;
+pub mod vsphere;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use cloudevent_encode::CeOverrides;
+
+use crate::deliver::SinkConfig;
+pub use parse::{go_duration, metrics_address, nonempty, parse_go_bool, sink_timeout, sink_url};
 
 /// A setting was refused; the message names it and says what is expected.
 #[derive(Debug, thiserror::Error)]
@@ -26,105 +38,97 @@ impl ConfigError {
     }
 }
 
-/// vSphere adapter settings. Each flag also reads the environment variable the Go controller
-/// sets, so the same binary runs in a Deployment made by either controller.
-#[derive(Parser, Debug, Clone)]
-#[command(
-    name = "vsphere-adapter",
-    version,
-    about = "Delivers every vCenter event as a CloudEvent to a sink, with checkpoints.",
-    long_about = "Delivers every vCenter event as a CloudEvent to a sink (K_SINK), in order, \
-retrying until the sink accepts it, and checkpoints its progress so a restart neither loses nor \
-re-sends history. In Kubernetes it takes the environment the controller sets; standalone, use \
---checkpoint-file and omit --sink to print CloudEvents to stdout."
-)]
-pub struct VsphereArgs {
-    /// Namespace, logging and metrics, as Knative sets them.
-    #[command(flatten)]
-    pub runtime: RuntimeArgs,
+/// What the settings of every adapter have.
+pub trait SourceArgs {
+    /// Namespace, logging and metrics.
+    fn runtime(&self) -> &RuntimeArgs;
+}
 
-    /// Where events go.
-    #[command(flatten)]
-    pub delivery: SinkArgs,
+impl SourceArgs for vsphere::VsphereArgs {
+    fn runtime(&self) -> &RuntimeArgs {
+        &self.runtime
+    }
+}
 
-    /// vCenter URL; `https://` and `/sdk` are added when missing.
-    #[arg(long = "vc-url", env = adapter_env::name::VC_URL)]
-    pub vc_url: Option<String>,
+impl SourceArgs for horizon::HorizonArgs {
+    fn runtime(&self) -> &RuntimeArgs {
+        &self.runtime
+    }
+}
 
-    /// Skip vCenter certificate verification (true/false).
-    #[arg(long = "vc-insecure", env = adapter_env::name::VC_INSECURE, default_value = "false", value_parser = parse_go_bool)]
-    pub vc_insecure: bool,
+/// What every adapter needs besides its source, validated.
+#[derive(Debug, Clone)]
+pub struct Common {
+    /// Where events go; `None` prints them to stdout.
+    pub sink: Option<SinkConfig>,
+    /// Where the checkpoint is kept and how often it is saved.
+    pub checkpoint: CheckpointSettings,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub metrics_address: SocketAddr,
+    /// How the pipeline runs.
+    pub pipeline: crate::pipeline::Settings,
+    /// `K_CE_OVERRIDES`.
+    pub overrides: CeOverrides,
+    /// `NAMESPACE` when set: the `Kn-Namespace` header.
+    pub namespace: Option<String>,
+}
 
-    /// Directory with the files `username` and `password` (a mounted Secret).
-    #[arg(
-        long = "vc-secret-path",
-        env = adapter_env::name::VC_SECRET_PATH,
-        default_value = adapter_env::default::VC_SECRET_PATH
-    )]
-    pub vc_secret_path: PathBuf,
+/// Where the checkpoint is kept, how often it is saved, and how old it may be to resume from.
+#[derive(Debug, Clone)]
+pub struct CheckpointSettings {
+    /// The store.
+    pub location: StoreLocation,
+    /// How often it is saved when it moved.
+    pub period: Duration,
+    /// How old a checkpoint may be to resume from (vSphere's `maxAge`).
+    pub max_age: Option<Duration>,
+}
 
-    /// User name, used when the secret files are absent (standalone runs).
-    #[arg(long = "vc-username", env = "VC_USERNAME")]
-    pub vc_username: Option<String>,
+/// Where the checkpoint is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// A file (standalone runs).
+    File(PathBuf),
+    /// A ConfigMap.
+    ConfigMap {
+        /// Its namespace (`NAMESPACE`).
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// Without access to it, keep the checkpoint in memory (as the Go Horizon adapter,
+        /// whose controller grants none), instead of stopping.
+        memory_if_forbidden: bool,
+    },
+}
 
-    /// Password, used when the secret files are absent (standalone runs).
-    #[arg(long = "vc-password", env = "VC_PASSWORD", hide_env_values = true)]
-    pub vc_password: Option<String>,
+impl Common {
+    /// The settings both adapters share, from what each validated.
+    pub fn new(
+        runtime: &RuntimeArgs,
+        delivery: &SinkArgs,
+        sink: Option<SinkConfig>,
+        checkpoint: CheckpointSettings,
+        metrics_address: SocketAddr,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self {
+            sink,
+            pipeline: delivery.pipeline(checkpoint.period),
+            checkpoint,
+            metrics_address,
+            overrides: delivery.overrides()?,
+            namespace: runtime.namespace.clone().filter(|n| !n.is_empty()),
+        })
+    }
+}
 
-    /// PEM file with CA certificates that signed vCenter's certificate (private CAs).
-    #[arg(long = "vc-ca-bundle", env = "VC_CA_BUNDLE")]
-    pub vc_ca_bundle: Option<PathBuf>,
-
-    /// PEM text of CA certificates that signed vCenter's certificate (the VSphereSource's
-    /// `caCerts`, injected by its binding); trusted together with --vc-ca-bundle.
-    #[arg(long = "vc-ca-certs", env = adapter_env::name::VC_CA_CERTS, hide_env_values = true)]
-    pub vc_ca_certs: Option<String>,
-
-    /// Seconds allowed for one vCenter request and its answer (then the answer counts as lost
-    /// and the events are read again).
-    #[arg(
-        long = "vc-request-timeout",
-        env = "VC_REQUEST_TIMEOUT_SECONDS",
-        default_value_t = 120
-    )]
-    pub vc_request_timeout: u64,
-
-    /// Payload encoding: application/xml (default) or application/json.
-    #[arg(
-        long = "payload-encoding",
-        env = adapter_env::name::VSPHERE_PAYLOAD_ENCODING,
-        default_value = adapter_env::default::PAYLOAD_ENCODING
-    )]
-    pub payload_encoding: String,
-
-    /// Checkpoint settings, `{"maxAge":"5m","period":"10s"}` (Go durations).
-    #[arg(
-        long = "checkpoint-config",
-        env = adapter_env::name::VSPHERE_CHECKPOINT_CONFIG,
-        default_value = "{}"
-    )]
-    pub checkpoint_config: String,
-
-    /// ConfigMap (in NAMESPACE) holding the checkpoint.
-    #[arg(long = "checkpoint-configmap", env = adapter_env::name::VSPHERE_KVSTORE_CONFIGMAP)]
-    pub checkpoint_configmap: Option<String>,
-
-    /// File holding the checkpoint (standalone runs; instead of a ConfigMap).
-    #[arg(long = "checkpoint-file", env = "VSPHERE_CHECKPOINT_FILE")]
-    pub checkpoint_file: Option<PathBuf>,
-
-    /// Name of the source.
-    #[arg(long = "name", env = adapter_env::name::NAME, default_value = "adapter")]
-    pub name: String,
-
-    /// Only these event types (comma-separated type names or EventEx/ExtendedEvent
-    /// `eventTypeId`s, as the VSphereSource's `eventTypes` lists them); all when unset.
-    #[arg(long = "event-types", env = adapter_env::name::VSPHERE_EVENT_TYPES)]
-    pub event_types: Option<String>,
-
-    /// Events per ReadNextEvents call (1 to 1000).
-    #[arg(long = "page-size", env = "VSPHERE_PAGE_SIZE", default_value_t = 100)]
-    pub page_size: i32,
+/// The metrics address from the flags and the environment (`METRICS_PROMETHEUS_PORT`).
+pub fn metrics_address_from_env(runtime: &RuntimeArgs) -> Result<SocketAddr, ConfigError> {
+    let env_port = std::env::var(adapter_env::name::METRICS_PROMETHEUS_PORT).ok();
+    metrics_address(
+        runtime.metrics_address,
+        &runtime.metrics_config,
+        env_port.as_deref(),
+    )
 }
 
 /// The Knative runtime settings both adapters take: namespace, logging and metrics.
@@ -240,7 +244,7 @@ pub struct SinkArgs {
 
 impl SinkArgs {
     /// The sink settings, `None` for stdout (no `K_SINK`).
-    pub fn sink_config(&self) -> Result<Option<crate::deliver::SinkConfig>, ConfigError> {
+    pub fn sink_config(&self) -> Result<Option<SinkConfig>, ConfigError> {
         use adapter_env::name;
         let iso = |setting: &'static str, value: &Option<String>| match nonempty(value) {
             None => Ok(None),
@@ -291,7 +295,7 @@ impl SinkArgs {
         let Some(sink) = nonempty(&self.sink) else {
             return Ok(None);
         };
-        Ok(Some(crate::deliver::SinkConfig {
+        Ok(Some(SinkConfig {
             url: sink_url(name::K_SINK, &sink)?,
             dead_letter: match nonempty(&self.dead_letter_sink) {
                 Some(d) => Some(sink_url(name::K_DEAD_LETTER_SINK, &d)?),
@@ -347,139 +351,9 @@ impl SinkArgs {
     }
 }
 
-/// A setting's value, `None` when unset or blank.
-pub fn nonempty(value: &Option<String>) -> Option<String> {
-    value
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-}
-
-/// Go's `strconv.ParseBool`.
-pub fn parse_go_bool(s: &str) -> Result<bool, String> {
-    match s {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" | "" => Ok(false),
-        other => Err(format!("{other:?} is not a boolean (true or false)")),
-    }
-}
-
-/// `K_SINK_TIMEOUT`: integer seconds; unset means 30 s.
-pub fn sink_timeout(value: Option<&str>) -> Result<Duration, ConfigError> {
-    match value.map(str::trim) {
-        None | Some("") => Ok(Duration::from_secs(30)),
-        Some(v) => match v.parse::<u64>() {
-            Ok(0) => Err(ConfigError::new(
-                "K_SINK_TIMEOUT",
-                "0 seconds; use a positive number of seconds",
-            )),
-            Ok(secs) => Ok(Duration::from_secs(secs)),
-            Err(_) => Err(ConfigError::new(
-                "K_SINK_TIMEOUT",
-                format!("{v:?} is not a whole number of seconds"),
-            )),
-        },
-    }
-}
-
-/// A sink URL: absolute http or https.
-pub fn sink_url(setting: &'static str, value: &str) -> Result<url::Url, ConfigError> {
-    let url = url::Url::parse(value.trim())
-        .map_err(|e| ConfigError::new(setting, format!("{value:?} is not a URL ({e}); expected e.g. http://broker-ingress.knative-eventing.svc.cluster.local/ns/default")))?;
-    if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(ConfigError::new(
-            setting,
-            format!("{value:?} is not an http or https URL"),
-        ));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(ConfigError::new(setting, format!("{value:?} has no host")));
-    }
-    Ok(url)
-}
-
-/// The metrics address: the flag, else `METRICS_PROMETHEUS_PORT`, else `PrometheusPort` from
-/// `K_METRICS_CONFIG`, else 9090.
-pub fn metrics_address(
-    flag: Option<SocketAddr>,
-    metrics_config: &str,
-    env_port: Option<&str>,
-) -> Result<SocketAddr, ConfigError> {
-    if let Some(a) = flag {
-        return Ok(a);
-    }
-    let port = match env_port.map(str::trim).filter(|p| !p.is_empty()) {
-        Some(p) => p.parse::<u16>().map_err(|_| {
-            ConfigError::new(
-                "METRICS_PROMETHEUS_PORT",
-                format!("{p:?} is not a port number"),
-            )
-        })?,
-        None => {
-            let v: serde_json::Value = if metrics_config.trim().is_empty() {
-                serde_json::Value::Null
-            } else {
-                serde_json::from_str(metrics_config)
-                    .map_err(|e| ConfigError::new("K_METRICS_CONFIG", format!("not JSON: {e}")))?
-            };
-            v.get("PrometheusPort")
-                .and_then(serde_json::Value::as_u64)
-                .and_then(|p| u16::try_from(p).ok())
-                .filter(|p| *p != 0)
-                .unwrap_or(9090)
-        }
-    };
-    Ok(SocketAddr::from(([0, 0, 0, 0], port)))
-}
-
-/// The vCenter login: the secret files, else the username/password settings.
-pub fn credentials(args: &VsphereArgs) -> Result<vsphere_client::Credentials, ConfigError> {
-    let dir = &args.vc_secret_path;
-    let read = |name: &str| std::fs::read_to_string(dir.join(name));
-    match (read("username"), read("password")) {
-        (Ok(u), Ok(p)) => Ok(vsphere_client::Credentials::new(u, p)),
-        (Err(e), _) | (_, Err(e)) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(ConfigError::new(
-                "VC_SECRET_PATH",
-                format!("cannot read the credentials in {}: {e}", dir.display()),
-            ))
-        }
-        _ => match (&args.vc_username, &args.vc_password) {
-            (Some(u), Some(p)) => Ok(vsphere_client::Credentials::new(u, p)),
-            _ => Err(ConfigError::new(
-                "VC_SECRET_PATH",
-                format!(
-                    "no files username and password in {} and no VC_USERNAME/VC_PASSWORD; mount the vCenter Secret there or set --vc-username and --vc-password",
-                    dir.display()
-                ),
-            )),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn go_booleans() {
-        assert_eq!(parse_go_bool("true"), Ok(true));
-        assert_eq!(parse_go_bool("1"), Ok(true));
-        assert_eq!(parse_go_bool("False"), Ok(false));
-        assert!(parse_go_bool("yes").is_err());
-    }
-
-    #[test]
-    fn sink_timeout_defaults_to_30s_and_names_bad_values() {
-        assert_eq!(
-            sink_timeout(None).expect("default"),
-            Duration::from_secs(30)
-        );
-        assert_eq!(sink_timeout(Some("5")).expect("5"), Duration::from_secs(5));
-        let e = sink_timeout(Some("5s")).expect_err("unit");
-        assert!(e.to_string().contains("K_SINK_TIMEOUT"), "{e}");
-    }
 
     #[test]
     fn delivery_settings_with_knatives_meaning() {
@@ -521,25 +395,5 @@ mod tests {
         args.concurrency = 0;
         let e = args.sink_config().expect_err("concurrency");
         assert!(e.to_string().contains("DELIVERY_CONCURRENCY"), "{e}");
-    }
-
-    #[test]
-    fn sink_urls_are_checked() {
-        assert!(sink_url("K_SINK", "http://sink.default.svc.cluster.local").is_ok());
-        for bad in ["", "sink", "ftp://x/", "http://"] {
-            let e = sink_url("K_SINK", bad).expect_err(bad);
-            assert!(e.to_string().starts_with("invalid setting K_SINK"), "{e}");
-        }
-    }
-
-    #[test]
-    fn metrics_port_from_flag_env_or_config() {
-        let a = metrics_address(None, "{}", None).expect("default");
-        assert_eq!(a.port(), 9090);
-        let a = metrics_address(None, r#"{"PrometheusPort":9091}"#, None).expect("config");
-        assert_eq!(a.port(), 9091);
-        let a = metrics_address(None, r#"{"PrometheusPort":9091}"#, Some("9092")).expect("env");
-        assert_eq!(a.port(), 9092);
-        assert!(metrics_address(None, "nope", None).is_err());
     }
 }

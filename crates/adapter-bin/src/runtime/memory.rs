@@ -9,7 +9,7 @@
 //!
 //! ```no_run
 //! #[global_allocator]
-//! static ALLOCATOR: adapter::memory::Allocator = adapter::memory::Allocator;
+//! static ALLOCATOR: adapter::runtime::memory::Allocator = adapter::runtime::memory::Allocator;
 //! ```
 
 use std::sync::Arc;
@@ -37,7 +37,7 @@ pub fn release_free_memory() {
 pub async fn release_when_quiet(metrics: Arc<Metrics>, cancel: CancellationToken) {
     let activity = || metrics.read.get() + metrics.sent.get() + metrics.failed.get();
     let mut bursts = BurstEnd::new(activity());
-    while !crate::sleep_or_cancel(QUIET, &cancel).await {
+    while !super::sleep_or_cancel(QUIET, &cancel).await {
         if bursts.ended(activity()) {
             release_free_memory();
             tracing::debug!("released free memory after a burst");
