@@ -12,7 +12,7 @@ use tracing::{debug, info, warn};
 
 use super::{Adapter, Attempt, Context, Started, reconnect_backoff, retry_until_connected};
 use crate::backoff::jitter;
-use crate::encode::horizon::Encoder;
+use crate::encode::horizon::HorizonEncoder;
 use crate::error::AdapterError;
 use crate::settings::horizon::{HorizonArgs, HorizonSettings};
 use crate::settings::{Common, ConfigError};
@@ -27,7 +27,7 @@ pub struct Horizon {
 impl Adapter for Horizon {
     type Args = HorizonArgs;
     type Source = HorizonSource;
-    type Encoder = Encoder;
+    type Encoder = HorizonEncoder;
     type Session = Arc<Client>;
 
     const KIND: &'static str = "horizon";
@@ -90,11 +90,8 @@ impl Adapter for Horizon {
         };
         info!(time = cursor.time, "setting begin of event stream");
 
-        let encoder = Encoder {
-            source: s.url.clone(),
-            overrides: s.common.overrides.clone(),
-            namespace: s.common.namespace.clone(),
-        };
+        let encoder =
+            HorizonEncoder::new(&s.url, &s.common.overrides, s.common.namespace.as_deref());
         let source = HorizonSource::new(
             client.clone(),
             &s.url,

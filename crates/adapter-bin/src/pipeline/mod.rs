@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use checkpoint::CheckpointStore;
+use cloudevent_encode::binding::ContentMode;
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use jiff::Timestamp;
@@ -29,8 +30,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::checkpointing::{Progress, run_saver};
-use crate::deliver::{Gate, Outcome, Pass, Payload, Target};
-use crate::encode::{self, Encode};
+use crate::deliver::{Gate, Outcome, Pass, Target};
+use crate::encode::{self, Encode, Payload};
 use crate::source::Source;
 use crate::telemetry::Metrics;
 use report::Report;
@@ -111,7 +112,7 @@ where
     let reader = tokio::spawn(read_and_encode(
         source,
         encoder,
-        target.clone(),
+        target.mode(),
         tx,
         metrics.clone(),
         stop_reading.clone(),
@@ -221,11 +222,12 @@ where
     }
 }
 
-/// The reader task: read a batch, encode it, hand it over; until `stop`, then close the source.
+/// The reader task: read a batch, encode it for the target (`mode`), hand it over; until
+/// `stop`, then close the source.
 async fn read_and_encode<S, E>(
     mut source: S,
     encoder: E,
-    target: Target,
+    mode: ContentMode,
     tx: mpsc::Sender<ReadyBatch<S::Mark>>,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
@@ -246,7 +248,7 @@ async fn read_and_encode<S, E>(
             .map(|e| Ready {
                 mark: source.mark(e),
                 created: S::created(e),
-                payload: encode::payload(&encoder, e, &target),
+                payload: encode::outgoing(&encoder, e, mode),
             })
             .collect();
         let ready = ReadyBatch {

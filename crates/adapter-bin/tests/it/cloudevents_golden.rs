@@ -10,7 +10,8 @@
 
 use std::path::{Path, PathBuf};
 
-use adapter::encode::Encode;
+use adapter::encode::{Encode, outgoing};
+use cloudevent_encode::binding::ContentMode;
 use cloudevent_encode::{CeOverrides, EventEncoder, PayloadEncoding};
 use horizon_client::AuditEvent;
 use serde_json::{Value, json};
@@ -23,8 +24,8 @@ fn golden_path() -> PathBuf {
 /// order no meaning (Go's `net/http` sends them sorted, ours differed between the adapters),
 /// their names and values are pinned byte for byte.
 fn record<E>(case: &str, encoder: &impl Encode<E>, event: &E, out: &mut Vec<Value>) {
-    let outgoing = encoder.http(event).expect("encodes");
-    let mut headers: Vec<(String, String)> = outgoing
+    let binary = outgoing(encoder, event, ContentMode::Binary).expect("encodes");
+    let mut headers: Vec<(String, String)> = binary
         .headers
         .iter()
         .map(|(k, v)| {
@@ -37,10 +38,11 @@ fn record<E>(case: &str, encoder: &impl Encode<E>, event: &E, out: &mut Vec<Valu
         "case": case,
         "mode": "binary",
         "headers": headers,
-        "body": std::str::from_utf8(&outgoing.body).expect("UTF-8 body"),
+        "body": std::str::from_utf8(&binary.body).expect("UTF-8 body"),
     }));
-    let mut line = Vec::new();
-    encoder.line(event, &mut line);
+    let line = outgoing(encoder, event, ContentMode::Structured)
+        .expect("encodes")
+        .body;
     out.push(json!({
         "case": case,
         "mode": "structured",
@@ -109,15 +111,16 @@ fn horizon_events() -> Vec<AuditEvent> {
 
 fn horizon_records(out: &mut Vec<Value>) {
     for (name, extras) in [("plain", false), ("ns+overrides", true)] {
-        let encoder = adapter::encode::horizon::Encoder {
-            source: "https://horizon.corp.local".into(),
-            overrides: if extras {
-                overrides()
-            } else {
-                CeOverrides::none()
-            },
-            namespace: extras.then(|| "my ns".to_owned()),
+        let overrides = if extras {
+            overrides()
+        } else {
+            CeOverrides::none()
         };
+        let encoder = adapter::encode::horizon::HorizonEncoder::new(
+            "https://horizon.corp.local",
+            &overrides,
+            extras.then_some("my ns"),
+        );
         for event in horizon_events() {
             record(
                 &format!("horizon/{name}/{}", event.id),

@@ -3,8 +3,8 @@
 //! comments and strings, `use` or not), so it runs with `cargo test` and needs no tool.
 //!
 //! On failure it prints the cycles and every module's dependencies. The layers today, bottom
-//! up: `backoff`, `telemetry`, `logging`; `source`, `runtime`, `checkpointing`; `deliver`;
-//! `encode`; `pipeline`; `settings`; `error`; `adapter`; `cli`.
+//! up: `backoff`, `telemetry`, `logging`, `encode`; `source`, `runtime`, `checkpointing`;
+//! `deliver`; `pipeline`; `settings`; `error`; `adapter`; `cli`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use cloudevent_encode::cloudevents::{self, AttributesReader as _};
 use cloudevent_encode::{
     CeOverrides, ContentMode, EventEncoder, PayloadEncoding, encode_json, encode_xml,
 };
@@ -80,20 +81,24 @@ fn binary_mode_sends_what_the_go_adapter_sends() {
 fn eventex_and_extendedevent_types_use_the_event_type_id() {
     let events = special();
     let encoder = EventEncoder::new("https://vc/sdk", "8.0", PayloadEncoding::ApplicationJson);
-    let ex = encoder.attributes(by_key(&events, 20001));
-    assert_eq!(ex.ty, "com.vmware.vsphere.com.example.args.all.v0");
-    assert_eq!(ex.get("eventclass").as_deref(), Some("eventex"));
-    let ext = encoder.attributes(by_key(&events, 20003));
+    let class = |e: &cloudevents::Event| e.extension("eventclass").map(|v| v.to_string());
+    let ex = encoder.event(by_key(&events, 20001));
+    assert_eq!(ex.ty(), "com.vmware.vsphere.com.example.args.all.v0");
+    assert_eq!(class(&ex).as_deref(), Some("eventex"));
+    let ext = encoder.event(by_key(&events, 20003));
     assert_eq!(
-        ext.ty,
+        ext.ty(),
         "com.vmware.vsphere.com.vmware.applmgmt.backup.job.failed.event.v0"
     );
-    assert_eq!(ext.get("eventclass").as_deref(), Some("extendedevent"));
-    assert_eq!(ext.datacontenttype, Some("application/json"));
+    assert_eq!(class(&ext).as_deref(), Some("extendedevent"));
+    assert_eq!(ext.datacontenttype(), Some("application/json"));
     // An event type no catalogue knows: the xsi:type name.
-    let unknown = encoder.attributes(by_key(&events, 20033));
-    assert_eq!(unknown.ty, "com.vmware.vsphere.QuantumEntanglementEvent.v0");
-    assert_eq!(unknown.get("eventclass").as_deref(), Some("event"));
+    let unknown = encoder.event(by_key(&events, 20033));
+    assert_eq!(
+        unknown.ty(),
+        "com.vmware.vsphere.QuantumEntanglementEvent.v0"
+    );
+    assert_eq!(class(&unknown).as_deref(), Some("event"));
 }
 
 #[test]
@@ -284,8 +289,8 @@ fn source_is_the_normalised_endpoint_without_user_info() {
     assert!(creds.is_some());
     let encoder = EventEncoder::for_endpoint(&endpoint, "8.0", PayloadEncoding::ApplicationXml);
     let events = special();
-    let attrs = encoder.attributes(&events[0]);
-    assert_eq!(attrs.source, "https://vcenter.corp.local/sdk");
+    let event = encoder.event(&events[0]);
+    assert_eq!(event.source(), "https://vcenter.corp.local/sdk");
 }
 
 #[test]
