@@ -16,7 +16,7 @@ use crate::encode::horizon::HorizonEncoder;
 use crate::error::AdapterError;
 use crate::settings::horizon::{HorizonArgs, HorizonSettings};
 use crate::settings::{Common, ConfigError};
-use crate::source::horizon::{HorizonProgress, HorizonSource, HorizonSourceConfig};
+use crate::source::horizon::{HorizonPosition, HorizonSource, HorizonSourceConfig};
 
 /// The Horizon adapter, its settings checked.
 #[derive(Debug)]
@@ -71,7 +71,7 @@ impl Adapter for Horizon {
         );
         let resume = stored
             .as_ref()
-            .and_then(|cp| HorizonProgress::from_checkpoint(&s.url, cp));
+            .and_then(|cp| HorizonPosition::from_checkpoint(&s.url, cp));
         let cursor = match &resume {
             Some(p) => {
                 info!(time = p.cursor.time, ids = ?p.cursor.ids, "found existing checkpoint");

@@ -14,7 +14,7 @@
 //! still in flight, so a `kill -9` at any moment re-sends at most the events after the last
 //! saved watermark.
 
-mod report;
+mod progress;
 pub mod window;
 
 use std::sync::Arc;
@@ -29,12 +29,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::checkpointing::{Progress, run_saver};
+use crate::checkpointing::{LatestCheckpoint, run_saver};
 use crate::deliver::{Gate, Outcome, Pass, Target};
 use crate::encode::{self, Encode, Payload};
 use crate::source::Source;
 use crate::telemetry::Metrics;
-use report::Report;
+use progress::ProgressLines;
 use window::Window;
 
 /// How the pipeline runs.
@@ -118,13 +118,13 @@ where
         stop_reading.clone(),
     ));
 
-    // The saved progress starts at the stored checkpoint: a restart that delivers nothing
+    // The saved checkpoint starts at the stored one: a restart that delivers nothing
     // saves nothing, and one that delivers continues from it.
-    let progress = Arc::new(Progress::new(resume.clone()));
+    let latest = Arc::new(LatestCheckpoint::new(resume.clone()));
     let stop_saving = CancellationToken::new();
     let saver = tokio::spawn(run_saver(
         store,
-        progress.clone(),
+        latest.clone(),
         S::checkpoint_json,
         S::describe,
         settings.checkpoint_period,
@@ -138,7 +138,7 @@ where
     let gate = Gate::new(concurrency);
     let mut waiting: std::collections::VecDeque<Ready<S::Mark>> = Default::default();
     let mut inflight = FuturesUnordered::new();
-    let mut report = Report::new(settings.progress_interval);
+    let mut progress_lines = ProgressLines::new(settings.progress_interval);
     let mut ticker = tokio::time::interval(settings.progress_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stopping = false;
@@ -186,25 +186,25 @@ where
                         moved = true;
                     });
                     if moved {
-                        progress.set(checkpoint.clone());
+                        latest.set(checkpoint.clone());
                     }
-                    report.settled(created, &metrics);
+                    progress_lines.settled(created, &metrics);
                 }
                 if window.is_empty() && waiting.is_empty() {
-                    report.maybe_caught_up(checkpoint.as_ref().map(S::describe));
+                    progress_lines.maybe_caught_up(checkpoint.as_ref().map(S::describe));
                 }
             }
             batch = rx.recv(), if !stopping && !reading_ended && waiting.is_empty() => {
                 match batch {
                     Some(batch) => {
-                        report.batch(batch.caught_up);
+                        progress_lines.batch(batch.caught_up);
                         waiting.extend(batch.events);
                     }
                     None => reading_ended = true,
                 }
             }
             _ = ticker.tick() => {
-                report.tick(window.len() + waiting.len(), checkpoint.as_ref().map(S::describe));
+                progress_lines.tick(window.len() + waiting.len(), checkpoint.as_ref().map(S::describe));
             }
         }
     }

@@ -11,7 +11,7 @@ use crate::telemetry::Metrics;
 
 /// What the progress lines need to remember.
 #[derive(Debug)]
-pub struct Report {
+pub struct ProgressLines {
     every: Duration,
     delivered: u64,
     at_last_line: (u64, Instant),
@@ -23,7 +23,7 @@ pub struct Report {
     said_caught_up: bool,
 }
 
-impl Report {
+impl ProgressLines {
     /// Nothing delivered yet; a line every `every` while behind.
     pub fn new(every: Duration) -> Self {
         Self {
