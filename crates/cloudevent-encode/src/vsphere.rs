@@ -151,6 +151,10 @@ impl EventEncoder {
     /// The template and the binding, after a setting changed.
     fn rebuilt(mut self) -> Self {
         let mut t = cloudevents::Event::default();
+        // Each event sets its id, type and time: empty ones clone without allocating.
+        t.set_id(String::new());
+        t.set_type(String::new());
+        t.set_time(None::<DateTime<Utc>>);
         t.set_source(self.source.as_str());
         t.set_datacontenttype(self.encoding.content_type());
         t.set_extension("vsphereapiversion", self.api_version.as_str());

@@ -27,6 +27,10 @@ impl HorizonEncoder {
     /// `Kn-Namespace`.
     pub fn new(source: &str, overrides: &CeOverrides, namespace: Option<&str>) -> Self {
         let mut template = cloudevents::Event::default();
+        // Each event sets its id, type and time: empty ones clone without allocating.
+        template.set_id(String::new());
+        template.set_type(String::new());
+        template.set_time(None::<DateTime<Utc>>);
         template.set_source(source);
         template.set_datacontenttype(Some("application/json"));
         for (name, value) in overrides.iter() {

@@ -274,8 +274,12 @@ impl HttpBinding {
                 name: name.to_owned(),
                 source,
             };
-            let header_name =
-                HeaderName::try_from(format!("ce-{name}")).map_err(|e| header_err(e.into()))?;
+            let header_name = match (&value, core_header(name)) {
+                (Value::Text(_), Some(core)) => core,
+                _ => {
+                    HeaderName::try_from(format!("ce-{name}")).map_err(|e| header_err(e.into()))?
+                }
+            };
             let header_value = HeaderValue::try_from(percent_encode(&text).as_ref())
                 .map_err(|e| header_err(e.into()))?;
             headers.insert(header_name, header_value);
@@ -419,6 +423,20 @@ impl HttpBinding {
         *req.headers_mut() = headers;
         Ok(req)
     }
+}
+
+/// The header of a context attribute, without building its name.
+fn core_header(name: &str) -> Option<HeaderName> {
+    Some(HeaderName::from_static(match name {
+        "specversion" => "ce-specversion",
+        "id" => "ce-id",
+        "source" => "ce-source",
+        "type" => "ce-type",
+        "dataschema" => "ce-dataschema",
+        "subject" => "ce-subject",
+        "time" => "ce-time",
+        _ => return None,
+    }))
 }
 
 fn spec_version(v: &SpecVersion) -> &'static str {
