@@ -96,6 +96,16 @@ fi
 mkdir -p "$target_dir"
 target_dir=$(cd "$target_dir" && pwd)
 
+# The commit, with -dirty when the work tree differs from it (SOURCE_REVISION overrides).
+if [[ -z "${SOURCE_REVISION:-}" ]]; then
+    SOURCE_REVISION=$(git -C "$REPO_ROOT" rev-parse HEAD 2>/dev/null) || die "not a git checkout: set SOURCE_REVISION"
+    if [[ -n "$(git -C "$REPO_ROOT" status --porcelain --untracked-files=no)" ]]; then
+        SOURCE_REVISION+="-dirty"
+    fi
+fi
+# What `kn-vsphere version` prints: the commit's time and the revision.
+KN_VSPHERE_BUILD_DATE=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
+
 # The images: NAME PACKAGE EXPOSED-PORT (the command line tools expose none).
 images=(
     "sources-controller controller-bin 9090"
@@ -203,6 +213,7 @@ build_platform() {
     env -u SOURCE_DATE_EPOCH "CARGO_TARGET_${upper}_RUSTFLAGS=$remap" "CFLAGS_${triple//-/_}=$cflags" \
         PATH="$REPO_ROOT/tools/image:$PATH" RUSTC_WORKSPACE_WRAPPER=vmware-sources-rustc-remap \
         REMAP_WORKSPACE_FLAGS="--remap-path-prefix=$REPO_ROOT=/src --remap-path-prefix=$target_dir=/target" \
+        KN_VSPHERE_BUILD_DATE="$KN_VSPHERE_BUILD_DATE" KN_VSPHERE_GIT_REVISION="$SOURCE_REVISION" \
         "${cmd[@]}" --release --locked --target "$triple" --target-dir "$target_dir" \
         "${packages[@]}" "${bins[@]}"
 }
@@ -215,13 +226,6 @@ if [[ $build -eq 1 ]]; then
 fi
 
 cacert=$(ca_bundle)
-# The commit, with -dirty when the work tree differs from it (SOURCE_REVISION overrides).
-if [[ -z "${SOURCE_REVISION:-}" ]]; then
-    SOURCE_REVISION=$(git -C "$REPO_ROOT" rev-parse HEAD 2>/dev/null) || die "not a git checkout: set SOURCE_REVISION"
-    if [[ -n "$(git -C "$REPO_ROOT" status --porcelain --untracked-files=no)" ]]; then
-        SOURCE_REVISION+="-dirty"
-    fi
-fi
 mkdir -p "$out"
 : >"$out/digests.tmp"
 for spec in "${images[@]}"; do

@@ -10,10 +10,15 @@ like cargo's; a line every PROGRESS seconds names the binaries still running. Th
 as one more job (`cargo test --doc`). Exit status 1 when any test failed.
 
 Usage: scripts/run-tests.py [-j JOBS] [-p PACKAGE]... [--no-doc] [-- ARGS FOR EACH BINARY]
+       scripts/run-tests.py --build-only --list FILE [-p PACKAGE]...
+       scripts/run-tests.py --list FILE [-j JOBS] [--no-doc] [-- ARGS]
 
   -j JOBS        binaries at once (default: TEST_JOBS, else 3)
   -p PACKAGE     only this package's tests (repeatable; default: the whole workspace)
   --no-doc       leave the doc tests out
+  --build-only   build, write the test binaries to FILE (--list) and stop
+  --list FILE    with --build-only: where to write them; else: run the binaries FILE names,
+                 without calling cargo (so a cargo command elsewhere may hold the build lock)
 
 Also builds (does not run) every bench and example, so `cargo bench` targets still compile.
 The order comes from target/test-times.json, written by the previous run (a fresh clone uses
@@ -111,27 +116,42 @@ def main():
     ap.add_argument("-j", "--jobs", type=int, default=int(os.environ.get("TEST_JOBS", "3")))
     ap.add_argument("-p", "--package", action="append", default=[])
     ap.add_argument("--no-doc", action="store_true")
+    ap.add_argument("--build-only", action="store_true")
+    ap.add_argument("--list")
     ap.add_argument("args", nargs="*")
     opts = ap.parse_args()
     if opts.jobs < 1:
         ap.error("-j must be at least 1")
+    if opts.build_only and not opts.list:
+        ap.error("--build-only needs --list FILE")
 
-    root = subprocess.run(
-        ["cargo", "locate-project", "--workspace", "--message-format=plain"],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()
-    root = os.path.dirname(root)
-    target_dir = json.loads(
-        subprocess.run(
-            ["cargo", "metadata", "--format-version=1", "--no-deps"],
-            cwd=root, check=True, capture_output=True, text=True,
-        ).stdout
-    )["target_directory"]
-
-    binaries = build(opts.package, root)
-    for b in binaries:
-        b["pkg"] = package_name(b["package"], b["manifest"])
-        b["key"] = f"{b['pkg']}/{b['kind']}/{b['name']}"
+    if opts.list and not opts.build_only:
+        with open(opts.list, encoding="utf-8") as f:
+            saved = json.load(f)
+        root, target_dir, binaries = saved["root"], saved["target_dir"], saved["binaries"]
+        if not opts.no_doc:
+            ap.error("--list runs no doc tests (they need cargo): add --no-doc")
+    else:
+        root = subprocess.run(
+            ["cargo", "locate-project", "--workspace", "--message-format=plain"],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()
+        root = os.path.dirname(root)
+        target_dir = json.loads(
+            subprocess.run(
+                ["cargo", "metadata", "--format-version=1", "--no-deps"],
+                cwd=root, check=True, capture_output=True, text=True,
+            ).stdout
+        )["target_directory"]
+        binaries = build(opts.package, root)
+        for b in binaries:
+            b["pkg"] = package_name(b["package"], b["manifest"])
+            b["key"] = f"{b['pkg']}/{b['kind']}/{b['name']}"
+        if opts.build_only:
+            with open(opts.list, "w", encoding="utf-8") as f:
+                json.dump({"root": root, "target_dir": target_dir, "binaries": binaries}, f, indent=1)
+            log(f"{len(binaries)} test binaries built, listed in {opts.list}")
+            return
 
     times_path = os.path.join(target_dir, "test-times.json")
     try:

@@ -12,6 +12,9 @@
 #   --dir DIR    where the binaries are built and checked (default: target/cli-test)
 #   --no-build   check what DIR already holds
 #
+# The builds go to a target directory in the cache (~/.cache/vmware-sources/cli-build/<key of
+# Cargo.lock and the toolchain>), so the dependencies of the five targets compile once.
+#
 # Needs what scripts/build-cli.sh needs, plus `file`, `sha256sum`, qemu-aarch64-static and kn
 # (scripts/install-test-deps.sh installs them; kn from KN_BIN or the cache).
 set -euo pipefail
@@ -26,7 +29,7 @@ while [[ $# -gt 0 ]]; do
     --dir) dir=${2:?--dir needs a directory}; shift ;;
     --no-build) build=0 ;;
     -h | --help)
-        sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+        awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
         exit 0
         ;;
     *) echo "test-cli.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
@@ -67,7 +70,14 @@ version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' "$RE
 
 start=$SECONDS
 if [[ $build -eq 1 ]]; then
-    "$REPO_ROOT/scripts/build-cli.sh" --quick --out "$dir"
+    # The five cross builds' dependencies are compiled once per Cargo.lock and toolchain and kept
+    # in the cache (a fresh checkout then compiles only the workspace's crates); other keys'
+    # directories are removed.
+    key=$(cat "$REPO_ROOT/Cargo.lock" "$REPO_ROOT/rust-toolchain.toml" | sha256sum | cut -c1-16)
+    cli_target="$CACHE_DIR/cli-build/$key"
+    mkdir -p "$CACHE_DIR/cli-build"
+    find "$CACHE_DIR/cli-build" -mindepth 1 -maxdepth 1 -type d ! -name "$key" -exec rm -rf {} +
+    "$REPO_ROOT/scripts/build-cli.sh" --quick --out "$dir" --target-dir "$cli_target"
 fi
 echo "build: $((SECONDS - start))s"
 

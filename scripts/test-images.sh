@@ -27,7 +27,8 @@
 #        sources-controller --help    exits 0 and names its environment (VSPHERE_ADAPTER)
 #        list-vms                     lists the VMs of govmomi's vcsim (on the host's loopback,
 #                                     so this one shares the host's network namespace)
-#        kn-vsphere --help            (when the workspace has it) exits 0
+#        kn-vsphere version           (when the workspace has it) prints the revision it was
+#                                     built from (SOURCE_REVISION), not "unknown"
 #      and, with linux/arm64, runs each arm64 binary from its unpacked image under
 #      qemu-aarch64-static (Debian's qemu-user-static) the same way.
 #
@@ -326,8 +327,9 @@ while read -r name digest; do
         run_to_exit "$name" "vs-test-$suffix-$name" "$dir" $'^DC0_H0_VM0\tpoweredOn\tDC0_H0$'
         ;;
     kn-vsphere)
-        set_args "$dir" --help
-        run_to_exit "$name" "vs-test-$suffix-$name" "$dir" '[Uu]sage'
+        # The release build says what it was built from.
+        set_args "$dir" version
+        run_to_exit "$name" "vs-test-$suffix-$name" "$dir" "^Git Revision: *$SOURCE_REVISION\$"
         ;;
     *) die "no start check for image $name" ;;
     esac
