@@ -271,40 +271,7 @@ import (
 	"go.etcd.io/etcd/server/v3/etcdmain"
 )
 
-func # ---- kn vsphere binaries for five platforms (scripts/build-cli.sh, scripts/test-cli.sh) -------
-# Rust's targets for the `kn vsphere` plugin's macOS (amd64, arm64) and Windows (amd64) builds;
-# the Linux ones are RUST_IMAGE_TARGETS' musl targets. The linker for all five is zig (the
-# venv scripts/build-images.sh and scripts/build-cli.sh install from PyPI into the cache); `file`
-# (Debian) reads the binaries in the test. Pinned by the toolchain (rust-toolchain.toml).
-readonly RUST_CLI_TARGETS=(x86_64-apple-darwin aarch64-apple-darwin x86_64-pc-windows-gnu)
-readonly CLI_DEBIAN_PACKAGES=("file=1:5.44-3")
-
-install_cli_targets() {
-    local triple installed spec
-    installed=$(rustup target list --installed 2>/dev/null) || die "rustup is needed to add Rust targets"
-    for triple in "${RUST_CLI_TARGETS[@]}"; do
-        if grep -qx "$triple" <<<"$installed"; then
-            log "Rust target $triple already installed"
-        else
-            log "adding the Rust target $triple (rustup)"
-            rustup target add "$triple" >&2 || die "rustup target add $triple failed"
-        fi
-    done
-    for spec in "${CLI_DEBIAN_PACKAGES[@]}"; do
-        if deb_installed "${spec%%=*}" "${spec#*=}"; then
-            log "${spec%%=*} ${spec#*=} already installed"
-        else
-            [[ $(id -u) -eq 0 ]] || die "installing $spec needs root (apt-get)"
-            log "installing $spec (Debian)"
-            DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$spec" >&2 ||
-                { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$spec" >&2; } ||
-                die "apt-get install $spec failed"
-        fi
-    done
-}
-# ---- end of the kn vsphere binaries' dependencies ---------------------------------------------
-
-main() { etcdmain.Main(os.Args) }
+func main() { etcdmain.Main(os.Args) }
 GO
         if ! (cd "$mod" && go_build_env go mod tidy && go_build_env CGO_ENABLED=0 go build -trimpath \
             -ldflags "-s -w" -o "$bin.tmp" .); then
@@ -482,6 +449,40 @@ install_semver_checks() {
     fi
     ENV_LINES+=("export CARGO_SEMVER_CHECKS=$bin")
 }
+
+# ---- kn vsphere binaries for five platforms (scripts/build-cli.sh, scripts/test-cli.sh) -------
+# Rust's targets for the `kn vsphere` plugin's macOS (amd64, arm64) and Windows (amd64) builds;
+# the Linux ones are RUST_IMAGE_TARGETS' musl targets. The linker for all five is zig (the
+# venv scripts/build-images.sh and scripts/build-cli.sh install from PyPI into the cache); `file`
+# (Debian) reads the binaries in the test. Pinned by the toolchain (rust-toolchain.toml).
+readonly RUST_CLI_TARGETS=(x86_64-apple-darwin aarch64-apple-darwin x86_64-pc-windows-gnu)
+readonly CLI_DEBIAN_PACKAGES=("file=1:5.44-3")
+
+install_cli_targets() {
+    local triple installed spec
+    installed=$(rustup target list --installed 2>/dev/null) || die "rustup is needed to add Rust targets"
+    for triple in "${RUST_CLI_TARGETS[@]}"; do
+        if grep -qx "$triple" <<<"$installed"; then
+            log "Rust target $triple already installed"
+        else
+            log "adding the Rust target $triple (rustup)"
+            rustup target add "$triple" >&2 || die "rustup target add $triple failed"
+        fi
+    done
+    for spec in "${CLI_DEBIAN_PACKAGES[@]}"; do
+        if deb_installed "${spec%%=*}" "${spec#*=}"; then
+            log "${spec%%=*} ${spec#*=} already installed"
+        else
+            [[ $(id -u) -eq 0 ]] || die "installing $spec needs root (apt-get)"
+            log "installing $spec (Debian)"
+            DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$spec" >&2 ||
+                { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$spec" >&2; } ||
+                die "apt-get install $spec failed"
+        fi
+    done
+}
+# ---- end of the kn vsphere binaries' dependencies ---------------------------------------------
+
 
 main() {
     while [[ $# -gt 0 ]]; do
