@@ -21,6 +21,8 @@
 #   benches/adapter-measure.sh                 # from the repository root; takes ~5 minutes
 #   MIX=compact benches/adapter-measure.sh     # small events only (default: realistic)
 #   ADAPTER_FEATURES=--no-default-features benches/adapter-measure.sh   # without --simulate
+#   ADAPTER_BIN=target/x86_64-unknown-linux-musl/release/vsphere-adapter benches/adapter-measure.sh
+#                                              # another build of the adapter (the image's)
 #
 # One adapter process and one simulator run through the phases in order (catch-up, latency,
 # idle); the sink is the bench-sink example of adapter-bin (202 at once). Payloads are JSON
@@ -72,7 +74,8 @@ adapter_features=${ADAPTER_FEATURES:-}
 # shellcheck disable=SC2086 # ADAPTER_FEATURES holds cargo flags
 (cd "$root" && cargo build --quiet --release -p adapter-bin --bins --example bench-sink $adapter_features)
 target_dir=$(cd "$root" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-adapter_bin=$target_dir/release/vsphere-adapter
+# ADAPTER_BIN measures another build of the adapter (e.g. the musl binary of an image).
+adapter_bin=${ADAPTER_BIN:-$target_dir/release/vsphere-adapter}
 sim_bin=$target_dir/release/vsphere-sim
 sink_bin=$target_dir/release/examples/bench-sink
 

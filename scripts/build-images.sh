@@ -96,6 +96,16 @@ fi
 mkdir -p "$target_dir"
 target_dir=$(cd "$target_dir" && pwd)
 
+# The commit, with -dirty when the work tree differs from it (SOURCE_REVISION overrides).
+if [[ -z "${SOURCE_REVISION:-}" ]]; then
+    SOURCE_REVISION=$(git -C "$REPO_ROOT" rev-parse HEAD 2>/dev/null) || die "not a git checkout: set SOURCE_REVISION"
+    if [[ -n "$(git -C "$REPO_ROOT" status --porcelain --untracked-files=no)" ]]; then
+        SOURCE_REVISION+="-dirty"
+    fi
+fi
+# What `kn-vsphere version` prints: the commit's time and the revision.
+KN_VSPHERE_BUILD_DATE=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
+
 # The images: NAME PACKAGE EXPOSED-PORT (the command line tools expose none).
 images=(
     "sources-controller controller-bin 9090"
@@ -166,9 +176,16 @@ build_platform() {
     fi
     local upper=${triple//-/_}
     upper=${upper^^}
-    # Later prefixes win: a target directory outside the checkout becomes /target.
-    local remap="--remap-path-prefix=$REPO_ROOT=/src --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$target_dir=/target"
-    local cflags="-ffile-prefix-map=$REPO_ROOT=/src -ffile-prefix-map=$cargo_home=/cargo -ffile-prefix-map=$target_dir=/target"
+    # Paths in the binaries: the checkout becomes /src, cargo's home /cargo, the target
+    # directory /target. Only the workspace's own crates are compiled from the checkout, so its
+    # remapping goes to them alone, through RUSTC_WORKSPACE_WRAPPER: the dependencies' flags
+    # (RUSTFLAGS, CFLAGS) then do not name the checkout, and a build of another checkout into
+    # the same target directory reuses their artifacts (scripts/test-images.sh's second build).
+    # Cargo hashes the wrapper as named into the workspace crates' metadata (and so their
+    # symbols): it is named as a command on PATH, never by its path, which differs by checkout.
+    # Later prefixes win: a target directory inside the checkout still becomes /target.
+    local remap="--remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$target_dir=/target"
+    local cflags="-ffile-prefix-map=$cargo_home=/cargo -ffile-prefix-map=$target_dir=/target"
     # mimalloc prints its build time (__DATE__, __TIME__): gcc would take it from
     # SOURCE_DATE_EPOCH, zig's clang takes the clock. Fixed values for both; SOURCE_DATE_EPOCH is
     # then kept away from cargo, whose build scripts would rebuild on every new commit time.
@@ -194,6 +211,9 @@ build_platform() {
     fi
     log "building ${bins[*]} for $triple (release profile)"
     env -u SOURCE_DATE_EPOCH "CARGO_TARGET_${upper}_RUSTFLAGS=$remap" "CFLAGS_${triple//-/_}=$cflags" \
+        PATH="$REPO_ROOT/tools/image:$PATH" RUSTC_WORKSPACE_WRAPPER=vmware-sources-rustc-remap \
+        REMAP_WORKSPACE_FLAGS="--remap-path-prefix=$REPO_ROOT=/src --remap-path-prefix=$target_dir=/target" \
+        KN_VSPHERE_BUILD_DATE="$KN_VSPHERE_BUILD_DATE" KN_VSPHERE_GIT_REVISION="$SOURCE_REVISION" \
         "${cmd[@]}" --release --locked --target "$triple" --target-dir "$target_dir" \
         "${packages[@]}" "${bins[@]}"
 }
@@ -206,13 +226,6 @@ if [[ $build -eq 1 ]]; then
 fi
 
 cacert=$(ca_bundle)
-# The commit, with -dirty when the work tree differs from it (SOURCE_REVISION overrides).
-if [[ -z "${SOURCE_REVISION:-}" ]]; then
-    SOURCE_REVISION=$(git -C "$REPO_ROOT" rev-parse HEAD 2>/dev/null) || die "not a git checkout: set SOURCE_REVISION"
-    if [[ -n "$(git -C "$REPO_ROOT" status --porcelain --untracked-files=no)" ]]; then
-        SOURCE_REVISION+="-dirty"
-    fi
-fi
 mkdir -p "$out"
 : >"$out/digests.tmp"
 for spec in "${images[@]}"; do

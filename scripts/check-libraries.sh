@@ -10,9 +10,10 @@
 #      exists: a change that breaks users needs a version bump. Before the first tag there is no
 #      published API to compare with, and this step says so.
 #
-# Usage: scripts/check-libraries.sh [--no-verify] [-p PACKAGE]...
-#   --no-verify   package without building the packaged sources (quicker, weaker)
-#   -p PACKAGE    check only this library (repeatable; default: all five)
+# Usage: scripts/check-libraries.sh [--no-verify] [--semver-only] [-p PACKAGE]...
+#   --no-verify    package without building the packaged sources (quicker, weaker)
+#   --semver-only  only step 3 (scripts/test-semver-gate.sh: steps 1 and 2 already ran)
+#   -p PACKAGE     check only this library (repeatable; default: all five)
 #
 # cargo-semver-checks is the one scripts/install-test-deps.sh builds (CARGO_SEMVER_CHECKS);
 # without it, this script builds the same pinned version into the cache.
@@ -29,10 +30,12 @@ readonly SEMVER_CHECKS_VERSION=0.51.0
 
 CACHE_DIR="${VMWARE_SOURCES_CACHE:-$HOME/.cache/vmware-sources}"
 verify=(--locked)
+semver_only=0
 LIBRARIES=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
     --no-verify) verify+=(--no-verify) ;;
+    --semver-only) semver_only=1 ;;
     -p | --package)
         [[ $# -ge 2 ]] || { echo "check-libraries.sh: $1 needs a package name (one of: ${ALL_LIBRARIES[*]})" >&2; exit 2; }
         known=0
@@ -65,21 +68,24 @@ for p in "${LIBRARIES[@]}"; do
     packages+=(-p "$p")
 done
 
-echo "check-libraries: cargo doc --no-deps (warnings are errors)"
-RUSTDOCFLAGS="${RUSTDOCFLAGS:-} -D warnings" cargo doc --no-deps --locked "${packages[@]}"
+echo "check-libraries: libraries ${LIBRARIES[*]}"
+if [[ $semver_only -eq 0 ]]; then
+    echo "check-libraries: cargo doc --no-deps (warnings are errors)"
+    RUSTDOCFLAGS="${RUSTDOCFLAGS:-} -D warnings" cargo doc --no-deps --locked "${packages[@]}"
 
-echo "check-libraries: cargo package ${LIBRARIES[*]}"
-# --allow-dirty: CI checks out a clean tree, a developer may run this before committing.
-cargo package --allow-dirty "${verify[@]}" "${packages[@]}"
-# Where cargo wrote them: target/package, or under CARGO_TARGET_DIR / build.target-dir.
-target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-for p in "${LIBRARIES[@]}"; do
-    crate=$(ls -t "$target_dir"/package/"$p"-[0-9]*.crate 2>/dev/null | head -n 1 || true)
-    [[ -n "$crate" ]] || { echo "check-libraries: no package written for $p" >&2; exit 1; }
-    printf 'check-libraries:   %s (%s files, %s)\n' "$(basename "$crate")" \
-        "$(tar -tzf "$crate" | wc -l)" "$(du -h "$crate" | cut -f1)"
-done
+    echo "check-libraries: cargo package ${LIBRARIES[*]}"
+    # --allow-dirty: CI checks out a clean tree, a developer may run this before committing.
+    cargo package --allow-dirty "${verify[@]}" "${packages[@]}"
+    # Where cargo wrote them: target/package, or under CARGO_TARGET_DIR / build.target-dir.
+    target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+    for p in "${LIBRARIES[@]}"; do
+        crate=$(ls -t "$target_dir"/package/"$p"-[0-9]*.crate 2>/dev/null | head -n 1 || true)
+        [[ -n "$crate" ]] || { echo "check-libraries: no package written for $p" >&2; exit 1; }
+        printf 'check-libraries:   %s (%s files, %s)\n' "$(basename "$crate")" \
+            "$(tar -tzf "$crate" | wc -l)" "$(du -h "$crate" | cut -f1)"
+    done
+fi
 
 tag=$(git tag --list 'v*' --sort=-version:refname 2>/dev/null | head -n 1)
 if [[ -z "$tag" ]]; then

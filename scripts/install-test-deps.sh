@@ -35,7 +35,7 @@ readonly VCSIM_MODULE="github.com/vmware/govmomi/vcsim"
 readonly VCSIM_VERSION="v0.46.3"
 
 # govc, built from the same govmomi module and version as vcsim, and pyVmomi, in a venv: real
-# clients pointed at vsphere-sim (crates/vsphere-sim/tests/clients.rs).
+# clients pointed at vsphere-sim (crates/vsphere-sim/tests/it/clients.rs).
 readonly GOVC_MODULE="github.com/vmware/govmomi/govc"
 # The pyVmomi release and wheel tools/catalogue pins (PyPI, checked by its sha256).
 readonly PYVMOMI_VERSION="9.1.1.0"
@@ -431,11 +431,14 @@ install_semver_checks() {
     if stamp_ok semver-checks "$SEMVER_CHECKS_VERSION" "$bin"; then
         log "cargo-semver-checks ${SEMVER_CHECKS_VERSION} already installed: $bin"
     else
-        log "building cargo-semver-checks ${SEMVER_CHECKS_VERSION} from crates.io (once; about 10 minutes on 2 cores)"
+        log "building cargo-semver-checks ${SEMVER_CHECKS_VERSION} from crates.io (once; several minutes on 2 cores)"
         local start=$SECONDS
         mkdir -p "$CACHE_DIR/build"
         # Its own target directory under the cache: a later run of this script reuses it.
-        if ! cargo install --locked --quiet --version "$SEMVER_CHECKS_VERSION" --root "$root" \
+        # Its release profile asks for fat LTO in one codegen unit, which takes about twice as
+        # long to build on two cores; a tool that runs for seconds does not need it.
+        if ! CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+            cargo install --locked --quiet --version "$SEMVER_CHECKS_VERSION" --root "$root" \
             --target-dir "$CACHE_DIR/build/semver-checks-target" cargo-semver-checks >&2; then
             die "cargo install cargo-semver-checks@${SEMVER_CHECKS_VERSION} failed"
         fi
@@ -446,6 +449,40 @@ install_semver_checks() {
     fi
     ENV_LINES+=("export CARGO_SEMVER_CHECKS=$bin")
 }
+
+# ---- kn vsphere binaries for five platforms (scripts/build-cli.sh, scripts/test-cli.sh) -------
+# Rust's targets for the `kn vsphere` plugin's macOS (amd64, arm64) and Windows (amd64) builds;
+# the Linux ones are RUST_IMAGE_TARGETS' musl targets. The linker for all five is zig (the
+# venv scripts/build-images.sh and scripts/build-cli.sh install from PyPI into the cache); `file`
+# (Debian) reads the binaries in the test. Pinned by the toolchain (rust-toolchain.toml).
+readonly RUST_CLI_TARGETS=(x86_64-apple-darwin aarch64-apple-darwin x86_64-pc-windows-gnu)
+readonly CLI_DEBIAN_PACKAGES=("file=1:5.44-3")
+
+install_cli_targets() {
+    local triple installed spec
+    installed=$(rustup target list --installed 2>/dev/null) || die "rustup is needed to add Rust targets"
+    for triple in "${RUST_CLI_TARGETS[@]}"; do
+        if grep -qx "$triple" <<<"$installed"; then
+            log "Rust target $triple already installed"
+        else
+            log "adding the Rust target $triple (rustup)"
+            rustup target add "$triple" >&2 || die "rustup target add $triple failed"
+        fi
+    done
+    for spec in "${CLI_DEBIAN_PACKAGES[@]}"; do
+        if deb_installed "${spec%%=*}" "${spec#*=}"; then
+            log "${spec%%=*} ${spec#*=} already installed"
+        else
+            [[ $(id -u) -eq 0 ]] || die "installing $spec needs root (apt-get)"
+            log "installing $spec (Debian)"
+            DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$spec" >&2 ||
+                { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$spec" >&2; } ||
+                die "apt-get install $spec failed"
+        fi
+    done
+}
+# ---- end of the kn vsphere binaries' dependencies ---------------------------------------------
+
 
 main() {
     while [[ $# -gt 0 ]]; do
@@ -471,6 +508,7 @@ main() {
     install_rust_targets
     install_debian_packages
     install_semver_checks
+    install_cli_targets
 
     if [[ $ENV_ONLY -eq 0 ]]; then
         log "cache: $CACHE_DIR"

@@ -8,11 +8,14 @@
 #   --out DIR      copy the images of the first build there (what scripts/build-images.sh
 #                  writes: layouts, tarballs, digests), e.g. for config/release.sh --images
 #
-#   1. builds the images (scripts/build-images.sh) twice from cold: once in this checkout with
-#      its target/, once in a copy of the work tree at another path with a fresh target
-#      directory; both digests files and every tarball must be byte-identical. What that
-#      proves: the same sources, Cargo.lock, toolchain and SOURCE_DATE_EPOCH give the same
-#      images wherever the checkout lies (no cached artifact is shared between the builds).
+#   1. builds the images (scripts/build-images.sh) twice: once in this checkout, once in a copy
+#      of the work tree at another path; both digests files and every tarball must be
+#      byte-identical. What that proves: the same sources, Cargo.lock, toolchain and
+#      SOURCE_DATE_EPOCH give the same images wherever the checkout lies. The second build
+#      compiles every workspace crate and links every binary again (the copy's crates are other
+#      packages to cargo), but shares the first build's target directory, so it reuses the
+#      dependencies' compiled artifacts: build-images.sh keeps the checkout's path out of their
+#      flags. (Whether rustc compiles a dependency the same way twice is not what this checks.)
 #   2. reads every image with tools that are not ours: skopeo (the OCI layout and the
 #      docker-archive tarball, which is what `docker load` reads) and umoci (unpacks the
 #      layout into an OCI runtime bundle, translating the image config: user, entrypoint,
@@ -24,7 +27,8 @@
 #        sources-controller --help    exits 0 and names its environment (VSPHERE_ADAPTER)
 #        list-vms                     lists the VMs of govmomi's vcsim (on the host's loopback,
 #                                     so this one shares the host's network namespace)
-#        kn-vsphere --help            (when the workspace has it) exits 0
+#        kn-vsphere version           (when the workspace has it) prints the revision it was
+#                                     built from (SOURCE_REVISION), not "unknown"
 #      and, with linux/arm64, runs each arm64 binary from its unpacked image under
 #      qemu-aarch64-static (Debian's qemu-user-static) the same way.
 #
@@ -106,14 +110,19 @@ log "build 1 of 2: $REPO_ROOT (target/)"
 "$REPO_ROOT/scripts/build-images.sh" --platforms "$platforms" --out "$work/a"
 build1=$((SECONDS - start))
 
-log "build 2 of 2: a copy of the work tree at $work/src with a fresh target directory"
+target_dir=$(cd "$REPO_ROOT" && cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+log "build 2 of 2: a copy of the work tree at $work/src, into the same target directory"
 start=$SECONDS
 mkdir -p "$work/src"
 # Tracked and untracked-but-not-ignored files: what the first build compiled.
+# Extracted with new modification times (-m): cargo then compiles every workspace crate again
+# instead of taking the copy's sources for the ones it built from this checkout.
 (cd "$REPO_ROOT" && git ls-files -z --cached --others --exclude-standard |
     while IFS= read -r -d '' f; do [[ -e "$f" ]] && printf '%s\0' "$f"; done |
-    tar --null -T - -cf -) | tar -xf - -C "$work/src"
-"$work/src/scripts/build-images.sh" --platforms "$platforms" --out "$work/b" --target-dir "$work/src/target"
+    tar --null -T - -cf -) | tar -xmf - -C "$work/src"
+"$work/src/scripts/build-images.sh" --platforms "$platforms" --out "$work/b" --target-dir "$target_dir" \
+    2>&1 | tee "$work/build2.log" >&2
 build2=$((SECONDS - start))
 
 diff -u "$work/a/digests" "$work/b/digests" || die "the two builds gave different digests"
@@ -121,7 +130,12 @@ while read -r name digest; do
     cmp "$work/a/$name.tar" "$work/b/$name.tar" || die "$name.tar differs between the builds"
 done <"$work/a/digests"
 log "reproducible: both builds gave the same digests and tarballs (build 1: ${build1}s, build 2: ${build2}s)"
-# The second copy is no longer needed; its target directory is large.
+# A second build that compiled nothing would prove nothing: every image's package was compiled
+# again, from the copy.
+for pkg in adapter-bin controller-bin examples vsphere-client; do
+    grep -q "Compiling $pkg v.* ($work/src/" "$work/build2.log" ||
+        die "build 2 did not compile $pkg from the copy (see $work/build2.log)"
+done
 rm -rf "$work/src" "$work/b"
 fi
 
@@ -313,8 +327,9 @@ while read -r name digest; do
         run_to_exit "$name" "vs-test-$suffix-$name" "$dir" $'^DC0_H0_VM0\tpoweredOn\tDC0_H0$'
         ;;
     kn-vsphere)
-        set_args "$dir" --help
-        run_to_exit "$name" "vs-test-$suffix-$name" "$dir" '[Uu]sage'
+        # The release build says what it was built from.
+        set_args "$dir" version
+        run_to_exit "$name" "vs-test-$suffix-$name" "$dir" "^Git Revision: *$SOURCE_REVISION\$"
         ;;
     *) die "no start check for image $name" ;;
     esac

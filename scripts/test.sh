@@ -10,12 +10,22 @@
 #   4. cargo clippy --workspace --all-targets -- -D warnings
 #   5. scripts/test-images.sh                  the release images: built twice (same digests),
 #                                              read by skopeo and umoci, started with runc
-#   6. cargo test --workspace                  with RELEASE_IMAGES: release.yaml names the
-#                                              images step 5 built, by digest
-#   7. scripts/check-libraries.sh              the library crates' docs and packages
-#   8. scripts/test-semver-gate.sh             check-libraries.sh's semver step, against a
+#   6. cargo test, built                       every test target (scripts/run-tests.py
+#                                              --build-only), benches and examples built too,
+#                                              and the doc tests run (cargo test --doc)
+#   7. cargo test, run                         the test binaries, several at once
+#                                              (scripts/run-tests.py; TEST_JOBS, default 3).
+#                                              With RELEASE_IMAGES: release.yaml names the
+#                                              images step 5 built, by digest.
+#      While they run, at the lowest CPU priority (nice 19), so that they only take what the
+#      waiting tests leave idle, one after another, each with its own log:
+#        scripts/check-libraries.sh            the library crates' docs and packages
+#        scripts/test-semver-gate.sh           check-libraries.sh's semver step, against a
 #                                              scratch tag: passes an addition, stops a break
-#   9. cargo bench --workspace --no-run        benches still compile
+#        scripts/test-cli.sh                   the kn vsphere binaries for five platforms: built,
+#                                              run (Linux) or checked by file type (others)
+#      Their logs are printed when the tests are done; each is a step of its own in the
+#      summary, which gives wall time and the CPU seconds each step used.
 #
 # SKIP_IMAGES=1 leaves step 5 out (a developer's quick run; the release tests then use fixed
 # references). CI never sets it.
@@ -35,12 +45,19 @@ fi
 
 CURRENT_STEP=""
 STEP_START=$SECONDS
+STEP_CPU=0
 SUMMARY=()
 TEST_TOTALS=""
-TEST_LOG=""
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/vmware-sources-test.XXXXXX")
+BACKGROUND=()
 
 banner() {
     printf '\n==> %s\n' "$*"
+}
+
+# cpu_centis: user+sys CPU of this shell's finished children so far, in hundredths of a second.
+cpu_centis() {
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($16 + $17) * 100 / hz }' "/proc/$$/stat"
 }
 
 # step NAME: starts a step (the previous one succeeded).
@@ -48,37 +65,97 @@ step() {
     finish_step
     CURRENT_STEP=$1
     STEP_START=$SECONDS
+    STEP_CPU=$(cpu_centis)
     banner "$CURRENT_STEP"
+}
+
+# summary_line STATUS SECONDS CPU-CENTIS NAME
+summary_line() {
+    SUMMARY+=("$(printf '%-4s %5ss %6s cpu-s  %s' "$1" "$2" "$(awk -v c="$3" 'BEGIN { printf "%.0f", c / 100 }')" "$4")")
 }
 
 finish_step() {
     if [[ -n "$CURRENT_STEP" ]]; then
-        SUMMARY+=("ok   $((SECONDS - STEP_START))s  $CURRENT_STEP")
+        summary_line ok "$((SECONDS - STEP_START))" "$(($(cpu_centis) - STEP_CPU))" "$CURRENT_STEP"
     fi
     CURRENT_STEP=""
 }
 
 on_exit() {
     local rc=$?
+    local job pgid
+    for job in "${BACKGROUND[@]}"; do
+        # A background step still running when an earlier step failed: its process group.
+        pgid=$(cat "${job##*:}.pgid" 2>/dev/null || true)
+        [[ -z "$pgid" ]] || kill -- "-$pgid" 2>/dev/null || true
+    done
     if [[ $rc -ne 0 && -n "$CURRENT_STEP" ]]; then
-        SUMMARY+=("FAIL $((SECONDS - STEP_START))s  $CURRENT_STEP")
+        summary_line FAIL "$((SECONDS - STEP_START))" "$(($(cpu_centis) - STEP_CPU))" "$CURRENT_STEP"
     fi
     if [[ ${#SUMMARY[@]} -gt 0 ]]; then
-        banner "summary"
+        banner "summary (wall time, CPU seconds)"
         printf '  %s\n' "${SUMMARY[@]}"
     fi
     if [[ $rc -ne 0 ]]; then
         printf '\nscripts/test.sh: FAILED (exit %d) in: %s\n' "$rc" "${CURRENT_STEP:-setup}" >&2
     elif [[ -n "$TEST_TOTALS" ]]; then
-        # Last line of the run: the totals of `cargo test --workspace`.
+        # Last line of the run: the totals of the tests.
         printf '\n%s\n' "$TEST_TOTALS"
     fi
-    if [[ -n "$TEST_LOG" ]]; then
-        rm -f "$TEST_LOG"
-    fi
+    rm -rf "$WORK"
     exit "$rc"
 }
 trap on_exit EXIT
+
+# background NAME COMMAND...: starts COMMAND at the lowest CPU priority, its output in a log.
+background() {
+    local name=$1
+    shift
+    local log="$WORK/background-${#BACKGROUND[@]}.log"
+    (
+        start=$SECONDS
+        set +e
+        # Its own process group (setsid keeps the pid when not a group leader), so that a
+        # failure elsewhere can stop all of it.
+        setsid nice -n 19 "$@" >"$log" 2>&1 &
+        echo "$!" >"$log.pgid"
+        wait "$!"
+        rc=$?
+        # Wall seconds and this job's CPU (its children's user+sys), for the summary.
+        printf '%s %s %s\n' "$rc" "$((SECONDS - start))" \
+            "$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($16 + $17) * 100 / hz }' "/proc/$BASHPID/stat")" \
+            >"$log.status"
+        exit "$rc"
+    ) &
+    BACKGROUND+=("$!:$name:$log")
+}
+
+# wait_background: prints each background step's log and adds it to the summary; fails when one
+# failed.
+wait_background() {
+    local job pid name log rc secs cpu failed=""
+    for job in "${BACKGROUND[@]}"; do
+        pid=${job%%:*}
+        name=${job#*:}
+        log=${name#*:}
+        name=${name%%:*}
+        wait "$pid" || true
+        banner "$name (ran beside the tests; its output)"
+        cat "$log"
+        read -r rc secs cpu <"$log.status" || { rc=1 secs=0 cpu=0; }
+        if [[ $rc -eq 0 ]]; then
+            summary_line ok "$secs" "$cpu" "$name, beside the tests"
+        else
+            summary_line FAIL "$secs" "$cpu" "$name, beside the tests"
+            failed+="${failed:+, }$name"
+        fi
+    done
+    BACKGROUND=()
+    if [[ -n "$failed" ]]; then
+        echo "scripts/test.sh: failed beside the tests: $failed" >&2
+        return 1
+    fi
+}
 
 step "install test dependencies (scripts/install-test-deps.sh)"
 deps_env=$("$REPO_ROOT/scripts/install-test-deps.sh" --env)
@@ -114,10 +191,24 @@ else
     export RELEASE_IMAGES="$IMAGES_DIR"
 fi
 
-step "cargo test --workspace"
-TEST_LOG=$(mktemp "${TMPDIR:-/tmp}/vmware-sources-test.XXXXXX")
-cargo test --workspace 2>&1 | tee "$TEST_LOG"
-# Totals over every test binary and the doctests, as one closing line.
+step "cargo test: build every test target, run the doc tests"
+TEST_LIST="$WORK/test-binaries.json"
+"$REPO_ROOT/scripts/run-tests.py" --build-only --list "$TEST_LIST"
+TEST_LOG="$WORK/tests.log"
+cargo test --workspace --doc 2>&1 | tee "$TEST_LOG"
+
+step "cargo test: run the test binaries (scripts/run-tests.py)"
+# Cargo is not needed from here on by the tests (they run from the list), so the background
+# steps may hold its build lock.
+background "scripts/check-libraries.sh (library docs and packages)" \
+    "$REPO_ROOT/scripts/check-libraries.sh"
+background "scripts/test-semver-gate.sh (the semver step stops a breaking change)" \
+    "$REPO_ROOT/scripts/test-semver-gate.sh"
+background "scripts/test-cli.sh (kn vsphere for five platforms)" \
+    "$REPO_ROOT/scripts/test-cli.sh"
+tests_rc=0
+"$REPO_ROOT/scripts/run-tests.py" --list "$TEST_LIST" --no-doc 2>&1 | tee -a "$TEST_LOG" || tests_rc=$?
+# Totals over every test binary and the doc tests, as one closing line.
 read -r passed failed ignored < <(
     awk '/^test result: /{
             for (i = 1; i <= NF; i++) {
@@ -132,15 +223,12 @@ if [[ $passed -eq 0 ]]; then
     exit 1
 fi
 TEST_TOTALS=$(printf 'tests: %d passed, %d failed, %d skipped' "$passed" "$failed" "$ignored")
-
-step "scripts/check-libraries.sh (library docs and packages)"
-"$REPO_ROOT/scripts/check-libraries.sh"
-
-step "scripts/test-semver-gate.sh (the semver step stops a breaking change)"
-"$REPO_ROOT/scripts/test-semver-gate.sh"
-
-step "cargo bench --workspace --no-run"
-cargo bench --workspace --no-run
-
+[[ $tests_rc -eq 0 ]] || exit "$tests_rc"
 finish_step
+
+if ! wait_background; then
+    CURRENT_STEP="the steps beside the tests"
+    exit 1
+fi
+
 banner "all steps passed"

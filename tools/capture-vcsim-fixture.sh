@@ -11,7 +11,7 @@
 #   tools/capture-vcsim-fixture.sh                     # or: tools/capture-vcsim-fixture.sh OUT.xml
 #
 # Needs bash, curl, sed and grep. The capture differs from run to run only in times, UUIDs and
-# the like; tests/decode.rs asserts properties of the page (types, order, shapes), not exact values.
+# the like; tests/it/decode.rs asserts properties of the page (types, order, shapes), not exact values.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)

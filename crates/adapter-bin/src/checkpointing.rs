@@ -11,24 +11,25 @@ use tracing::{debug, warn};
 
 use crate::telemetry::Metrics;
 
-/// The last settled position, shared between delivery and the saver.
+/// The newest checkpoint: the last settled position, which the pipeline moves with its
+/// watermark and the saver stores.
 #[derive(Debug)]
-pub struct Progress<T> {
-    inner: Mutex<ProgressState<T>>,
+pub struct LatestCheckpoint<T> {
+    inner: Mutex<Versioned<T>>,
 }
 
 #[derive(Debug)]
-struct ProgressState<T> {
+struct Versioned<T> {
     position: Option<T>,
     /// Bumped on every change; the saver compares it with what it saved.
     version: u64,
 }
 
-impl<T: Clone> Progress<T> {
-    /// Progress starting at `stored` (the checkpoint loaded at start), counted as saved.
+impl<T: Clone> LatestCheckpoint<T> {
+    /// Starting at `stored` (the checkpoint loaded at start), counted as saved.
     pub fn new(stored: Option<T>) -> Self {
         Self {
-            inner: Mutex::new(ProgressState {
+            inner: Mutex::new(Versioned {
                 position: stored,
                 version: 0,
             }),
@@ -57,12 +58,12 @@ impl<T: Clone> Progress<T> {
     }
 }
 
-/// Save `progress` (as `to_json` writes it) every `period` when it changed, until `stop`
+/// Save `latest` (as `to_json` writes it) every `period` when it changed, until `stop`
 /// fires; then save once more. Save failures are logged and retried at the next period (never
 /// fatal).
 pub async fn run_saver<T: Clone>(
     store: Arc<dyn CheckpointStore>,
-    progress: Arc<Progress<T>>,
+    latest: Arc<LatestCheckpoint<T>>,
     to_json: impl Fn(&T) -> String,
     describe: impl Fn(&T) -> String,
     period: Duration,
@@ -80,7 +81,7 @@ pub async fn run_saver<T: Clone>(
         }
         saved_version = save_if_changed(
             store.as_ref(),
-            &progress,
+            &latest,
             (&to_json, &describe),
             saved_version,
             &metrics,
@@ -89,7 +90,7 @@ pub async fn run_saver<T: Clone>(
     }
     save_if_changed(
         store.as_ref(),
-        &progress,
+        &latest,
         (&to_json, &describe),
         saved_version,
         &metrics,
@@ -97,15 +98,15 @@ pub async fn run_saver<T: Clone>(
     .await;
 }
 
-/// Save when the progress moved since `saved_version`; returns the version now saved.
+/// Save when the checkpoint moved since `saved_version`; returns the version now saved.
 pub async fn save_if_changed<T: Clone>(
     store: &dyn CheckpointStore,
-    progress: &Progress<T>,
+    latest: &LatestCheckpoint<T>,
     (to_json, describe): (&impl Fn(&T) -> String, &impl Fn(&T) -> String),
     saved_version: u64,
     metrics: &Metrics,
 ) -> u64 {
-    let (Some(position), version) = progress.snapshot() else {
+    let (Some(position), version) = latest.snapshot() else {
         return saved_version;
     };
     if version == saved_version {
@@ -132,27 +133,27 @@ mod tests {
     #[tokio::test]
     async fn saves_only_changes_and_once_more_at_stop() {
         let store: Arc<dyn CheckpointStore> = Arc::new(checkpoint::MemoryStore::default());
-        let progress = Arc::new(Progress::<u32>::new(Some(0)));
+        let latest = Arc::new(LatestCheckpoint::<u32>::new(Some(0)));
         let metrics = Arc::new(Metrics::new("test"));
         let stop = CancellationToken::new();
         let saver = tokio::spawn(run_saver(
             store.clone(),
-            progress.clone(),
+            latest.clone(),
             |n: &u32| format!("{{\"n\":{n}}}"),
             |n: &u32| n.to_string(),
             Duration::from_millis(20),
             metrics.clone(),
             stop.clone(),
         ));
-        progress.advance(1);
+        latest.advance(1);
         tokio::time::sleep(Duration::from_millis(80)).await;
         assert_eq!(
             store.load_json().await.expect("load").as_deref(),
             Some(r#"{"n":1}"#)
         );
         let saves = metrics.checkpoints_saved.get();
-        assert_eq!(saves, 1, "unchanged progress is not saved again");
-        progress.set(Some(2));
+        assert_eq!(saves, 1, "an unchanged checkpoint is not saved again");
+        latest.set(Some(2));
         stop.cancel();
         saver.await.expect("saver");
         assert_eq!(

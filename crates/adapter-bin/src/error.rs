@@ -1,6 +1,6 @@
 //! Why an adapter stopped with an error: only what retrying cannot fix.
 
-use crate::config::ConfigError;
+use crate::settings::ConfigError;
 
 /// Why the adapter stopped with an error.
 #[derive(Debug, thiserror::Error)]

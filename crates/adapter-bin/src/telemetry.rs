@@ -260,27 +260,6 @@ impl Metrics {
     }
 }
 
-/// Start what every adapter runs beside its pipeline: its metrics, the `/metrics`, `/healthz`
-/// and `/readyz` server on `addr`, and giving memory back after bursts (until `shutdown`).
-/// Returns the metrics and the token that stops the server.
-pub async fn start(
-    source: &'static str,
-    addr: SocketAddr,
-    shutdown: &CancellationToken,
-) -> Result<(Arc<Metrics>, CancellationToken), crate::error::AdapterError> {
-    let metrics = Arc::new(Metrics::new(source));
-    tokio::spawn(crate::memory::release_when_quiet(
-        metrics.clone(),
-        shutdown.clone(),
-    ));
-    let serve_stop = CancellationToken::new();
-    let bound = serve(addr, metrics.clone(), serve_stop.clone())
-        .await
-        .map_err(|source| crate::error::AdapterError::Listen { addr, source })?;
-    tracing::info!(address = %bound, "serving /metrics, /healthz and /readyz");
-    Ok((metrics, serve_stop))
-}
-
 /// Serve `/metrics`, `/healthz` and `/readyz` on `addr` until `cancel` fires.
 pub async fn serve(
     addr: SocketAddr,

@@ -8,7 +8,7 @@
 
 use std::process::ExitCode;
 
-/// The adapters' allocator (`adapter::memory::Allocator`), so this measures their pipeline.
+/// The adapters' allocator (`adapter::runtime::memory::Allocator`), so this measures their pipeline.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::{Duration, Instant};

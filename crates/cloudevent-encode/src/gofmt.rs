@@ -302,8 +302,29 @@ pub(crate) fn xml_float(out: &mut Vec<u8>, v: f64, bits32: bool) {
 /// `time.Time.Format(time.RFC3339Nano)` in UTC: up to nine fractional digits, trailing zeros
 /// trimmed, `Z`.
 pub(crate) fn rfc3339_nano(out: &mut Vec<u8>, t: DateTime) {
-    let mut secs = t.as_second();
-    let mut nanos = i64::from(t.subsec_nanosecond());
+    rfc3339(
+        out,
+        t.as_second(),
+        i64::from(t.subsec_nanosecond()),
+        Fraction::GoTrimmed,
+    );
+}
+
+/// How many fractional digits [`rfc3339`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fraction {
+    /// Up to nine, trailing zeros trimmed, none for a whole second (Go's `RFC3339Nano`).
+    GoTrimmed,
+    /// Always three (milliseconds, truncated); a negative year as jiff's `%Y` writes it, four
+    /// characters with the sign (`-001`), as the Horizon adapter's times always were.
+    Millis,
+}
+
+/// RFC 3339 in UTC with `Z`, from seconds and nanoseconds since the Unix epoch (`nanos` may be
+/// negative, as jiff gives it before 1970); a negative year is written `-YYYY` (see
+/// [`Fraction::Millis`] for the exception).
+pub(crate) fn rfc3339(out: &mut Vec<u8>, secs: i64, nanos: i64, fraction: Fraction) {
+    let (mut secs, mut nanos) = (secs, nanos);
     if nanos < 0 {
         secs -= 1;
         nanos += 1_000_000_000;
@@ -313,7 +334,9 @@ pub(crate) fn rfc3339_nano(out: &mut Vec<u8>, t: DateTime) {
     let (y, m, d) = civil_from_days(days);
     let mut buf = [0u8; 30];
     let mut n = 0;
+    // At least `width` digits (more for a year past 9999, which chrono allows).
     let put = |v: i64, width: usize, buf: &mut [u8; 30], n: &mut usize| {
+        let width = width.max(v.checked_ilog10().map_or(1, |d| d as usize + 1));
         let mut v = v;
         for k in (0..width).rev() {
             buf[*n + k] = b'0' + (v % 10) as u8;
@@ -325,7 +348,12 @@ pub(crate) fn rfc3339_nano(out: &mut Vec<u8>, t: DateTime) {
         buf[n] = b'-';
         n += 1;
     }
-    put(y.abs(), 4, &mut buf, &mut n);
+    let year_digits = if y < 0 && fraction == Fraction::Millis && y > -1000 {
+        3
+    } else {
+        4
+    };
+    put(y.abs(), year_digits, &mut buf, &mut n);
     buf[n] = b'-';
     n += 1;
     put(m, 2, &mut buf, &mut n);
@@ -341,13 +369,21 @@ pub(crate) fn rfc3339_nano(out: &mut Vec<u8>, t: DateTime) {
     buf[n] = b':';
     n += 1;
     put(sod % 60, 2, &mut buf, &mut n);
-    if nanos != 0 {
-        buf[n] = b'.';
-        n += 1;
-        let start = n;
-        put(nanos, 9, &mut buf, &mut n);
-        while n > start && buf[n - 1] == b'0' {
-            n -= 1;
+    match fraction {
+        Fraction::GoTrimmed if nanos != 0 => {
+            buf[n] = b'.';
+            n += 1;
+            let start = n;
+            put(nanos, 9, &mut buf, &mut n);
+            while n > start && buf[n - 1] == b'0' {
+                n -= 1;
+            }
+        }
+        Fraction::GoTrimmed => {}
+        Fraction::Millis => {
+            buf[n] = b'.';
+            n += 1;
+            put(nanos / 1_000_000, 3, &mut buf, &mut n);
         }
     }
     buf[n] = b'Z';

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
-use crate::{AuditEvent, BetweenFilter, Credentials, Tokens};
+use crate::{AuditEvent, AuditEventFilter, BetweenFilter, Credentials, Filter, Tokens};
 
 /// Horizon's limit on `size`.
 pub const MAX_PAGE_SIZE: u32 = 1000;
@@ -428,6 +428,19 @@ impl Client {
         page: u32,
         size: u32,
     ) -> Result<Page, Error> {
+        let filter = filter.map(|b| Filter::from(*b));
+        self.audit_events_query(filter.as_ref(), page, size).await
+    }
+
+    /// One page of audit events with any Horizon [`Filter`] (e.g.
+    /// [`AuditEventFilter::query`]): `page` from 1, `size` 1..=1000. A filter Horizon does not
+    /// support is its HTTP 400, [`Error::Status`].
+    pub async fn audit_events_query(
+        &self,
+        filter: Option<&Filter>,
+        page: u32,
+        size: u32,
+    ) -> Result<Page, Error> {
         if !(1..=MAX_PAGE_SIZE).contains(&size) {
             return Err(Error::PageSize(size));
         }
@@ -483,17 +496,31 @@ impl Client {
         to_ms: i64,
         page_size: u32,
     ) -> Result<Vec<AuditEvent>, Error> {
-        let filter = BetweenFilter::time(from_ms, to_ms);
+        self.events_matching(from_ms, to_ms, page_size, &AuditEventFilter::default())
+            .await
+    }
+
+    /// Like [`Client::events_between`], only the events `selection` admits: Horizon filters
+    /// them ([`AuditEventFilter::query`]) and each is checked again here.
+    pub async fn events_matching(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        page_size: u32,
+        selection: &AuditEventFilter,
+    ) -> Result<Vec<AuditEvent>, Error> {
+        let filter = selection.query(BetweenFilter::time(from_ms, to_ms));
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         let mut page = 1u32;
         loop {
             let p = self
-                .audit_events_page(Some(&filter), page, page_size)
+                .audit_events_query(Some(&filter), page, page_size)
                 .await?;
             let n = p.events.len();
             for e in p.events {
-                if e.time >= from_ms && e.time <= to_ms && seen.insert(e.id) {
+                if e.time >= from_ms && e.time <= to_ms && selection.admits(&e) && seen.insert(e.id)
+                {
                     out.push(e);
                 }
             }

@@ -27,16 +27,22 @@
 //!   inclusive) and pagination (`page` from 1, `size` at most 1000, the `HAS_MORE_RECORDS`
 //!   header). Horizon answers newest first; [`Client::events_between`] returns events oldest
 //!   first (by time, then id), de-duplicated by id (pages shift when events arrive while paging).
+//! - [`AuditEventFilter`] selects event types, modules and severities: Horizon filters them
+//!   (`And`/`Or`/`Equals` in its [`Filter`] syntax, on `type`, `module`, `severity`), the client
+//!   checks each event again, and [`AuditEventStream`] falls back to filtering alone when a
+//!   Horizon refuses the combined filter.
 //! - [`Credentials`] come from a mounted Secret directory (`domain`, `username`, `password`,
 //!   read raw as the Go adapter does); their `Debug` output is redacted and they are never logged.
 
 mod client;
 mod credentials;
+mod filter;
 mod model;
 mod stream;
 mod tls;
 
 pub use client::{Client, ClientBuilder, DEFAULT_MAX_RESPONSE_BYTES, Error, MAX_PAGE_SIZE, Page};
 pub use credentials::{Credentials, CredentialsError, DEFAULT_SECRET_PATH};
+pub use filter::{AuditEventFilter, Filter, Severity, SeverityError};
 pub use model::{AuditEvent, BetweenFilter, Tokens};
 pub use stream::{AuditEventStream, AuditEventStreamBuilder, Batch, Cursor, Signal};

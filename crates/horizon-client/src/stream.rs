@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tracing::{debug, warn};
 
-use crate::{AuditEvent, BetweenFilter, Client, Error, MAX_PAGE_SIZE};
+use crate::{AuditEvent, AuditEventFilter, BetweenFilter, Client, Error, Filter, MAX_PAGE_SIZE};
 
 /// Upper bound of an open query: now + 24 h, as upstream (a buffer against clock skew).
 const TO_BUFFER_MS: i64 = 24 * 3600 * 1000;
@@ -112,6 +112,7 @@ pub struct AuditEventStreamBuilder {
     poll_interval: Duration,
     backoff: (Duration, Duration),
     observer: Option<Observer>,
+    selection: AuditEventFilter,
 }
 
 impl AuditEventStreamBuilder {
@@ -139,6 +140,15 @@ impl AuditEventStreamBuilder {
         self
     }
 
+    /// Only the events `selection` admits (default: all). Horizon filters them; events it
+    /// returns anyway are passed over (the cursor moves past them). When Horizon refuses the
+    /// combined filter (HTTP 400), the stream logs it once and asks for the time range alone,
+    /// filtering here.
+    pub fn filter(mut self, selection: AuditEventFilter) -> Self {
+        self.selection = selection;
+        self
+    }
+
     /// The stream. Nothing is sent until the first [`AuditEventStream::next_batch`].
     pub fn build(self) -> AuditEventStream {
         AuditEventStream {
@@ -148,6 +158,8 @@ impl AuditEventStreamBuilder {
             poll_interval: self.poll_interval,
             backoff: self.backoff,
             observer: self.observer,
+            server_side: !self.selection.is_empty(),
+            selection: self.selection,
             window: None,
             exhausted_ms: None,
             floor: i64::MIN,
@@ -203,6 +215,9 @@ pub struct AuditEventStream {
     poll_interval: Duration,
     backoff: (Duration, Duration),
     observer: Option<Observer>,
+    selection: AuditEventFilter,
+    /// Whether Horizon is asked to apply `selection` (until it refuses to).
+    server_side: bool,
     /// The width (ms) of the next closed window; `None`: read up to now + 24 h.
     window: Option<i64>,
     /// A millisecond read whole in several pages: windows begin after it.
@@ -233,6 +248,7 @@ impl AuditEventStream {
             poll_interval: Duration::from_secs(1),
             backoff: (Duration::from_secs(1), Duration::from_secs(30)),
             observer: None,
+            selection: AuditEventFilter::default(),
         }
     }
 
@@ -261,13 +277,24 @@ impl AuditEventStream {
                 None => open_to,
             };
             let open = to == open_to;
-            let filter = BetweenFilter::time(from, to);
+            let filter = self.query(from, to);
             let page = match self
                 .client
-                .audit_events_page(Some(&filter), 1, self.page_size)
+                .audit_events_query(Some(&filter), 1, self.page_size)
                 .await
             {
                 Ok(p) => p,
+                Err(Error::Status {
+                    status: 400, body, ..
+                }) if self.server_side => {
+                    warn!(
+                        answer = %body,
+                        "Horizon refused the filter on event types, modules and severities; \
+                         reading the time range alone and filtering here"
+                    );
+                    self.server_side = false;
+                    continue;
+                }
                 Err(e) => {
                     self.wait_after(&e).await;
                     continue;
@@ -315,6 +342,8 @@ impl AuditEventStream {
             for e in &new {
                 self.cursor.advance(e);
             }
+            // Passed over, not handed out: the cursor has moved past them.
+            new.retain(|e| self.selection.admits(e));
             // Small answers: try a wider window next time (back to open once it reaches now).
             if let Some(w) = self.window {
                 let wider = w.saturating_mul(2).max(1);
@@ -337,15 +366,25 @@ impl AuditEventStream {
         }
     }
 
+    /// The query for `[from, to]`: the time range, and the selection while Horizon takes it.
+    fn query(&self, from: i64, to: i64) -> Filter {
+        let time = BetweenFilter::time(from, to);
+        if self.server_side {
+            self.selection.query(time)
+        } else {
+            time.into()
+        }
+    }
+
     /// Every event of the one-millisecond `filter`, over as many pages as it takes.
-    async fn whole_millisecond(&self, filter: &BetweenFilter) -> Result<Vec<AuditEvent>, Error> {
+    async fn whole_millisecond(&self, filter: &Filter) -> Result<Vec<AuditEvent>, Error> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         let mut page = 1u32;
         loop {
             let p = self
                 .client
-                .audit_events_page(Some(filter), page, self.page_size)
+                .audit_events_query(Some(filter), page, self.page_size)
                 .await?;
             let n = p.events.len();
             for e in p.events {

@@ -23,9 +23,14 @@
 //!   400 when the refresh token expired or is unknown; `POST /rest/logout`, 400 likewise.
 //! - Access and refresh tokens expire after configurable lifetimes; an expired or unknown
 //!   bearer gets 401.
-//! - `GET /rest/external/v1/audit-events`: `filter` (a `Between` on `time`, inclusive, in
-//!   milliseconds), `page` (from 1) and `size` (1 to 1000, else 400; without them, the first
-//!   10), newest first, header `HAS_MORE_RECORDS: true` when more pages follow.
+//! - `GET /rest/external/v1/audit-events`: `filter` (Horizon's filter JSON: `And` and `Or` of
+//!   `filters`, `Equals` on `id`, `type`, `module`, `severity`, `user_id`, `machine_id`,
+//!   `machine_dns_name`, `desktop_pool_name`, `application_pool_name` (exact values), `Between`
+//!   on `time`, inclusive, in milliseconds; anything else is a 400, and with
+//!   [`Builder::time_filter_only`] everything but `Between` on `time` is, as a Horizon that
+//!   filters on time alone would answer), `page` (from 1) and `size` (1 to 1000, else 400;
+//!   without them, the first 10), newest first, header `HAS_MORE_RECORDS: true` when more pages
+//!   follow. [`Simulator::last_filter`] is the filter of the latest request.
 //!   [`Simulator::fail_next_with`] scripts 409 (or other) answers; [`Simulator::break_pages`]
 //!   breaks the next answers the way networks do ([`PageFault`]: cut in half, the connection
 //!   dropped mid-body, or held past the client's timeout).
@@ -109,6 +114,8 @@ struct State_ {
     fail_next: VecDeque<u16>,
     broken_pages: VecDeque<PageFault>,
     stats: Stats,
+    time_filter_only: bool,
+    last_filter: Option<String>,
 }
 
 type Shared = Arc<Mutex<State_>>;
@@ -124,6 +131,7 @@ pub struct Builder {
     per_tick: usize,
     access_ttl: Duration,
     refresh_ttl: Duration,
+    time_filter_only: bool,
 }
 
 impl Builder {
@@ -159,6 +167,12 @@ impl Builder {
         self.refresh_ttl = t;
         self
     }
+    /// Refuse (HTTP 400) every filter but a `Between` on `time`, as a Horizon that filters
+    /// audit events by time alone would.
+    pub fn time_filter_only(mut self, only: bool) -> Self {
+        self.time_filter_only = only;
+        self
+    }
 
     /// Start serving (on the current Tokio runtime).
     pub async fn start(self) -> std::io::Result<Simulator> {
@@ -176,6 +190,8 @@ impl Builder {
             fail_next: VecDeque::new(),
             broken_pages: VecDeque::new(),
             stats: Stats::default(),
+            time_filter_only: self.time_filter_only,
+            last_filter: None,
         }));
         let listener = tokio::net::TcpListener::bind(self.listen).await?;
         let addr = listener.local_addr()?;
@@ -276,6 +292,7 @@ impl Simulator {
             per_tick: 1,
             access_ttl: Duration::from_secs(30 * 60),
             refresh_ttl: Duration::from_secs(8 * 3600),
+            time_filter_only: false,
         }
     }
 
@@ -310,6 +327,26 @@ impl Simulator {
     pub fn add_events_at(&self, time_ms: i64, n: usize) -> Vec<i64> {
         self.with(|s| (0..n).map(|_| s.push(time_ms)).collect())
             .unwrap_or_default()
+    }
+
+    /// Add one event at `time_ms` with this type, severity and module; returns its id.
+    pub fn add_event(&self, time_ms: i64, kind: &str, severity: &str, module: &str) -> i64 {
+        self.with(|s| {
+            let id = s.push(time_ms);
+            if let Some(e) = s.events.last_mut() {
+                e.kind = kind.to_owned();
+                e.severity = severity.to_owned();
+                e.module = module.to_owned();
+                e.message = format!("event {kind}");
+            }
+            id
+        })
+        .unwrap_or_default()
+    }
+
+    /// The `filter` query parameter of the latest audit-event request (`None`: it had none).
+    pub fn last_filter(&self) -> Option<String> {
+        self.with(|s| s.last_filter.clone()).flatten()
     }
 
     /// Add `n` events now, several per millisecond (`per_ms`); returns their ids.
@@ -461,14 +498,104 @@ async fn logout(State(state): State<Shared>, body: Bytes) -> Response {
     StatusCode::OK.into_response()
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Filter {
-    #[serde(rename = "type")]
-    kind: String,
-    name: String,
-    from_value: i64,
-    to_value: i64,
+/// A Horizon filter expression.
+#[derive(Debug, Clone, PartialEq)]
+enum Filter {
+    And(Vec<Filter>),
+    Or(Vec<Filter>),
+    Equals {
+        name: String,
+        value: serde_json::Value,
+    },
+    Between {
+        from: i64,
+        to: i64,
+    },
+}
+
+/// The fields `Equals` filters audit events on (Horizon's `AuditEventSummary` "supported
+/// filters").
+const EQUALS_FIELDS: &[&str] = &[
+    "id",
+    "type",
+    "module",
+    "severity",
+    "user_id",
+    "machine_id",
+    "machine_dns_name",
+    "desktop_pool_name",
+    "application_pool_name",
+];
+
+impl Filter {
+    /// Parse Horizon's filter JSON; `Err` says why it is refused.
+    fn parse(v: &serde_json::Value, time_only: bool) -> Result<Filter, String> {
+        let field = |name: &str| v.get(name).and_then(serde_json::Value::as_str);
+        let kind = field("type").ok_or("a filter needs a type")?;
+        if time_only && kind != "Between" {
+            return Err(format!("filter type {kind} is not supported"));
+        }
+        match kind {
+            "And" | "Or" => {
+                let filters = v
+                    .get("filters")
+                    .and_then(serde_json::Value::as_array)
+                    .filter(|f| !f.is_empty())
+                    .ok_or_else(|| format!("{kind} needs filters"))?
+                    .iter()
+                    .map(|f| Filter::parse(f, time_only))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(if kind == "And" {
+                    Filter::And(filters)
+                } else {
+                    Filter::Or(filters)
+                })
+            }
+            "Equals" => {
+                let name = field("name").ok_or("Equals needs a name")?;
+                if !EQUALS_FIELDS.contains(&name) {
+                    return Err(format!("Equals is not supported on {name}"));
+                }
+                let value = v.get("value").cloned().ok_or("Equals needs a value")?;
+                Ok(Filter::Equals {
+                    name: name.to_owned(),
+                    value,
+                })
+            }
+            "Between" => {
+                if field("name") != Some("time") {
+                    return Err("Between is supported on time only".into());
+                }
+                let num = |n: &str| v.get(n).and_then(serde_json::Value::as_i64);
+                match (num("fromValue"), num("toValue")) {
+                    (Some(from), Some(to)) => Ok(Filter::Between { from, to }),
+                    _ => Err("Between needs fromValue and toValue".into()),
+                }
+            }
+            other => Err(format!("unsupported filter type {other}")),
+        }
+    }
+
+    fn matches(&self, e: &SimEvent) -> bool {
+        match self {
+            Filter::And(fs) => fs.iter().all(|f| f.matches(e)),
+            Filter::Or(fs) => fs.iter().any(|f| f.matches(e)),
+            Filter::Between { from, to } => e.time >= *from && e.time <= *to,
+            Filter::Equals { name, value } => {
+                let field = match name.as_str() {
+                    "id" => return value.as_i64() == Some(e.id),
+                    "type" => &e.kind,
+                    "module" => &e.module,
+                    "severity" => &e.severity,
+                    "user_id" => &e.user_id,
+                    "machine_dns_name" => &e.machine_dns_name,
+                    // Fields the simulated events do not have.
+                    _ => return false,
+                };
+                value.as_str() == Some(field.as_str())
+            }
+        }
+    }
 }
 
 async fn events(
@@ -513,12 +640,25 @@ fn events_page(
     let fault = s.broken_pages.pop_front();
     let mut filter = None;
     let (mut page, mut size) = (None, None);
+    s.last_filter = None;
+    let time_only = s.time_filter_only;
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match &*k {
-            "filter" => match serde_json::from_str::<Filter>(&v) {
-                Ok(f) if f.kind == "Between" && f.name == "time" => filter = Some(f),
-                _ => return stall(error(StatusCode::BAD_REQUEST, "unsupported filter")),
-            },
+            "filter" => {
+                s.last_filter = Some(v.to_string());
+                let parsed = serde_json::from_str::<serde_json::Value>(&v)
+                    .map_err(|e| e.to_string())
+                    .and_then(|j| Filter::parse(&j, time_only));
+                match parsed {
+                    Ok(f) => filter = Some(f),
+                    Err(why) => {
+                        return stall(error(
+                            StatusCode::BAD_REQUEST,
+                            &format!("unsupported filter: {why}"),
+                        ));
+                    }
+                }
+            }
             "page" => page = v.parse::<usize>().ok().filter(|p| *p > 0),
             "size" => size = v.parse::<usize>().ok().filter(|s| (1..=1000).contains(s)),
             _ => {}
@@ -533,11 +673,7 @@ fn events_page(
     let mut matching: Vec<&SimEvent> = s
         .events
         .iter()
-        .filter(|e| {
-            filter
-                .as_ref()
-                .is_none_or(|f| e.time >= f.from_value && e.time <= f.to_value)
-        })
+        .filter(|e| filter.as_ref().is_none_or(|f| f.matches(e)))
         .collect();
     // Newest first; within a millisecond, the latest inserted first.
     matching.reverse();

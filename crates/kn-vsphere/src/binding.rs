@@ -105,7 +105,7 @@ pub async fn create(namespace: Option<&str>, args: &BindingCreate) -> Result<Str
 pub async fn describe(namespace: Option<&str>, args: &DescribeArgs) -> Result<String, Error> {
     let kind = kinds::vsphere_binding();
     let (cluster, ns, obj) = describe::fetch(&kind, namespace, &args.name).await?;
-    if let Some(format) = args.output {
+    if let Some(format) = &args.output {
         return print::render(&obj, format);
     }
     let binding: VSphereBinding = serde_json::from_value(obj.clone())

@@ -5,8 +5,11 @@
 //! plugin's own message.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+use crate::jsonpath::Template;
 
 /// The root command's description, as the Go plugin's.
 pub const ABOUT: &str = "Knative plugin to create Knative compatible Event Sources for VMware vSphere events,\nand Bindings to access the vSphere API";
@@ -304,13 +307,46 @@ pub struct SourceCreate {
     pub dry_run: bool,
 }
 
-/// Output formats of `list` and `describe`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// Output formats of `list` and `describe` (`-o`), as kubectl's.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     /// JSON, as `kubectl get -o json`.
     Json,
     /// YAML, as `kubectl get -o yaml`.
     Yaml,
+    /// `<kind>.<group>/<name>` per object, as `kubectl get -o name`.
+    Name,
+    /// A kubectl JSONPath template applied to the object (or the list), as
+    /// `kubectl get -o jsonpath=TEMPLATE`.
+    JsonPath(Template),
+}
+
+/// The `-o` help.
+const OUTPUT_HELP: &str = "Output format: json, yaml, name, or jsonpath=TEMPLATE (kubectl's JSONPath, \
+     e.g. -o jsonpath='{range .items[*]}{.metadata.name}{\"\\n\"}{end}')";
+
+impl FromStr for Output {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "json" => Ok(Output::Json),
+            "yaml" => Ok(Output::Yaml),
+            "name" => Ok(Output::Name),
+            "jsonpath" | "jsonpath=" => {
+                Err("-o jsonpath needs a template, e.g. -o jsonpath='{.metadata.name}'".to_owned())
+            }
+            _ => match s.strip_prefix("jsonpath=") {
+                Some(template) => template
+                    .parse()
+                    .map(Output::JsonPath)
+                    .map_err(|e: crate::jsonpath::ParseError| e.to_string()),
+                None => Err(format!(
+                    "unknown output format {s:?}: use json, yaml, name or jsonpath=TEMPLATE"
+                )),
+            },
+        }
+    }
 }
 
 /// `list`.
@@ -321,8 +357,9 @@ pub struct ListArgs {
           default_value_t = false, default_missing_value = "true", value_name = "BOOL",
           hide_default_value = true, hide_possible_values = true)]
     pub all_namespaces: bool,
-    /// Output format: json or yaml (default: a table)
-    #[arg(short = 'o', long, value_name = "FORMAT")]
+    /// Output format (default: a table)
+    #[arg(short = 'o', long, value_name = "FORMAT", value_parser = Output::from_str,
+          help = OUTPUT_HELP)]
     pub output: Option<Output>,
     /// When using the default output format, don't print headers (default: print headers).
     #[arg(long)]
@@ -334,8 +371,9 @@ pub struct ListArgs {
 pub struct DescribeArgs {
     /// The object's name
     pub name: String,
-    /// Output format: json or yaml (default: a human-readable description)
-    #[arg(short = 'o', long, value_name = "FORMAT")]
+    /// Output format (default: a human-readable description)
+    #[arg(short = 'o', long, value_name = "FORMAT", value_parser = Output::from_str,
+          help = OUTPUT_HELP)]
     pub output: Option<Output>,
 }
 

@@ -41,6 +41,10 @@ pub enum Error {
     /// An object could not be rendered as JSON or YAML.
     #[error("cannot render the output: {0}")]
     Render(String),
+    /// A `-o jsonpath=` template does not apply to the object (an index out of range, a
+    /// filter on something that is not a list).
+    #[error(transparent)]
+    Template(#[from] crate::jsonpath::ExecError),
 }
 
 impl Error {

@@ -98,7 +98,7 @@ where
             map.insert("apiVersion".into(), K::api_version(&()).into());
             map.insert("kind".into(), K::kind(&()).into());
         }
-        return print::render(&value, Output::Yaml);
+        return print::render(&value, &Output::Yaml);
     }
     let cluster = Cluster::connect().await?;
     let ns = cluster.namespace(namespace);
@@ -158,7 +158,8 @@ fn to_value(obj: &DynamicObject) -> Result<Value, Error> {
 
 /// `list` (`ls`): a kn table (columns NAMESPACE with `-A`, NAME, the address, INSECURE,
 /// CREDENTIALS, AGE, CONDITIONS, READY, REASON), `No <nouns> found.`, or with `-o` the list
-/// as JSON or YAML (`<Kind>List`, each item with its `apiVersion` and `kind`).
+/// (`<Kind>List`, each item with its `apiVersion` and `kind`) as JSON, YAML, names or through a
+/// JSONPath template.
 pub async fn list(
     cluster: &Cluster,
     kind: &Kind,
@@ -185,7 +186,7 @@ pub async fn list(
         print::strip_managed_fields(&mut v);
         items.push(v);
     }
-    if let Some(format) = args.output {
+    if let Some(format) = &args.output {
         let list = json!({
             "apiVersion": API_VERSION,
             "kind": format!("{}List", kind.kind),

@@ -3,7 +3,8 @@
 //! see what a source is doing.
 //!
 //! The binary is a thin wrapper over this crate: [`cli::Cli`] is the command line (the Go
-//! plugin's commands, flags, defaults and messages, plus `describe`, `horizon`, `-o json|yaml`,
+//! plugin's commands, flags, defaults and messages, plus `describe`, `horizon`,
+//! `-o json|yaml|name|jsonpath=…`,
 //! `--dry-run` and `completion`), and [`run`] executes one parsed command and returns what it
 //! prints. As a kn plugin it is found on the `PATH` by `kn`, which runs `kn-vsphere <args>` for
 //! `kn vsphere <args>`.
@@ -38,6 +39,7 @@ pub mod cli;
 pub mod describe;
 pub mod error;
 pub mod flags;
+pub mod jsonpath;
 pub mod kinds;
 pub mod kube_ctx;
 pub mod print;

@@ -158,9 +158,11 @@ pub fn strip_managed_fields(value: &mut Value) {
     }
 }
 
-/// An object in `format`: JSON indented by four spaces (kubectl's `json.MarshalIndent`) or
-/// YAML; both end with a newline.
-pub fn render(value: &impl Serialize, format: Output) -> Result<String, Error> {
+/// An object or a list in `format`: JSON indented by four spaces (kubectl's
+/// `json.MarshalIndent`) or YAML, both ending with a newline; `<kind>.<group>/<name>` lines (the
+/// object, or each item of a list); or a JSONPath template applied to it, as kubectl prints it
+/// (no newline added).
+pub fn render(value: &Value, format: &Output) -> Result<String, Error> {
     match format {
         Output::Json => {
             let mut buf = Vec::new();
@@ -173,6 +175,29 @@ pub fn render(value: &impl Serialize, format: Output) -> Result<String, Error> {
             String::from_utf8(buf).map_err(|e| Error::Render(e.to_string()))
         }
         Output::Yaml => serde_yaml::to_string(value).map_err(|e| Error::Render(e.to_string())),
+        Output::Name => {
+            let objects = match value.get("items").and_then(Value::as_array) {
+                Some(items) => items.iter().collect(),
+                None => vec![value],
+            };
+            Ok(objects
+                .into_iter()
+                .map(|o| qualified_name(o) + "\n")
+                .collect())
+        }
+        Output::JsonPath(template) => Ok(template.render(value)?),
+    }
+}
+
+/// kubectl's `-o name`: `<kind, lower case>.<API group>/<name>`, e.g.
+/// `vspheresource.sources.tanzu.vmware.com/vc-01` (`<kind>/<name>` for the core group).
+pub fn qualified_name(obj: &Value) -> String {
+    let text = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default();
+    let kind = text("/kind").to_lowercase();
+    let name = text("/metadata/name");
+    match text("/apiVersion").split_once('/') {
+        Some((group, _)) => format!("{kind}.{group}/{name}"),
+        None => format!("{kind}/{name}"),
     }
 }
 
@@ -246,14 +271,39 @@ mod tests {
     }
 
     #[test]
+    fn names_and_templates_of_objects_and_lists() {
+        let obj = serde_json::json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1",
+            "kind": "VSphereSource", "metadata": {"name": "vc-01"}});
+        let list = serde_json::json!({"kind": "VSphereSourceList", "items": [obj.clone(),
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}}]});
+        assert_eq!(
+            render(&obj, &Output::Name).expect("name"),
+            "vspheresource.sources.tanzu.vmware.com/vc-01\n"
+        );
+        assert_eq!(
+            render(&list, &Output::Name).expect("names"),
+            "vspheresource.sources.tanzu.vmware.com/vc-01\nsecret/creds\n"
+        );
+        let names: Output = "jsonpath={.items[*].metadata.name}"
+            .parse()
+            .expect("template");
+        assert_eq!(render(&list, &names).expect("jsonpath"), "vc-01 creds");
+        let bad: Output = "jsonpath={.items[9]}".parse().expect("template");
+        assert_eq!(
+            render(&list, &bad).expect_err("out of range").to_string(),
+            "error executing jsonpath \"{.items[9]}\": array index out of bounds: index 9, length 2"
+        );
+    }
+
+    #[test]
     fn kubectl_json_indent() {
         let v = serde_json::json!({"kind": "X", "a": {"b": [1]}});
         assert_eq!(
-            render(&v, Output::Json).expect("json"),
+            render(&v, &Output::Json).expect("json"),
             "{\n    \"a\": {\n        \"b\": [\n            1\n        ]\n    },\n    \"kind\": \"X\"\n}\n"
         );
         assert_eq!(
-            render(&v, Output::Yaml).expect("yaml"),
+            render(&v, &Output::Yaml).expect("yaml"),
             "a:\n  b:\n  - 1\nkind: X\n"
         );
     }

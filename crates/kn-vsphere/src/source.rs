@@ -157,7 +157,7 @@ fn typed<T: serde::de::DeserializeOwned>(kind: &Kind, obj: &Value) -> Result<T, 
 pub async fn describe(namespace: Option<&str>, args: &DescribeArgs) -> Result<String, Error> {
     let kind = kinds::vsphere_source();
     let (cluster, ns, obj) = describe::fetch(&kind, namespace, &args.name).await?;
-    if let Some(format) = args.output {
+    if let Some(format) = &args.output {
         return print::render(&obj, format);
     }
     let source: VSphereSource = typed(&kind, &obj)?;
@@ -230,7 +230,7 @@ pub async fn horizon_describe(
 ) -> Result<String, Error> {
     let kind = kinds::horizon_source();
     let (cluster, ns, obj) = describe::fetch(&kind, namespace, &args.name).await?;
-    if let Some(format) = args.output {
+    if let Some(format) = &args.output {
         return print::render(&obj, format);
     }
     let source: HorizonSource = typed(&kind, &obj)?;

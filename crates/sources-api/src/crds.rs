@@ -5,7 +5,9 @@
 //! the test `committed_crds_match_the_types`; run
 //! `UPDATE_CRDS=1 cargo test -p sources-api --test it crd_yaml` to regenerate.
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceColumnDefinition, CustomResourceDefinition,
+};
 use kube::CustomResourceExt;
 
 use crate::v1alpha1::{HorizonSource, VSphereBinding, VSphereSource, crd_labels};
@@ -292,6 +294,18 @@ fn finish(
     // every_limit_names_a_field): nothing to report at run time.
     let _ = bound(&mut crd, limits);
     crd.metadata.labels = Some(crd_labels(source));
+    // kubectl's `AGE` column, last as in the built-in kinds' tables.
+    for version in &mut crd.spec.versions {
+        version
+            .additional_printer_columns
+            .get_or_insert_with(Vec::new)
+            .push(CustomResourceColumnDefinition {
+                name: "Age".to_owned(),
+                type_: "date".to_owned(),
+                json_path: ".metadata.creationTimestamp".to_owned(),
+                ..CustomResourceColumnDefinition::default()
+            });
+    }
     if let Some(types) = event_types {
         crd.metadata
             .annotations

@@ -97,6 +97,16 @@ pub enum Error {
         /// The SOAP method.
         method: &'static str,
     },
+    /// An inventory path names no object in vCenter (`SearchIndex.FindByInventoryPath` found
+    /// nothing): a typo, a renamed or moved folder, or an object the user cannot see.
+    #[error(
+        "inventory path {path:?} does not name an object in vCenter: check it with `govc ls {path}` \
+         (paths look like /Datacenter/vm/Folder) and that the user may see it"
+    )]
+    InventoryPathNotFound {
+        /// The path looked up.
+        path: String,
+    },
     /// The response decoded but did not have the expected shape.
     #[error("{method}: unexpected response: {detail}")]
     Unexpected {

@@ -101,6 +101,24 @@ pub(crate) struct KindInfo {
     pub template: Option<u16>,
 }
 
+/// What [`History::push_posted`] records of a posted event, besides its content.
+pub(crate) struct PostedEvent<'a> {
+    /// Creation time (nanoseconds since the epoch); never before the newest event's.
+    pub created: i64,
+    /// The event's type (`xsi:type`).
+    pub type_name: &'a str,
+    /// `eventTypeId` for EventEx/ExtendedEvent, else the type name (what type filters match).
+    pub kind_name: &'a str,
+    /// Its category (`info`, `warning`, `error`, `user`).
+    pub category: &'a str,
+    /// The user it is recorded for.
+    pub user: &'a str,
+    /// The inventory objects its entity arguments name, as a bit mask (entity filters).
+    pub entities: u64,
+    /// The API release it was posted in, when older than the newest.
+    pub release: Option<vsphere_client::catalogue::Release>,
+}
+
 /// A posted event, serialised: the content of its element (without the element itself).
 #[derive(Debug, Clone)]
 pub(crate) struct Posted {
@@ -231,18 +249,20 @@ impl History {
 
     /// Append a posted event; `build` gets the key and creation time and returns the
     /// serialised content. Returns the key.
-    #[allow(clippy::too_many_arguments)]
     pub fn push_posted(
         &mut self,
-        created: i64,
-        type_name: &str,
-        kind_name: &str,
-        category: &str,
-        user: &str,
-        entities: u64,
-        release: Option<vsphere_client::catalogue::Release>,
+        posted: PostedEvent<'_>,
         build: impl FnOnce(i64, i64) -> String,
     ) -> i64 {
+        let PostedEvent {
+            created,
+            type_name,
+            kind_name,
+            category,
+            user,
+            entities,
+            release,
+        } = posted;
         let key = self.next_key();
         let created = created.max(self.last_created());
         let kind = self.kind(type_name, kind_name, category);

@@ -102,7 +102,6 @@ pub mod generate;
 mod history;
 pub mod inventory;
 mod methods;
-mod props;
 pub mod server;
 mod soap;
 mod state;

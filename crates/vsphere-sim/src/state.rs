@@ -271,6 +271,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The user the session with this cookie is logged in as (empty when none).
+    pub(crate) fn session_user(&self, cookie: &str) -> String {
+        self.sessions()
+            .get(cookie)
+            .and_then(|s| s.user.clone())
+            .unwrap_or_default()
+    }
+
     pub fn new(
         settings: Settings,
         inventory: Arc<Inventory>,

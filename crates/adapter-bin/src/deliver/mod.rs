@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use cloudevent_encode::binding::ContentMode;
 use http::{HeaderMap, HeaderValue};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -25,20 +26,8 @@ use tracing::{debug, error, warn};
 pub use retry::{Verdict, classify_status, parse_retry_after};
 
 use crate::backoff::{Backoff, jitter};
+use crate::encode::{Outgoing, Payload};
 use crate::telemetry::Metrics;
-
-/// A CloudEvent ready to send: binary-mode headers (`ce-*`, `content-type`) and the body.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    /// The CloudEvent `id`.
-    pub id: String,
-    /// The CloudEvent `type`.
-    pub event_type: String,
-    /// HTTP headers.
-    pub headers: HeaderMap,
-    /// The payload.
-    pub body: Bytes,
-}
 
 /// How one delivery ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,7 +145,7 @@ impl Pass {
         if !self.gate.strict {
             self.place = None;
         }
-        if crate::sleep_or_cancel(wait, cancel).await {
+        if crate::runtime::sleep_or_cancel(wait, cancel).await {
             return false;
         }
         if self.place.is_none() {
@@ -173,24 +162,21 @@ impl Pass {
 /// Where the pipeline delivers: a sink over HTTP, or stdout (JSON lines) for local runs.
 #[derive(Clone)]
 pub enum Target {
-    /// A CloudEvents sink.
+    /// A CloudEvents sink: binary mode, as the Go adapter sends.
     Http(Sink),
     /// Structured CloudEvents, one JSON object per line.
     Stdout,
 }
 
-/// An event encoded for its target.
-#[derive(Debug)]
-pub enum Payload {
-    /// Binary-mode HTTP.
-    Http(Outgoing),
-    /// A structured-mode JSON line (with its newline).
-    Line(Vec<u8>),
-    /// The event could not be encoded; which and why (it is counted and logged, never sent).
-    Unencodable(String),
-}
-
 impl Target {
+    /// How events are encoded for this target.
+    pub fn mode(&self) -> ContentMode {
+        match self {
+            Target::Http(_) => ContentMode::Binary,
+            Target::Stdout => ContentMode::Structured,
+        }
+    }
+
     /// Deliver one encoded event through `pass`; `cancel` abandons it (shutdown grace over).
     pub async fn deliver(
         &self,
@@ -199,18 +185,19 @@ impl Target {
         metrics: &Metrics,
         cancel: &CancellationToken,
     ) -> Outcome {
-        match (self, payload) {
-            (_, Payload::Unencodable(why)) => {
+        let outgoing = match payload {
+            Ok(outgoing) => outgoing,
+            Err(why) => {
                 error!(error = %why, "cannot encode the event; skipping it");
                 metrics.failed.inc();
-                Outcome::Rejected { status: 0 }
+                return Outcome::Rejected { status: 0 };
             }
-            (Target::Http(sink), Payload::Http(outgoing)) => {
-                sink.deliver(&outgoing, pass, cancel).await
-            }
-            (Target::Stdout, Payload::Line(line)) => {
+        };
+        match self {
+            Target::Http(sink) => sink.deliver(&outgoing, pass, cancel).await,
+            Target::Stdout => {
                 let mut out = std::io::stdout().lock();
-                match out.write_all(&line).and_then(|_| out.flush()) {
+                match out.write_all(&outgoing.body).and_then(|_| out.flush()) {
                     Ok(()) => {
                         metrics.sent.inc();
                         Outcome::Delivered { attempts: 1 }
@@ -221,17 +208,7 @@ impl Target {
                     }
                 }
             }
-            (_, _) => {
-                error!("an event was encoded for another target; skipping it");
-                metrics.failed.inc();
-                Outcome::Rejected { status: 0 }
-            }
         }
-    }
-
-    /// Whether events go to stdout.
-    pub fn is_stdout(&self) -> bool {
-        matches!(self, Target::Stdout)
     }
 }
 

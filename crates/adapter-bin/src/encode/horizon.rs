@@ -1,24 +1,49 @@
 //! Horizon audit events as CloudEvents, as the Go adapter makes them: `id` = the audit event
 //! id, `source` = `HORIZON_URL`, `type` = `com.vmware.horizon.<lower-case type>.v0`, JSON data
 //! with upstream's field names; `time` keeps milliseconds (upstream truncates to seconds).
+//!
+//! Written by `cloudevent-encode`'s binding with `time` in milliseconds (`…T07:12:19.490Z`)
+//! and, on stdout, the JSON members sorted by name: the bytes this adapter has always sent.
 
-use bytes::Bytes;
-use cloudevent_encode::{CeOverrides, percent_encode};
+use chrono::{DateTime, Utc};
+use cloudevent_encode::CeOverrides;
+use cloudevent_encode::binding::{HttpBinding, JsonFormat, TimeFormat};
+use cloudevent_encode::cloudevents::{self, AttributesWriter as _, Data};
 use horizon_client::AuditEvent;
-use http::{HeaderMap, HeaderName, HeaderValue};
 
-use super::Encode;
-use crate::deliver::Outgoing;
+use super::{Encode, Unencodable};
 
 /// Audit events as CloudEvents.
 #[derive(Debug, Clone)]
-pub struct Encoder {
-    /// `source` (`HORIZON_URL`).
-    pub source: String,
-    /// `K_CE_OVERRIDES` extensions.
-    pub overrides: CeOverrides,
+pub struct HorizonEncoder {
+    /// `source`, `datacontenttype` and the `K_CE_OVERRIDES` extensions, which every event
+    /// starts from.
+    template: cloudevents::Event,
+    binding: HttpBinding,
+}
+
+impl HorizonEncoder {
+    /// Events of the Horizon server at `source` (`HORIZON_URL`), with `K_CE_OVERRIDES` and
     /// `Kn-Namespace`.
-    pub namespace: Option<String>,
+    pub fn new(source: &str, overrides: &CeOverrides, namespace: Option<&str>) -> Self {
+        let mut template = cloudevents::Event::default();
+        // Each event sets its id, type and time: empty ones clone without allocating.
+        template.set_id(String::new());
+        template.set_type(String::new());
+        template.set_time(None::<DateTime<Utc>>);
+        template.set_source(source);
+        template.set_datacontenttype(Some("application/json"));
+        for (name, value) in overrides.iter() {
+            template.set_extension(name, value);
+        }
+        let mut binding = HttpBinding::new()
+            .with_time_format(TimeFormat::Millis)
+            .with_json_format(JsonFormat::Sorted);
+        if let Some(ns) = namespace {
+            binding = binding.with_namespace(ns);
+        }
+        Self { template, binding }
+    }
 }
 
 /// `com.vmware.horizon.<lower-case type>.v0`.
@@ -29,79 +54,35 @@ pub fn event_type(e: &AuditEvent) -> String {
     )
 }
 
-/// RFC 3339 UTC with milliseconds, e.g. `2021-07-27T07:12:19.490Z`.
-pub fn event_time(ms: i64) -> String {
-    match jiff::Timestamp::from_millisecond(ms) {
-        Ok(t) => t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-        Err(_) => "1970-01-01T00:00:00.000Z".into(),
-    }
+/// The time of `ms` Unix milliseconds; the epoch for a time outside years -9999 to 9999.
+pub fn event_time(ms: i64) -> DateTime<Utc> {
+    jiff::Timestamp::from_millisecond(ms)
+        .ok()
+        .and_then(|t| DateTime::from_timestamp_millis(t.as_millisecond()))
+        .unwrap_or_default()
 }
 
-impl Encoder {
-    /// Binary-mode HTTP headers and body.
-    pub fn outgoing(&self, e: &AuditEvent) -> Result<Outgoing, http::Error> {
-        let id = e.id.to_string();
-        let kind = event_type(e);
-        let mut headers = HeaderMap::new();
-        let mut put = |name: &str, value: &str| -> Result<(), http::Error> {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(http::Error::from)?;
-            let value = HeaderValue::from_str(&percent_encode(value)).map_err(http::Error::from)?;
-            headers.insert(name, value);
-            Ok(())
-        };
-        put("ce-specversion", "1.0")?;
-        put("ce-id", &id)?;
-        put("ce-source", &self.source)?;
-        put("ce-type", &kind)?;
-        put("ce-time", &event_time(e.time))?;
-        for (k, v) in self.overrides.iter() {
-            put(&format!("ce-{k}"), v)?;
-        }
-        if let Some(ns) = &self.namespace {
-            put("kn-namespace", ns)?;
-        }
-        put("content-type", "application/json")?;
-        Ok(Outgoing {
-            id,
-            event_type: kind,
-            headers,
-            body: Bytes::from(serde_json::to_vec(e).unwrap_or_default()),
-        })
+impl Encode<AuditEvent> for HorizonEncoder {
+    fn event(&self, e: &AuditEvent) -> Result<cloudevents::Event, Unencodable> {
+        let data = serde_json::to_vec(e)
+            .map_err(|err| Unencodable(format!("audit event {}: {err}", e.id)))?;
+        let mut event = self.template.clone();
+        event.set_id(e.id.to_string());
+        event.set_type(event_type(e));
+        event.set_time(Some(event_time(e.time)));
+        event.set_data_unchecked(Data::Binary(data));
+        Ok(event)
     }
 
-    /// The structured-mode JSON (for stdout).
-    pub fn structured(&self, e: &AuditEvent) -> serde_json::Value {
-        let mut v = serde_json::json!({
-            "specversion": "1.0",
-            "id": e.id.to_string(),
-            "source": self.source,
-            "type": event_type(e),
-            "time": event_time(e.time),
-            "datacontenttype": "application/json",
-            "data": e,
-        });
-        for (k, val) in self.overrides.iter() {
-            v[k] = serde_json::Value::String(val.to_owned());
-        }
-        v
-    }
-}
-
-impl Encode<AuditEvent> for Encoder {
-    fn http(&self, event: &AuditEvent) -> Result<Outgoing, String> {
-        self.outgoing(event)
-            .map_err(|e| format!("audit event {}: {e}", event.id))
-    }
-
-    fn line(&self, event: &AuditEvent, out: &mut Vec<u8>) {
-        if serde_json::to_writer(&mut *out, &self.structured(event)).is_ok() {
-            out.push(b'\n');
-        }
+    fn binding(&self) -> &HttpBinding {
+        &self.binding
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use cloudevent_encode::binding::ContentMode;
+
     use super::*;
 
     #[test]
@@ -109,12 +90,8 @@ mod tests {
         let e: AuditEvent = serde_json::from_str(r#"{"id":98562,"machine_dns_name":"Horizon-01.corp.local","message":"User corp\\administrator has logged in to View Administrator","module":"Vlsi","severity":"AUDIT_SUCCESS","time":1627369939490,"type":"VLSI_USERLOGGEDIN","user_id":"S-1-5-21-4442515-1634369418-872054540-500"}"#).expect("event");
         let mut overrides = CeOverrides::none();
         overrides.insert("team", "a b").expect("ext");
-        let enc = Encoder {
-            source: "https://horizon.example".into(),
-            overrides,
-            namespace: Some("ns".into()),
-        };
-        let o = enc.outgoing(&e).expect("encode");
+        let enc = HorizonEncoder::new("https://horizon.example", &overrides, Some("ns"));
+        let o = super::super::outgoing(&enc, &e, ContentMode::Binary).expect("encode");
         let h = |n: &str| {
             o.headers
                 .get(n)
@@ -133,6 +110,8 @@ mod tests {
             String::from_utf8_lossy(&o.body),
             r#"{"id":98562,"machine_dns_name":"Horizon-01.corp.local","message":"User corp\\administrator has logged in to View Administrator","module":"Vlsi","severity":"AUDIT_SUCCESS","time":1627369939490,"type":"VLSI_USERLOGGEDIN","user_id":"S-1-5-21-4442515-1634369418-872054540-500"}"#
         );
-        assert_eq!(enc.structured(&e)["team"], "a b");
+        let line = super::super::outgoing(&enc, &e, ContentMode::Structured).expect("line");
+        let doc: serde_json::Value = serde_json::from_slice(&line.body).expect("JSON line");
+        assert_eq!(doc["team"], "a b");
     }
 }

@@ -14,13 +14,14 @@
 //! still in flight, so a `kill -9` at any moment re-sends at most the events after the last
 //! saved watermark.
 
-mod report;
+mod progress;
 pub mod window;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use checkpoint::CheckpointStore;
+use cloudevent_encode::binding::ContentMode;
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use jiff::Timestamp;
@@ -28,12 +29,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::checkpointing::{Progress, run_saver};
-use crate::deliver::{Gate, Outcome, Pass, Payload, Target};
-use crate::encode::{self, Encode};
+use crate::checkpointing::{LatestCheckpoint, run_saver};
+use crate::deliver::{Gate, Outcome, Pass, Target};
+use crate::encode::{self, Encode, Payload};
 use crate::source::Source;
 use crate::telemetry::Metrics;
-use report::Report;
+use progress::ProgressLines;
 use window::Window;
 
 /// How the pipeline runs.
@@ -67,41 +68,63 @@ struct ReadyBatch<M> {
     caught_up: bool,
 }
 
-/// Run `source` through the pipeline into `target` until `shutdown` fires, resuming from
-/// `resume` (the stored checkpoint). Returns once the checkpoint is saved and the source closed.
-#[allow(clippy::too_many_arguments)]
-pub async fn run<S, E>(
-    source: S,
-    encoder: E,
-    target: Target,
-    store: Arc<dyn CheckpointStore>,
-    resume: Option<S::Checkpoint>,
-    settings: Settings,
-    metrics: Arc<Metrics>,
-    shutdown: CancellationToken,
-) where
+/// What [`run`] needs: one context instead of eight arguments.
+pub struct Context<S: Source, E> {
+    /// Where events come from.
+    pub source: S,
+    /// How they become CloudEvents.
+    pub encoder: E,
+    /// Where they go.
+    pub target: Target,
+    /// Where the checkpoint is saved.
+    pub store: Arc<dyn CheckpointStore>,
+    /// The stored checkpoint, where the saved checkpoint starts.
+    pub resume: Option<S::Checkpoint>,
+    /// How the pipeline runs.
+    pub settings: Settings,
+    /// The adapter's metrics.
+    pub metrics: Arc<Metrics>,
+    /// Fires on SIGTERM.
+    pub shutdown: CancellationToken,
+}
+
+/// Run `cx.source` through the pipeline into `cx.target` until `cx.shutdown` fires, resuming
+/// from `cx.resume` (the stored checkpoint). Returns once the checkpoint is saved and the source
+/// closed.
+pub async fn run<S, E>(cx: Context<S, E>)
+where
     S: Source,
     E: Encode<S::Event>,
 {
+    let Context {
+        source,
+        encoder,
+        target,
+        store,
+        resume,
+        settings,
+        metrics,
+        shutdown,
+    } = cx;
     let concurrency = settings.concurrency.max(1);
     let (tx, mut rx) = mpsc::channel::<ReadyBatch<S::Mark>>(2);
     let stop_reading = CancellationToken::new();
     let reader = tokio::spawn(read_and_encode(
         source,
         encoder,
-        target.clone(),
+        target.mode(),
         tx,
         metrics.clone(),
         stop_reading.clone(),
     ));
 
-    // The saved progress starts at the stored checkpoint: a restart that delivers nothing
+    // The saved checkpoint starts at the stored one: a restart that delivers nothing
     // saves nothing, and one that delivers continues from it.
-    let progress = Arc::new(Progress::new(resume.clone()));
+    let latest = Arc::new(LatestCheckpoint::new(resume.clone()));
     let stop_saving = CancellationToken::new();
     let saver = tokio::spawn(run_saver(
         store,
-        progress.clone(),
+        latest.clone(),
         S::checkpoint_json,
         S::describe,
         settings.checkpoint_period,
@@ -109,13 +132,13 @@ pub async fn run<S, E>(
         stop_saving.clone(),
     ));
 
-    let abandon = crate::abandon_after(&shutdown, settings.shutdown_grace);
+    let abandon = crate::runtime::abandon_after(&shutdown, settings.shutdown_grace);
     let mut checkpoint = resume;
     let mut window = Window::new(if concurrency == 1 { 1 } else { WINDOW_SPAN });
     let gate = Gate::new(concurrency);
     let mut waiting: std::collections::VecDeque<Ready<S::Mark>> = Default::default();
     let mut inflight = FuturesUnordered::new();
-    let mut report = Report::new(settings.progress_interval);
+    let mut progress_lines = ProgressLines::new(settings.progress_interval);
     let mut ticker = tokio::time::interval(settings.progress_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stopping = false;
@@ -163,25 +186,25 @@ pub async fn run<S, E>(
                         moved = true;
                     });
                     if moved {
-                        progress.set(checkpoint.clone());
+                        latest.set(checkpoint.clone());
                     }
-                    report.settled(created, &metrics);
+                    progress_lines.settled(created, &metrics);
                 }
                 if window.is_empty() && waiting.is_empty() {
-                    report.maybe_caught_up(checkpoint.as_ref().map(S::describe));
+                    progress_lines.maybe_caught_up(checkpoint.as_ref().map(S::describe));
                 }
             }
             batch = rx.recv(), if !stopping && !reading_ended && waiting.is_empty() => {
                 match batch {
                     Some(batch) => {
-                        report.batch(batch.caught_up);
+                        progress_lines.batch(batch.caught_up);
                         waiting.extend(batch.events);
                     }
                     None => reading_ended = true,
                 }
             }
             _ = ticker.tick() => {
-                report.tick(window.len() + waiting.len(), checkpoint.as_ref().map(S::describe));
+                progress_lines.tick(window.len() + waiting.len(), checkpoint.as_ref().map(S::describe));
             }
         }
     }
@@ -199,11 +222,12 @@ pub async fn run<S, E>(
     }
 }
 
-/// The reader task: read a batch, encode it, hand it over; until `stop`, then close the source.
+/// The reader task: read a batch, encode it for the target (`mode`), hand it over; until
+/// `stop`, then close the source.
 async fn read_and_encode<S, E>(
     mut source: S,
     encoder: E,
-    target: Target,
+    mode: ContentMode,
     tx: mpsc::Sender<ReadyBatch<S::Mark>>,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
@@ -224,7 +248,7 @@ async fn read_and_encode<S, E>(
             .map(|e| Ready {
                 mark: source.mark(e),
                 created: S::created(e),
-                payload: encode::payload(&encoder, e, &target),
+                payload: encode::outgoing(&encoder, e, mode),
             })
             .collect();
         let ready = ReadyBatch {

@@ -68,15 +68,15 @@ impl HorizonSource {
 
 /// How far delivery got: the cursor, and the Horizon URL the checkpoint records.
 #[derive(Debug, Clone)]
-pub struct HorizonProgress {
+pub struct HorizonPosition {
     /// The CloudEvent source (`HORIZON_URL`).
     pub url: Arc<str>,
     /// Every event before `time`, and those at `time` with these ids.
     pub cursor: Cursor,
 }
 
-impl HorizonProgress {
-    /// The progress a stored checkpoint records, if it has a time.
+impl HorizonPosition {
+    /// The position a stored checkpoint records, if it has a time.
     pub fn from_checkpoint(url: &str, cp: &HorizonCheckpoint) -> Option<Self> {
         cp.last_event_time.map(|time| Self {
             url: url.into(),
@@ -91,7 +91,7 @@ impl HorizonProgress {
 impl Source for HorizonSource {
     type Event = AuditEvent;
     type Mark = HorizonMark;
-    type Checkpoint = HorizonProgress;
+    type Checkpoint = HorizonPosition;
 
     async fn next_batch(&mut self) -> Batch<AuditEvent> {
         let batch = self.stream.next_batch().await;
@@ -113,28 +113,28 @@ impl Source for HorizonSource {
         Timestamp::from_millisecond(event.time).ok()
     }
 
-    fn settle(progress: &mut Option<HorizonProgress>, mark: HorizonMark) {
-        let p = progress.get_or_insert_with(|| HorizonProgress {
+    fn settle(position: &mut Option<HorizonPosition>, mark: HorizonMark) {
+        let p = position.get_or_insert_with(|| HorizonPosition {
             url: mark.url.clone(),
             cursor: Cursor::at(mark.time),
         });
         p.cursor.advance_to(mark.time, mark.id);
     }
 
-    fn checkpoint_json(progress: &HorizonProgress) -> String {
+    fn checkpoint_json(position: &HorizonPosition) -> String {
         HorizonCheckpoint::new(
-            &progress.url,
-            progress.cursor.time,
-            progress.cursor.ids.iter().copied().collect(),
+            &position.url,
+            position.cursor.time,
+            position.cursor.ids.iter().copied().collect(),
         )
         .to_json()
     }
 
-    fn describe(progress: &HorizonProgress) -> String {
+    fn describe(position: &HorizonPosition) -> String {
         format!(
             "{} ids at {}",
-            progress.cursor.ids.len(),
-            Timestamp::from_millisecond(progress.cursor.time)
+            position.cursor.ids.len(),
+            Timestamp::from_millisecond(position.cursor.time)
                 .map(|t| t.to_string())
                 .unwrap_or_default()
         )

@@ -66,7 +66,7 @@ fn crds_carry_upstream_metadata() {
         .iter()
         .map(|c| c.name.as_str())
         .collect();
-    assert_eq!(columns, ["Source", "Sink", "Ready", "Reason"]);
+    assert_eq!(columns, ["Source", "Sink", "Ready", "Reason", "Age"]);
 
     let binding = sources_api::crds::vsphere_binding();
     assert_eq!(

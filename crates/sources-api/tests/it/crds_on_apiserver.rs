@@ -267,7 +267,7 @@ async fn status_subresource_and_printer_columns() {
     api.patch_status("s", &PatchParams::apply("t"), &Patch::Apply(status))
         .await
         .expect("status");
-    // kubectl get's table view shows upstream's columns.
+    // kubectl get's table view shows upstream's columns, and kubectl's Age.
     let req = http::Request::get(format!(
         "/apis/sources.tanzu.vmware.com/v1alpha1/namespaces/{ns}/vspheresources"
     ))
@@ -281,8 +281,17 @@ async fn status_subresource_and_printer_columns() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(columns, ["Name", "Source", "Sink", "Ready", "Reason"]);
+    assert_eq!(
+        columns,
+        ["Name", "Source", "Sink", "Ready", "Reason", "Age"]
+    );
     let cells = &table["rows"][0]["cells"];
+    // The API server prints a date column as an age: `5s`, `2m`.
+    let age = cells[5].as_str().expect("an age");
+    assert!(
+        age.ends_with('s') || age.ends_with('m'),
+        "age {age:?} in {cells}"
+    );
     assert_eq!(cells[1], "https://vc.local");
     assert_eq!(cells[2], "http://x.y");
     assert_eq!(cells[3], "False");

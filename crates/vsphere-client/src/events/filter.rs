@@ -1,27 +1,111 @@
-//! `EventFilterSpec`: which events a collector returns.
+//! `EventFilterSpec`: which events a collector returns, and the typed values it takes
+//! ([`Category`], [`Recursion`]).
+
+use std::fmt;
+use std::str::FromStr;
 
 use crate::model::MoRef;
 use crate::request::Request;
 use crate::time::{DateTime, format_rfc3339_nano};
 
-/// How far below the filter entity events are collected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A filter value that does not parse (a category, a recursion, an entity): what was given and
+/// what is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FilterValueError {
+    /// Not one of vCenter's event categories.
+    #[error("unknown event category {0:?}: use info, warning, error or user")]
+    Category(String),
+    /// Not one of vCenter's recursion options.
+    #[error("unknown recursion {0:?}: use self, children or all")]
+    Recursion(String),
+    /// Neither an inventory path nor a managed object reference.
+    #[error(
+        "{0:?} is not an entity: use an inventory path such as /Datacenter/vm/Folder (as `govc ls` \
+         prints them) or a managed object reference such as Folder:group-v3"
+    )]
+    Entity(String),
+}
+
+/// `as_str` (vCenter's word), `Display` and `FromStr` (a [`FilterValueError`]) for an enum of
+/// vCenter's words.
+macro_rules! vcenter_words {
+    ($ty:ident, $error:ident, $what:literal, { $($variant:ident => $word:literal),+ $(,)? }) => {
+        impl $ty {
+            #[doc = concat!("vCenter's word for the ", $what, ".")]
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $word),+
+                }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = FilterValueError;
+
+            fn from_str(s: &str) -> Result<Self, FilterValueError> {
+                match s {
+                    $($word => Ok($ty::$variant),)+
+                    other => Err(FilterValueError::$error(other.to_owned())),
+                }
+            }
+        }
+    };
+}
+
+/// How far below the filter entity events are collected (`EventFilterSpecRecursionOption`).
+///
+/// It parses from and prints as vCenter's words: `self`, `children`, `all` (the default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Recursion {
     /// The entity itself.
     SelfOnly,
     /// The entity and its direct children.
     Children,
     /// The entity and everything below it.
+    #[default]
     All,
 }
 
-impl Recursion {
-    fn as_str(self) -> &'static str {
-        match self {
-            Recursion::SelfOnly => "self",
-            Recursion::Children => "children",
-            Recursion::All => "all",
-        }
+vcenter_words!(Recursion, Recursion, "recursion", {
+    SelfOnly => "self",
+    Children => "children",
+    All => "all",
+});
+
+/// An event category (`EventEventSeverity`): what `EventFilterSpec.category` selects, the
+/// `severity` of an `EventEx`, and the category `EventManager.description.eventInfo` gives each
+/// event type.
+///
+/// It parses from and prints as vCenter's words: `info`, `warning`, `error`, `user`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Category {
+    /// `info`.
+    Info,
+    /// `warning`.
+    Warning,
+    /// `error`.
+    Error,
+    /// `user`: events users logged (e.g. `GeneralUserEvent`).
+    User,
+}
+
+vcenter_words!(Category, Category, "category", {
+    Info => "info",
+    Warning => "warning",
+    Error => "error",
+    User => "user",
+});
+
+impl From<Category> for String {
+    fn from(c: Category) -> String {
+        c.as_str().to_owned()
     }
 }
 
@@ -51,7 +135,7 @@ pub struct EventFilterSpec {
     pub event_chain_id: Option<i32>,
     /// Leave out `fullFormattedMessage` (smaller pages).
     pub disable_full_message: Option<bool>,
-    /// Categories: `info`, `warning`, `error`, `user`.
+    /// Categories: `info`, `warning`, `error`, `user` (see [`Category`]).
     pub categories: Vec<String>,
     /// Event type names, e.g. `VmPoweredOffEvent`.
     pub types: Vec<String>,
@@ -81,7 +165,8 @@ impl EventFilterSpec {
         self.end_time = Some(t);
         self
     }
-    /// Events caused by these users.
+    /// Events caused by these users (with [`EventFilterSpec::system_user`]: and, or not, by
+    /// vCenter itself, whose events have no user name).
     pub fn user_names<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
         self.user_names = names.into_iter().map(Into::into).collect();
         self
@@ -101,7 +186,7 @@ impl EventFilterSpec {
         self.disable_full_message = Some(disable);
         self
     }
-    /// Events of these categories.
+    /// Events of these categories ([`Category`] values, or vCenter's words).
     pub fn categories<I: IntoIterator<Item = S>, S: Into<String>>(mut self, c: I) -> Self {
         self.categories = c.into_iter().map(Into::into).collect();
         self
@@ -176,6 +261,53 @@ mod tests {
     use super::*;
 
     #[test]
+    fn categories_and_recursions_parse_from_vcenters_words() {
+        for c in [
+            Category::Info,
+            Category::Warning,
+            Category::Error,
+            Category::User,
+        ] {
+            assert_eq!(c.as_str().parse::<Category>(), Ok(c));
+        }
+        for r in [Recursion::SelfOnly, Recursion::Children, Recursion::All] {
+            assert_eq!(r.to_string().parse::<Recursion>(), Ok(r));
+        }
+        assert_eq!(
+            "Warning".parse::<Category>().unwrap_err().to_string(),
+            "unknown event category \"Warning\": use info, warning, error or user"
+        );
+        assert_eq!(
+            "below".parse::<Recursion>().unwrap_err().to_string(),
+            "unknown recursion \"below\": use self, children or all"
+        );
+        assert_eq!(Recursion::default(), Recursion::All);
+    }
+
+    /// The `CreateCollectorForEvents` request `spec` is written into.
+    fn request_xml(spec: &EventFilterSpec) -> String {
+        let mut req = Request::new(
+            "CreateCollectorForEvents",
+            &MoRef::new("EventManager", "EventManager"),
+        );
+        spec.write(&mut req);
+        req.finish()
+    }
+
+    #[test]
+    fn users_and_system_users_are_written_together() {
+        let spec = EventFilterSpec::new()
+            .user_names(["VSPHERE.LOCAL\\alice", "bob"])
+            .system_user(true)
+            .categories([Category::Warning, Category::Error]);
+        let xml = request_xml(&spec);
+        assert!(xml.contains(concat!(
+            r#"<filter><userName><userList>VSPHERE.LOCAL\alice</userList><userList>bob</userList>"#,
+            r#"<systemUser>true</systemUser></userName><category>warning</category><category>error</category></filter>"#
+        )), "{xml}");
+    }
+
+    #[test]
     fn writes_fields_in_wsdl_order() {
         let t = crate::time::parse_xsd_datetime("2026-11-27T02:50:00.434313296Z").unwrap();
         let spec = EventFilterSpec::new()
@@ -184,12 +316,7 @@ mod tests {
             .categories(["info"])
             .begin_time(t)
             .entity(MoRef::new("Folder", "group-d1"), Recursion::All);
-        let mut req = Request::new(
-            "CreateCollectorForEvents",
-            &MoRef::new("EventManager", "EventManager"),
-        );
-        spec.write(&mut req);
-        let xml = req.finish();
+        let xml = request_xml(&spec);
         assert!(xml.contains(concat!(
             r#"<filter><entity><entity type="Folder">group-d1</entity><recursion>all</recursion></entity>"#,
             r#"<time><beginTime>2026-11-27T02:50:00.434313296Z</beginTime></time>"#,

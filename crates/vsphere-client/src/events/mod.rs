@@ -1,7 +1,9 @@
 //! Reading vCenter's event history.
 //!
 //! Most programs want [`EventStream`]: events from a [`Position`] on, in order, each once,
-//! through lost sessions, lost answers and outages, with the position to checkpoint. Under it
+//! through lost sessions, lost answers and outages, with the position to checkpoint; an
+//! [`EventSelection`] says which (an entity by inventory path or reference, with [`Recursion`];
+//! [`Category`]s; [`Users`]; event types). Under it
 //! are the single calls, for programs that manage collectors themselves: [`EventFilterSpec`],
 //! [`EventCollector`] (`ReadNextEvents`, `ReadPreviousEvents`, …), [`LatestPageWatch`] (waiting
 //! for new events with `WaitForUpdatesEx` instead of polling).
@@ -30,10 +32,12 @@
 
 mod collector;
 mod filter;
+mod selection;
 mod stream;
 
 pub use collector::{EventCollector, LatestPageWatch};
-pub use filter::{EventFilterSpec, Recursion};
+pub use filter::{Category, EventFilterSpec, FilterValueError, Recursion};
+pub use selection::{Entity, EventCategories, EventSelection, Users};
 pub use stream::{EventStream, EventStreamBuilder, Page, Position, Signal};
 
 use crate::{DecodeError, Event};

@@ -12,7 +12,7 @@ use crate::client::Client;
 use crate::decode::{decode_events_lenient, type_index, values_to_events};
 use crate::error::Error;
 use crate::events::collector::{EventCollector, LatestPageWatch};
-use crate::events::{EventFilterSpec, Recursion};
+use crate::events::{Entity, EventCategories, EventSelection};
 use crate::model::{DataObject, Event, Field, FieldName, MoRef, TypeRef, Value};
 
 /// How far a stream got: the last event handed out (or the begin time before any).
@@ -103,8 +103,7 @@ pub struct EventStreamBuilder {
     idle_wait: Duration,
     backoff_initial: Duration,
     backoff_max: Duration,
-    event_types: Vec<String>,
-    entity: Option<MoRef>,
+    selection: EventSelection,
     observer: Option<Observer>,
 }
 
@@ -128,15 +127,28 @@ impl EventStreamBuilder {
         self
     }
 
-    /// Only events with these type names or `eventTypeId`s (default: all).
+    /// Only events with these type names or `eventTypeId`s (default: all); sets
+    /// [`EventSelection::event_types`].
     pub fn event_types(mut self, types: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.event_types = types.into_iter().map(Into::into).collect();
+        self.selection.event_types = types.into_iter().map(Into::into).collect();
         self
     }
 
-    /// Only events of this entity and everything under it (default: the root folder).
+    /// Only events of this entity and (by default) everything under it (default: the root
+    /// folder); sets [`EventSelection::entity`].
     pub fn entity(mut self, entity: MoRef) -> Self {
-        self.entity = Some(entity);
+        self.selection.entity = Some(Entity::MoRef(entity));
+        self
+    }
+
+    /// Which events to read: entity (a reference or an inventory path, resolved each time a
+    /// collector is created) and recursion, categories, users, types. Replaces what
+    /// [`EventStreamBuilder::event_types`] and [`EventStreamBuilder::entity`] set.
+    ///
+    /// An inventory path that does not resolve is retried with backoff and reported as
+    /// [`Signal::Down`] with [`Error::InventoryPathNotFound`].
+    pub fn select(mut self, selection: EventSelection) -> Self {
+        self.selection = selection;
         self
     }
 
@@ -158,8 +170,8 @@ impl EventStreamBuilder {
             idle_wait: self.idle_wait,
             backoff_initial: self.backoff_initial,
             backoff_max: self.backoff_max,
-            event_types: self.event_types,
-            entity: self.entity,
+            selection: self.selection,
+            categories: None,
             observer: self.observer,
             collector: None,
             watch: None,
@@ -230,8 +242,9 @@ pub struct EventStream {
     idle_wait: Duration,
     backoff_initial: Duration,
     backoff_max: Duration,
-    event_types: Vec<String>,
-    entity: Option<MoRef>,
+    selection: EventSelection,
+    /// Event type → category, read once when the selection has categories.
+    categories: Option<EventCategories>,
     observer: Option<Observer>,
     collector: Option<EventCollector>,
     watch: Option<LatestPageWatch>,
@@ -281,8 +294,7 @@ impl EventStream {
             idle_wait: Duration::from_secs(60),
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),
-            event_types: Vec::new(),
-            entity: None,
+            selection: EventSelection::default(),
             observer: None,
         }
     }
@@ -413,14 +425,35 @@ impl EventStream {
             self.collector = None;
             self.watch = None;
         }
-        let root = self
-            .entity
-            .clone()
-            .unwrap_or_else(|| self.client.service_content().root_folder.clone());
-        let filter = EventFilterSpec::new()
-            .entity(root, Recursion::All)
-            .begin_time(self.position.time)
-            .event_type_ids(self.event_types.iter().cloned());
+        let root = match &self.selection.entity {
+            None => self.client.service_content().root_folder.clone(),
+            Some(entity) => match self.client.resolve_entity(entity).await {
+                Ok(m) => m,
+                Err(error) => {
+                    self.wait_after(&error, "cannot find the entity whose events are selected")
+                        .await;
+                    return None;
+                }
+            },
+        };
+        if !self.selection.categories.is_empty() && self.categories.is_none() {
+            match self.client.event_categories().await {
+                Ok(table) => self.categories = Some(table),
+                Err(error) if error.is_transient() => {
+                    self.wait_after(&error, "cannot read vCenter's event categories")
+                        .await;
+                    return None;
+                }
+                Err(error) => {
+                    warn!(error = %error, "cannot read vCenter's event categories; only EventEx severities are checked again here (vCenter's collector filters all)");
+                    self.categories = Some(EventCategories::default());
+                }
+            }
+        }
+        let filter = self
+            .selection
+            .filter_spec(root)
+            .begin_time(self.position.time);
         match self.client.create_event_collector(&filter).await {
             Ok(c) => {
                 debug!(begin = %self.position.time, collector = %c.moref().value, "created event collector");
@@ -533,7 +566,9 @@ impl EventStream {
             let Some(created) = event.created_time() else {
                 // Nothing to place it by: hand it out (vCenter always sets createdTime).
                 self.dedupe = false;
-                out.push(event);
+                if self.admits(&event) {
+                    out.push(event);
+                }
                 continue;
             };
             if self.dedupe {
@@ -550,9 +585,26 @@ impl EventStream {
                 key: Some(key),
             };
             self.read_any = true;
+            if !self.admits(&event) {
+                // Read and passed over: the position moves on, nothing is handed out.
+                debug!(
+                    key,
+                    event_type = event.kind_name(),
+                    "event outside the selection"
+                );
+                continue;
+            }
             out.push(event);
         }
         out
+    }
+
+    /// Whether `event` passes the selection's categories and users (checked again here; see
+    /// [`EventSelection`]).
+    fn admits(&self, event: &Event) -> bool {
+        let empty = EventCategories::default();
+        self.selection
+            .admits(event, self.categories.as_ref().unwrap_or(&empty))
     }
 
     /// Whether a re-read event was handed out before. In-process the key says it exactly (keys
