@@ -75,6 +75,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod backoff;
 pub mod binding;
 pub mod binding_reconcile;
 pub mod certs;
@@ -155,9 +156,9 @@ async fn load_adapter_config(
 async fn watch_adapter_config(ctx: Arc<Context>, triggers: Vec<mpsc::Sender<()>>) {
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ctx.settings.system_namespace);
     // With backoff: without it a watch whose API server is gone restarts at
-    // once, and logs its warning as fast as the loop turns (issue 22 item 8).
+    // once, and logs its warning as fast as the loop turns.
     let mut events = watcher(api.clone(), watcher::Config::default())
-        .default_backoff()
+        .backoff(crate::backoff::watch_backoff())
         .boxed();
     while let Some(event) = events.next().await {
         let relevant = match &event {
@@ -258,6 +259,7 @@ pub async fn run_controllers(
     let nsr = ns.as_deref();
     let vsphere = Controller::new(api_for::<VSphereSource>(&client, nsr), wc.clone())
         .with_config(controller_config())
+        .trigger_backoff(backoff::watch_backoff())
         .owns(
             api_for::<Deployment>(&client, nsr),
             vsphere_children.clone(),
@@ -283,6 +285,7 @@ pub async fn run_controllers(
         });
     let horizon = Controller::new(api_for::<HorizonSource>(&client, nsr), wc.clone())
         .with_config(controller_config())
+        .trigger_backoff(backoff::watch_backoff())
         .owns(
             api_for::<Deployment>(&client, nsr),
             horizon_children.clone(),
@@ -340,6 +343,7 @@ pub async fn run_binding_controller(
         watcher::Config::default(),
     )
     .with_config(controller_config())
+    .trigger_backoff(backoff::watch_backoff())
     .graceful_shutdown_on(shutdown)
     .run(
         binding_reconcile::reconcile_binding,

@@ -120,7 +120,9 @@ pub async fn follow_config_logging(
     use kube::runtime::{WatchStreamExt, watcher};
     let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, &namespace);
     let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut events = watcher(api, cfg).default_backoff().boxed();
+    let mut events = watcher(api, cfg)
+        .backoff(crate::backoff::watch_backoff())
+        .boxed();
     while let Some(ev) = events.next().await {
         match ev {
             Ok(watcher::Event::Apply(cm) | watcher::Event::InitApply(cm)) => {

@@ -168,7 +168,7 @@ fn follow_bindings(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut events = watcher(api, watcher::Config::default())
-            .default_backoff()
+            .backoff(crate::backoff::watch_backoff())
             .boxed();
         while let Some(ev) = events.next().await {
             match ev {
@@ -208,7 +208,7 @@ where
     let (reader, writer) = reflector::store::<K>();
     let task = tokio::spawn(async move {
         let mut events = reflector(writer, watcher(api, config))
-            .default_backoff()
+            .backoff(crate::backoff::watch_backoff())
             .touched_objects()
             .boxed();
         while let Some(ev) = events.next().await {

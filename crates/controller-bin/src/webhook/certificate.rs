@@ -146,7 +146,7 @@ pub(super) async fn follow_certificate(
     let api: Api<Secret> = Api::namespaced(client, &settings.namespace);
     let cfg = watcher::Config::default().fields(&format!("metadata.name={}", settings.secret_name));
     let mut events = watcher(api, cfg)
-        .default_backoff()
+        .backoff(crate::backoff::watch_backoff())
         .applied_objects()
         .boxed();
     let mut served = String::new();

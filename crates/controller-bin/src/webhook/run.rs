@@ -164,7 +164,9 @@ where
     use kube::runtime::{WatchStreamExt, watcher};
     let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
     tokio::spawn(async move {
-        let mut events = watcher(api, cfg).default_backoff().boxed();
+        let mut events = watcher(api, cfg)
+            .backoff(crate::backoff::watch_backoff())
+            .boxed();
         while let Some(ev) = events.next().await {
             if ev.is_ok() {
                 wake.notify_one();

@@ -1137,7 +1137,8 @@ async fn a_leader_cut_off_stops_before_a_follower_takes_over() {
 /// times in 11 seconds. Here the API server is away for 15 s: the replica
 /// (through a proxy that counts its connections) logs a bounded number of
 /// lines and makes a bounded number of connection attempts, and once the API
-/// server is back it reconciles a new source and sees a configuration change.
+/// server is back it reconciles a new source and sees a configuration
+/// change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watches_back_off_while_the_api_server_is_away() {
     let server = KubeApiServer::start().expect("an API server of this test's own");
@@ -1177,7 +1178,8 @@ async fn watches_back_off_while_the_api_server_is_away() {
         replica.ready().await.then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let sources = kube_harness::sources_group_api(&client, &ns, "VSphereSource");
+    reconciled(&sources, "before-the-outage", Duration::from_secs(60)).await;
 
     let lines_before = replica.lines().len();
     let connections_before = proxy.connections();
@@ -1199,8 +1201,8 @@ async fn watches_back_off_while_the_api_server_is_away() {
         "the replica exited while the API server was away:\n{}",
         replica.lines()[lines_before..].join("\n")
     );
-    // kube-runtime's default backoff starts at 800 ms and doubles (with
-    // jitter) up to 30 s: about five attempts per watch in 15 s. The
+    // The watches' backoff (crate::backoff) starts at 500 ms and doubles
+    // up to 8 s: about six attempts per watch in 15 s. The
     // controller has about twenty watches (sources, their children, the
     // webhook's caches, configurations and certificate, logging) and renews
     // its lease every 2 s; without backoff each watch retries at once and
@@ -1220,23 +1222,21 @@ async fn watches_back_off_while_the_api_server_is_away() {
     );
 
     server.start_apiserver().expect("the API server back");
+    let back = Instant::now();
     let client = server.client().await.unwrap();
     let sources = kube_harness::sources_group_api(&client, &ns, "VSphereSource");
-    eventually("a source created after the outage is reconciled", || {
-        let sources = sources.clone();
-        async move {
-            let _ = sources
-                .create(
-                    &PostParams::default(),
-                    &serde_json::from_value(vsphere_source("after-the-outage")).unwrap(),
-                )
-                .await;
-            let got = sources.get("after-the-outage").await.ok()?;
-            let conditions = got.data.pointer("/status/conditions")?.as_array()?;
-            (!conditions.is_empty()).then_some(())
-        }
-    })
-    .await;
+    reconciled(&sources, "after-the-outage", Duration::from_secs(110)).await;
+    let resumed = back.elapsed();
+    println!("the API server back: a new source reconciled after {resumed:?}");
+    // Measured: about 50 s. The watches are back within their 10 s backoff,
+    // but the restarted API server answers their first watches "too old
+    // resource version" (410) for a while, and each relist waits out the
+    // backoff again; not yet understood, so bounded here at what a
+    // controller must manage, not at what it should.
+    assert!(
+        resumed < Duration::from_secs(110),
+        "a new source was reconciled only {resumed:?} after the API server was back"
+    );
     Api::<ConfigMap>::namespaced(client.clone(), &sys)
         .create(
             &PostParams::default(),
@@ -1254,4 +1254,38 @@ async fn watches_back_off_while_the_api_server_is_away() {
             .then_some(())
     })
     .await;
+}
+
+/// Creates VSphereSource `name` and waits until the controller has written
+/// its conditions.
+async fn reconciled(sources: &Api<kube::api::DynamicObject>, name: &str, timeout: Duration) {
+    let started = Instant::now();
+    loop {
+        if let Err(e) = sources
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(vsphere_source(name)).unwrap(),
+            )
+            .await
+            && !e.to_string().contains("already exists")
+        {
+            println!("creating {name}: {e}");
+        }
+        let got = sources.get(name).await.ok();
+        let conditions = got
+            .as_ref()
+            .and_then(|got| got.data.pointer("/status/conditions")?.as_array().cloned());
+        if conditions.is_some_and(|c| !c.is_empty()) {
+            break;
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "the source {name} was not reconciled in {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "the source {name} was reconciled {:?} after its creation",
+        started.elapsed()
+    );
 }
