@@ -1,5 +1,6 @@
 //! The sources-controller: one leader-elected process reconciling
-//! VSphereSource and HorizonSource objects.
+//! VSphereSource, HorizonSource and VSphereBinding objects, and serving
+//! their admission webhooks.
 //!
 //! ```no_run
 //! # async fn demo(client: kube::Client) -> Result<(), sources_controller::RunError> {
@@ -12,10 +13,12 @@
 //! ```
 //!
 //! For each VSphereSource it applies (server-side, typed k8s-openapi
-//! values) the VSphereBinding `<name>-vspherebinding`, the Role
-//! `<name>-checkpoint` (its checkpoint ConfigMap only) and the RoleBinding
-//! `<name>-rolebinding`, a dedicated ServiceAccount `<name>-adapter` when
-//! the source names none, and the adapter Deployment `<name>-adapter`;
+//! values) the Role `<name>-checkpoint` (its checkpoint ConfigMap only) and
+//! the RoleBinding `<name>-rolebinding`, a dedicated ServiceAccount
+//! `<name>-adapter` when the source names none, and the adapter Deployment
+//! `<name>-adapter` with the vCenter settings rendered into it (the Go
+//! controller's per-source VSphereBinding `<name>-vspherebinding` is
+//! deleted when found);
 //! creates the checkpoint ConfigMap `<name>-configmap`, checks the
 //! credentials Secret, resolves the sink and the dead-letter sink and
 //! reports `SinkProvided`, `DeadLetterSinkResolved`, `AuthReady`,
