@@ -166,47 +166,128 @@ pub fn selector_matches(sel: &LabelSelector, labels: &BTreeMap<String, String>) 
     true
 }
 
-/// Whether `binding` selects the object `obj` (by apiVersion, kind,
-/// namespace and name or label selector).
-pub fn binding_selects(binding: &VSphereBinding, obj: &Value) -> bool {
-    let s = &binding.spec.subject;
-    let field = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("");
-    let ns = s
+/// What the binding webhook needs of one VSphereBinding: the caches hold
+/// this, never the object (its metadata, status and managed fields can be
+/// large and admission does not read them).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BindingEntry {
+    /// The binding's namespace: the only one it binds in.
+    pub namespace: String,
+    /// The binding's name.
+    pub name: String,
+    /// `spec.subject.apiVersion`.
+    pub api_version: String,
+    /// `spec.subject.kind`.
+    pub kind: String,
+    /// `spec.subject.name`, when the subject is named.
+    pub subject_name: Option<String>,
+    /// `spec.subject.selector`, when the subjects are selected by labels.
+    pub selector: Option<LabelSelector>,
+    /// `spec.subject.namespace` names another namespace (stored without
+    /// admission): the binding selects nothing.
+    pub foreign_subject: bool,
+    /// What `Do` injects.
+    pub params: BindingParams,
+    /// The binding is being deleted: `Undo` instead of `Do`.
+    pub deleting: bool,
+    /// A VSphereSource controls the binding (the per-source binding of an
+    /// earlier release or of the Go project): the controller renders that
+    /// adapter's credentials itself, so the binding changes nothing.
+    pub source_owned: bool,
+}
+
+impl From<&VSphereBinding> for BindingEntry {
+    fn from(b: &VSphereBinding) -> Self {
+        let s = &b.spec.subject;
+        let namespace = b.metadata.namespace.clone().unwrap_or_default();
+        Self {
+            foreign_subject: subject_namespace_mismatch(b).is_some(),
+            api_version: s.api_version.clone().unwrap_or_default(),
+            kind: s.kind.clone().unwrap_or_default(),
+            subject_name: s.name.clone().filter(|n| !n.is_empty()),
+            selector: s.selector.clone(),
+            params: BindingParams::from(b),
+            deleting: b.metadata.deletion_timestamp.is_some(),
+            source_owned: is_source_owned(b),
+            name: b.metadata.name.clone().unwrap_or_default(),
+            namespace,
+        }
+    }
+}
+
+/// `spec.subject.namespace` when it names another namespace than the
+/// binding's: admission refuses that, but an object stored some other way
+/// (while the validation webhook was away, or by an earlier release) may
+/// say it. Such a binding binds nothing anywhere.
+pub fn subject_namespace_mismatch(b: &VSphereBinding) -> Option<&str> {
+    let own = b.metadata.namespace.as_deref().unwrap_or("");
+    b.spec
+        .subject
         .namespace
         .as_deref()
-        .filter(|n| !n.is_empty())
-        .or(binding.metadata.namespace.as_deref())
-        .unwrap_or("");
-    if s.api_version.as_deref().unwrap_or("") != field("/apiVersion")
-        || s.kind.as_deref().unwrap_or("") != field("/kind")
-        || ns != field("/metadata/namespace")
-    {
-        return false;
+        .filter(|n| !n.is_empty() && *n != own)
+}
+
+/// Whether a VSphereSource controls `b` (its per-source binding).
+pub fn is_source_owned(b: &VSphereBinding) -> bool {
+    b.metadata.owner_references.iter().flatten().any(|o| {
+        o.controller == Some(true)
+            && o.kind == "VSphereSource"
+            && o.api_version == sources_api::v1alpha1::API_VERSION
+    })
+}
+
+impl BindingEntry {
+    /// Whether the binding can select anything (neither a foreign subject
+    /// nor a source's own binding).
+    pub fn in_effect(&self) -> bool {
+        !self.foreign_subject && !self.source_owned
     }
-    if let Some(name) = s.name.as_deref().filter(|n| !n.is_empty()) {
-        return name == field("/metadata/name");
-    }
-    match &s.selector {
-        Some(sel) => {
-            let labels: BTreeMap<String, String> = obj
-                .pointer("/metadata/labels")
-                .and_then(|l| serde_json::from_value(l.clone()).ok())
-                .unwrap_or_default();
-            selector_matches(sel, &labels)
+
+    /// Whether the binding selects the object `obj` (by apiVersion, kind,
+    /// and name or label selector, in the binding's own namespace only).
+    pub fn selects(&self, obj: &Value) -> bool {
+        let field = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("");
+        if !self.in_effect()
+            || self.api_version != field("/apiVersion")
+            || self.kind != field("/kind")
+            || self.namespace != field("/metadata/namespace")
+        {
+            return false;
         }
-        None => false,
+        if let Some(name) = &self.subject_name {
+            return name == field("/metadata/name");
+        }
+        match &self.selector {
+            Some(sel) => {
+                let labels: BTreeMap<String, String> = obj
+                    .pointer("/metadata/labels")
+                    .and_then(|l| serde_json::from_value(l.clone()).ok())
+                    .unwrap_or_default();
+                selector_matches(sel, &labels)
+            }
+            None => false,
+        }
     }
+}
+
+/// Whether `binding` selects the object `obj` ([`BindingEntry::selects`]).
+pub fn binding_selects(binding: &VSphereBinding, obj: &Value) -> bool {
+    BindingEntry::from(binding).selects(obj)
 }
 
 /// Applies every binding that selects `obj`: `Undo` for one being deleted,
 /// `Do` otherwise. Returns the mutated object.
-pub fn apply_bindings(bindings: &[VSphereBinding], obj: &Value) -> Value {
+pub fn apply_bindings<'a>(
+    bindings: impl IntoIterator<Item = &'a BindingEntry>,
+    obj: &Value,
+) -> Value {
     let mut out = obj.clone();
-    for b in bindings.iter().filter(|b| binding_selects(b, obj)) {
-        if b.metadata.deletion_timestamp.is_some() {
+    for b in bindings.into_iter().filter(|b| b.selects(obj)) {
+        if b.deleting {
             undo_binding(&mut out);
         } else {
-            do_binding(&BindingParams::from(b), &mut out);
+            do_binding(&b.params, &mut out);
         }
     }
     out
@@ -363,6 +444,37 @@ mod tests {
     }
 
     #[test]
+    fn only_the_bindings_own_namespace() {
+        let d = deployment();
+        let mut victim = deployment();
+        victim["metadata"]["namespace"] = json!("victim");
+        let here = binding(json!({"apiVersion": "apps/v1", "kind": "Deployment", "selector": {}}));
+        assert!(binding_selects(&here, &d));
+        assert!(!binding_selects(&here, &victim), "never another namespace");
+        // A stored subject naming another namespace selects nothing at all.
+        let retargeted = binding(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "namespace": "victim", "selector": {}}));
+        assert_eq!(subject_namespace_mismatch(&retargeted), Some("victim"));
+        assert!(!binding_selects(&retargeted, &victim));
+        assert!(!binding_selects(&retargeted, &d));
+        // A source's own binding changes nothing (the controller renders
+        // the adapter's credentials).
+        let mut owned = here.clone();
+        owned.metadata.owner_references = Some(vec![
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                api_version: "sources.tanzu.vmware.com/v1alpha1".into(),
+                kind: "VSphereSource".into(),
+                name: "s".into(),
+                uid: "u".into(),
+                controller: Some(true),
+                block_owner_deletion: Some(true),
+            },
+        ]);
+        assert!(is_source_owned(&owned));
+        assert!(!binding_selects(&owned, &d));
+    }
+
+    #[test]
     fn selection() {
         let d = deployment();
         let by_name = binding(json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"}));
@@ -378,7 +490,8 @@ mod tests {
         let expr = binding(json!({"apiVersion": "apps/v1", "kind": "Deployment",
             "selector": {"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["x"]}]}}));
         assert!(!binding_selects(&expr, &d));
-        let out = apply_bindings(&[by_name.clone(), other], &d);
+        let entries = [BindingEntry::from(&by_name), BindingEntry::from(&other)];
+        let out = apply_bindings(&entries, &d);
         assert_eq!(
             out["spec"]["template"]["spec"]["volumes"][1]["name"],
             "vsphere-binding"
@@ -389,7 +502,7 @@ mod tests {
                 k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
             ));
         assert_eq!(
-            apply_bindings(&[deleting], &out)["spec"]["template"]["spec"]["volumes"]
+            apply_bindings([&BindingEntry::from(&deleting)], &out)["spec"]["template"]["spec"]["volumes"]
                 .as_array()
                 .unwrap()
                 .len(),

@@ -6,6 +6,14 @@
 //! and `Ready` with upstream's reasons (`SubjectUnavailable`,
 //! `SubjectMissing`, `BindingFailed`) and `SubjectInvalid` for a subject
 //! type no binding may have.
+//!
+//! A binding acts only in its own namespace, whatever its stored
+//! `spec.subject.namespace` says (admission refuses another one; a binding
+//! stored some other way gets `SubjectNamespaceInvalid` and binds nothing).
+//! A binding a VSphereSource controls (the per-source binding of an earlier
+//! release or of the Go project) is left to that source's reconciler, which
+//! renders the adapter's credentials itself and deletes it: no `Do`, no
+//! `Undo`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +29,7 @@ use sources_api::conditions::{ConditionSet, ConditionStatus};
 use sources_api::v1alpha1::VSphereBinding;
 
 use crate::binding::{self, BindingParams};
+use crate::pacing::{Pacing, PacingPolicy};
 use crate::podspecable::SubjectType;
 use crate::webhook::{EXCLUDE_LABEL, INCLUDE_LABEL, SelectionMode};
 
@@ -59,6 +68,28 @@ pub struct BindingContext {
     /// The binding webhook's selection mode: only in inclusion mode are
     /// subject namespaces labelled (no namespace patching otherwise).
     pub selection_mode: SelectionMode,
+    /// Per-binding backoff and namespace shares.
+    pub pacing: Pacing,
+}
+
+impl BindingContext {
+    /// The pacing of the binding reconciler: a binding that cannot bind
+    /// (its subject missing or unavailable) is looked at again after 10 s,
+    /// doubling up to 2 min.
+    pub fn pacing_policy() -> PacingPolicy {
+        PacingPolicy {
+            not_ready_first: Duration::from_secs(10),
+            ..PacingPolicy::default()
+        }
+    }
+}
+
+fn key_of(b: &VSphereBinding) -> String {
+    format!(
+        "VSphereBinding/{}/{}",
+        b.metadata.namespace.as_deref().unwrap_or_default(),
+        b.metadata.name.as_deref().unwrap_or_default()
+    )
 }
 
 /// A label selector as a query string (`a=b,c in (d),!e`).
@@ -85,7 +116,8 @@ enum SubjectError {
     },
 }
 
-/// The subjects of `b`, as dynamic objects with their Api.
+/// The subjects of `b` in its own namespace `ns` (whatever
+/// `spec.subject.namespace` says), as dynamic objects with their Api.
 async fn subjects(
     client: &Client,
     b: &VSphereBinding,
@@ -105,12 +137,7 @@ async fn subjects(
             reason: "SubjectUnavailable",
             message: format!("{kind} ({av}) is not served by the API server: {e}"),
         })?;
-    let sns = s
-        .namespace
-        .as_deref()
-        .filter(|n| !n.is_empty())
-        .unwrap_or(ns);
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), sns, &ar);
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
     if let Some(name) = s.name.as_deref().filter(|n| !n.is_empty()) {
         return match api.get_opt(name).await {
             Ok(Some(o)) => Ok((api, vec![o])),
@@ -229,6 +256,10 @@ pub async fn reconcile_binding(
     ctx: Arc<BindingContext>,
 ) -> Result<Action, BindingError> {
     let ns = b.namespace().unwrap_or_default();
+    // A namespace holding its share of the reconcile slots waits its turn.
+    let Some(_slot) = ctx.pacing.enter(&ns) else {
+        return Ok(Action::requeue(ctx.pacing.deferral()));
+    };
     let api: Api<VSphereBinding> = Api::namespaced(ctx.client.clone(), &ns);
     let _ = ctx.wake.try_send(());
     finalizer(&api, FINALIZER, b, |event| async {
@@ -259,6 +290,17 @@ pub async fn reconcile_binding(
 async fn unbind(b: &VSphereBinding, ctx: &BindingContext) -> Result<Action, BindingError> {
     let ns = b.namespace().unwrap_or_default();
     let name = b.name_any();
+    if binding::is_source_owned(b) {
+        // The adapter's credentials are the source's controller's now: an
+        // Undo would take them from a running adapter.
+        tracing::info!(
+            namespace = ns,
+            name,
+            "a source's own binding; nothing to unbind"
+        );
+        return Ok(Action::await_change());
+    }
+    // Only in the binding's own namespace, whatever the subject says.
     match subjects(&ctx.client, b, &ns).await {
         Ok((sapi, objs)) => {
             for o in &objs {
@@ -301,21 +343,38 @@ async fn unbind(b: &VSphereBinding, ctx: &BindingContext) -> Result<Action, Bind
 async fn bind(b: &VSphereBinding, ctx: &BindingContext) -> Result<Action, BindingError> {
     let ns = b.namespace().unwrap_or_default();
     let api: Api<VSphereBinding> = Api::namespaced(ctx.client.clone(), &ns);
+    if binding::is_source_owned(b) {
+        // A VSphereSource's own binding (an earlier release's, or the Go
+        // project's): the source's controller renders that adapter's
+        // credentials and deletes the binding.
+        write_ready(&api, b, ConditionStatus::True, "", "").await?;
+        return Ok(Action::await_change());
+    }
+    if let Some(other) = binding::subject_namespace_mismatch(b) {
+        // Stored without admission: never act on another namespace.
+        let message = format!(
+            "spec.subject.namespace {other:?} is not the binding's namespace {ns:?}: a \
+             VSphereBinding binds only in its own namespace, so nothing is bound; remove \
+             spec.subject.namespace or set it to {ns:?}"
+        );
+        write_ready(
+            &api,
+            b,
+            ConditionStatus::False,
+            "SubjectNamespaceInvalid",
+            &message,
+        )
+        .await?;
+        return Ok(Action::await_change());
+    }
     if ctx.selection_mode == SelectionMode::Inclusion {
-        let subject_ns = b
-            .spec
-            .subject
-            .namespace
-            .clone()
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| ns.clone());
-        label_namespace(&ctx.client, &subject_ns).await?;
+        label_namespace(&ctx.client, &ns).await?;
     }
     let (sapi, objs) = match subjects(&ctx.client, b, &ns).await {
         Ok(s) => s,
         Err(SubjectError::Unbindable { reason, message }) => {
             write_ready(&api, b, ConditionStatus::False, reason, &message).await?;
-            return Ok(Action::requeue(Duration::from_secs(10)));
+            return Ok(Action::requeue(ctx.pacing.not_ready(&key_of(b))));
         }
         Err(SubjectError::Kube { context, source }) => {
             let reason = if matches!(&source, kube::Error::Api(s) if s.code == 404) {
@@ -331,7 +390,7 @@ async fn bind(b: &VSphereBinding, ctx: &BindingContext) -> Result<Action, Bindin
                 &format!("{context}: {source}"),
             )
             .await?;
-            return Ok(Action::requeue(Duration::from_secs(10)));
+            return Ok(Action::requeue(ctx.pacing.not_ready(&key_of(b))));
         }
     };
     let params = BindingParams::from(b);
@@ -339,21 +398,24 @@ async fn bind(b: &VSphereBinding, ctx: &BindingContext) -> Result<Action, Bindin
         if let Err(e) = patch_subject(&sapi, o, |v| binding::do_binding(&params, v)).await {
             let msg = format!("Failed to bind {:?}: {e}", o.name_any());
             write_ready(&api, b, ConditionStatus::False, "BindingFailed", &msg).await?;
-            return Ok(Action::requeue(Duration::from_secs(10)));
+            return Ok(Action::requeue(ctx.pacing.not_ready(&key_of(b))));
         }
     }
     write_ready(&api, b, ConditionStatus::True, "", "").await?;
+    ctx.pacing.ready(&key_of(b));
     Ok(Action::requeue(ctx.resync))
 }
 
-/// Retries a failed reconcile after 2 s.
+/// Retries a failed reconcile after the binding's backoff (2 s, doubling,
+/// at most 5 min).
 pub fn binding_error_policy(
-    _b: Arc<VSphereBinding>,
+    b: Arc<VSphereBinding>,
     err: &BindingError,
-    _ctx: Arc<BindingContext>,
+    ctx: Arc<BindingContext>,
 ) -> Action {
-    tracing::warn!(error = %err, "vspherebinding reconcile failed");
-    Action::requeue(Duration::from_secs(2))
+    let wait = ctx.pacing.failed(&key_of(&b));
+    tracing::warn!(error = %err, retry_in = ?wait, "vspherebinding reconcile failed");
+    Action::requeue(wait)
 }
 
 #[cfg(test)]

@@ -106,6 +106,11 @@ pub struct Cli {
     /// How often the leader renews.
     #[arg(long, env = "LEASE_RENEW_SECONDS", default_value_t = 5)]
     pub lease_renew_seconds: u64,
+    /// A leader that has not renewed its lease for this long stops its writers and exits
+    /// (kept below LEASE_DURATION_SECONDS, so it stops before another replica can take
+    /// over). Default: two thirds of the lease duration.
+    #[arg(long, env = "LEASE_RENEW_DEADLINE_SECONDS")]
+    pub lease_renew_deadline_seconds: Option<u64>,
     /// Periodic re-reconcile of every source.
     #[arg(long, env = "RESYNC_SECONDS", default_value_t = 600)]
     pub resync_seconds: u64,

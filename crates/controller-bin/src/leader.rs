@@ -3,7 +3,12 @@
 //! held by another replica counts as expired only when its record has not
 //! changed for `leaseDurationSeconds` *of this replica's monotonic clock*,
 //! whatever `renewTime` says. The holder renews periodically and gives up
-//! (the caller exits) when renewals fail for longer than the lease lasts.
+//! (the caller stops its writers and exits) when it has not renewed within
+//! the renew deadline, well inside the lease duration (client-go's 10 s of
+//! 15 s): a follower takes over only after the lease stayed unchanged for a
+//! whole duration on its own clock, so the old leader has stopped writing
+//! by then. Every call to the API server has a timeout (a partitioned
+//! leader's requests may never be answered).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -21,6 +26,8 @@ pub struct LeaderElector {
     name: String,
     identity: String,
     duration_seconds: i32,
+    /// A leader that has not renewed for this long gives up.
+    renew_deadline: Duration,
     /// The lease record last seen and when (local monotonic clock) it last
     /// changed.
     observed: Mutex<Option<(Observed, Instant)>>,
@@ -51,13 +58,22 @@ impl Observed {
 /// Why leadership ended.
 #[derive(Debug, thiserror::Error)]
 pub enum LeaderError {
-    /// Another replica took the lease, or renewals failed for longer than it lasts.
-    #[error("lost the lease {0}")]
+    /// Another replica took the lease.
+    #[error("lost the lease {0}: another replica holds it")]
     Lost(String),
+    /// No renewal succeeded within the renew deadline.
+    #[error("lost the lease {lease}: not renewed for {deadline:?} (the renew deadline)")]
+    NotRenewed {
+        /// The lease.
+        lease: String,
+        /// The renew deadline.
+        deadline: Duration,
+    },
 }
 
 impl LeaderElector {
-    /// An elector for lease `name` in `namespace`.
+    /// An elector for lease `name` in `namespace`, with a renew deadline of
+    /// two thirds of the lease duration (10 s of 15 s, as client-go).
     pub fn new(
         client: Client,
         namespace: &str,
@@ -65,13 +81,28 @@ impl LeaderElector {
         identity: &str,
         duration_seconds: i32,
     ) -> Self {
+        let duration = Duration::from_secs(u64::try_from(duration_seconds).unwrap_or(15));
         Self {
             api: Api::namespaced(client, namespace),
             name: name.to_owned(),
             identity: identity.to_owned(),
             duration_seconds,
+            renew_deadline: duration * 2 / 3,
             observed: Mutex::new(None),
         }
+    }
+
+    /// The renew deadline: a leader that has not renewed for this long gives
+    /// up. Kept below the lease duration (at most 9/10 of it).
+    pub fn with_renew_deadline(mut self, deadline: Duration) -> Self {
+        let duration = Duration::from_secs(u64::try_from(self.duration_seconds).unwrap_or(15));
+        self.renew_deadline = deadline.min(duration * 9 / 10);
+        self
+    }
+
+    /// The renew deadline in effect.
+    pub fn renew_deadline(&self) -> Duration {
+        self.renew_deadline
     }
 
     /// Records `record` as seen now; returns how long ago (local clock) it
@@ -157,53 +188,77 @@ impl LeaderElector {
         }
     }
 
-    /// Waits until this identity holds the lease.
+    /// Waits until this identity holds the lease. Each attempt has the
+    /// renew deadline to complete.
     pub async fn acquire(&self, retry: Duration) {
         loop {
-            match self.try_acquire_or_renew().await {
-                Ok(true) => {
+            match tokio::time::timeout(self.renew_deadline, self.try_acquire_or_renew()).await {
+                Ok(Ok(true)) => {
                     tracing::info!(lease = %self.name, identity = %self.identity, "acquired the lease");
                     return;
                 }
-                Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, "leader election"),
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "leader election"),
+                Err(_) => tracing::warn!(
+                    timeout = ?self.renew_deadline,
+                    "leader election: the API server did not answer in time"
+                ),
             }
             tokio::time::sleep(retry).await;
         }
     }
 
-    /// Renews every `period` until a renewal is refused, or renewals fail
-    /// for longer than the lease lasts (local clock).
+    /// Renews every `period` (retrying failures every `period` too) until a
+    /// renewal is refused, or none has succeeded for the renew deadline.
+    /// The deadline counts from when the last successful renewal was sent
+    /// (its `renewTime`), so a leader cut off from the API server returns
+    /// before a follower can see the lease unchanged for a whole duration.
     pub async fn keep(&self, period: Duration) -> LeaderError {
-        let mut last_ok = Instant::now();
-        let limit = Duration::from_secs(u64::try_from(self.duration_seconds).unwrap_or(15));
+        let mut renewed = Instant::now();
         loop {
-            tokio::time::sleep(period).await;
-            match self.try_acquire_or_renew().await {
-                Ok(true) => last_ok = Instant::now(),
-                Ok(false) => return LeaderError::Lost(self.name.clone()),
-                Err(e) => {
-                    tracing::warn!(error = %e, "renewing the lease");
-                    if last_ok.elapsed() > limit {
-                        return LeaderError::Lost(self.name.clone());
-                    }
-                }
+            let since = renewed.elapsed();
+            let Some(left) = self.renew_deadline.checked_sub(since) else {
+                return self.not_renewed();
+            };
+            tokio::time::sleep(period.min(left)).await;
+            let sent = Instant::now();
+            let Some(left) = self.renew_deadline.checked_sub(renewed.elapsed()) else {
+                return self.not_renewed();
+            };
+            match tokio::time::timeout(left, self.try_acquire_or_renew()).await {
+                Ok(Ok(true)) => renewed = sent,
+                Ok(Ok(false)) => return LeaderError::Lost(self.name.clone()),
+                Ok(Err(e)) => tracing::warn!(error = %e, "renewing the lease"),
+                Err(_) => return self.not_renewed(),
             }
         }
     }
 
-    /// Gives the lease up (on shutdown), so another replica takes over at once.
-    pub async fn release(&self) {
-        if let Ok(Some(mut lease)) = self.api.get_opt(&self.name).await
-            && let Some(spec) = lease.spec.as_mut()
-            && spec.holder_identity.as_deref() == Some(self.identity.as_str())
-        {
-            spec.holder_identity = None;
-            spec.renew_time = None;
-            let _ = self
-                .api
-                .replace(&self.name, &PostParams::default(), &lease)
-                .await;
+    fn not_renewed(&self) -> LeaderError {
+        LeaderError::NotRenewed {
+            lease: self.name.clone(),
+            deadline: self.renew_deadline,
+        }
+    }
+
+    /// Gives the lease up (on shutdown), so another replica takes over at
+    /// once; at most `timeout` (the lease then simply expires).
+    pub async fn release(&self, timeout: Duration) {
+        let release = async {
+            if let Ok(Some(mut lease)) = self.api.get_opt(&self.name).await
+                && let Some(spec) = lease.spec.as_mut()
+                && spec.holder_identity.as_deref() == Some(self.identity.as_str())
+            {
+                spec.holder_identity = None;
+                spec.renew_time = None;
+                let _ = self
+                    .api
+                    .replace(&self.name, &PostParams::default(), &lease)
+                    .await;
+            }
+        };
+        if tokio::time::timeout(timeout, release).await.is_err() {
+            tracing::warn!(?timeout, "releasing the lease: no answer in time");
         }
     }
 }

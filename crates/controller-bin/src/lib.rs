@@ -1,5 +1,6 @@
 //! The sources-controller: one leader-elected process reconciling
-//! VSphereSource and HorizonSource objects.
+//! VSphereSource, HorizonSource and VSphereBinding objects, and serving
+//! their admission webhooks.
 //!
 //! ```no_run
 //! # async fn demo(client: kube::Client) -> Result<(), sources_controller::RunError> {
@@ -12,10 +13,12 @@
 //! ```
 //!
 //! For each VSphereSource it applies (server-side, typed k8s-openapi
-//! values) the VSphereBinding `<name>-vspherebinding`, the Role
-//! `<name>-checkpoint` (its checkpoint ConfigMap only) and the RoleBinding
-//! `<name>-rolebinding`, a dedicated ServiceAccount `<name>-adapter` when
-//! the source names none, and the adapter Deployment `<name>-adapter`;
+//! values) the Role `<name>-checkpoint` (its checkpoint ConfigMap only) and
+//! the RoleBinding `<name>-rolebinding`, a dedicated ServiceAccount
+//! `<name>-adapter` when the source names none, and the adapter Deployment
+//! `<name>-adapter` with the vCenter settings rendered into it (the Go
+//! controller's per-source VSphereBinding `<name>-vspherebinding` is
+//! deleted when found);
 //! creates the checkpoint ConfigMap `<name>-configmap`, checks the
 //! credentials Secret, resolves the sink and the dead-letter sink and
 //! reports `SinkProvided`, `DeadLetterSinkResolved`, `AuthReady`,
@@ -73,9 +76,9 @@
 //!   the caches do not grow with the cluster's other Deployments.
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 pub mod admission;
+pub mod backoff;
 pub mod binding;
 pub mod binding_reconcile;
 pub mod certs;
@@ -83,6 +86,7 @@ pub mod config;
 pub mod leader;
 pub mod logging;
 pub mod metrics;
+pub mod pacing;
 pub mod podspecable;
 pub mod reconcile;
 pub mod resources;
@@ -99,6 +103,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::Api;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher;
@@ -153,7 +158,11 @@ async fn load_adapter_config(
 /// reaches the adapters).
 async fn watch_adapter_config(ctx: Arc<Context>, triggers: Vec<mpsc::Sender<()>>) {
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ctx.settings.system_namespace);
-    let mut events = watcher(api.clone(), watcher::Config::default()).boxed();
+    // With backoff: without it a watch whose API server is gone restarts at
+    // once, and logs its warning as fast as the loop turns.
+    let mut events = watcher(api.clone(), watcher::Config::default())
+        .backoff(crate::backoff::watch_backoff())
+        .boxed();
     while let Some(event) = events.next().await {
         let relevant = match &event {
             Ok(watcher::Event::Apply(cm) | watcher::Event::Delete(cm)) => {
@@ -231,6 +240,7 @@ pub async fn run_controllers(
         adapter_config: RwLock::new(initial),
         recorder,
         metrics: metrics.clone(),
+        pacing: pacing::Pacing::new(pacing::PacingPolicy::default()),
     });
     let (vtx, vrx) = mpsc::channel(1);
     let (htx, hrx) = mpsc::channel(1);
@@ -252,6 +262,7 @@ pub async fn run_controllers(
     let nsr = ns.as_deref();
     let vsphere = Controller::new(api_for::<VSphereSource>(&client, nsr), wc.clone())
         .with_config(controller_config())
+        .trigger_backoff(backoff::watch_backoff())
         .owns(
             api_for::<Deployment>(&client, nsr),
             vsphere_children.clone(),
@@ -277,6 +288,7 @@ pub async fn run_controllers(
         });
     let horizon = Controller::new(api_for::<HorizonSource>(&client, nsr), wc.clone())
         .with_config(controller_config())
+        .trigger_backoff(backoff::watch_backoff())
         .owns(
             api_for::<Deployment>(&client, nsr),
             horizon_children.clone(),
@@ -327,12 +339,14 @@ pub async fn run_binding_controller(
         wake,
         resync,
         selection_mode,
+        pacing: pacing::Pacing::new(binding_reconcile::BindingContext::pacing_policy()),
     });
     Controller::new(
         api_for::<VSphereBinding>(&client, watch_namespace.as_deref()),
         watcher::Config::default(),
     )
     .with_config(controller_config())
+    .trigger_backoff(backoff::watch_backoff())
     .graceful_shutdown_on(shutdown)
     .run(
         binding_reconcile::reconcile_binding,

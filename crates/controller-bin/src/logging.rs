@@ -33,11 +33,14 @@ pub fn fatal(msg: &str, error: &dyn std::fmt::Display) {
 }
 
 /// The zap logger name for a tracing target: `webhook` for the admission
-/// webhooks and certificates, `controller` for the rest, with the module.
+/// webhooks and certificates, `controller` for the rest, with the crate's
+/// top-level module (its submodules log under the same name, so a name
+/// does not change when a module is split).
 fn logger_name(target: &str) -> String {
     let module = target
         .strip_prefix("sources_controller")
-        .map(|m| m.trim_start_matches("::"));
+        .map(|m| m.trim_start_matches("::"))
+        .map(|m| m.split("::").next().unwrap_or_default());
     match module {
         Some(m) if m.starts_with("webhook") || m.starts_with("certs") => {
             format!("webhook.{}", m.replace("::", "."))
@@ -117,7 +120,9 @@ pub async fn follow_config_logging(
     use kube::runtime::{WatchStreamExt, watcher};
     let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, &namespace);
     let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut events = watcher(api, cfg).default_backoff().boxed();
+    let mut events = watcher(api, cfg)
+        .backoff(crate::backoff::watch_backoff())
+        .boxed();
     while let Some(ev) = events.next().await {
         match ev {
             Ok(watcher::Event::Apply(cm) | watcher::Event::InitApply(cm)) => {
@@ -140,7 +145,15 @@ mod tests {
             logger_name("sources_controller::webhook"),
             "webhook.webhook"
         );
+        assert_eq!(
+            logger_name("sources_controller::webhook::server"),
+            "webhook.webhook"
+        );
         assert_eq!(logger_name("sources_controller::certs"), "webhook.certs");
+        assert_eq!(
+            logger_name("sources_controller::reconcile::vsphere"),
+            "controller.reconcile"
+        );
         assert_eq!(
             logger_name("sources_controller::binding_reconcile"),
             "controller.binding_reconcile"

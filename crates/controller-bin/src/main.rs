@@ -65,6 +65,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli, levels: logging::LogLevels) -> ExitCode {
     let settings = cli.settings();
+    let renew_deadline = cli.lease_renew_deadline_seconds;
     let webhook_settings = cli.webhook_settings();
     let client = match kube::Client::try_default().await {
         Ok(c) => c,
@@ -103,13 +104,16 @@ async fn run(cli: Cli, levels: logging::LogLevels) -> ExitCode {
             ExitCode::FAILURE
         };
 
-    let elector = LeaderElector::new(
+    let mut elector = LeaderElector::new(
         client.clone(),
         &settings.system_namespace,
         &settings.lease_name,
         &settings.identity,
         settings.lease_duration_seconds,
     );
+    if let Some(deadline) = renew_deadline {
+        elector = elector.with_renew_deadline(Duration::from_secs(deadline));
+    }
     let renew = Duration::from_secs(settings.lease_renew_seconds);
     tokio::select! {
         _ = elector.acquire(LEASE_RETRY) => {}
@@ -154,7 +158,9 @@ async fn run(cli: Cli, levels: logging::LogLevels) -> ExitCode {
     metrics.set_leader(false);
     manager.abort();
     bindings.abort();
-    elector.release().await;
+    // The writers have stopped (their futures are dropped); a leader cut
+    // off from the API server does not wait for it to answer.
+    elector.release(Duration::from_secs(2)).await;
     if code == ExitCode::SUCCESS {
         // Shutting down: let the webhook server drain.
         let _ = webhooks.await;

@@ -8,18 +8,16 @@ use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy}
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction,
     ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
-    SeccompProfile, SecretVolumeSource, SecurityContext, ServiceAccount, Volume, VolumeMount,
+    SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext, ServiceAccount, Volume,
+    VolumeMount,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::json;
-use sources_api::duck::LocalObjectReference;
 use sources_api::kmeta::child_name;
-use sources_api::v1alpha1::{
-    API_VERSION, HorizonSource, Reference, VSphereBinding, VSphereBindingSpec, VSphereSource,
-};
+use sources_api::v1alpha1::{API_VERSION, HorizonSource, VSphereSource};
 
 use crate::config::{AdapterConfig, Settings};
 
@@ -65,7 +63,9 @@ pub fn vsphere_labels(name: &str) -> BTreeMap<String, String> {
 /// Child names of a VSphereSource (`kmeta.ChildName`, as upstream).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VSphereChildren {
-    /// `<name>-vspherebinding`.
+    /// `<name>-vspherebinding`: the Go controller's (and earlier releases')
+    /// per-source VSphereBinding, retired (the controller renders the
+    /// adapter's vCenter settings itself).
     pub binding: String,
     /// `<name>-configmap`, the checkpoint store.
     pub configmap: String,
@@ -202,28 +202,56 @@ pub fn ce_overrides_json(overrides: Option<&sources_api::duck::CloudEventOverrid
     }
 }
 
-/// The VSphereBinding child: the adapter Deployment as subject, the
-/// source's vCenter auth copied.
-pub fn vsphere_binding(src: &VSphereSource, ns: &str, owner: &OwnerReference) -> VSphereBinding {
-    let names = VSphereChildren::of(&src.metadata.name.clone().unwrap_or_default());
-    let spec = VSphereBindingSpec {
-        subject: Reference {
-            api_version: Some("apps/v1".into()),
-            kind: Some("Deployment".into()),
-            namespace: Some(ns.to_owned()),
-            name: Some(names.deployment.clone()),
-            selector: None,
-        },
-        address: src.spec.address.clone(),
-        skip_tls_verify: src.spec.skip_tls_verify,
-        secret_ref: LocalObjectReference {
-            name: src.spec.secret_ref.name.clone(),
-        },
-        ca_certs: src.spec.ca_certs.clone(),
+/// The vCenter settings of a VSphereSource's adapter, rendered into its
+/// Deployment exactly as a VSphereBinding's `Do` injects them (the same
+/// volume `vsphere-binding` at `/var/bindings/vsphere`, the same env
+/// entries in the same order: `VC_URL`, `VC_INSECURE`, `VC_USERNAME`,
+/// `VC_PASSWORD` from the Secret, and `VC_CA_CERTS` from `spec.caCerts`).
+/// The Go controller made a per-source VSphereBinding for this; rendering
+/// them here keeps every adapter Deployment out of the binding webhook.
+fn vcenter_settings(src: &VSphereSource) -> (Vec<EnvVar>, Volume, VolumeMount) {
+    let secret = &src.spec.secret_ref.name;
+    let from_secret = |name: &str, key: &str| EnvVar {
+        name: name.to_owned(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.clone(),
+                key: key.to_owned(),
+                optional: None,
+            }),
+            ..EnvVarSource::default()
+        }),
     };
-    let mut b = VSphereBinding::new(&names.binding, spec);
-    b.metadata = meta(&names.binding, ns, owner, None);
-    b
+    let value = |name: &str, value: String| EnvVar {
+        name: name.to_owned(),
+        value: Some(value),
+        value_from: None,
+    };
+    let mut env = vec![
+        value("VC_URL", src.spec.address.clone()),
+        value("VC_INSECURE", src.spec.skip_tls_verify.to_string()),
+        from_secret("VC_USERNAME", "username"),
+        from_secret("VC_PASSWORD", "password"),
+    ];
+    if let Some(ca) = src.spec.ca_certs.as_ref().filter(|c| !c.trim().is_empty()) {
+        env.push(value("VC_CA_CERTS", ca.clone()));
+    }
+    let volume = Volume {
+        name: crate::binding::VOLUME_NAME.to_owned(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.clone()),
+            ..SecretVolumeSource::default()
+        }),
+        ..Volume::default()
+    };
+    let mount = VolumeMount {
+        name: crate::binding::VOLUME_NAME.to_owned(),
+        mount_path: crate::binding::MOUNT_PATH.to_owned(),
+        read_only: Some(true),
+        ..VolumeMount::default()
+    };
+    (env, volume, mount)
 }
 
 /// The (empty) checkpoint ConfigMap.
@@ -249,7 +277,9 @@ pub fn checkpoint_role(
             api_groups: Some(vec![String::new()]),
             resources: Some(vec!["configmaps".into()]),
             resource_names: Some(vec![configmap.to_owned()]),
-            verbs: vec!["get".into(), "update".into(), "patch".into()],
+            // What the adapter's ConfigMap store does: get, and update (replace)
+            // with the resourceVersion it read.
+            verbs: vec!["get".into(), "update".into()],
             non_resource_urls: None,
         }]),
     }
@@ -450,7 +480,11 @@ pub fn vsphere_deployment(
         payload_encoding: src.spec.payload_encoding.to_lowercase(),
         event_types: src.spec.event_types.clone().unwrap_or_default(),
     };
-    let container = adapter_container(&settings.vsphere_adapter_image, env_vars(&env.vars()));
+    let (vcenter, volume, mount) = vcenter_settings(src);
+    let mut env = env_vars(&env.vars());
+    env.extend(vcenter);
+    let mut container = adapter_container(&settings.vsphere_adapter_image, env);
+    container.volume_mounts = Some(vec![mount]);
     adapter_deployment(
         &names.deployment,
         ns,
@@ -458,7 +492,7 @@ pub fn vsphere_deployment(
         &labels,
         &src.spec.service_account(&name),
         container,
-        None,
+        Some(vec![volume]),
     )
 }
 
@@ -591,21 +625,52 @@ mod tests {
         .unwrap()
     }
 
+    /// The adapter Deployment of `src`, with a URI sink and default settings.
+    fn rendered(src: &VSphereSource) -> Deployment {
+        vsphere_deployment(
+            src,
+            "ns",
+            &owner_ref("VSphereSource", "s", "uid"),
+            &ResolvedSink {
+                uri: "http://sink".into(),
+                ca_certs: None,
+            },
+            &adapter_env::Delivery::default(),
+            &Settings::new("img", "himg", "sys"),
+            &AdapterConfig::default(),
+        )
+    }
+
     #[test]
-    fn the_binding_carries_the_vcenter_ca_certs() {
+    fn the_adapter_gets_its_vcenter_settings_as_the_binding_injected_them() {
         let mut src = source();
-        let owner = owner_ref("VSphereSource", "s", "uid");
-        let b = serde_json::to_value(vsphere_binding(&src, "ns", &owner)).unwrap();
-        assert!(b["spec"].get("caCerts").is_none(), "{b}");
-        assert!(
-            b.get("status").is_none(),
-            "nothing of the status is applied: {b}"
+        src.spec.skip_tls_verify = true;
+        let rendered = |src: &VSphereSource| serde_json::to_value(rendered(src)).unwrap();
+        let d = rendered(&src);
+        // What the binding's Do would make of it changes nothing.
+        let mut bound = d.clone();
+        crate::binding::do_binding(
+            &crate::binding::BindingParams {
+                address: "https://vc".into(),
+                skip_tls_verify: true,
+                secret: "creds".into(),
+                ca_certs: None,
+            },
+            &mut bound,
         );
-        assert_eq!(b["apiVersion"], API_VERSION);
+        assert_eq!(bound, d);
+        assert!(!d.to_string().contains("VC_CA_CERTS"));
         src.spec.ca_certs = Some("PEM".into());
-        let b = serde_json::to_value(vsphere_binding(&src, "ns", &owner)).unwrap();
-        assert_eq!(b["spec"]["caCerts"], "PEM");
-        assert_eq!(b["spec"]["subject"]["name"], "s-adapter");
+        let d = rendered(&src);
+        let env = d["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            env.last().unwrap(),
+            &json!({"name": "VC_CA_CERTS", "value": "PEM"})
+        );
+        assert!(d.get("status").is_none(), "{d}");
     }
 
     #[test]
@@ -622,7 +687,7 @@ mod tests {
         assert_eq!(
             role["rules"],
             json!([{"apiGroups": [""], "resources": ["configmaps"],
-                    "resourceNames": ["s-configmap"], "verbs": ["get", "update", "patch"]}])
+                    "resourceNames": ["s-configmap"], "verbs": ["get", "update"]}])
         );
         let rb = serde_json::to_value(adapter_rolebinding(
             "s-rolebinding",
@@ -641,20 +706,7 @@ mod tests {
 
     #[test]
     fn the_adapter_pod_is_restricted_and_limited() {
-        let src = source();
-        let owner = owner_ref("VSphereSource", "s", "uid");
-        let d = vsphere_deployment(
-            &src,
-            "ns",
-            &owner,
-            &ResolvedSink {
-                uri: "http://sink".into(),
-                ca_certs: None,
-            },
-            &adapter_env::Delivery::default(),
-            &Settings::new("img", "himg", "sys"),
-            &AdapterConfig::default(),
-        );
+        let d = rendered(&source());
         let v = serde_json::to_value(&d).unwrap();
         let pod = &v["spec"]["template"]["spec"];
         assert_eq!(

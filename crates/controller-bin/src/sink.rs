@@ -28,6 +28,18 @@ pub enum SinkError {
         /// Namespace.
         namespace: String,
     },
+    /// The reference names another namespace than the source's (stored
+    /// without admission): a source resolves only in its own namespace.
+    #[error(
+        "the reference's namespace {namespace:?} is not the source's namespace {own:?}: a sink \
+         is resolved in the source's own namespace; remove ref.namespace or set it to {own:?}"
+    )]
+    OtherNamespace {
+        /// The namespace the reference names.
+        namespace: String,
+        /// The source's namespace.
+        own: String,
+    },
     /// The referenced kind is not served by the API server.
     #[error("sink kind {kind} ({api_version}) is not served by the API server: {message}")]
     UnknownKind {
@@ -67,6 +79,7 @@ impl SinkError {
             Self::NotFound { .. } | Self::UnknownKind { .. } => "SinkNotFound",
             Self::NotAddressable { .. } => "SinkNotAddressable",
             Self::BadUrl { .. } => "SinkInvalid",
+            Self::OtherNamespace { .. } => "SinkNamespaceInvalid",
             Self::Kube(_) => "SinkResolveFailed",
         }
     }
@@ -89,7 +102,8 @@ fn join(base: &str, relative: Option<&str>) -> Result<String, SinkError> {
         })
 }
 
-/// Resolves `dest` for an object in `namespace`.
+/// Resolves `dest` for an object in `namespace`, in that namespace only
+/// (a reference to another namespace is an error, never read).
 pub async fn resolve(
     client: &Client,
     namespace: &str,
@@ -107,11 +121,17 @@ pub async fn resolve(
             ca_certs: dest.ca_certs.clone(),
         });
     };
-    let ns = reference
+    if let Some(other) = reference
         .namespace
         .as_deref()
-        .filter(|n| !n.is_empty())
-        .unwrap_or(namespace);
+        .filter(|n| !n.is_empty() && *n != namespace)
+    {
+        return Err(SinkError::OtherNamespace {
+            namespace: other.to_owned(),
+            own: namespace.to_owned(),
+        });
+    }
+    let ns = namespace;
     let api_version = if reference.api_version.is_empty() {
         // `group` without a version: Knative's KReference.group form.
         reference

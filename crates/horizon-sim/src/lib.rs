@@ -17,7 +17,7 @@
 //! `cargo run -p adapter-bin --bin horizon-adapter -- --simulate` runs the adapter against a
 //! built-in one and prints CloudEvents.
 //!
-//! Behaviour (as Horizon's REST API, `ecosystem-and-peers.md` §5):
+//! Behaviour (as VMware documents Horizon's REST API):
 //! - `POST /rest/login` `{"domain","username","password"}` → `{"access_token","refresh_token"}`
 //!   (401 for wrong credentials); `POST /rest/refresh` `{"refresh_token"}` → `{"access_token"}`,
 //!   400 when the refresh token expired or is unknown; `POST /rest/logout`, 400 likewise.

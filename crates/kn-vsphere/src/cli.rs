@@ -115,8 +115,8 @@ const AUTH_CREATE_EXAMPLES: &str = "Examples:
   # Create vSphere credentials in the specified namespace with the password retrieved via standard input
   kn vsphere auth create --namespace ns --username john-doe --password-stdin --name vsphere-credentials";
 
-/// `auth create`.
-#[derive(Debug, Args)]
+/// `auth create`. `Debug` shows whether a password was given, never the password.
+#[derive(Args)]
 pub struct AuthCreate {
     /// username
     #[arg(short = 'u', long)]
@@ -505,8 +505,8 @@ pub enum HorizonAuthCommand {
     Delete(DeleteArgs<SecretNameHelp>),
 }
 
-/// `horizon auth create`.
-#[derive(Debug, Args)]
+/// `horizon auth create`. `Debug` shows whether a password was given, never the password.
+#[derive(Args)]
 pub struct HorizonAuthCreate {
     /// Active Directory domain of the user
     #[arg(short = 'd', long)]
@@ -602,10 +602,93 @@ pub fn required(flags: &[(&str, bool)]) -> Result<(), String> {
     ))
 }
 
+/// What `Debug` prints for a password: whether there is one.
+fn redacted(password: Option<&String>) -> &'static str {
+    match password {
+        Some(_) => "Some(<redacted>)",
+        None => "None",
+    }
+}
+
+impl std::fmt::Debug for AuthCreate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthCreate")
+            .field("username", &self.username)
+            .field(
+                "password",
+                &format_args!("{}", redacted(self.password.as_ref())),
+            )
+            .field("password_stdin", &self.password_stdin)
+            .field("name", &self.name)
+            .field("verify_url", &self.verify_url)
+            .field("verify_insecure", &self.verify_insecure)
+            .field("verify_ca_bundle", &self.verify_ca_bundle)
+            .field("dry_run", &self.dry_run)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for HorizonAuthCreate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HorizonAuthCreate")
+            .field("domain", &self.domain)
+            .field("username", &self.username)
+            .field(
+                "password",
+                &format_args!("{}", redacted(self.password.as_ref())),
+            )
+            .field("password_stdin", &self.password_stdin)
+            .field("name", &self.name)
+            .field("verify_url", &self.verify_url)
+            .field("verify_insecure", &self.verify_insecure)
+            .field("dry_run", &self.dry_run)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn debug_never_shows_a_password() {
+        for argv in [
+            &[
+                "kn-vsphere",
+                "auth",
+                "create",
+                "--name",
+                "c",
+                "-u",
+                "jane",
+                "-p",
+                "s3cr3t-pw",
+            ][..],
+            &[
+                "kn-vsphere",
+                "horizon",
+                "auth",
+                "create",
+                "--name",
+                "c",
+                "-d",
+                "corp",
+                "-u",
+                "jane",
+                "-p",
+                "s3cr3t-pw",
+            ][..],
+        ] {
+            let cli = Cli::try_parse_from(argv).expect("parses");
+            let shown = format!("{cli:?}");
+            assert!(!shown.contains("s3cr3t-pw"), "{shown}");
+            assert!(
+                shown.contains("<redacted>") && shown.contains("jane"),
+                "{shown}"
+            );
+        }
+    }
 
     #[test]
     fn the_command_line_is_consistent() {

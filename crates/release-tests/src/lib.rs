@@ -1,6 +1,6 @@
 //! The release as an operator installs it, on a real kube-apiserver (`kube-harness`): helpers
-//! for the tests of `release.yaml` and the samples (`tests/release.rs`) and for the migration
-//! from the Go project (`crates/adapter-bin/tests/migration.rs`).
+//! for the tests of `release.yaml` and the samples (`tests/it/release.rs`) and for the migration
+//! from the Go project (`crates/adapter-bin/tests/it/migration.rs`).
 //!
 //! - [`Release::generate`] runs `config/release.sh` and keeps the `release.yaml` it wrote: with
 //!   the images `scripts/build-images.sh` built when `RELEASE_IMAGES` names its output directory

@@ -3,7 +3,7 @@
 //!
 //! `config/300-*.yaml` are written by [`render`] and checked against it by
 //! the test `committed_crds_match_the_types`; run
-//! `UPDATE_CRDS=1 cargo test -p sources-api --test crd_yaml` to regenerate.
+//! `UPDATE_CRDS=1 cargo test -p sources-api --test it crd_yaml` to regenerate.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceColumnDefinition, CustomResourceDefinition,
@@ -65,11 +65,234 @@ fn event_types_json(prefix: &str, types: &[(&str, &str)]) -> String {
     serde_json::Value::Array(list).to_string()
 }
 
+/// A bound on one field of a CRD's schema: the field (property names joined
+/// by `.`, `[]` for an array's items, `{}` for a map's values), the
+/// OpenAPI keyword (`maxLength`, `maxItems`, `maxProperties`) and its value.
+/// Every string, list and map a namespace user writes is bounded, so no
+/// object can carry megabytes into the caches of the controller and its
+/// webhooks; each value is chosen from what real objects hold (see
+/// [`LIMITS_WHY`] and docs/compatibility.md).
+pub type Limit = (&'static str, &'static str, i64);
+
+/// Why each limit has its value.
+pub const LIMITS_WHY: &[(&str, &str)] = &[
+    (
+        "URL (address, uri): 2048",
+        "the longest URL browsers and most servers accept; a vCenter or Horizon URL is tens of bytes",
+    ),
+    (
+        "PEM bundle (caCerts, CACerts): 65536",
+        "64 KiB holds about 40 certificates; a private CA chain is 1 to 3 (1 to 2 KiB each); \
+         the system roots are trusted without being listed",
+    ),
+    (
+        "object name (secretRef, serviceAccountName, ref.name, subject.name): 253",
+        "a DNS-1123 subdomain, Kubernetes' own limit",
+    ),
+    (
+        "namespace, kind, label value: 63",
+        "a DNS-1123 label, a kind name, a label value: Kubernetes' own limits",
+    ),
+    (
+        "apiVersion, label key: 317",
+        "a 253-character group or prefix, '/', and a 63-character version or name",
+    ),
+    (
+        "ceOverrides.extensions: 64 entries of 4096",
+        "CloudEvents extensions are a few short attributes; 4 KiB covers a token-like value",
+    ),
+    (
+        "eventTypes: 1024 entries of 256",
+        "a filter names tens of types; the vSphere catalogue has about 1,600 (no filter at all \
+         sends every type)",
+    ),
+    (
+        "subject.selector: 32 labels, 16 expressions of 64 values",
+        "a selector names a few labels; Kubernetes sets no limit, the caches need one",
+    ),
+    (
+        "delivery durations, payloadEncoding, operators: 64, 32, 16",
+        "ISO-8601 durations such as PT0.5S, application/json, NotIn",
+    ),
+];
+
+const URL: i64 = 2048;
+const PEM: i64 = 64 * 1024;
+const NAME: i64 = 253;
+const LABEL: i64 = 63;
+const QUALIFIED: i64 = 317;
+
+/// The bounds of a `Destination` (`sink`, `delivery.deadLetterSink`) at
+/// `at`.
+fn destination(at: &str) -> Vec<(String, &'static str, i64)> {
+    [
+        ("uri", URL),
+        ("CACerts", PEM),
+        ("audience", 1024),
+        ("ref.apiVersion", QUALIFIED),
+        ("ref.kind", LABEL),
+        ("ref.name", NAME),
+        ("ref.namespace", LABEL),
+        ("ref.group", NAME),
+        ("ref.address", NAME),
+    ]
+    .into_iter()
+    .map(|(f, v)| (format!("{at}.{f}"), "maxLength", v))
+    .collect()
+}
+
+/// The bounds of a source's `delivery`.
+fn delivery() -> Vec<(String, &'static str, i64)> {
+    let mut out = destination("spec.delivery.deadLetterSink");
+    out.push(("spec.delivery.backoffDelay".into(), "maxLength", 64));
+    out.push(("spec.delivery.timeout".into(), "maxLength", 64));
+    out
+}
+
+/// The bounds every kind has: the address and the credentials Secret.
+fn auth() -> Vec<(String, &'static str, i64)> {
+    vec![
+        ("spec.address".into(), "maxLength", URL),
+        ("spec.secretRef.name".into(), "maxLength", NAME),
+    ]
+}
+
+fn overrides() -> Vec<(String, &'static str, i64)> {
+    vec![
+        ("spec.ceOverrides.extensions".into(), "maxProperties", 64),
+        ("spec.ceOverrides.extensions{}".into(), "maxLength", 4096),
+    ]
+}
+
+/// The bounds of VSphereSource's spec.
+pub fn vsphere_source_limits() -> Vec<(String, &'static str, i64)> {
+    let mut out = auth();
+    out.extend(destination("spec.sink"));
+    out.extend(delivery());
+    out.extend(overrides());
+    out.extend([
+        ("spec.caCerts".into(), "maxLength", PEM),
+        ("spec.serviceAccountName".into(), "maxLength", NAME),
+        ("spec.payloadEncoding".into(), "maxLength", 32),
+        ("spec.eventTypes".into(), "maxItems", 1024),
+        ("spec.eventTypes[]".into(), "maxLength", 256),
+    ]);
+    out
+}
+
+/// The bounds of VSphereBinding's spec.
+pub fn vsphere_binding_limits() -> Vec<(String, &'static str, i64)> {
+    let mut out = auth();
+    out.extend([
+        ("spec.caCerts".into(), "maxLength", PEM),
+        ("spec.subject.apiVersion".into(), "maxLength", QUALIFIED),
+        ("spec.subject.kind".into(), "maxLength", LABEL),
+        ("spec.subject.namespace".into(), "maxLength", LABEL),
+        ("spec.subject.name".into(), "maxLength", NAME),
+        (
+            "spec.subject.selector.matchLabels".into(),
+            "maxProperties",
+            32,
+        ),
+        (
+            "spec.subject.selector.matchLabels{}".into(),
+            "maxLength",
+            LABEL,
+        ),
+        (
+            "spec.subject.selector.matchExpressions".into(),
+            "maxItems",
+            16,
+        ),
+        (
+            "spec.subject.selector.matchExpressions[].key".into(),
+            "maxLength",
+            QUALIFIED,
+        ),
+        (
+            "spec.subject.selector.matchExpressions[].operator".into(),
+            "maxLength",
+            16,
+        ),
+        (
+            "spec.subject.selector.matchExpressions[].values".into(),
+            "maxItems",
+            64,
+        ),
+        (
+            "spec.subject.selector.matchExpressions[].values[]".into(),
+            "maxLength",
+            LABEL,
+        ),
+    ]);
+    out
+}
+
+/// The bounds of HorizonSource's spec.
+pub fn horizon_source_limits() -> Vec<(String, &'static str, i64)> {
+    let mut out = auth();
+    out.extend(destination("spec.sink"));
+    out.extend(delivery());
+    out.extend(overrides());
+    out.push(("spec.serviceAccountName".into(), "maxLength", NAME));
+    out
+}
+
+/// Why a limit could not be set.
+#[derive(Debug, thiserror::Error)]
+#[error("no field {0} in the schema")]
+pub struct NoSuchField(pub String);
+
+/// Sets each limit in the schema of `crd`'s first version.
+fn bound(
+    crd: &mut CustomResourceDefinition,
+    limits: &[(String, &'static str, i64)],
+) -> Result<(), NoSuchField> {
+    let Some(schema) = crd
+        .spec
+        .versions
+        .first_mut()
+        .and_then(|v| v.schema.as_mut())
+        .and_then(|s| s.open_api_v3_schema.as_mut())
+    else {
+        return Err(NoSuchField("openAPIV3Schema".into()));
+    };
+    let mut json = serde_json::to_value(&*schema).map_err(|e| NoSuchField(e.to_string()))?;
+    for (path, keyword, value) in limits {
+        let mut at = &mut json;
+        for part in path.split('.') {
+            let (name, suffix) = match part.find(['[', '{']) {
+                Some(i) => (&part[..i], &part[i..]),
+                None => (part, ""),
+            };
+            at = at
+                .get_mut("properties")
+                .and_then(|p| p.get_mut(name))
+                .ok_or_else(|| NoSuchField(path.clone()))?;
+            for step in suffix.as_bytes().chunks(2) {
+                let key = if step == b"[]" {
+                    "items"
+                } else {
+                    "additionalProperties"
+                };
+                at = at.get_mut(key).ok_or_else(|| NoSuchField(path.clone()))?;
+            }
+        }
+        at[*keyword] = serde_json::json!(value);
+    }
+    *schema = serde_json::from_value(json).map_err(|e| NoSuchField(e.to_string()))?;
+    Ok(())
+}
+
 fn finish(
     mut crd: CustomResourceDefinition,
     source: bool,
     event_types: Option<String>,
+    limits: &[(String, &'static str, i64)],
 ) -> CustomResourceDefinition {
+    // The paths are this crate's own, every one found (the test
+    // every_limit_names_a_field): nothing to report at run time.
+    let _ = bound(&mut crd, limits);
     crd.metadata.labels = Some(crd_labels(source));
     // kubectl's `AGE` column, last as in the built-in kinds' tables.
     for version in &mut crd.spec.versions {
@@ -98,12 +321,18 @@ pub fn vsphere_source() -> CustomResourceDefinition {
         VSphereSource::crd(),
         true,
         Some(event_types_json("com.vmware.vsphere", VSPHERE_EVENT_TYPES)),
+        &vsphere_source_limits(),
     )
 }
 
 /// The VSphereBinding CRD.
 pub fn vsphere_binding() -> CustomResourceDefinition {
-    finish(VSphereBinding::crd(), false, None)
+    finish(
+        VSphereBinding::crd(),
+        false,
+        None,
+        &vsphere_binding_limits(),
+    )
 }
 
 /// The HorizonSource CRD.
@@ -112,6 +341,7 @@ pub fn horizon_source() -> CustomResourceDefinition {
         HorizonSource::crd(),
         true,
         Some(event_types_json("com.vmware.horizon", HORIZON_EVENT_TYPES)),
+        &horizon_source_limits(),
     )
 }
 
@@ -129,6 +359,37 @@ pub fn render(crd: &CustomResourceDefinition) -> Result<String, serde_yaml::Erro
     let body = serde_yaml::to_string(crd)?;
     Ok(format!(
         "# Generated from crates/sources-api (sources_api::crds); do not edit.\n\
-         # Regenerate: UPDATE_CRDS=1 cargo test -p sources-api --test crd_yaml\n{body}"
+         # Regenerate: UPDATE_CRDS=1 cargo test -p sources-api --test it crd_yaml\n{body}"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_limit_names_a_field() {
+        for (crd, limits) in [
+            (VSphereSource::crd(), vsphere_source_limits()),
+            (VSphereBinding::crd(), vsphere_binding_limits()),
+            (HorizonSource::crd(), horizon_source_limits()),
+        ] {
+            let mut crd = crd;
+            bound(&mut crd, &limits).unwrap();
+        }
+        let mut crd = VSphereBinding::crd();
+        assert!(bound(&mut crd, &[("spec.nope".into(), "maxLength", 1)]).is_err());
+    }
+
+    #[test]
+    fn limits_are_in_the_schema() {
+        let crd = serde_json::to_value(vsphere_binding()).unwrap();
+        let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        assert_eq!(spec["properties"]["caCerts"]["maxLength"], 65536);
+        assert_eq!(
+            spec["properties"]["subject"]["properties"]["selector"]["properties"]["matchExpressions"]
+                ["items"]["properties"]["values"]["items"]["maxLength"],
+            63
+        );
+    }
 }

@@ -32,7 +32,6 @@
 //! test that uses it does.
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 pub mod conditions;
 pub mod crds;

@@ -9,8 +9,8 @@
 //! strictly in order.
 //!
 //! Shutdown (SIGTERM): reading stops, no new delivery starts, deliveries in flight get
-//! `shutdown_grace` (then are abandoned, mid-request too, and not checkpointed), the checkpoint
-//! is saved, and the source is closed. Nothing is ever checkpointed ahead of an event that is
+//! `shutdown_grace` (then are abandoned, mid-request too, and not checkpointed), the reader
+//! closes the source, and then the checkpoint is saved. Nothing is ever checkpointed ahead of an event that is
 //! still in flight, so a `kill -9` at any moment re-sends at most the events after the last
 //! saved watermark.
 
@@ -89,8 +89,8 @@ pub struct Context<S: Source, E> {
 }
 
 /// Run `cx.source` through the pipeline into `cx.target` until `cx.shutdown` fires, resuming
-/// from `cx.resume` (the stored checkpoint). Returns once the checkpoint is saved and the source
-/// closed.
+/// from `cx.resume` (the stored checkpoint). Returns once the source is closed and then the
+/// checkpoint saved.
 pub async fn run<S, E>(cx: Context<S, E>)
 where
     S: Source,

@@ -584,7 +584,6 @@ async fn a_go_installation_migrates_to_this_release() {
     let mut uids = BTreeMap::new();
     for (kind, name) in [
         ("VSphereSource", "vcsim"),
-        ("VSphereBinding", "vcsim-vspherebinding"),
         ("ConfigMap", "vcsim-configmap"),
         ("Deployment", "vcsim-adapter"),
         ("VSphereSource", "vcsim-to-broker"),
@@ -694,7 +693,22 @@ async fn a_go_installation_migrates_to_this_release() {
     mark_available(&admin, "horizon-example-adapter").await;
     wait_ready(&admin, "HorizonSource", "horizon-example").await;
     wait_ready(&admin, "VSphereBinding", "vsphere-jobs").await;
-    wait_ready(&admin, "VSphereBinding", "vcsim-vspherebinding").await;
+    // The Go controller's per-source binding is retired: the controller renders the adapter's
+    // vCenter settings itself (docs/operator-guide.md, migration step 4).
+    let vsb = sources_group_api(&admin, NS, "VSphereBinding");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while vsb
+        .get_opt("vcsim-vspherebinding")
+        .await
+        .expect("get")
+        .is_some()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "vcsim-vspherebinding still there"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     for ((kind, name), uid) in &uids {
         assert_eq!(
             &uid_of(&admin, kind, name).await,
@@ -703,12 +717,6 @@ async fn a_go_installation_migrates_to_this_release() {
         );
     }
     for (kind, name, owner_kind, owner_name) in [
-        (
-            "VSphereBinding",
-            "vcsim-vspherebinding",
-            "VSphereSource",
-            "vcsim",
-        ),
         ("ConfigMap", "vcsim-configmap", "VSphereSource", "vcsim"),
         ("RoleBinding", "vcsim-rolebinding", "VSphereSource", "vcsim"),
         ("Deployment", "vcsim-adapter", "VSphereSource", "vcsim"),

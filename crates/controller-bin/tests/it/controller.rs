@@ -21,8 +21,7 @@ use sources_controller::leader::LeaderElector;
 use sources_controller::{Metrics, Settings, run_controllers};
 use tokio::sync::oneshot;
 
-mod support;
-use support::{eventually, install_our_crds};
+use crate::support::{condition, eventually, install_our_crds};
 
 const VSPHERE_IMAGE: &str = "registry.test/vsphere-adapter:dev";
 const HORIZON_IMAGE: &str = "registry.test/horizon-adapter:dev";
@@ -127,20 +126,6 @@ fn vsphere_source(name: &str, sink: Value) -> Value {
     })
 }
 
-fn condition(status: &Value, type_: &str) -> Option<(String, String, String)> {
-    status["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == type_)
-        .map(|c| {
-            (
-                c["status"].as_str().unwrap_or_default().to_owned(),
-                c["reason"].as_str().unwrap_or_default().to_owned(),
-                c["message"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-}
-
 async fn status_of<K>(env: &Env, name: &str) -> Value
 where
     K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
@@ -198,7 +183,11 @@ fn env_map(dep: &Deployment) -> Vec<(String, Value)> {
         .map(|e| {
             let v = match (e.value, e.value_from) {
                 (Some(v), _) => json!(v),
-                (None, Some(from)) => json!(from.field_ref.unwrap().field_path),
+                (None, Some(from)) => match (from.field_ref, from.secret_key_ref) {
+                    (Some(f), _) => json!(f.field_path),
+                    (None, Some(k)) => json!({"secret": k.name, "key": k.key}),
+                    (None, None) => json!(null),
+                },
                 (None, None) => json!(""),
             };
             (e.name, v)
@@ -246,7 +235,7 @@ async fn assert_checkpoint_children(
         serde_json::to_value(role.rules.unwrap()).unwrap(),
         json!([{"apiGroups": [""], "resources": ["configmaps"],
                 "resourceNames": [format!("{name}-configmap")],
-                "verbs": ["get", "update", "patch"]}])
+                "verbs": ["get", "update"]}])
     );
     let rb = env
         .api::<RoleBinding>()
@@ -348,11 +337,24 @@ async fn vsphere_source_children_status_and_ready() {
             json!(format!("http://display.{ns}.svc.cluster.local")),
         ),
         ("METRICS_PROMETHEUS_PORT", json!("9090")),
+        // The vCenter settings, as the Go controller's VSphereBinding injected them.
+        ("VC_URL", json!("https://vc.local")),
+        ("VC_INSECURE", json!("false")),
+        ("VC_USERNAME", json!({"secret": "creds", "key": "username"})),
+        ("VC_PASSWORD", json!({"secret": "creds", "key": "password"})),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     assert_eq!(env_map(&dep), want);
+    assert_eq!(
+        serde_json::to_value(&pod.volumes).unwrap(),
+        json!([{"name": "vsphere-binding", "secret": {"secretName": "creds", "defaultMode": 420}}])
+    );
+    assert_eq!(
+        serde_json::to_value(&c.volume_mounts).unwrap(),
+        json!([{"name": "vsphere-binding", "mountPath": "/var/bindings/vsphere", "readOnly": true}])
+    );
     // The Pod outlives the adapter's own shutdown (grace, checkpoint save, logout).
     assert_eq!(
         dep.spec
@@ -366,18 +368,14 @@ async fn vsphere_source_children_status_and_ready() {
         Some(sources_controller::resources::ADAPTER_TERMINATION_GRACE_SECONDS)
     );
 
-    let binding = env
-        .api::<VSphereBinding>()
-        .get("s-vspherebinding")
-        .await
-        .unwrap();
-    assert_owned_by(&binding.metadata, "VSphereSource", "s", &uid);
-    let b = serde_json::to_value(&binding.spec).unwrap();
-    assert_eq!(
-        b,
-        json!({"subject": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "s-adapter",
-                           "namespace": ns},
-               "address": "https://vc.local", "secretRef": {"name": "creds"}})
+    // No per-source VSphereBinding (the Go controller made one): the
+    // adapter's Deployment never goes through the binding webhook.
+    assert!(
+        env.api::<VSphereBinding>()
+            .get_opt("s-vspherebinding")
+            .await
+            .unwrap()
+            .is_none()
     );
     let cm = env.api::<ConfigMap>().get("s-configmap").await.unwrap();
     assert!(cm.data.is_none());
@@ -840,7 +838,7 @@ async fn leader_election_with_a_lease() {
     assert!(a.try_acquire_or_renew().await.unwrap());
     assert!(!b.try_acquire_or_renew().await.unwrap());
     assert!(a.try_acquire_or_renew().await.unwrap(), "renewal");
-    a.release().await;
+    a.release(Duration::from_secs(10)).await;
     assert!(
         b.try_acquire_or_renew().await.unwrap(),
         "taken after release"
@@ -1055,8 +1053,29 @@ async fn release_manifests_apply_and_their_rbac_suffices() {
             .ok()
     })
     .await;
-    // Least privilege: no listing of Secrets or ConfigMaps in other namespaces.
+    // Least privilege: no listing of Secrets or ConfigMaps in other
+    // namespaces, no patching of ConfigMaps (get, create and update are what
+    // the controller and the adapters' Roles need), no creating of bindings.
     for denied in [
+        Api::<ConfigMap>::namespaced(sa_client.clone(), &ns)
+            .patch(
+                "anything",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"data": {"x": "y"}})),
+            )
+            .await
+            .map(|_| ()),
+        kube_harness::sources_group_api(&sa_client, &ns, "VSphereBinding")
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1",
+                    "kind": "VSphereBinding", "metadata": {"name": "nope"},
+                    "spec": {"subject": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "x"},
+                             "address": "https://vc", "secretRef": {"name": "c"}}}))
+                .unwrap(),
+            )
+            .await
+            .map(|_| ()),
         Api::<Secret>::namespaced(sa_client.clone(), &ns)
             .list(&Default::default())
             .await
@@ -1160,7 +1179,7 @@ async fn release_manifests_apply_and_their_rbac_suffices() {
         15,
     );
     assert!(lease.try_acquire_or_renew().await.expect("the lease"));
-    lease.release().await;
+    lease.release(Duration::from_secs(10)).await;
     let metrics = std::sync::Arc::new(Metrics::default());
     let (stop_wh, wh_stopped) = oneshot::channel::<()>();
     let mut serving = wh.clone();
@@ -1581,6 +1600,7 @@ fn help_documents_the_environment() {
         "LEASE_NAME",
         "LEASE_DURATION_SECONDS",
         "LEASE_RENEW_SECONDS",
+        "LEASE_RENEW_DEADLINE_SECONDS",
         "RESYNC_SECONDS",
         "WEBHOOK_PORT",
         "WEBHOOK_SERVICE_NAME",

@@ -1,6 +1,6 @@
 //! The committed CRD YAML under `config/` matches the Rust types.
 //!
-//! `UPDATE_CRDS=1 cargo test -p sources-api --test crd_yaml` rewrites it.
+//! `UPDATE_CRDS=1 cargo test -p sources-api --test it crd_yaml` rewrites it.
 
 use std::path::PathBuf;
 
@@ -26,7 +26,7 @@ fn committed_crds_match_the_types() {
     }
     assert!(
         stale.is_empty(),
-        "stale CRD YAML {stale:?}: run `UPDATE_CRDS=1 cargo test -p sources-api --test crd_yaml` and commit"
+        "stale CRD YAML {stale:?}: run `UPDATE_CRDS=1 cargo test -p sources-api --test it crd_yaml` and commit"
     );
 }
 

@@ -297,3 +297,62 @@ async fn status_subresource_and_printer_columns() {
     assert_eq!(cells[3], "False");
     assert_eq!(cells[4], "SecretMissing");
 }
+
+/// The API server's refusal (without echoing an object it stored).
+fn refused(created: Result<Value, kube::Error>) -> String {
+    match created {
+        Ok(o) => panic!("stored: {}", o["metadata"]["name"]),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Issue 22 item 3: every string, list and map a namespace user writes is
+/// bounded, so no object carries megabytes into the controller's caches; the
+/// largest allowed values are accepted.
+#[tokio::test]
+async fn oversized_fields_are_refused_and_the_largest_allowed_accepted() {
+    let (client, ns) = setup("crd-limits").await;
+    let binding = |name: &str, ca_len: usize| {
+        json!({
+            "apiVersion": "sources.tanzu.vmware.com/v1alpha1",
+            "kind": "VSphereBinding",
+            "metadata": {"name": name},
+            "spec": {
+                "subject": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "app"},
+                "address": "https://vc.local",
+                "secretRef": {"name": "creds"},
+                "caCerts": "x".repeat(ca_len)
+            }
+        })
+    };
+    create(&client, &ns, "vspherebindings", binding("largest", 65536))
+        .await
+        .expect("64 KiB of caCerts");
+    let message = refused(create(&client, &ns, "vspherebindings", binding("over", 65537)).await);
+    assert!(
+        message.contains("spec.caCerts") && message.contains("65536"),
+        "{message}"
+    );
+    let source = |name: &str, types: usize| {
+        json!({
+            "apiVersion": "sources.tanzu.vmware.com/v1alpha1",
+            "kind": "VSphereSource",
+            "metadata": {"name": name},
+            "spec": {
+                "sink": {"uri": "http://x.y"},
+                "address": "https://vc.local",
+                "secretRef": {"name": "creds"},
+                "eventTypes": vec!["VmPoweredOnEvent"; types]
+            }
+        })
+    };
+    create(&client, &ns, "vspheresources", source("many", 1024))
+        .await
+        .expect("1024 event types");
+    let message = refused(create(&client, &ns, "vspheresources", source("too-many", 1025)).await);
+    assert!(message.contains("spec.eventTypes"), "{message}");
+    let mut long = source("long-uri", 1);
+    long["spec"]["sink"]["uri"] = json!(format!("http://x.y/{}", "p".repeat(2048)));
+    let message = refused(create(&client, &ns, "vspheresources", long).await);
+    assert!(message.contains("spec.sink.uri"), "{message}");
+}

@@ -20,16 +20,14 @@ use kube::Client;
 use kube::api::{
     Api, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
-use kube_harness::KubeApiServer;
 use serde_json::{Value, json};
 use sources_api::v1alpha1::VSphereBinding;
 use sources_controller::certs;
-use sources_controller::webhook::{self, SelectionMode, WebhookSettings};
+use sources_controller::webhook::{self, SelectionMode};
 use sources_controller::{Settings, run_binding_controller, run_controllers};
 use tokio::sync::oneshot;
 
-mod support;
-use support::*;
+use crate::support::*;
 
 /// The pod spec the API server would store for `job`, by a dry-run create
 /// (the webhooks declare no side effects).
@@ -108,11 +106,8 @@ async fn pod_spec(api: &Api<Deployment>, name: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_called_by_the_api_server() {
-    test_support::install_crypto_provider();
-    let server = KubeApiServer::shared();
-    let client = server.client().await.unwrap();
-    install_our_crds(server, &client).await;
-    let sys = server.create_namespace(&client, "wh-system").await.unwrap();
+    let cluster = AdmissionCluster::take("wh").await;
+    let (server, client, sys) = (cluster.server, cluster.client.clone(), cluster.sys.clone());
     let nss: Api<Namespace> = Api::all(client.clone());
     nss.patch(
         &sys,
@@ -123,12 +118,9 @@ async fn webhooks_called_by_the_api_server() {
     )
     .await
     .unwrap();
-    let ns = server.create_namespace(&client, "wh").await.unwrap();
+    let ns = cluster.namespace("wh").await;
 
-    let mut settings = WebhookSettings::new(&sys);
-    settings.addr = "127.0.0.1:0".parse().unwrap();
-    settings.extra_names = vec!["127.0.0.1".into()];
-    settings.check_interval = Duration::from_secs(1);
+    let settings = cluster.webhook_settings();
     let (hooks, addr) = Webhooks::start(&client, settings.clone()).await;
     let base = format!("https://127.0.0.1:{}", addr.port());
     for doc in configurations(&base) {

@@ -1,8 +1,6 @@
-//! Helpers shared by the webhook tests: polling, the webhook configurations
-//! of `config/` pointed at a test server, `caBundle` checks, a replica's
+//! Helpers shared by the tests: polling, the webhook configurations of
+//! `config/` pointed at a test server, `caBundle` checks, a replica's
 //! webhook server with the leader's manager, TLS handshakes.
-
-#![allow(dead_code)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -265,4 +263,222 @@ pub async fn install_our_crds(server: &kube_harness::KubeApiServer, client: &Cli
         .map(|(_, crd)| sources_api::crds::render(crd).expect("render") + "---\n")
         .collect();
     server.install_crds(client, &yaml).await.expect("CRDs");
+}
+
+/// The API server of the tests that install the webhook configurations of
+/// `config/`: they are cluster-wide, so the other tests (on
+/// [`kube_harness::KubeApiServer::shared`]) never see a test's webhooks.
+pub fn admission_apiserver() -> &'static kube_harness::KubeApiServer {
+    static SERVER: std::sync::OnceLock<kube_harness::KubeApiServer> = std::sync::OnceLock::new();
+    SERVER.get_or_init(|| kube_harness::KubeApiServer::start().expect("the admission API server"))
+}
+
+/// Held by a test while its webhook configurations are installed on
+/// [`admission_apiserver`]: one such test at a time.
+pub async fn configurations_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
+/// Applies the webhook configurations of `config/` pointed at `base`
+/// ([`configurations`]).
+pub async fn apply_configurations(
+    server: &kube_harness::KubeApiServer,
+    client: &Client,
+    base: &str,
+) {
+    for doc in configurations(base) {
+        server
+            .apply_yaml(
+                client,
+                &serde_yaml::to_string(&doc).unwrap(),
+                "default",
+                false,
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// A task that runs until [`Stoppable::stop`] (or is aborted when dropped).
+pub struct Stoppable {
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Stoppable {
+    /// Runs `run(stopped)`, where `stopped` completes on [`Stoppable::stop`].
+    pub fn spawn<F, Fut>(run: F) -> Self
+    where
+        F: FnOnce(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + Sync>>) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(run(Box::pin(async {
+            let _ = stopped.await;
+        })));
+        Self {
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Stops the task and waits (up to 10 s) for it to end.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.task).await;
+        self.task.abort();
+    }
+}
+
+impl Drop for Stoppable {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The VSphereBinding reconciler for namespace `ns` (exclusion mode).
+pub fn binding_controller(client: &Client, ns: &str) -> Stoppable {
+    let (client, ns) = (client.clone(), ns.to_owned());
+    Stoppable::spawn(move |stopped| {
+        sources_controller::run_binding_controller(
+            client,
+            Some(ns),
+            Duration::from_secs(60),
+            webhook::SelectionMode::Exclusion,
+            stopped,
+        )
+    })
+}
+
+/// The source reconcilers for namespace `ns`, with `sys` as their system
+/// namespace.
+pub fn source_controllers(client: &Client, sys: &str, ns: &str) -> Stoppable {
+    let mut settings = sources_controller::Settings::new(
+        "registry.test/vsphere-adapter:dev",
+        "registry.test/horizon-adapter:dev",
+        sys,
+    );
+    settings.watch_namespace = Some(ns.to_owned());
+    settings.identity = format!("test-{ns}");
+    let client = client.clone();
+    Stoppable::spawn(move |stopped| async move {
+        let _ =
+            sources_controller::run_controllers(client, settings, Arc::default(), stopped).await;
+    })
+}
+
+/// Runs `write` (retried until it succeeds: the API server takes a moment
+/// to stop calling a webhook) with the validation webhook away, as if the
+/// objects were stored before this release or while it was down; then puts
+/// the configuration back and waits until it carries the CA again.
+pub async fn without_validation<F, Fut>(
+    server: &kube_harness::KubeApiServer,
+    client: &Client,
+    base: &str,
+    sys: &str,
+    mut write: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    use kube::api::DeleteParams;
+    let v: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    v.delete(webhook::VALIDATION_WEBHOOK, &DeleteParams::default())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !write().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for a write without the validation webhook"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    apply_configurations(server, client, base).await;
+    wait_ca_current(client, sys, "vsphere-webhook-certs").await;
+}
+
+/// Where the tests that install the webhook configurations run: the
+/// [`admission_apiserver`] with our CRDs, held for one test at a time
+/// ([`configurations_lock`]), a client and a system namespace.
+pub struct AdmissionCluster {
+    _lock: tokio::sync::MutexGuard<'static, ()>,
+    /// The API server.
+    pub server: &'static kube_harness::KubeApiServer,
+    /// An admin client.
+    pub client: Client,
+    /// The controller's namespace (its certificate Secret).
+    pub sys: String,
+}
+
+impl AdmissionCluster {
+    /// Takes the lock and prepares the server; the system namespace is
+    /// `<prefix>-system-<n>`.
+    pub async fn take(prefix: &str) -> Self {
+        test_support::install_crypto_provider();
+        let lock = configurations_lock().await;
+        let server = admission_apiserver();
+        let client = server.client().await.unwrap();
+        install_our_crds(server, &client).await;
+        let sys = server
+            .create_namespace(&client, &format!("{prefix}-system"))
+            .await
+            .unwrap();
+        Self {
+            _lock: lock,
+            server,
+            client,
+            sys,
+        }
+    }
+
+    /// A fresh namespace `<prefix>-<n>`.
+    pub async fn namespace(&self, prefix: &str) -> String {
+        self.server
+            .create_namespace(&self.client, prefix)
+            .await
+            .unwrap()
+    }
+
+    /// The webhook settings of an in-process server on loopback, checking
+    /// every second.
+    pub fn webhook_settings(&self) -> WebhookSettings {
+        let mut settings = WebhookSettings::new(&self.sys);
+        settings.addr = "127.0.0.1:0".parse().unwrap();
+        settings.extra_names = vec!["127.0.0.1".into()];
+        settings.check_interval = Duration::from_secs(1);
+        settings
+    }
+
+    /// Serves the webhooks in this process with `settings`, applies the
+    /// configurations pointed at them and waits until they carry the CA.
+    /// Returns the server, its address and the configurations' base URL.
+    pub async fn serve(
+        &self,
+        settings: WebhookSettings,
+    ) -> (Webhooks, std::net::SocketAddr, String) {
+        let (hooks, addr) = Webhooks::start(&self.client, settings.clone()).await;
+        let base = format!("https://127.0.0.1:{}", addr.port());
+        apply_configurations(self.server, &self.client, &base).await;
+        wait_ca_current(&self.client, &self.sys, &settings.secret_name).await;
+        (hooks, addr, base)
+    }
+}
+
+/// A condition of an object's `status` (JSON): status, reason, message.
+pub fn condition(status: &Value, type_: &str) -> Option<(String, String, String)> {
+    status["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or_default().to_owned(),
+                c["reason"].as_str().unwrap_or_default().to_owned(),
+                c["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
 }

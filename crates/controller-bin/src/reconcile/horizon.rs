@@ -1,0 +1,183 @@
+//! The HorizonSource reconciler.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::controller::Action;
+use sources_api::conditions::ConditionStatus;
+use sources_api::v1alpha1::HorizonSource;
+
+use super::status::{
+    StatusDraft, deployment_availability, kept_deployment_availability, write_status,
+};
+use super::steps::{
+    Child, Parent, apply_adapter_rbac, ensure_checkpoint_configmap, ensure_service_account,
+    first_not_owned, identity, observed, resolve_destinations,
+};
+use super::{Context, DEPLOYED, ReconcileError, horizon_conditions, kerr, key_of};
+use crate::resources::{self, HorizonChildren};
+
+/// Reconciles one HorizonSource.
+pub async fn reconcile_horizon(
+    src: Arc<HorizonSource>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    // A namespace holding its share of the reconcile slots waits its turn.
+    let ns = src.metadata.namespace.as_deref().unwrap_or_default();
+    let Some(_slot) = ctx.pacing.enter(ns) else {
+        return Ok(Action::requeue(ctx.pacing.deferral()));
+    };
+    observed(&*src, &ctx, reconcile_horizon_inner(&src, &ctx)).await
+}
+
+async fn reconcile_horizon_inner(
+    src: &HorizonSource,
+    ctx: &Context,
+) -> Result<Action, ReconcileError> {
+    let (ns, name, owner) = identity(src)?;
+    if let Some(warning) = crate::admission::cleartext_warning(&src.spec.address) {
+        ctx.warn(src, "InsecureAddress", warning).await;
+    }
+    let labels = resources::horizon_labels(&name);
+    let parent = Parent {
+        ns: &ns,
+        owner: &owner,
+        labels: &labels,
+    };
+    let mut p = StatusDraft::new(
+        horizon_conditions(),
+        src.status.as_ref(),
+        src.metadata.generation,
+    );
+    let children = HorizonChildren::of(&name);
+    let deployment_name = children.deployment.clone();
+
+    // 1. The sink and the dead-letter sink.
+    let destinations = resolve_destinations(
+        ctx,
+        src,
+        &ns,
+        &src.spec.sink,
+        src.spec.delivery.as_ref(),
+        &mut p,
+    )
+    .await;
+
+    // 2. The Secret.
+    let secret_name = &src.spec.secret_ref.name;
+    let secret_missing = ctx
+        .api::<Secret>(&ns)
+        .get_opt(secret_name)
+        .await
+        .map_err(kerr(format!("get secret {secret_name:?}")))?
+        .is_none();
+
+    // 3. Children of these names someone else made are left alone (a named
+    //    ServiceAccount that exists is used as it is, as upstream).
+    let sa = src.spec.service_account(&name);
+    let dedicated = src
+        .spec
+        .service_account_name
+        .as_deref()
+        .is_none_or(str::is_empty);
+    let mut kids = vec![
+        Child::ConfigMap(&children.configmap),
+        Child::Role(&children.role),
+        Child::RoleBinding(&children.rolebinding),
+        Child::Deployment(&deployment_name),
+    ];
+    if dedicated {
+        kids.push(Child::ServiceAccount(&sa));
+    }
+    let foreign = first_not_owned(ctx, &parent, &kids).await?;
+
+    if foreign.is_none() {
+        // 4. The ServiceAccount, created when missing (the dedicated one
+        //    when none is named).
+        ensure_service_account(
+            ctx,
+            src,
+            &parent,
+            src.spec.service_account_name.as_deref(),
+            &sa,
+            true,
+        )
+        .await?;
+
+        // 5. The checkpoint ConfigMap and the Role and RoleBinding that let
+        //    the adapter write it (new: without them the adapter keeps its
+        //    checkpoint in memory only, and a restart replays or skips
+        //    events).
+        ensure_checkpoint_configmap(ctx, &ns, &children.configmap, &owner).await?;
+        apply_adapter_rbac(
+            ctx,
+            &parent,
+            &children.role,
+            &children.rolebinding,
+            &children.configmap,
+            &sa,
+        )
+        .await?;
+    }
+
+    // 6. The adapter Deployment.
+    if let Some(n) = &foreign {
+        let message = n.message("HorizonSource", &name);
+        p.mark(DEPLOYED, ConditionStatus::False, &n.reason(), &message);
+        ctx.warn(src, &n.reason(), message).await;
+    } else if secret_missing {
+        let message = format!(
+            "Secret {secret_name:?} not found in namespace {ns:?}: create it with the keys \
+             domain, username and password"
+        );
+        p.mark(DEPLOYED, ConditionStatus::False, "SecretMissing", &message);
+        ctx.warn(src, "SecretMissing", message).await;
+    } else if let Some(d) = &destinations {
+        let config = ctx.adapter_config.read().await.clone();
+        let desired = resources::horizon_deployment(
+            src,
+            &ns,
+            &owner,
+            &d.sink,
+            &d.delivery,
+            &ctx.settings,
+            &config,
+        );
+        let applied = match ctx.apply(&ns, &desired).await {
+            Ok(a) => a,
+            Err(e) => {
+                ctx.warn(
+                    src,
+                    "DeploymentFailed",
+                    format!("applying deployment {deployment_name:?}: {e}"),
+                )
+                .await;
+                return Err(e);
+            }
+        };
+        let (st, reason, message) = deployment_availability(Some(&applied), &deployment_name);
+        let (reason, message) = if st == ConditionStatus::True {
+            (reason, message)
+        } else {
+            (
+                "DeploymentUnavailable".to_owned(),
+                format!("The Deployment '{deployment_name}' is unavailable. {message}")
+                    .trim_end()
+                    .to_owned(),
+            )
+        };
+        p.mark(DEPLOYED, st, &reason, &message);
+    } else {
+        let (st, reason, message) =
+            kept_deployment_availability(ctx, &ns, &deployment_name).await?;
+        p.mark(DEPLOYED, st, &reason, &message);
+    }
+    let action = p.requeue(
+        &ctx.pacing,
+        &key_of(src),
+        Duration::from_secs(ctx.settings.resync_seconds),
+    );
+    write_status(ctx, src, "HorizonSource", &p.finish()).await?;
+    Ok(action)
+}

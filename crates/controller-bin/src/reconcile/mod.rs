@@ -1,0 +1,200 @@
+//! The VSphereSource and HorizonSource reconcilers.
+//!
+//! Both share the sink step (`resolve_destinations`: the sink and the
+//! dead-letter sink, their conditions and status fields) and the adapter's
+//! RBAC (`apply_adapter_rbac`: a Role limited to the checkpoint
+//! ConfigMap, bound to the adapter's ServiceAccount). Every child is a typed
+//! k8s-openapi value written with server-side apply.
+//!
+//! One job per module: the steps both reconcilers take (`steps.rs`), the
+//! status they write (`status.rs`), then VSphereSource (`vsphere.rs`) and
+//! HorizonSource (`horizon.rs`).
+
+mod horizon;
+mod status;
+mod steps;
+mod vsphere;
+
+use std::sync::Arc;
+
+use k8s_openapi::NamespaceResourceScope;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Client, Resource, ResourceExt};
+use sources_api::conditions::ConditionSet;
+use tokio::sync::RwLock;
+
+use crate::config::{AdapterConfig, Settings};
+use crate::metrics::Metrics;
+use crate::pacing::Pacing;
+
+pub use horizon::reconcile_horizon;
+pub use steps::Destinations;
+pub use vsphere::reconcile_vsphere;
+
+/// The field manager of every object the controller writes.
+pub const MANAGER: &str = "sources-controller";
+
+/// Both sources: the sink resolved.
+pub const SINK_PROVIDED: &str = "SinkProvided";
+/// Both sources: `spec.delivery.deadLetterSink` resolved, or none
+/// configured (then a refused event is retried until it is accepted).
+pub const DEAD_LETTER_SINK_RESOLVED: &str = "DeadLetterSinkResolved";
+/// VSphereSource: credentials and binding.
+pub const AUTH_READY: &str = "AuthReady";
+/// VSphereSource: the adapter Deployment is available.
+pub const ADAPTER_READY: &str = "AdapterReady";
+/// HorizonSource: the adapter Deployment is available.
+pub const DEPLOYED: &str = "Deployed";
+
+/// The condition set of VSphereSource.
+pub fn vsphere_conditions() -> ConditionSet {
+    ConditionSet::living(&[
+        SINK_PROVIDED,
+        DEAD_LETTER_SINK_RESOLVED,
+        AUTH_READY,
+        ADAPTER_READY,
+    ])
+}
+
+/// The condition set of HorizonSource.
+pub fn horizon_conditions() -> ConditionSet {
+    ConditionSet::living(&[SINK_PROVIDED, DEAD_LETTER_SINK_RESOLVED, DEPLOYED])
+}
+
+/// A reconcile failure (the key is requeued with backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// An API call failed.
+    #[error("{context}: {source}")]
+    Kube {
+        /// What was being done.
+        context: String,
+        /// The error.
+        #[source]
+        source: kube::Error,
+    },
+    /// The object lacks a name, namespace or uid.
+    #[error("object without {0}")]
+    Incomplete(&'static str),
+}
+
+pub(super) fn kerr(context: impl Into<String>) -> impl FnOnce(kube::Error) -> ReconcileError {
+    let context = context.into();
+    move |source| ReconcileError::Kube { context, source }
+}
+
+/// Shared state of the reconcilers.
+pub struct Context {
+    /// The client.
+    pub client: Client,
+    /// Settings.
+    pub settings: Settings,
+    /// The adapter configuration from the system namespace's ConfigMaps.
+    pub adapter_config: RwLock<AdapterConfig>,
+    /// Kubernetes Events.
+    pub recorder: Recorder,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Per-object backoff, Event rate, namespace shares.
+    pub pacing: Pacing,
+}
+
+/// The pacing key of `obj`: `Kind/namespace/name`.
+pub(super) fn key_of<K>(obj: &K) -> String
+where
+    K: Resource<DynamicType = ()>,
+{
+    format!(
+        "{}/{}/{}",
+        K::kind(&()),
+        obj.meta().namespace.as_deref().unwrap_or_default(),
+        obj.meta().name.as_deref().unwrap_or_default()
+    )
+}
+
+pub(super) fn now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+pub(super) fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+impl Context {
+    pub(super) async fn warn<K>(&self, obj: &K, reason: &str, note: String)
+    where
+        K: Resource<DynamicType = ()>,
+    {
+        self.publish(obj, EventType::Warning, reason, note).await;
+    }
+
+    pub(super) async fn publish<K>(&self, obj: &K, type_: EventType, reason: &str, note: String)
+    where
+        K: Resource<DynamicType = ()>,
+    {
+        if !self.pacing.should_record(&key_of(obj), reason, &note) {
+            return;
+        }
+        let event = Event {
+            type_,
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: "Reconcile".to_owned(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
+            tracing::warn!(error = %e, reason, "could not record an event");
+        }
+    }
+
+    pub(super) fn api<K>(&self, ns: &str) -> Api<K>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>,
+    {
+        Api::namespaced(self.client.clone(), ns)
+    }
+
+    /// Server-side applies the typed child `obj` (forced: the controller
+    /// owns these fields) and returns what the API server stored.
+    pub(super) async fn apply<K>(&self, ns: &str, obj: &K) -> Result<K, ReconcileError>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + Clone
+            + serde::Serialize
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let name = obj.name_any();
+        self.api::<K>(ns)
+            .patch(
+                &name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(obj),
+            )
+            .await
+            .map_err(kerr(format!(
+                "apply {} {name:?}",
+                K::kind(&()).to_lowercase()
+            )))
+    }
+}
+
+/// Error policy: log and requeue after the object's backoff (2 s,
+/// doubling, at most 5 min).
+pub fn error_policy<K>(obj: Arc<K>, err: &ReconcileError, ctx: Arc<Context>) -> Action
+where
+    K: Resource<DynamicType = ()>,
+{
+    let wait = ctx.pacing.failed(&key_of(&*obj));
+    tracing::warn!(error = %err, retry_in = ?wait, "reconcile failed");
+    Action::requeue(wait)
+}
+
+/// True when `e` is a 404.
+pub fn not_found(e: &kube::Error) -> bool {
+    is_not_found(e)
+}

@@ -1,0 +1,406 @@
+//! The steps both reconcilers take: destinations, the adapter's
+//! ServiceAccount, its checkpoint ConfigMap and RBAC, and the bookkeeping
+//! around one reconcile.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{DeleteParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Resource, ResourceExt};
+use sources_api::conditions::ConditionStatus;
+use sources_api::duck::{DeliverySpec, Destination};
+
+use super::status::StatusDraft;
+use super::{
+    Context, DEAD_LETTER_SINK_RESOLVED, ReconcileError, SINK_PROVIDED, is_not_found, kerr,
+};
+use crate::resources::{self, ResolvedSink};
+use crate::sink;
+
+/// Where a source's adapter sends: the sink and the delivery settings with
+/// the dead-letter sink resolved.
+pub struct Destinations {
+    /// The sink.
+    pub sink: ResolvedSink,
+    /// `spec.delivery` for the adapter.
+    pub delivery: adapter_env::Delivery,
+}
+
+/// The sink step both reconcilers share: resolves `sink` and
+/// `delivery.deadLetterSink`, marks `SinkProvided` and
+/// `DeadLetterSinkResolved`, fills `sinkUri`, `sinkCACerts` and
+/// `deadLetterSinkUri`, and records a Warning for each failure. `None` when
+/// either failed: the adapter Deployment is then left as it is (the last
+/// good one keeps running; none is made without the dead-letter sink it
+/// was asked to use).
+pub(super) async fn resolve_destinations<K>(
+    ctx: &Context,
+    obj: &K,
+    ns: &str,
+    sink_dest: &Destination,
+    delivery: Option<&DeliverySpec>,
+    p: &mut StatusDraft,
+) -> Option<Destinations>
+where
+    K: Resource<DynamicType = ()>,
+{
+    let sink = match sink::resolve(&ctx.client, ns, sink_dest).await {
+        Ok(s) => {
+            p.mark(SINK_PROVIDED, ConditionStatus::True, "", "");
+            p.status.sink_uri = Some(s.uri.clone());
+            p.status.sink_ca_certs = s.ca_certs.clone();
+            Some(s)
+        }
+        Err(e) => {
+            let reason = e.reason();
+            p.mark(
+                SINK_PROVIDED,
+                ConditionStatus::False,
+                reason,
+                &e.to_string(),
+            );
+            ctx.warn(obj, reason, e.to_string()).await;
+            p.status.sink_uri = None;
+            None
+        }
+    };
+    let dead_letter = match delivery.and_then(|d| d.dead_letter_sink.as_ref()) {
+        None => {
+            p.mark(
+                DEAD_LETTER_SINK_RESOLVED,
+                ConditionStatus::True,
+                "DeadLetterSinkNotConfigured",
+                "No dead-letter sink: an event the sink fails to take (5xx, 404, 409, 429, no \
+                 answer) is retried until it is accepted, never dropped; one it refuses for good \
+                 (400 and other 4xx) is logged and counted in \
+                 vmware_sources_adapter_events_failed_total.",
+            );
+            p.status.dead_letter_sink_uri = None;
+            Some(None)
+        }
+        Some(dest) => match sink::resolve(&ctx.client, ns, dest).await {
+            Ok(d) => {
+                p.mark(DEAD_LETTER_SINK_RESOLVED, ConditionStatus::True, "", "");
+                p.status.dead_letter_sink_uri = Some(d.uri.clone());
+                Some(Some(d.uri))
+            }
+            Err(e) => {
+                let reason = e.reason().replacen("Sink", "DeadLetterSink", 1);
+                let message = format!(
+                    "spec.delivery.deadLetterSink: {e}; the adapter keeps its last \
+                     settings until it resolves"
+                );
+                p.mark(
+                    DEAD_LETTER_SINK_RESOLVED,
+                    ConditionStatus::False,
+                    &reason,
+                    &message,
+                );
+                ctx.warn(obj, &reason, message).await;
+                // The running adapter still uses the last resolved URI.
+                None
+            }
+        },
+    };
+    Some(Destinations {
+        delivery: resources::delivery_env(delivery, dead_letter?.as_deref()),
+        sink: sink?,
+    })
+}
+
+/// The source whose children a step writes: its namespace, the controller
+/// owner reference each child carries and the labels the controller
+/// watches its children by.
+pub(super) struct Parent<'a> {
+    /// The source's namespace, where every child lives.
+    pub(super) ns: &'a str,
+    /// The controller owner reference to the source.
+    pub(super) owner: &'a OwnerReference,
+    /// The labels of the source's children.
+    pub(super) labels: &'a BTreeMap<String, String>,
+}
+
+/// A child of a source that someone else controls: the controller leaves it
+/// untouched, deploys no adapter and says so (`<Kind>NotOwned`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct NotOwned {
+    /// The child's kind.
+    pub(super) kind: &'static str,
+    /// Its name.
+    pub(super) name: String,
+    /// Its controller (`Kind "name"`), when it has one.
+    pub(super) controller: Option<String>,
+}
+
+impl NotOwned {
+    /// The condition reason.
+    pub(super) fn reason(&self) -> String {
+        format!("{}NotOwned", self.kind)
+    }
+
+    /// The condition message for the source `source` of kind `source_kind`.
+    pub(super) fn message(&self, source_kind: &str, source: &str) -> String {
+        let by = match &self.controller {
+            Some(c) => format!("it is controlled by {c}"),
+            None => "it has no controller".to_owned(),
+        };
+        format!(
+            "{} {:?} exists and is not {source_kind} {source:?}'s ({by}): the controller leaves \
+             it untouched and deploys no adapter; delete or rename it, or give the source another \
+             name",
+            self.kind, self.name
+        )
+    }
+}
+
+/// A child a source's reconcile writes, by kind and name.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Child<'a> {
+    /// A ServiceAccount the controller creates.
+    ServiceAccount(&'a str),
+    /// The checkpoint ConfigMap: one without a controller (the adapter's or
+    /// the Go adapter's, which made it) is used as it is.
+    ConfigMap(&'a str),
+    /// The checkpoint Role.
+    Role(&'a str),
+    /// The RoleBinding of the adapter's ServiceAccount to it.
+    RoleBinding(&'a str),
+    /// The adapter Deployment.
+    Deployment(&'a str),
+}
+
+/// The controller reference of the object `name` of kind `K`: `None` when
+/// it does not exist, `Some(None)` when it has no controller.
+async fn controller_of<K>(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+) -> Result<Option<Option<OwnerReference>>, ReconcileError>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let found = ctx.api::<K>(ns).get_opt(name).await.map_err(kerr(format!(
+        "get {} {name:?}",
+        K::kind(&()).to_lowercase()
+    )))?;
+    Ok(found.map(|o| {
+        o.owner_references()
+            .iter()
+            .find(|r| r.controller == Some(true))
+            .cloned()
+    }))
+}
+
+/// The first of `children` that exists and is not controlled by the source
+/// `parent` (by uid), if any: the children of the same names that someone
+/// else made are never taken over (a force-apply would add the source as a
+/// second owner, and its deletion would garbage-collect them).
+pub(super) async fn first_not_owned(
+    ctx: &Context,
+    parent: &Parent<'_>,
+    children: &[Child<'_>],
+) -> Result<Option<NotOwned>, ReconcileError> {
+    let ns = parent.ns;
+    for child in children {
+        let (kind, name, found) = match *child {
+            Child::ServiceAccount(n) => (
+                "ServiceAccount",
+                n,
+                controller_of::<ServiceAccount>(ctx, ns, n).await?,
+            ),
+            Child::ConfigMap(n) => (
+                "ConfigMap",
+                n,
+                // Without a controller: the adapter's own checkpoint.
+                controller_of::<ConfigMap>(ctx, ns, n)
+                    .await?
+                    .filter(Option::is_some),
+            ),
+            Child::Role(n) => ("Role", n, controller_of::<Role>(ctx, ns, n).await?),
+            Child::RoleBinding(n) => (
+                "RoleBinding",
+                n,
+                controller_of::<RoleBinding>(ctx, ns, n).await?,
+            ),
+            Child::Deployment(n) => (
+                "Deployment",
+                n,
+                controller_of::<Deployment>(ctx, ns, n).await?,
+            ),
+        };
+        match found {
+            None => {}
+            Some(Some(r)) if r.uid == parent.owner.uid => {}
+            Some(controller) => {
+                return Ok(Some(NotOwned {
+                    kind,
+                    name: name.to_owned(),
+                    controller: controller.map(|r| format!("{} {:?}", r.kind, r.name)),
+                }));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The adapter's ServiceAccount: the dedicated `<name>-adapter` (applied,
+/// owned) when the source names none; otherwise the named one, created
+/// (owned) only when `create_missing` (HorizonSource, as upstream). Returns
+/// whether it exists.
+pub(super) async fn ensure_service_account<K>(
+    ctx: &Context,
+    src: &K,
+    parent: &Parent<'_>,
+    given: Option<&str>,
+    sa: &str,
+    create_missing: bool,
+) -> Result<bool, ReconcileError>
+where
+    K: Resource<DynamicType = ()>,
+{
+    let Parent { ns, owner, labels } = *parent;
+    let dedicated = given.is_none_or(str::is_empty);
+    let account = resources::adapter_service_account(sa, ns, owner, labels);
+    if dedicated {
+        ctx.apply(ns, &account).await?;
+        return Ok(true);
+    }
+    let exists = ctx
+        .api::<ServiceAccount>(ns)
+        .get_opt(sa)
+        .await
+        .map_err(kerr(format!("get serviceaccount {sa:?}")))?
+        .is_some();
+    if exists || !create_missing {
+        return Ok(exists);
+    }
+    match ctx.apply(ns, &account).await {
+        Ok(_) => {
+            ctx.publish(
+                src,
+                EventType::Normal,
+                "ServiceAccountCreated",
+                format!("created service account: \"{ns}/{sa}\""),
+            )
+            .await;
+            Ok(true)
+        }
+        Err(e) => {
+            ctx.warn(
+                src,
+                "ServiceAccountFailed",
+                format!("creating service account {sa:?}: {e}"),
+            )
+            .await;
+            Err(e)
+        }
+    }
+}
+
+/// The checkpoint ConfigMap: created when missing, never updated (an existing
+/// one keeps its owners and data, also one the adapter created itself).
+pub(super) async fn ensure_checkpoint_configmap(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+    owner: &OwnerReference,
+) -> Result<(), ReconcileError> {
+    let cms = ctx.api::<ConfigMap>(ns);
+    if cms
+        .get_opt(name)
+        .await
+        .map_err(kerr(format!("get configmap {name:?}")))?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let cm = resources::checkpoint_configmap(name, ns, owner);
+    match cms.create(&PostParams::default(), &cm).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(kerr(format!("create configmap {name:?}"))(e)),
+    }
+}
+
+/// The adapter's RBAC: the Role `role` that may read and write only the
+/// checkpoint ConfigMap `configmap`, bound to the ServiceAccount `sa` by
+/// `rolebinding`. A RoleBinding to another role (an earlier release bound
+/// a ClusterRole; `roleRef` cannot change) is replaced.
+pub(super) async fn apply_adapter_rbac(
+    ctx: &Context,
+    parent: &Parent<'_>,
+    role: &str,
+    rolebinding: &str,
+    configmap: &str,
+    sa: &str,
+) -> Result<(), ReconcileError> {
+    let Parent { ns, owner, labels } = *parent;
+    ctx.apply(
+        ns,
+        &resources::checkpoint_role(role, ns, configmap, owner, labels),
+    )
+    .await?;
+    let rb = resources::adapter_rolebinding(rolebinding, ns, sa, role, owner, labels);
+    let rbs = ctx.api::<RoleBinding>(ns);
+    if let Some(existing) = rbs
+        .get_opt(rolebinding)
+        .await
+        .map_err(kerr(format!("get rolebinding {rolebinding:?}")))?
+        && existing.role_ref != rb.role_ref
+    {
+        tracing::info!(
+            namespace = ns,
+            rolebinding,
+            "replacing the RoleBinding to another role"
+        );
+        match rbs.delete(rolebinding, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(kerr(format!("delete rolebinding {rolebinding:?}"))(e)),
+        }
+    }
+    ctx.apply(ns, &rb).await?;
+    Ok(())
+}
+
+/// Runs one reconcile of `src`: counted in the metrics, a failure recorded
+/// as an `InternalError` Event.
+pub(super) async fn observed<K>(
+    src: &K,
+    ctx: &Context,
+    reconcile: impl std::future::Future<Output = Result<Action, ReconcileError>>,
+) -> Result<Action, ReconcileError>
+where
+    K: Resource<DynamicType = ()>,
+{
+    let started = std::time::Instant::now();
+    let result = reconcile.await;
+    ctx.metrics
+        .observe_reconcile(&K::kind(&()), result.is_ok(), started.elapsed());
+    if let Err(e) = &result {
+        ctx.warn(src, "InternalError", e.to_string()).await;
+    }
+    result
+}
+
+/// A source's namespace, name, and the controller owner reference to it.
+pub(super) fn identity<K>(src: &K) -> Result<(String, String, OwnerReference), ReconcileError>
+where
+    K: Resource<DynamicType = ()>,
+{
+    let ns = src
+        .namespace()
+        .ok_or(ReconcileError::Incomplete("namespace"))?;
+    let name = src.name_any();
+    let uid = src.uid().ok_or(ReconcileError::Incomplete("uid"))?;
+    let owner = resources::owner_ref(&K::kind(&()), &name, &uid);
+    Ok((ns, name, owner))
+}
