@@ -50,9 +50,23 @@ def log(msg):
 
 
 def build(packages, root):
-    """cargo test --no-run for the selection, plus benches and examples; the test binaries."""
-    cmd = ["cargo", "test", "--no-run", "--all-targets", "--message-format=json-render-diagnostics"]
-    cmd += [a for p in packages for a in ("-p", p)] or ["--workspace"]
+    """The test binaries of the selection, as `cargo test` builds them, and its benches built too.
+
+    Two cargo runs: `cargo test --no-run` with cargo's default targets (libs, bins, integration
+    tests, and examples built as programs, which some tests run), then `--benches` so the
+    benches compile (in the test profile, sharing its artifacts). Not `--all-targets`: it builds
+    examples as test harnesses only (the tests that run an example would not find it) and bins
+    marked `test = false` as harnesses (the fuzz target, which would then fuzz forever)."""
+    selection = [a for p in packages for a in ("-p", p)] or ["--workspace"]
+    binaries = []
+    for extra in ([], ["--benches"]):
+        cmd = ["cargo", "test", "--no-run", *extra, "--message-format=json-render-diagnostics"]
+        binaries += cargo_test_binaries(cmd + selection, root, runnable=not extra)
+    return binaries
+
+
+def cargo_test_binaries(cmd, root, runnable):
+    """Runs `cmd` (a `cargo test --no-run`); the test binaries it built when `runnable`."""
     proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, text=True)
     binaries = []
     for line in proc.stdout:
@@ -68,8 +82,14 @@ def build(packages, root):
         if msg.get("reason") != "compiler-artifact" or not msg.get("executable"):
             continue
         target = msg["target"]
-        # What `cargo test` runs: the unit tests of libs and bins, and integration tests.
-        if not msg["profile"]["test"] or not set(target["kind"]) & {"lib", "bin", "test", "proc-macro"}:
+        # What `cargo test` runs: the unit tests of libs and bins, and integration tests, unless
+        # the target says `test = false`.
+        if (
+            not runnable
+            or not msg["profile"]["test"]
+            or not target.get("test", True)
+            or not set(target["kind"]) & {"lib", "bin", "test", "proc-macro"}
+        ):
             continue
         binaries.append(
             {

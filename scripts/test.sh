@@ -89,6 +89,8 @@ on_exit() {
         pgid=$(cat "${job##*:}.pgid" 2>/dev/null || true)
         [[ -z "$pgid" ]] || kill -- "-$pgid" 2>/dev/null || true
     done
+    # Their output lives in $WORK: let them end before it goes.
+    wait 2>/dev/null || true
     if [[ $rc -ne 0 && -n "$CURRENT_STEP" ]]; then
         summary_line FAIL "$((SECONDS - STEP_START))" "$(($(cpu_centis) - STEP_CPU))" "$CURRENT_STEP"
     fi
