@@ -70,6 +70,12 @@ pub struct Metrics {
     checkpoint_unix: AtomicI64,
     source_up: AtomicBool,
     sink_up: AtomicBool,
+    /// Answers 401 from the sink (its identity refused).
+    identity_refusals_401: Counter,
+    /// Answers 403 from the sink.
+    identity_refusals_403: Counter,
+    /// Whether the sink's last answer about the adapter's identity was a refusal.
+    identity_refused: AtomicBool,
 }
 
 impl Metrics {
@@ -94,7 +100,26 @@ impl Metrics {
             checkpoint_unix: AtomicI64::new(0),
             source_up: AtomicBool::new(false),
             sink_up: AtomicBool::new(true),
+            identity_refusals_401: Counter::default(),
+            identity_refusals_403: Counter::default(),
+            identity_refused: AtomicBool::new(false),
         }
+    }
+
+    /// The sink answered 401 or 403: count it; `true` when the sink had not been refusing
+    /// (the start of a run of refusals, worth a log line).
+    pub fn identity_refusal(&self, status: u16) -> bool {
+        match status {
+            401 => self.identity_refusals_401.inc(),
+            _ => self.identity_refusals_403.inc(),
+        }
+        !self.identity_refused.swap(true, Ordering::Relaxed)
+    }
+
+    /// The sink accepted an event: it no longer refuses the adapter's identity. `true` when it
+    /// had been refusing.
+    pub fn identity_accepted(&self) -> bool {
+        self.identity_refused.swap(false, Ordering::Relaxed)
     }
 
     /// Record how long a delivery took (first attempt to acceptance).
@@ -202,6 +227,22 @@ impl Metrics {
                 c.get()
             );
         }
+        let name = "vmware_sources_adapter_sink_identity_refusals_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Answers 401 or 403 from the sink: it does not (yet) accept the adapter's identity; the events are retried."
+        );
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for (status, c) in [
+            (401, &self.identity_refusals_401),
+            (403, &self.identity_refusals_403),
+        ] {
+            let _ = writeln!(
+                out,
+                "{name}{{source=\"{src}\",status=\"{status}\"}} {}",
+                c.get()
+            );
+        }
         let name = "vmware_sources_adapter_delivery_latency_seconds";
         let _ = writeln!(
             out,
@@ -249,6 +290,11 @@ impl Metrics {
                 "sink_up",
                 "1 when the sink accepts events.",
                 f64::from(u8::from(self.sink_up.load(Ordering::Relaxed))),
+            ),
+            (
+                "sink_identity_refused",
+                "1 while the sink refuses the adapter's identity (its last answer was 401 or 403).",
+                f64::from(u8::from(self.identity_refused.load(Ordering::Relaxed))),
             ),
         ];
         for (name, help, v) in gauges {

@@ -23,7 +23,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
-pub use retry::{Verdict, classify_status, parse_retry_after};
+pub use retry::{
+    MAX_REDIRECTS, Verdict, classify_status, is_identity_refusal, parse_retry_after,
+    redirect_target,
+};
 
 use crate::backoff::{Backoff, jitter};
 use crate::encode::{Outgoing, Payload};
@@ -220,6 +223,10 @@ pub struct Sink {
     metrics: Arc<Metrics>,
     /// Requests in a row the sink did not take (any event); reset by an answer it means.
     failing_run: Arc<std::sync::atomic::AtomicU32>,
+    /// Where the sink moved permanently (a 308 from it): later events go there directly.
+    moved_to: Arc<std::sync::RwLock<Option<url::Url>>>,
+    /// Redirect locations already logged (one line per new location).
+    logged_locations: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// One attempt's result.
@@ -263,12 +270,23 @@ impl Sink {
             config: Arc::new(config),
             metrics,
             failing_run: Arc::default(),
+            moved_to: Arc::default(),
+            logged_locations: Arc::default(),
         })
     }
 
     /// The sink URL.
     pub fn url(&self) -> &url::Url {
         &self.config.url
+    }
+
+    /// Where events go now: the sink URL, or where a 308 from it moved it.
+    fn current_url(&self) -> url::Url {
+        self.moved_to
+            .read()
+            .ok()
+            .and_then(|moved| moved.clone())
+            .unwrap_or_else(|| self.config.url.clone())
     }
 
     /// Deliver one event: retry while the sink answers with a retryable status or not at all,
@@ -285,12 +303,21 @@ impl Sink {
         let mut said_no_dead_letter = false;
         loop {
             attempt += 1;
+            let url = self.current_url();
             let Some(a) = self
-                .attempt(&self.config.url, &event.headers, &event.body, cancel)
+                .attempt(&url, &event.headers, &event.body, cancel)
                 .await
             else {
                 return Outcome::Cancelled;
             };
+            if is_identity_refusal(a.status) {
+                if self.metrics.identity_refusal(a.status) {
+                    warn!(id = %event.id, status = a.status, sink = %url, error = %a.detail,
+                        "the sink refuses the adapter's identity; retrying (a broker with authentication-oidc before the source has a token, or an EventPolicy not yet applied)");
+                }
+            } else if a.verdict == Verdict::Accepted && self.metrics.identity_accepted() {
+                tracing::info!(sink = %url, "the sink accepts the adapter's identity again");
+            }
             match a.verdict {
                 Verdict::Accepted => {
                     self.metrics.sent.inc();
@@ -298,7 +325,7 @@ impl Sink {
                     self.metrics.set_sink_up(true);
                     return Outcome::Delivered { attempts: attempt };
                 }
-                Verdict::Final => {
+                Verdict::Final | Verdict::Redirect => {
                     self.metrics.set_sink_up(true);
                     return self.refused(event, a.status, a.detail, pass, cancel).await;
                 }
@@ -376,7 +403,7 @@ impl Sink {
                     warn!(id = %event.id, status, "sink refused the event; sent to the dead-letter sink");
                     return Outcome::DeadLettered { status };
                 }
-                Verdict::Final => {
+                Verdict::Final | Verdict::Redirect => {
                     self.metrics.failed.inc();
                     warn!(id = %event.id, status, dead_letter_status = a.status, error = %a.detail,
                         "sink and dead-letter sink refused the event; dropping it");
@@ -427,7 +454,65 @@ impl Sink {
         }
     }
 
+    /// One POST to `url`, following 307 and 308 ([`redirect_target`]) up to
+    /// [`MAX_REDIRECTS`] hops with the same headers and body. A 308 from the sink itself moves
+    /// it for later events; each new location is logged once.
     async fn post(&self, url: &url::Url, headers: &HeaderMap, body: &Bytes) -> Attempt {
+        let mut url = url.clone();
+        let mut hops = 0;
+        loop {
+            let (a, location) = self.post_once(&url, headers, body).await;
+            if a.verdict != Verdict::Redirect {
+                return a;
+            }
+            if hops == MAX_REDIRECTS {
+                return Attempt {
+                    verdict: Verdict::Final,
+                    detail: format!(
+                        "the sink redirected {} times; not followed further (last to {url})",
+                        hops + 1
+                    ),
+                    ..a
+                };
+            }
+            let next = match redirect_target(&url, location.as_deref()) {
+                Ok(next) => next,
+                Err(why) => {
+                    return Attempt {
+                        verdict: Verdict::Final,
+                        detail: why,
+                        ..a
+                    };
+                }
+            };
+            let new_location = self
+                .logged_locations
+                .lock()
+                .is_ok_and(|mut seen| seen.len() < 64 && seen.insert(next.to_string()));
+            if new_location {
+                warn!(from = %url, to = %next, status = a.status,
+                    "the sink redirects; following (same request){}",
+                    if a.status == 308 { ", and sending later events there" } else { "" });
+            }
+            if a.status == 308
+                && hops == 0
+                && url == self.current_url()
+                && let Ok(mut moved) = self.moved_to.write()
+            {
+                *moved = Some(next.clone());
+            }
+            url = next;
+            hops += 1;
+        }
+    }
+
+    /// One POST to `url`, and the `Location` of a redirect.
+    async fn post_once(
+        &self,
+        url: &url::Url,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> (Attempt, Option<String>) {
         let req = self.http.post(url.clone()).headers(headers.clone());
         match req.body(body.clone()).send().await {
             Ok(resp) => {
@@ -438,6 +523,14 @@ impl Sink {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
                 let verdict = classify_status(status);
+                let location = if verdict == Verdict::Redirect {
+                    resp.headers()
+                        .get(http::header::LOCATION)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                } else {
+                    None
+                };
                 let detail = if verdict == Verdict::Accepted {
                     String::new()
                 } else {
@@ -448,19 +541,23 @@ impl Sink {
                     format!("HTTP {status} {text}")
                 };
                 debug!(status, "sink answered");
-                Attempt {
+                let attempt = Attempt {
                     verdict,
                     status,
                     retry_after,
                     detail,
-                }
+                };
+                (attempt, location)
             }
-            Err(e) => Attempt {
-                verdict: Verdict::Retry,
-                status: 0,
-                retry_after: None,
-                detail: error_chain(&e),
-            },
+            Err(e) => {
+                let attempt = Attempt {
+                    verdict: Verdict::Retry,
+                    status: 0,
+                    retry_after: None,
+                    detail: error_chain(&e),
+                };
+                (attempt, None)
+            }
         }
     }
 }

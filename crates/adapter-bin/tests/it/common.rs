@@ -243,3 +243,32 @@ pub async fn wait_for_request(
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// A simulator with `n` events over the last hour (no login events), and a checkpoint file
+/// that replays all of them.
+pub async fn backlog(n: usize) -> (vsphere_sim::Simulator, tempfile::TempDir) {
+    test_support::install_crypto_provider();
+    let sim = vsphere_sim::Simulator::builder()
+        .backlog(n)
+        .login_events(false)
+        .start()
+        .await
+        .expect("simulator");
+    let dir = tempfile::tempdir().expect("dir");
+    let begin = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(90);
+    std::fs::write(
+        dir.path().join("cp.json"),
+        format!(r#"{{"lastEventKeyTimestamp":"{begin}"}}"#),
+    )
+    .expect("checkpoint");
+    (sim, dir)
+}
+
+/// A metric of the adapter's `/metrics` (`name` with its labels), as a number.
+pub async fn metric(adapter: &Adapter, name: &str) -> Option<f64> {
+    let (_, text) = get(adapter, "/metrics").await;
+    text.lines()
+        .find(|l| l.starts_with(&format!("vmware_sources_adapter_{name} ")))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::{Adapter, checkpoint_key, eventually, ids};
+use crate::common::{Adapter, backlog, checkpoint_key, eventually, ids, metric};
 use test_support::RecordingSink;
 use vsphere_sim::{Failure, Simulator};
 
@@ -26,26 +26,6 @@ fn env(sim: &Simulator, sink: &str, checkpoint: &Path) -> Vec<(&'static str, Str
             r#"{"maxAge":"2h","period":"200ms"}"#.into(),
         ),
     ]
-}
-
-/// A simulator with `n` events over the last hour (no login events), and a checkpoint file
-/// that replays all of them.
-async fn backlog(n: usize) -> (Simulator, tempfile::TempDir) {
-    test_support::install_crypto_provider();
-    let sim = Simulator::builder()
-        .backlog(n)
-        .login_events(false)
-        .start()
-        .await
-        .expect("simulator");
-    let dir = tempfile::tempdir().expect("dir");
-    let begin = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(90);
-    std::fs::write(
-        dir.path().join("cp.json"),
-        format!(r#"{{"lastEventKeyTimestamp":"{begin}"}}"#),
-    )
-    .expect("checkpoint");
-    (sim, dir)
 }
 
 /// How often each key was accepted.
@@ -82,14 +62,6 @@ fn sink_requests_hanging(adapter: &Adapter) -> bool {
         l.starts_with("vmware_sources_adapter_deliveries_in_flight{")
             && l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) > Some(0.0)
     })
-}
-
-async fn metric(adapter: &Adapter, name: &str) -> Option<f64> {
-    let (_, text) = common::get(adapter, "/metrics").await;
-    text.lines()
-        .find(|l| l.starts_with(&format!("vmware_sources_adapter_{name} ")))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 /// The issue's measurement: every 7th request (any method) truncated, dropped after vCenter

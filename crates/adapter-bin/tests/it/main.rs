@@ -4,6 +4,7 @@
 
 mod common;
 mod horizon_common;
+mod sinks;
 
 mod cloudevents_golden;
 mod configmap;
@@ -15,5 +16,6 @@ mod horizon;
 mod horizon_configmap;
 mod migration;
 mod module_cycles;
+mod sink_answers;
 mod startup;
 mod vcsim;

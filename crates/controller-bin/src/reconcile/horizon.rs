@@ -173,6 +173,7 @@ async fn reconcile_horizon_inner(
             kept_deployment_availability(ctx, &ns, &deployment_name).await?;
         p.mark(DEPLOYED, st, &reason, &message);
     }
+    p.status.ce_attributes = Some(horizon_ce_attributes(&src.spec.address));
     let action = p.requeue(
         &ctx.pacing,
         &key_of(src),
@@ -180,4 +181,17 @@ async fn reconcile_horizon_inner(
     );
     write_status(ctx, src, "HorizonSource", &p.finish()).await?;
     Ok(action)
+}
+
+/// `status.ceAttributes` of a HorizonSource: the common Horizon audit event types, with the
+/// `source` the adapter sends (`HORIZON_URL`, the address as given), so Knative's EventType
+/// registry lists them as it does for VSphereSource.
+fn horizon_ce_attributes(address: &str) -> Vec<sources_api::duck::CloudEventAttributes> {
+    sources_api::crds::HORIZON_EVENT_TYPES
+        .iter()
+        .map(|(t, _)| sources_api::duck::CloudEventAttributes {
+            type_: format!("com.vmware.horizon.{t}.v0"),
+            source: address.to_owned(),
+        })
+        .collect()
 }

@@ -261,9 +261,33 @@ async fn retire_source_binding(
     }
 }
 
+/// The `source` attribute the adapter sends for vCenter `address`: the address as govmomi's
+/// `soap.ParseURL` normalises it (`https://` when there is no scheme, `/sdk` when there is no
+/// path, no user info), as the adapter's client does.
+pub(crate) fn vcenter_ce_source(address: &str) -> String {
+    let address = address.trim();
+    let with_scheme = if address.contains("://") {
+        address.to_owned()
+    } else {
+        format!("https://{address}")
+    };
+    match url::Url::parse(&with_scheme) {
+        Ok(mut url) => {
+            if url.path().is_empty() || url.path() == "/" {
+                url.set_path("/sdk");
+            }
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        // Admission refuses such an address; keep what was given.
+        Err(_) => with_scheme,
+    }
+}
+
 /// `status.ceAttributes`: the filtered types, or the common ones.
 fn vsphere_ce_attributes(src: &VSphereSource) -> Vec<CloudEventAttributes> {
-    let source = format!("{}/sdk", src.spec.address.trim_end_matches('/'));
+    let source = vcenter_ce_source(&src.spec.address);
     let types: Vec<String> = match src.spec.event_types.as_ref().filter(|t| !t.is_empty()) {
         Some(t) => t.clone(),
         None => sources_api::crds::VSPHERE_EVENT_TYPES
@@ -278,4 +302,26 @@ fn vsphere_ce_attributes(src: &VSphereSource) -> Vec<CloudEventAttributes> {
             source: source.clone(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::vcenter_ce_source;
+
+    #[test]
+    fn the_ce_source_is_the_address_as_the_adapter_normalises_it() {
+        for (address, source) in [
+            ("https://vc.local", "https://vc.local/sdk"),
+            ("https://vc.local/", "https://vc.local/sdk"),
+            ("https://vc.local/sdk", "https://vc.local/sdk"),
+            ("vc.local", "https://vc.local/sdk"),
+            (
+                "https://vc.local:8443/custom",
+                "https://vc.local:8443/custom",
+            ),
+            ("https://user:pw@vc.local/sdk", "https://vc.local/sdk"),
+        ] {
+            assert_eq!(vcenter_ce_source(address), source, "{address}");
+        }
+    }
 }

@@ -692,7 +692,17 @@ async fn horizon_source_children_status_and_failures() {
     wait_condition::<HorizonSource>(&env, "h", "SinkProvided", "True").await;
     mark_available(&env, "h-adapter").await;
     wait_condition::<HorizonSource>(&env, "h", "Ready", "True").await;
-    assert_eq!(status_of::<HorizonSource>(&env, "h").await["sinkUri"], sink);
+    let status = status_of::<HorizonSource>(&env, "h").await;
+    assert_eq!(status["sinkUri"], sink);
+    assert!(
+        status["ceAttributes"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| {
+                a["type"] == "com.vmware.horizon.vlsi_userloggedin.v0"
+                    && a["source"] == "https://horizon.local"
+            })),
+        "{status}"
+    );
 
     // Failures: no sink, no Secret.
     env.create::<HorizonSource>(json!({

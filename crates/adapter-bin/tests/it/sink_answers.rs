@@ -1,0 +1,300 @@
+//! Answers of the sinks users run that must lose nothing, with the adapters as real processes:
+//! an ingress redirecting to `/events/` (308), a broker refusing an identity it does not have
+//! yet (401) or an EventPolicy being applied (403) for a while, and a `408` (Knative's own
+//! retry table retries it). A backlog of 300 events, a file checkpoint and no dead-letter sink:
+//! every event must arrive, and the checkpoint must reach the last one.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use crate::common::{self, Adapter, backlog, checkpoint_key, metric};
+use crate::horizon_common;
+use crate::sinks::{Reply, ScriptedSink, Seen};
+
+const EVENTS: usize = 300;
+
+/// A rule answering `status` to every request during `span` from the first one, then 202.
+fn refuse_for(status: u16, span: Duration) -> impl Fn(&Seen) -> Reply + Send + Sync + 'static {
+    let first = OnceLock::new();
+    move |seen: &Seen| {
+        let first = *first.get_or_init(|| seen.at);
+        if seen.at.saturating_sub(first) < span {
+            Reply::Status(status)
+        } else {
+            Reply::Status(202)
+        }
+    }
+}
+
+/// A rule redirecting (308) anything but `/events/` there, as an ingress adding a slash.
+fn redirect_to_events(port: Arc<OnceLock<u16>>) -> impl Fn(&Seen) -> Reply + Send + Sync + 'static {
+    move |seen: &Seen| {
+        if seen.path == "/events/" {
+            Reply::Status(202)
+        } else {
+            let port = port.get().copied().unwrap_or_default();
+            Reply::Redirect(308, format!("http://127.0.0.1:{port}/events/"))
+        }
+    }
+}
+
+/// The vSphere adapter with a backlog of 300 into `sink`: every key arrives, the checkpoint
+/// reaches the last one, nothing is counted as dropped. Returns the adapter for more checks.
+async fn vsphere_backlog_arrives(sink: &ScriptedSink, timeout: Duration) -> Adapter {
+    vsphere_backlog_arrives_at(sink.url(), sink, Vec::new(), timeout).await
+}
+
+/// As [`vsphere_backlog_arrives`], with `K_SINK` set to `k_sink` (which leads to `sink`) and
+/// more environment.
+async fn vsphere_backlog_arrives_at(
+    k_sink: String,
+    sink: &ScriptedSink,
+    more_env: Vec<(&'static str, String)>,
+    timeout: Duration,
+) -> Adapter {
+    let (sim, dir) = backlog(EVENTS).await;
+    let cp = dir.path().join("cp.json");
+    let mut env = vec![
+        ("VC_URL", sim.url().to_owned()),
+        ("VC_USERNAME", sim.username().to_owned()),
+        ("VC_PASSWORD", sim.password().to_owned()),
+        ("VC_SECRET_PATH", "/nonexistent".into()),
+        ("K_SINK", k_sink),
+        ("VSPHERE_CHECKPOINT_FILE", cp.display().to_string()),
+        (
+            "VSPHERE_CHECKPOINT_CONFIG",
+            r#"{"maxAge":"2h","period":"200ms"}"#.into(),
+        ),
+    ];
+    env.extend(more_env);
+    let adapter = Adapter::start(&env);
+    let want: BTreeSet<i64> = (1..=EVENTS as i64).collect();
+    let got = sink.wait_ids(&want, timeout).await;
+    let ids: BTreeSet<i64> = got.iter().filter_map(Seen::id).collect();
+    let missing: Vec<i64> = want.difference(&ids).copied().collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {EVENTS} delivered; missing {missing:?}\nlog:\n{}",
+        want.len() - missing.len(),
+        adapter.log().join("\n")
+    );
+    assert!(
+        common::eventually(Duration::from_secs(10), || checkpoint_key(&cp)
+            == Some(EVENTS as i64))
+        .await,
+        "the checkpoint did not reach the last event: {:?}",
+        checkpoint_key(&cp)
+    );
+    assert_eq!(
+        metric(&adapter, "events_failed_total{source=\"vsphere\"}").await,
+        Some(0.0),
+        "nothing dropped"
+    );
+    drop(sim);
+    adapter
+}
+
+/// The Horizon adapter: 300 audit events made after it started, into `sink`.
+async fn horizon_events_arrive(sink: &ScriptedSink, timeout: Duration) -> Adapter {
+    test_support::install_crypto_provider();
+    let sim = horizon_sim::Simulator::builder()
+        .start()
+        .await
+        .expect("simulator");
+    let dir = tempfile::tempdir().expect("dir");
+    let secret = horizon_common::secret_dir(&sim);
+    let env = horizon_common::env(
+        &sim,
+        secret.path(),
+        &sink.url(),
+        &dir.path().join("cp.json"),
+    );
+    let adapter = horizon_common::start(&env);
+    adapter
+        .wait_log("setting begin of event stream", Duration::from_secs(30))
+        .await;
+    let want: BTreeSet<i64> = sim.add_events_now(EVENTS, 3).into_iter().collect();
+    let got = sink.wait_ids(&want, timeout).await;
+    let ids: BTreeSet<i64> = got.iter().filter_map(Seen::id).collect();
+    let missing: Vec<i64> = want.difference(&ids).copied().collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {EVENTS} delivered; missing {missing:?}\nlog:\n{}",
+        want.len() - missing.len(),
+        adapter.log().join("\n")
+    );
+    assert_eq!(
+        metric(&adapter, "events_failed_total{source=\"horizon\"}").await,
+        Some(0.0),
+        "nothing dropped"
+    );
+    adapter
+}
+
+/// How many log lines contain `text`.
+fn log_lines(adapter: &Adapter, text: &str) -> usize {
+    adapter.log().iter().filter(|l| l.contains(text)).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_308_to_events_slash_is_followed_with_the_same_body_and_logged_once() {
+    let port = Arc::new(OnceLock::new());
+    let sink = ScriptedSink::start(redirect_to_events(port.clone())).await;
+    port.set(sink.port()).expect("port");
+    let adapter = vsphere_backlog_arrives(&sink, Duration::from_secs(60)).await;
+    let events: Vec<Seen> = sink.accepted();
+    assert!(events.iter().all(|s| s.path == "/events/"));
+    // The same request, body and CloudEvent headers, at the new location.
+    let redirected: Vec<Seen> = sink
+        .seen()
+        .into_iter()
+        .filter(|s| s.status == 308)
+        .collect();
+    let first = &redirected[0];
+    let followed = events
+        .iter()
+        .find(|s| s.id() == first.id())
+        .expect("the redirected event arrived");
+    assert_eq!(followed.body, first.body);
+    assert_eq!(followed.header("ce-type"), first.header("ce-type"));
+    assert_eq!(
+        followed.header("content-type"),
+        first.header("content-type")
+    );
+    // A permanent redirect is remembered: not every event is redirected again.
+    assert!(
+        redirected.len() < EVENTS,
+        "{} of {EVENTS} events were sent to the old location",
+        redirected.len()
+    );
+    assert_eq!(
+        log_lines(&adapter, "the sink redirects"),
+        1,
+        "one line per new location:\n{}",
+        adapter.log().join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_for_15_s_loses_nothing_and_is_reported_as_an_identity_refusal() {
+    let sink = ScriptedSink::start(refuse_for(401, Duration::from_secs(15))).await;
+    let adapter = vsphere_backlog_arrives(&sink, Duration::from_secs(120)).await;
+    assert!(
+        metric(
+            &adapter,
+            "sink_identity_refusals_total{source=\"vsphere\",status=\"401\"}"
+        )
+        .await
+        .is_some_and(|n| n >= 1.0),
+        "the refusals are counted"
+    );
+    assert_eq!(
+        metric(&adapter, "sink_identity_refused{source=\"vsphere\"}").await,
+        Some(0.0),
+        "no longer refused once the sink accepts"
+    );
+    assert!(log_lines(&adapter, "the sink refuses the adapter's identity") >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_403_for_15_s_loses_nothing() {
+    let sink = ScriptedSink::start(refuse_for(403, Duration::from_secs(15))).await;
+    let adapter = vsphere_backlog_arrives(&sink, Duration::from_secs(120)).await;
+    assert!(
+        metric(
+            &adapter,
+            "sink_identity_refusals_total{source=\"vsphere\",status=\"403\"}"
+        )
+        .await
+        .is_some_and(|n| n >= 1.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_408_for_10_s_loses_nothing() {
+    let sink = ScriptedSink::start(refuse_for(408, Duration::from_secs(10))).await;
+    vsphere_backlog_arrives(&sink, Duration::from_secs(120)).await;
+}
+
+/// The same four answers to the Horizon adapter, one after the other into one sink.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn horizon_loses_nothing_to_redirects_auth_refusals_or_408() {
+    for status in [401, 403, 408] {
+        let span = Duration::from_secs(if status == 408 { 10 } else { 15 });
+        let sink = ScriptedSink::start(refuse_for(status, span)).await;
+        horizon_events_arrive(&sink, Duration::from_secs(120)).await;
+    }
+    let port = Arc::new(OnceLock::new());
+    let sink = ScriptedSink::start(redirect_to_events(port.clone())).await;
+    port.set(sink.port()).expect("port");
+    let adapter = horizon_events_arrive(&sink, Duration::from_secs(60)).await;
+    assert_eq!(log_lines(&adapter, "the sink redirects"), 1);
+}
+
+/// http→https is followed (an ingress sending everyone to TLS; the sink's CA in `K_CA_CERTS`),
+/// https→http never: with a dead-letter sink every event goes there, none in cleartext.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_to_https_is_followed_and_https_to_http_never() {
+    let pki = test_support::TestPki::localhost();
+    let tls =
+        ScriptedSink::start_tls(pki.cert_pem(), pki.key_pem(), |_: &Seen| Reply::Status(202)).await;
+    let to_tls = tls.url_for_host("localhost");
+    let upgrade = ScriptedSink::start(move |_: &Seen| Reply::Redirect(308, to_tls.clone())).await;
+    let adapter = vsphere_backlog_arrives_at(
+        upgrade.url(),
+        &tls,
+        vec![("K_CA_CERTS", pki.ca_pem().to_owned())],
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(log_lines(&adapter, "the sink redirects"), 1);
+    drop(adapter);
+
+    let cleartext = ScriptedSink::start(|_: &Seen| Reply::Status(202)).await;
+    let to_cleartext = cleartext.url();
+    let downgrade = ScriptedSink::start_tls(pki.cert_pem(), pki.key_pem(), move |_: &Seen| {
+        Reply::Redirect(308, to_cleartext.clone())
+    })
+    .await;
+    let dls = ScriptedSink::start(|_: &Seen| Reply::Status(202)).await;
+    let (sim, dir) = backlog(EVENTS).await;
+    let env = vec![
+        ("VC_URL", sim.url().to_owned()),
+        ("VC_USERNAME", sim.username().to_owned()),
+        ("VC_PASSWORD", sim.password().to_owned()),
+        ("VC_SECRET_PATH", "/nonexistent".into()),
+        ("K_SINK", downgrade.url_for_host("localhost")),
+        ("K_CA_CERTS", pki.ca_pem().to_owned()),
+        ("K_DEAD_LETTER_SINK", dls.url()),
+        (
+            "VSPHERE_CHECKPOINT_FILE",
+            dir.path().join("cp.json").display().to_string(),
+        ),
+        (
+            "VSPHERE_CHECKPOINT_CONFIG",
+            r#"{"maxAge":"2h","period":"200ms"}"#.into(),
+        ),
+    ];
+    let adapter = Adapter::start(&env);
+    let want: BTreeSet<i64> = (1..=EVENTS as i64).collect();
+    let got = dls.wait_ids(&want, Duration::from_secs(60)).await;
+    let ids: BTreeSet<i64> = got.iter().filter_map(Seen::id).collect();
+    assert_eq!(
+        ids,
+        want,
+        "every event dead-lettered\nlog:\n{}",
+        adapter.log().join("\n")
+    );
+    assert!(
+        cleartext.seen().is_empty(),
+        "{} requests in cleartext",
+        cleartext.seen().len()
+    );
+    assert!(
+        got.iter()
+            .all(|s| s.header("ce-knativeerrorcode") == Some("308")),
+        "the dead-lettered events say why"
+    );
+    assert!(log_lines(&adapter, "sent to the dead-letter sink") >= 1);
+}
