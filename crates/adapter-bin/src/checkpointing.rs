@@ -1,9 +1,16 @@
 //! Checkpointing: the in-memory checkpoint the [pipeline](crate::pipeline) moves with its
-//! watermark, and the task that saves it every period when it changed (and once more at
-//! shutdown). Each source brings its checkpoint type and its JSON.
+//! watermark, and the task that saves it every period when it changed, as soon as the pipeline
+//! has caught up after a burst ([`CATCH_UP_SAVE_EVENTS`] events or more settled since the last
+//! such save), and once more at shutdown. Each source brings its checkpoint type and its JSON.
+//!
+//! The save after a burst bounds what a crash re-sends: without it, a `kill -9` in the period
+//! after a burst of 1,500 events re-sent all of them. A steady trickle is still saved only
+//! every period, so a ConfigMap store is not written once per event.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use checkpoint::CheckpointStore;
 use tokio_util::sync::CancellationToken;
@@ -16,7 +23,13 @@ use crate::telemetry::Metrics;
 #[derive(Debug)]
 pub struct LatestCheckpoint<T> {
     inner: Mutex<Versioned<T>>,
+    /// The pipeline caught up after a burst: save now.
+    save_now: Notify,
 }
+
+/// Events settled since the last catch-up save that make the pipeline's catching up worth a
+/// save before the period ends.
+pub const CATCH_UP_SAVE_EVENTS: u64 = 100;
 
 #[derive(Debug)]
 struct Versioned<T> {
@@ -33,7 +46,13 @@ impl<T: Clone> LatestCheckpoint<T> {
                 position: stored,
                 version: 0,
             }),
+            save_now: Notify::new(),
         }
+    }
+
+    /// Ask the saver to save now (the pipeline caught up after a burst).
+    pub fn request_save(&self) {
+        self.save_now.notify_one();
     }
 
     /// Record that everything up to `position` is settled.
@@ -58,9 +77,9 @@ impl<T: Clone> LatestCheckpoint<T> {
     }
 }
 
-/// Save `latest` (as `to_json` writes it) every `period` when it changed, until `stop`
-/// fires; then save once more. Save failures are logged and retried at the next period (never
-/// fatal).
+/// Save `latest` (as `to_json` writes it) every `period` and on [`LatestCheckpoint::request_save`]
+/// when it changed, until `stop` fires; then save once more. Save failures are logged and
+/// retried at the next period (never fatal).
 pub async fn run_saver<T: Clone>(
     store: Arc<dyn CheckpointStore>,
     latest: Arc<LatestCheckpoint<T>>,
@@ -77,6 +96,7 @@ pub async fn run_saver<T: Clone>(
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
+            _ = latest.save_now.notified() => debug!("the pipeline caught up after a burst: saving the checkpoint"),
             _ = stop.cancelled() => break,
         }
         saved_version = save_if_changed(

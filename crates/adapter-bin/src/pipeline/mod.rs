@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::checkpointing::{LatestCheckpoint, run_saver};
+use crate::checkpointing::{CATCH_UP_SAVE_EVENTS, LatestCheckpoint, run_saver};
 use crate::deliver::{Gate, Outcome, Pass, Target};
 use crate::encode::{self, Encode, Payload};
 use crate::source::Source;
@@ -143,6 +143,8 @@ where
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stopping = false;
     let mut reading_ended = false;
+    // Events settled since the last catch-up save request.
+    let mut settled_since_save = 0u64;
     loop {
         metrics.set_in_flight(inflight.len());
         if inflight.is_empty() && (stopping || (reading_ended && waiting.is_empty())) {
@@ -189,9 +191,14 @@ where
                         latest.set(checkpoint.clone());
                     }
                     progress_lines.settled(created, &metrics);
+                    settled_since_save += 1;
                 }
                 if window.is_empty() && waiting.is_empty() {
                     progress_lines.maybe_caught_up(checkpoint.as_ref().map(S::describe));
+                    if settled_since_save >= CATCH_UP_SAVE_EVENTS {
+                        settled_since_save = 0;
+                        latest.request_save();
+                    }
                 }
             }
             batch = rx.recv(), if !stopping && !reading_ended && waiting.is_empty() => {

@@ -475,3 +475,63 @@ async fn broken_page_answers_lose_nothing() {
     );
     assert_eq!(adapter.terminate(Duration::from_secs(20)).await, Some(0));
 }
+
+/// Issue 24 item 8: the checkpoint is saved as soon as the pipeline has caught up after a
+/// burst, not only every period. With a 60 s period, a first burst of 150 events must leave a
+/// checkpoint on disk without waiting for the period, and a `kill -9` a few seconds after a
+/// burst of 1,500 must re-send only the boundary (events of the checkpoint's millisecond), not
+/// the burst (which the previous saver re-sent whole).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_is_checkpointed_once_delivered_so_a_crash_after_it_re_sends_only_the_boundary() {
+    let sim = sim().await;
+    let sink = RecordingSink::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let secret = secret_dir(&sim);
+    let cp = dir.path().join("cp.json");
+    let mut e = env(&sim, secret.path(), &sink.url(), &cp);
+    for (name, value) in &mut e {
+        if *name == "HORIZON_CHECKPOINT_CONFIG" {
+            *value = r#"{"period":"60s"}"#.into();
+        }
+    }
+    let mut adapter = horizon_common::start(&e);
+    adapter.wait_log(BEGIN, Duration::from_secs(30)).await;
+
+    let first: BTreeSet<i64> = sim.add_events_now(150, 3).into_iter().collect();
+    assert!(
+        eventually(Duration::from_secs(30), || checkpoint(&cp).is_some()).await,
+        "no checkpoint within 30 s of a burst of 150 (period 60 s); log:\n{}",
+        adapter.log().join("\n")
+    );
+    let burst: BTreeSet<i64> = sim.add_events_now(1500, 3).into_iter().collect();
+    let all: BTreeSet<i64> = first.union(&burst).copied().collect();
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            let got: BTreeSet<i64> = delivered(&sink.accepted())
+                .iter()
+                .map(|(id, _)| *id)
+                .collect();
+            all.is_subset(&got)
+        })
+        .await,
+        "the burst was not delivered"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    adapter.kill9();
+    let before = sink.accepted().len();
+    let adapter = horizon_common::start(&e);
+    adapter
+        .wait_log("found existing checkpoint", Duration::from_secs(30))
+        .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let resent = sink.accepted().len() - before;
+    println!(
+        "a kill -9 3 s after a burst of 1,500 (period 60 s): {resent} events re-sent after the restart"
+    );
+    // Three events per millisecond: the checkpoint's millisecond is re-read.
+    assert!(
+        resent <= 3,
+        "{resent} events re-sent after the restart; log:\n{}",
+        adapter.log().join("\n")
+    );
+}
