@@ -3,10 +3,16 @@
 //! has caught up after a burst ([`CATCH_UP_SAVE_EVENTS`] events or more settled since the last
 //! such save), and once more at shutdown. Each source brings its checkpoint type and its JSON.
 //!
+//! While events are held back (read and not yet settled: a sink refusing them), the unchanged
+//! checkpoint is saved every period too, with a new saved time: `maxAge` bounds replay after
+//! the adapter was *away*, and a restart must not mistake a held-back backlog for an old
+//! checkpoint and skip it.
+//!
 //! The save after a burst bounds what a crash re-sends: without it, a `kill -9` in the period
 //! after a burst of 1,500 events re-sent all of them. A steady trickle is still saved only
 //! every period, so a ConfigMap store is not written once per event.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,6 +31,8 @@ pub struct LatestCheckpoint<T> {
     inner: Mutex<Versioned<T>>,
     /// The pipeline caught up after a burst: save now.
     save_now: Notify,
+    /// Events are read and not yet settled: save every period even when unchanged.
+    held_back: AtomicBool,
 }
 
 /// Events settled since the last catch-up save that make the pipeline's catching up worth a
@@ -47,7 +55,13 @@ impl<T: Clone> LatestCheckpoint<T> {
                 version: 0,
             }),
             save_now: Notify::new(),
+            held_back: AtomicBool::new(false),
         }
+    }
+
+    /// Whether events are read and not yet settled.
+    pub fn set_held_back(&self, held_back: bool) {
+        self.held_back.store(held_back, Ordering::Relaxed);
     }
 
     /// Ask the saver to save now (the pipeline caught up after a burst).
@@ -129,7 +143,7 @@ pub async fn save_if_changed<T: Clone>(
     let (Some(position), version) = latest.snapshot() else {
         return saved_version;
     };
-    if version == saved_version {
+    if version == saved_version && !latest.held_back.load(Ordering::Relaxed) {
         debug!("skipping checkpoint: no new events since the last one");
         return saved_version;
     }

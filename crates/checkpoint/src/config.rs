@@ -103,6 +103,33 @@ impl CheckpointConfig {
     }
 }
 
+impl CheckpointConfig {
+    /// As [`CheckpointConfig::begin_at`], with `maxAge` bounding how long the adapter was
+    /// *away* rather than how old the checkpoint's event is: when the checkpoint was saved
+    /// (`createdTimestamp`) no longer than `maxAge` before `adapter_now`, every event after it is
+    /// replayed, however old, and nothing is skipped. For an adapter that saves its checkpoint
+    /// every period while events are held back (vmware-sources does): a backlog the sink
+    /// refused is then never mistaken for an old checkpoint. Otherwise, and when `maxAge` is 0
+    /// (replay disabled), as `begin_at`.
+    pub fn begin_after_away(
+        &self,
+        vcenter_now: Timestamp,
+        adapter_now: Timestamp,
+        checkpoint: Option<&Checkpoint>,
+    ) -> (Timestamp, bool) {
+        if let Some(cp) = checkpoint
+            && let (Some(last), Some(saved)) = (cp.last_event_key_timestamp, cp.created_timestamp)
+            && !self.max_age.is_zero()
+        {
+            let max_age = SignedDuration::try_from(self.max_age).unwrap_or(SignedDuration::MAX);
+            if adapter_now.duration_since(saved) <= max_age {
+                return (last, false);
+            }
+        }
+        self.begin_at(vcenter_now, checkpoint)
+    }
+}
+
 impl Default for CheckpointConfig {
     fn default() -> Self {
         Self::DEFAULT
@@ -166,6 +193,36 @@ pub fn parse_go_duration(s: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_age_bounds_the_time_away_not_the_age_of_a_held_back_event() {
+        let c = CheckpointConfig::from_json(r#"{"maxAge":"15s"}"#).expect("config");
+        let now: Timestamp = "2026-12-07T10:00:00Z".parse().expect("now");
+        let event: Timestamp = "2026-12-07T09:58:00Z".parse().expect("event");
+        let mut cp = Checkpoint {
+            last_event_key_timestamp: Some(event),
+            ..Checkpoint::default()
+        };
+        // Saved 5 s ago by an adapter holding events back: the 2-minute-old event is resumed.
+        cp.created_timestamp = Some(now - SignedDuration::from_secs(5));
+        assert_eq!(c.begin_after_away(now, now, Some(&cp)), (event, false));
+        // Saved a minute ago: away longer than maxAge, as begin_at.
+        cp.created_timestamp = Some(now - SignedDuration::from_secs(60));
+        assert_eq!(
+            c.begin_after_away(now, now, Some(&cp)),
+            (now - SignedDuration::from_secs(15), true)
+        );
+        // No saved time (an older checkpoint): as begin_at.
+        cp.created_timestamp = None;
+        assert_eq!(
+            c.begin_after_away(now, now, Some(&cp)),
+            c.begin_at(now, Some(&cp))
+        );
+        // maxAge 0 disables replay whatever the saved time.
+        let zero = CheckpointConfig::from_json(r#"{"maxAge":"0s"}"#).expect("zero");
+        cp.created_timestamp = Some(now);
+        assert_eq!(zero.begin_after_away(now, now, Some(&cp)), (now, true));
+    }
 
     #[test]
     fn go_table() {

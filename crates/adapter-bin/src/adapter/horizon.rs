@@ -92,6 +92,7 @@ impl Adapter for Horizon {
 
         let encoder =
             HorizonEncoder::new(&s.url, &s.common.overrides, s.common.namespace.as_deref());
+        let begin = cursor.clone();
         let source = HorizonSource::new(
             client.clone(),
             &s.url,
@@ -102,10 +103,19 @@ impl Adapter for Horizon {
             },
             cx.metrics.clone(),
         );
+        // A first run records where it begins (see Started::resume_unsaved).
+        let resume_unsaved = resume.is_none();
+        let resume = resume.or_else(|| {
+            Some(HorizonPosition {
+                url: s.url.as_str().into(),
+                cursor: begin,
+            })
+        });
         Ok(Some(Started {
             source,
             encoder,
             resume,
+            resume_unsaved,
             session: client,
         }))
     }

@@ -113,8 +113,12 @@ pub struct Started<A: Adapter> {
     pub source: A::Source,
     /// Its encoder.
     pub encoder: A::Encoder,
-    /// The stored checkpoint, where the pipeline's checkpoint starts.
+    /// The stored checkpoint, where the pipeline's checkpoint starts; on a first run (nothing
+    /// stored), the position where reading begins.
     pub resume: Option<<A::Source as Source>::Checkpoint>,
+    /// `resume` is not stored yet (a first run): the pipeline saves it at once, so a restart
+    /// before anything is delivered begins where this run began, not at its own "now".
+    pub resume_unsaved: bool,
     /// The session to close at the end.
     pub session: A::Session,
 }
@@ -151,6 +155,7 @@ pub async fn run<A: Adapter>(adapter: A, shutdown: CancellationToken) -> Result<
         target,
         store: cx.store,
         resume: started.resume,
+        resume_unsaved: started.resume_unsaved,
         settings: common.pipeline,
         metrics: cx.metrics,
         shutdown: cx.shutdown,

@@ -64,10 +64,12 @@ impl Adapter for Vsphere {
             return Ok(None);
         };
 
+        let begin = position.time;
         let about = client.service_content().about.clone();
         let source_url = client.endpoint().as_str().to_owned();
-        let mut encoder = EventEncoder::new(source_url, about.api_version.clone(), s.encoding)
-            .with_overrides(s.common.overrides.clone());
+        let mut encoder =
+            EventEncoder::new(source_url.clone(), about.api_version.clone(), s.encoding)
+                .with_overrides(s.common.overrides.clone());
         if let Some(ns) = &s.common.namespace {
             encoder = encoder.with_namespace(ns.as_str());
         }
@@ -81,10 +83,25 @@ impl Adapter for Vsphere {
             },
             cx.metrics.clone(),
         );
+        // A first run records where it begins (see Started::resume_unsaved).
+        let (resume, resume_unsaved) = match stored {
+            Some(cp) if cp.last_event_key_timestamp.is_some() => (Some(cp), false),
+            _ => (
+                Some(Checkpoint {
+                    vcenter: Some(source_url.clone()),
+                    last_event_key: None,
+                    last_event_type: None,
+                    last_event_key_timestamp: Some(begin),
+                    created_timestamp: Some(jiff::Timestamp::now()),
+                }),
+                true,
+            ),
+        };
         Ok(Some(Started {
             source,
             encoder: VsphereEncoder::new(encoder),
-            resume: stored,
+            resume,
+            resume_unsaved,
             session: client,
         }))
     }
@@ -154,7 +171,7 @@ async fn connect_once(
 }
 
 /// Where to begin, by vCenter's clock: after the checkpoint when it is recent enough (its
-/// `maxAge`), else `maxAge` ago. Retries reading the clock every 2 s; `None` when shutdown
+/// `maxAge`; saved within `maxAge`, or its event within `maxAge`), else `maxAge` ago. Retries reading the clock every 2 s; `None` when shutdown
 /// came first.
 async fn resume_position(
     client: &Client,
@@ -165,7 +182,7 @@ async fn resume_position(
     loop {
         match client.current_time().await {
             Ok(now) => {
-                let (begin, lossy) = config.begin_at(now, stored);
+                let (begin, lossy) = config.begin_after_away(now, jiff::Timestamp::now(), stored);
                 match stored {
                     Some(cp) if cp.last_event_key_timestamp.is_some() => info!(
                         last_event_key = ?cp.last_event_key, last_event_time = ?cp.last_event_key_timestamp.map(|t| t.to_string()),

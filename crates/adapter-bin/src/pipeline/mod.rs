@@ -80,6 +80,8 @@ pub struct Context<S: Source, E> {
     pub store: Arc<dyn CheckpointStore>,
     /// The stored checkpoint, where the saved checkpoint starts.
     pub resume: Option<S::Checkpoint>,
+    /// `resume` is not stored yet: save it at once.
+    pub resume_unsaved: bool,
     /// How the pipeline runs.
     pub settings: Settings,
     /// The adapter's metrics.
@@ -102,6 +104,7 @@ where
         target,
         store,
         resume,
+        resume_unsaved,
         settings,
         metrics,
         shutdown,
@@ -121,6 +124,12 @@ where
     // The saved checkpoint starts at the stored one: a restart that delivers nothing
     // saves nothing, and one that delivers continues from it.
     let latest = Arc::new(LatestCheckpoint::new(resume.clone()));
+    if resume_unsaved && resume.is_some() {
+        // Where this first run begins: stored before anything is read, so a restart that
+        // comes before the first delivery begins here too and skips nothing.
+        latest.set(resume.clone());
+        latest.request_save();
+    }
     let stop_saving = CancellationToken::new();
     let saver = tokio::spawn(run_saver(
         store,
@@ -147,6 +156,9 @@ where
     let mut settled_since_save = 0u64;
     loop {
         metrics.set_in_flight(inflight.len());
+        // Events read and not yet settled: the saver keeps the checkpoint's saved time fresh
+        // meanwhile, so a restart knows the adapter was not away (see checkpointing).
+        latest.set_held_back(!(window.is_empty() && waiting.is_empty()));
         if inflight.is_empty() && (stopping || (reading_ended && waiting.is_empty())) {
             break;
         }

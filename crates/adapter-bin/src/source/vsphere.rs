@@ -115,7 +115,10 @@ impl Source for VsphereSource {
     }
 
     fn checkpoint_json(checkpoint: &Checkpoint) -> String {
-        checkpoint.to_json()
+        // `createdTimestamp` says when it was saved: a restart measures the time away from it.
+        let mut saved = checkpoint.clone();
+        saved.created_timestamp = Some(jiff::Timestamp::now());
+        saved.to_json()
     }
 
     fn describe(checkpoint: &Checkpoint) -> String {

@@ -177,15 +177,25 @@ async fn sink_failures_are_retried_dead_lettered_and_never_skipped() {
     // Horizon answers 409 once: retried.
     sim.fail_next_with(&[409]);
     sink.respond_default(Some(503));
+    // A first run saves where it begins before it reads.
+    assert!(eventually(Duration::from_secs(10), || checkpoint(&cp).is_some()).await);
+    let begun = checkpoint(&cp);
     let want = sim.add_events_now(12, 3);
     sink.respond_for_id(&want[5].to_string(), 400);
-    // While the sink refuses, the checkpoint stays put.
+    // While the sink refuses, the checkpoint stays put (where the run began: a first run saves
+    // that at once).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(sink.accepted().is_empty());
     assert_eq!(
         checkpoint(&cp),
-        None,
+        begun.clone(),
         "no checkpoint past unaccepted events"
+    );
+    assert!(
+        begun
+            .as_ref()
+            .is_some_and(|(_, ids)| ids.iter().all(|id| !want.contains(id))),
+        "the begin position is saved, before the events: {begun:?}"
     );
     sink.respond_default(None);
     sink.wait_accepted(11, Duration::from_secs(60)).await;
@@ -498,9 +508,14 @@ async fn a_burst_is_checkpointed_once_delivered_so_a_crash_after_it_re_sends_onl
     adapter.wait_log(BEGIN, Duration::from_secs(30)).await;
 
     let first: BTreeSet<i64> = sim.add_events_now(150, 3).into_iter().collect();
+    // (A first run saves where it begins at once: wait for a checkpoint naming the burst. The
+    // simulator stamps a burst from now on, so the next one must come after this one is read.)
     assert!(
-        eventually(Duration::from_secs(30), || checkpoint(&cp).is_some()).await,
-        "no checkpoint within 30 s of a burst of 150 (period 60 s); log:\n{}",
+        eventually(Duration::from_secs(30), || {
+            checkpoint(&cp).is_some_and(|(_, ids)| ids.iter().any(|id| first.contains(id)))
+        })
+        .await,
+        "no checkpoint of a burst of 150 within 30 s (period 60 s); log:\n{}",
         adapter.log().join("\n")
     );
     let burst: BTreeSet<i64> = sim.add_events_now(1500, 3).into_iter().collect();
@@ -514,7 +529,10 @@ async fn a_burst_is_checkpointed_once_delivered_so_a_crash_after_it_re_sends_onl
             all.is_subset(&got)
         })
         .await,
-        "the burst was not delivered"
+        "the burst was not delivered: {} of {} accepted; log:\n{}",
+        delivered(&sink.accepted()).len(),
+        all.len(),
+        adapter.log().join("\n")
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
     adapter.kill9();

@@ -10,22 +10,9 @@ use std::time::Duration;
 
 use crate::common::{self, Adapter, backlog, checkpoint_key, metric};
 use crate::horizon_common;
-use crate::sinks::{Reply, ScriptedSink, Seen};
+use crate::sinks::{Reply, ScriptedSink, Seen, refuse_for};
 
 const EVENTS: usize = 300;
-
-/// A rule answering `status` to every request during `span` from the first one, then 202.
-fn refuse_for(status: u16, span: Duration) -> impl Fn(&Seen) -> Reply + Send + Sync + 'static {
-    let first = OnceLock::new();
-    move |seen: &Seen| {
-        let first = *first.get_or_init(|| seen.at);
-        if seen.at.saturating_sub(first) < span {
-            Reply::Status(status)
-        } else {
-            Reply::Status(202)
-        }
-    }
-}
 
 /// A rule redirecting (308) anything but `/events/` there, as an ingress adding a slash.
 fn redirect_to_events(port: Arc<OnceLock<u16>>) -> impl Fn(&Seen) -> Reply + Send + Sync + 'static {

@@ -256,3 +256,16 @@ async fn handle(
     }
     response
 }
+
+/// A rule answering `status` to every request during `span` from the first one, then 202.
+pub fn refuse_for(status: u16, span: Duration) -> impl Fn(&Seen) -> Reply + Send + Sync + 'static {
+    let first = std::sync::OnceLock::new();
+    move |seen: &Seen| {
+        let first = *first.get_or_init(|| seen.at);
+        if seen.at.saturating_sub(first) < span {
+            Reply::Status(status)
+        } else {
+            Reply::Status(202)
+        }
+    }
+}
