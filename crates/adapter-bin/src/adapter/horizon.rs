@@ -103,6 +103,15 @@ impl Adapter for Horizon {
             },
             cx.metrics.clone(),
         );
+        cx.metrics
+            .go
+            .identify(crate::telemetry::go_names::Identity {
+                component: "horizonsource",
+                resource_group: "horizonsources.sources.tanzu.vmware.com",
+                namespace: s.common.namespace.clone().unwrap_or_default(),
+                name: s.args.name.clone().unwrap_or_default(),
+                event_source: s.url.clone(),
+            });
         // A first run records where it begins (see Started::resume_unsaved).
         let resume_unsaved = resume.is_none();
         let resume = resume.or_else(|| {

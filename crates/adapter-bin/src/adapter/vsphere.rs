@@ -83,6 +83,15 @@ impl Adapter for Vsphere {
             },
             cx.metrics.clone(),
         );
+        cx.metrics
+            .go
+            .identify(crate::telemetry::go_names::Identity {
+                component: "vspheresource",
+                resource_group: "vspheresources.sources.tanzu.vmware.com",
+                namespace: s.common.namespace.clone().unwrap_or_default(),
+                name: s.args.name.clone(),
+                event_source: source_url.clone(),
+            });
         // A first run records where it begins (see Started::resume_unsaved).
         let (resume, resume_unsaved) = match stored {
             Some(cp) if cp.last_event_key_timestamp.is_some() => (Some(cp), false),

@@ -321,6 +321,7 @@ impl Sink {
             match a.verdict {
                 Verdict::Accepted => {
                     self.metrics.sent.inc();
+                    self.metrics.go.settled(&event.event_type, a.status);
                     self.metrics.observe_delivery(started.elapsed());
                     self.metrics.set_sink_up(true);
                     return Outcome::Delivered { attempts: attempt };
@@ -331,6 +332,7 @@ impl Sink {
                 }
                 Verdict::Retry => {
                     self.metrics.retried.inc();
+                    self.metrics.go.retried(&event.event_type, a.status);
                     if attempt >= 3 {
                         self.metrics.set_sink_up(false);
                     }
@@ -370,6 +372,7 @@ impl Sink {
         mut pass: Pass,
         cancel: &CancellationToken,
     ) -> Outcome {
+        self.metrics.go.settled(&event.event_type, status);
         let Some(dls) = &self.config.dead_letter else {
             self.metrics.failed.inc();
             warn!(id = %event.id, event_type = %event.event_type, status, error = %detail,

@@ -201,7 +201,34 @@ async fn a_403_for_15_s_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_408_for_10_s_loses_nothing() {
     let sink = ScriptedSink::start(refuse_for(408, Duration::from_secs(10))).await;
-    vsphere_backlog_arrives(&sink, Duration::from_secs(120)).await;
+    let adapter = vsphere_backlog_arrives_at(
+        sink.url(),
+        &sink,
+        vec![("NAMESPACE", "ns".into()), ("NAME", "vc-01".into())],
+        Duration::from_secs(120),
+    )
+    .await;
+    // The Go adapter's metric names, for the dashboards of a migration (issue 21 item 6).
+    let (_, text) = common::get(&adapter, "/metrics").await;
+    let sum = |prefix: &str, code: &str| -> f64 {
+        text.lines()
+            .filter(|l| {
+                l.starts_with(prefix)
+                    && l.contains("name=\"vc-01\",namespace_name=\"ns\",resource_group=\"vspheresources.sources.tanzu.vmware.com\"")
+                    && l.contains(&format!("response_code=\"{code}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert_eq!(
+        sum("vspheresource_event_count{", "202"),
+        EVENTS as f64,
+        "{text}"
+    );
+    assert!(
+        sum("vspheresource_retry_event_count{", "408") >= 1.0,
+        "{text}"
+    );
 }
 
 /// The same four answers to the Horizon adapter, one after the other into one sink.

@@ -1,7 +1,10 @@
 //! Metrics, health and readiness, served at `/metrics`, `/healthz` and `/readyz`.
 //!
 //! The metrics are plain atomics rendered in the Prometheus text format; nothing allocates on
-//! the per-event path.
+//! the per-event path (but for an event type's first count in [`go_names`], the Go adapter's
+//! metric names served beside ours).
+
+pub mod go_names;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -76,6 +79,8 @@ pub struct Metrics {
     identity_refusals_403: Counter,
     /// Whether the sink's last answer about the adapter's identity was a refusal.
     identity_refused: AtomicBool,
+    /// The Go adapter's `event_count` and `retry_event_count`.
+    pub go: go_names::GoMetrics,
 }
 
 impl Metrics {
@@ -103,6 +108,7 @@ impl Metrics {
             identity_refusals_401: Counter::default(),
             identity_refusals_403: Counter::default(),
             identity_refused: AtomicBool::new(false),
+            go: go_names::GoMetrics::default(),
         }
     }
 
@@ -302,6 +308,7 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE vmware_sources_adapter_{name} gauge");
             let _ = writeln!(out, "vmware_sources_adapter_{name}{{source=\"{src}\"}} {v}");
         }
+        self.go.render(&mut out);
         out
     }
 }
