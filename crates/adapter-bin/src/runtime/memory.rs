@@ -31,7 +31,7 @@ pub fn release_free_memory() {
     unsafe { libmimalloc_sys::mi_collect(true) }
 }
 
-/// Every [`QUIET`] interval, if events moved in the interval before but not in the last one,
+/// Every `QUIET` interval, if events moved in the interval before but not in the last one,
 /// release free memory (once per burst; nothing is done while idle or busy). Runs until
 /// `cancel` fires.
 pub async fn release_when_quiet(metrics: Arc<Metrics>, cancel: CancellationToken) {
