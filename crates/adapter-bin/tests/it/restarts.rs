@@ -43,6 +43,39 @@ fn env(
     ]
 }
 
+/// With `sink`, starts the adapter, restarts it (SIGTERM) `restart_after` after it began
+/// reading, and asserts that every event made before the restart arrives within `timeout`;
+/// `what` names the case in the printed figure.
+async fn every_event_before_a_restart_arrives(
+    sink: ScriptedSink,
+    restart_after: Duration,
+    timeout: Duration,
+    what: &str,
+) {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let env = env(&sim, &sink, &dir);
+    let mut adapter = Adapter::start(&env);
+    adapter
+        .wait_log("setting begin of event stream", Duration::from_secs(30))
+        .await;
+    let first = sim.next_key();
+    tokio::time::sleep(restart_after).await;
+    let before_restart = sim.next_key();
+    restart(&mut adapter, &env).await;
+    let missing = missing(&sink, first, before_restart, timeout).await;
+    println!(
+        "{what}: {} of {} events made before the restart delivered",
+        (before_restart - first) as usize - missing.len(),
+        before_restart - first
+    );
+    assert!(
+        missing.is_empty(),
+        "missing {missing:?}\nlog:\n{}",
+        adapter.log().join("\n")
+    );
+}
+
 /// Waits until `sink` accepted every key in `from..to`; returns the missing ones.
 async fn missing(sink: &ScriptedSink, from: i64, to: i64, timeout: Duration) -> Vec<i64> {
     let want: BTreeSet<i64> = (from..to).collect();
@@ -63,36 +96,18 @@ async fn restart(adapter: &mut Adapter, env: &[(&'static str, String)]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_source_whose_sink_refuses_its_first_40_s_loses_nothing_to_a_restart() {
-    let sim = sim().await;
-    let sink = ScriptedSink::start(refuse_for(503, Duration::from_secs(40))).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let env = env(&sim, &sink, &dir);
-    let mut adapter = Adapter::start(&env);
-    adapter
-        .wait_log("setting begin of event stream", Duration::from_secs(30))
-        .await;
-    let first = sim.next_key();
-    tokio::time::sleep(Duration::from_secs(30)).await;
-    let before_restart = sim.next_key();
-    restart(&mut adapter, &env).await;
-    let missing = missing(&sink, first, before_restart, Duration::from_secs(120)).await;
-    println!(
-        "a new source, its sink refusing the first 40 s, a restart at 30 s: {} of {} events made \
-         before the restart delivered",
-        (before_restart - first) as usize - missing.len(),
-        before_restart - first
-    );
-    assert!(
-        missing.is_empty(),
-        "missing {missing:?}\nlog:\n{}",
-        adapter.log().join("\n")
-    );
+    every_event_before_a_restart_arrives(
+        ScriptedSink::start(refuse_for(503, Duration::from_secs(40))).await,
+        Duration::from_secs(30),
+        Duration::from_secs(120),
+        "a new source, its sink refusing the first 40 s, a restart at 30 s",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_60_s_outage_after_a_first_checkpoint_loses_nothing_to_a_restart() {
-    let sim = sim().await;
-    // Accepting for 10 s, then 503 for 60 s.
+    // Accepting for 10 s, then 503 for 60 s; the restart comes 30 s into the outage.
     let sink = ScriptedSink::start(|seen: &Seen| {
         if seen.at >= Duration::from_secs(10) && seen.at < Duration::from_secs(70) {
             Reply::Status(503)
@@ -101,27 +116,11 @@ async fn a_60_s_outage_after_a_first_checkpoint_loses_nothing_to_a_restart() {
         }
     })
     .await;
-    let dir = tempfile::tempdir().expect("dir");
-    let env = env(&sim, &sink, &dir);
-    let mut adapter = Adapter::start(&env);
-    adapter
-        .wait_log("setting begin of event stream", Duration::from_secs(30))
-        .await;
-    let first = sim.next_key();
-    // 30 s into the outage.
-    tokio::time::sleep(Duration::from_secs(40)).await;
-    let before_restart = sim.next_key();
-    restart(&mut adapter, &env).await;
-    let missing = missing(&sink, first, before_restart, Duration::from_secs(150)).await;
-    println!(
-        "a 60 s outage after a first checkpoint, a restart 30 s into it (maxAge 15 s): {} of {} \
-         events made before the restart delivered",
-        (before_restart - first) as usize - missing.len(),
-        before_restart - first
-    );
-    assert!(
-        missing.is_empty(),
-        "missing {missing:?}\nlog:\n{}",
-        adapter.log().join("\n")
-    );
+    every_event_before_a_restart_arrives(
+        sink,
+        Duration::from_secs(40),
+        Duration::from_secs(150),
+        "a 60 s outage after a first checkpoint, a restart 30 s into it (maxAge 15 s)",
+    )
+    .await;
 }
