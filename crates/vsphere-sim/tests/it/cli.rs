@@ -139,7 +139,10 @@ async fn tls_backlog_and_fail_first_503() {
 #[tokio::test]
 async fn latency_and_session_expiry_switches() {
     test_support::install_crypto_provider();
-    let (_child, url) = start(&["--latency-ms", "400", "--expire-sessions-every", "1"]).await;
+    // Sessions end every 5 s: the call below comes after the first end, and its re-login and
+    // retry (two answers of 400 ms) finish seconds before the next (every 1 s, they could
+    // straddle it under load and meet a second expiry).
+    let (_child, url) = start(&["--latency-ms", "400", "--expire-sessions-every", "5"]).await;
     let client = Client::builder(&url)
         .credentials(credentials())
         .keepalive(None)
@@ -154,7 +157,7 @@ async fn latency_and_session_expiry_switches() {
         .connect()
         .await
         .expect("connect with a longer timeout");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(5500)).await;
     client.current_time().await.expect("after re-login");
     assert_eq!(client.relogins(), 1, "the session was expired");
 }
