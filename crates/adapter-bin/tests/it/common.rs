@@ -204,20 +204,6 @@ pub async fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool 
     f()
 }
 
-/// The sink's accepted requests once one carries the CloudEvent id `key` (panics after
-/// `timeout`). Waiting for a count instead can return before the wanted event when other
-/// events (a login, a logout) share the stream.
-pub async fn wait_for_key(
-    sink: &test_support::RecordingSink,
-    key: i64,
-    timeout: Duration,
-) -> Vec<test_support::Received> {
-    let arrived = eventually(timeout, || ids(&sink.accepted()).contains(&key)).await;
-    let got = sink.accepted();
-    assert!(arrived, "event {key} not delivered; got {:?}", ids(&got));
-    got
-}
-
 /// The first accepted request for which `wanted` is true, once it arrived (panics after
 /// `timeout`, with the adapter's log).
 pub async fn wait_for_request(

@@ -864,8 +864,15 @@ async fn a_go_installation_migrates_to_this_release() {
     env.push(("VC_SECRET_PATH", secret_dir.path().display().to_string()));
     env.push(("KUBECONFIG", kubeconfig.path().display().to_string()));
     let mut adapter = Adapter::start(&env);
-    let got = common::wait_for_key(&sink, missed_last, LONG).await;
-    // Delivery may be concurrent: compare as a sorted list (a duplicate would show).
+    // Delivery is concurrent: the last key may come before the others, so wait for all of them
+    // (then compare as a sorted list: a duplicate or an extra key would show).
+    let want: Vec<i64> = (missed_first..=missed_last).collect();
+    common::eventually(LONG, || {
+        let got = ids(&sink.accepted());
+        want.iter().all(|k| got.contains(k))
+    })
+    .await;
+    let got = sink.accepted();
     let mut keys = ids(&got);
     keys.sort_unstable();
     assert_eq!(
