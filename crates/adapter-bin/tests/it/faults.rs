@@ -45,9 +45,9 @@ async fn wait_for_keys(sink: &RecordingSink, want: &BTreeSet<i64>, timeout: Dura
     .await
 }
 
-/// Whether the adapter's `/metrics` reports deliveries in flight (a blocking read, for
-/// `eventually`).
-fn sink_requests_hanging(adapter: &Adapter) -> bool {
+/// Whether the adapter's `/metrics` reports deliveries in flight once `settled_before` events
+/// were sent (a blocking read, for `eventually`).
+fn sink_requests_hanging(adapter: &Adapter, settled_before: f64) -> bool {
     let Some(addr) = common::metrics_address(adapter) else {
         return false;
     };
@@ -58,10 +58,16 @@ fn sink_requests_hanging(adapter: &Adapter) -> bool {
     let _ = write!(stream, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
     let mut text = String::new();
     let _ = stream.read_to_string(&mut text);
-    text.lines().any(|l| {
-        l.starts_with("vmware_sources_adapter_deliveries_in_flight{")
-            && l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) > Some(0.0)
-    })
+    let value = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    // Once the events before are settled (not merely answered: the in-flight count includes
+    // deliveries whose answer is being handled), whatever is in flight hangs at the sink.
+    value("vmware_sources_adapter_events_sent_total{").is_some_and(|n| n >= settled_before)
+        && value("vmware_sources_adapter_deliveries_in_flight{").is_some_and(|n| n > 0.0)
 }
 
 /// The measurement: every 7th request (any method) truncated, dropped after vCenter
@@ -349,7 +355,10 @@ async fn sigterm_with_a_hanging_sink_ends_inside_the_grace_period() {
     sink.set_delay(Some(Duration::from_secs(300)));
     sim.generate(20).expect("events");
     assert!(
-        eventually(Duration::from_secs(10), || sink_requests_hanging(&adapter)).await,
+        eventually(Duration::from_secs(10), || sink_requests_hanging(
+            &adapter, 10.0
+        ))
+        .await,
         "requests in flight\nlog:\n{}",
         adapter.log().join("\n")
     );
