@@ -258,3 +258,24 @@ pub async fn metric(adapter: &Adapter, name: &str) -> Option<f64> {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
 }
+
+/// The vSphere adapter's environment for `sim`, delivering to `sink`, with a file checkpoint
+/// at `checkpoint` replayed up to 2 h back and saved every 200 ms (what [`backlog`] needs).
+pub fn backlog_env(
+    sim: &vsphere_sim::Simulator,
+    sink: &str,
+    checkpoint: &std::path::Path,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("VC_URL", sim.url().to_owned()),
+        ("VC_USERNAME", sim.username().to_owned()),
+        ("VC_PASSWORD", sim.password().to_owned()),
+        ("VC_SECRET_PATH", "/nonexistent".into()),
+        ("K_SINK", sink.to_owned()),
+        ("VSPHERE_CHECKPOINT_FILE", checkpoint.display().to_string()),
+        (
+            "VSPHERE_CHECKPOINT_CONFIG",
+            r#"{"maxAge":"2h","period":"200ms"}"#.into(),
+        ),
+    ]
+}

@@ -6,27 +6,11 @@
 
 use crate::common;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::common::{Adapter, backlog, checkpoint_key, eventually, ids, metric};
 use test_support::RecordingSink;
-use vsphere_sim::{Failure, Simulator};
-
-fn env(sim: &Simulator, sink: &str, checkpoint: &Path) -> Vec<(&'static str, String)> {
-    vec![
-        ("VC_URL", sim.url().to_owned()),
-        ("VC_USERNAME", sim.username().to_owned()),
-        ("VC_PASSWORD", sim.password().to_owned()),
-        ("VC_SECRET_PATH", "/nonexistent".into()),
-        ("K_SINK", sink.to_owned()),
-        ("VSPHERE_CHECKPOINT_FILE", checkpoint.display().to_string()),
-        (
-            "VSPHERE_CHECKPOINT_CONFIG",
-            r#"{"maxAge":"2h","period":"200ms"}"#.into(),
-        ),
-    ]
-}
+use vsphere_sim::Failure;
 
 /// How often each key was accepted.
 fn counts(sink: &RecordingSink) -> BTreeMap<i64, usize> {
@@ -82,7 +66,7 @@ async fn lost_read_answers_lose_nothing() {
         let (sim, dir) = backlog(events).await;
         let want: BTreeSet<i64> = (1..=events as i64).collect();
         let sink = RecordingSink::start().await;
-        let mut e = env(&sim, &sink.url(), &dir.path().join("cp.json"));
+        let mut e = common::backlog_env(&sim, &sink.url(), &dir.path().join("cp.json"));
         if failure == Failure::Stall {
             sim.faults().set_stall(Duration::from_secs(3));
             e.push(("VC_REQUEST_TIMEOUT_SECONDS", "1".into()));
@@ -150,7 +134,11 @@ async fn a_poison_event_is_isolated_delivered_and_counted() {
     let (sim, dir) = backlog(500).await;
     sim.faults().poison_event(250);
     let sink = RecordingSink::start().await;
-    let adapter = Adapter::start(&env(&sim, &sink.url(), &dir.path().join("cp.json")));
+    let adapter = Adapter::start(&common::backlog_env(
+        &sim,
+        &sink.url(),
+        &dir.path().join("cp.json"),
+    ));
     let want: BTreeSet<i64> = (1..=500).collect();
     assert!(
         wait_for_keys(&sink, &want, Duration::from_secs(60)).await,
@@ -199,7 +187,11 @@ async fn a_clock_step_backwards_loses_nothing() {
     // inside its time range.
     let (sim, dir) = backlog(10).await;
     let sink = RecordingSink::start().await;
-    let adapter = Adapter::start(&env(&sim, &sink.url(), &dir.path().join("cp.json")));
+    let adapter = Adapter::start(&common::backlog_env(
+        &sim,
+        &sink.url(),
+        &dir.path().join("cp.json"),
+    ));
     let (a, b) = sim.generate(20).expect("events");
     assert!(wait_for_keys(&sink, &(1..=b).collect(), Duration::from_secs(30)).await);
     let now = jiff::Timestamp::now();
@@ -245,7 +237,7 @@ async fn chaos_in_the_sink_and_kill_9_lose_nothing_and_repeat_only_the_boundary(
     let want: BTreeSet<i64> = (1..=events as i64).collect();
     let sink = RecordingSink::start().await;
     sink.set_chaos(0.3, Duration::from_millis(20));
-    let mut e = env(&sim, &sink.url(), &cp);
+    let mut e = common::backlog_env(&sim, &sink.url(), &cp);
     e.push(("DELIVERY_CONCURRENCY", "16".into()));
     e.push(("K_DELIVERY_BACKOFF_DELAY", "PT0.02S".into()));
 
@@ -346,7 +338,7 @@ async fn sigterm_with_a_hanging_sink_ends_inside_the_grace_period() {
     let (sim, dir) = backlog(10).await;
     let cp = dir.path().join("cp.json");
     let sink = RecordingSink::start().await;
-    let mut e = env(&sim, &sink.url(), &cp);
+    let mut e = common::backlog_env(&sim, &sink.url(), &cp);
     e.push(("SHUTDOWN_GRACE_SECONDS", "2".into()));
     e.push(("K_SINK_TIMEOUT", "120".into()));
     // The backlog goes through, then the sink hangs with new events in flight.

@@ -42,18 +42,7 @@ async fn vsphere_backlog_arrives_at(
 ) -> Adapter {
     let (sim, dir) = backlog(EVENTS).await;
     let cp = dir.path().join("cp.json");
-    let mut env = vec![
-        ("VC_URL", sim.url().to_owned()),
-        ("VC_USERNAME", sim.username().to_owned()),
-        ("VC_PASSWORD", sim.password().to_owned()),
-        ("VC_SECRET_PATH", "/nonexistent".into()),
-        ("K_SINK", k_sink),
-        ("VSPHERE_CHECKPOINT_FILE", cp.display().to_string()),
-        (
-            "VSPHERE_CHECKPOINT_CONFIG",
-            r#"{"maxAge":"2h","period":"200ms"}"#.into(),
-        ),
-    ];
+    let mut env = common::backlog_env(&sim, &k_sink, &cp);
     env.extend(more_env);
     let adapter = Adapter::start(&env);
     let want: BTreeSet<i64> = (1..=EVENTS as i64).collect();
@@ -273,23 +262,13 @@ async fn http_to_https_is_followed_and_https_to_http_never() {
     .await;
     let dls = ScriptedSink::start(|_: &Seen| Reply::Status(202)).await;
     let (sim, dir) = backlog(EVENTS).await;
-    let env = vec![
-        ("VC_URL", sim.url().to_owned()),
-        ("VC_USERNAME", sim.username().to_owned()),
-        ("VC_PASSWORD", sim.password().to_owned()),
-        ("VC_SECRET_PATH", "/nonexistent".into()),
-        ("K_SINK", downgrade.url_for_host("localhost")),
-        ("K_CA_CERTS", pki.ca_pem().to_owned()),
-        ("K_DEAD_LETTER_SINK", dls.url()),
-        (
-            "VSPHERE_CHECKPOINT_FILE",
-            dir.path().join("cp.json").display().to_string(),
-        ),
-        (
-            "VSPHERE_CHECKPOINT_CONFIG",
-            r#"{"maxAge":"2h","period":"200ms"}"#.into(),
-        ),
-    ];
+    let mut env = common::backlog_env(
+        &sim,
+        &downgrade.url_for_host("localhost"),
+        &dir.path().join("cp.json"),
+    );
+    env.push(("K_CA_CERTS", pki.ca_pem().to_owned()));
+    env.push(("K_DEAD_LETTER_SINK", dls.url()));
     let adapter = Adapter::start(&env);
     let want: BTreeSet<i64> = (1..=EVENTS as i64).collect();
     let got = dls.wait_ids(&want, Duration::from_secs(60)).await;
