@@ -8,7 +8,8 @@
 #   --out DIR      copy the images of the first build there (what scripts/build-images.sh
 #                  writes: layouts, tarballs, digests), e.g. for config/release.sh --images
 #
-#   1. builds the images (scripts/build-images.sh) twice: once in this checkout, once in a copy
+#   1. builds the images (scripts/build-images.sh) twice: once in this checkout (checking the
+#      amd64 adapter's link order with tools/link-order/check.sh), once in a copy
 #      of the work tree at another path; both digests files and every tarball must be
 #      byte-identical. What that proves: the same sources, Cargo.lock, toolchain and
 #      SOURCE_DATE_EPOCH give the same images wherever the checkout lies. The second build
@@ -107,8 +108,18 @@ if [[ -n "$images" ]]; then
 else
 start=$SECONDS
 log "build 1 of 2: $REPO_ROOT (target/)"
-"$REPO_ROOT/scripts/build-images.sh" --platforms "$platforms" --out "$work/a"
+# With the vSphere adapter's linker map: its link order is checked against it below. (A new
+# path each run: the adapter's build script then runs, and the adapter links, again.)
+ADAPTER_LINK_MAP="$work/vsphere-adapter.map" \
+    "$REPO_ROOT/scripts/build-images.sh" --platforms "$platforms" --out "$work/a"
 build1=$((SECONDS - start))
+# The link order still names the functions the amd64 image's adapter has (crates/adapter-bin/
+# build.rs links it there): a list gone stale after renames or dependency updates fails here,
+# and tools/link-order/generate.sh makes a new one.
+if [[ ",$platforms," == *",linux/amd64,"* ]]; then
+    MAP="$work/vsphere-adapter.map" "$REPO_ROOT/tools/link-order/check.sh" ||
+        die "crates/adapter-bin/link/hot-text.ld is stale: run tools/link-order/generate.sh"
+fi
 
 target_dir=$(cd "$REPO_ROOT" && cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')

@@ -3,26 +3,31 @@
 fn main() {
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
+    let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     let release = std::env::var("PROFILE").is_ok_and(|p| p == "release");
-    // Only for glibc targets: the musl images are linked as they are.
     if os == "linux" && env == "gnu" {
         // A position-independent binary relocates its pointer tables when it starts. With RELR
         // (`-z pack-relative-relocs`, GNU ld 2.38+ and glibc 2.36+) those relocations take a few
         // KiB instead of the ~450 KiB the loader would otherwise read, and keep resident, at
-        // every start.
+        // every start. (The musl images are static: nothing to relocate.)
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
-        // ADAPTER_LINK_ORDER=0 links without it (to measure what it gains).
-        let link_order = std::env::var("ADAPTER_LINK_ORDER").map_or(true, |v| v != "0");
-        if release && link_order {
-            // The functions the adapter runs, side by side at the start of the code, so the
-            // pages the kernel maps around them are few (tools/link-order/generate.sh).
-            let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
-            let script = std::path::Path::new(&dir).join("link/hot-text.ld");
-            println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
-            // The vSphere adapter's linker map, which tools/link-order/generate.sh reads.
-            if let Ok(map) = std::env::var("ADAPTER_LINK_MAP") {
-                println!("cargo:rustc-link-arg-bin=vsphere-adapter=-Wl,-Map,{map}");
-            }
+    }
+    // The link order goes where GNU ld links: glibc builds, and the x86_64 musl images
+    // (scripts/build-images.sh links them with musl-gcc). The arm64 images are linked by zig's
+    // lld, with which it was never measured, so they are linked as they are.
+    let gnu_ld = os == "linux" && (env == "gnu" || (env == "musl" && arch == "x86_64"));
+    // ADAPTER_LINK_ORDER=0 links without it (to measure what it gains).
+    let link_order = std::env::var("ADAPTER_LINK_ORDER").map_or(true, |v| v != "0");
+    if gnu_ld && release && link_order {
+        // The functions the adapter runs, side by side at the start of the code, so the pages
+        // the kernel maps around them are few (tools/link-order/generate.sh).
+        let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+        let script = std::path::Path::new(&dir).join("link/hot-text.ld");
+        println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
+        // The vSphere adapter's linker map, which tools/link-order/generate.sh reads and
+        // tools/link-order/check.sh checks the list against (scripts/test-images.sh).
+        if let Ok(map) = std::env::var("ADAPTER_LINK_MAP") {
+            println!("cargo:rustc-link-arg-bin=vsphere-adapter=-Wl,-Map,{map}");
         }
     }
     println!("cargo:rerun-if-changed=build.rs");
