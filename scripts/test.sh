@@ -18,10 +18,12 @@
 #                                              With RELEASE_IMAGES: release.yaml names the
 #                                              images step 5 built, by digest.
 #      While they run, at the lowest CPU priority (nice 19), so that they only take what the
-#      waiting tests leave idle, one after another, each with its own log:
+#      waiting tests leave idle, each with its own log:
 #        scripts/check-libraries.sh            the library crates' docs and packages
 #        scripts/test-semver-gate.sh           check-libraries.sh's semver step, against a
 #                                              scratch tag: passes an addition, stops a break
+#      and, started already after step 3 (the builds of steps 4 to 6 leave a core idle at
+#      times, and a fresh machine has five cross builds to make):
 #        scripts/test-cli.sh                   the kn vsphere binaries for five platforms: built,
 #                                              run (Linux) or checked by file type (others)
 #      Their logs are printed when the tests are done; each is a step of its own in the
@@ -123,9 +125,12 @@ background() {
         echo "$!" >"$log.pgid"
         wait "$!"
         rc=$?
-        # Wall seconds and this job's CPU (its children's user+sys), for the summary.
+        # Wall seconds and this job's CPU (its children's user+sys), for the summary. The pid is
+        # taken here: inside $(...) BASHPID would name the command substitution's own subshell,
+        # which has no children (the summary then read 0 cpu-s).
+        me=$BASHPID
         printf '%s %s %s\n' "$rc" "$((SECONDS - start))" \
-            "$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($16 + $17) * 100 / hz }' "/proc/$BASHPID/stat")" \
+            "$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($16 + $17) * 100 / hz }' "/proc/$me/stat")" \
             >"$log.status"
         exit "$rc"
     ) &
@@ -142,19 +147,19 @@ wait_background() {
         log=${name#*:}
         name=${name%%:*}
         wait "$pid" || true
-        banner "$name (ran beside the tests; its output)"
+        banner "$name (ran in the background; its output)"
         cat "$log"
         read -r rc secs cpu <"$log.status" || { rc=1 secs=0 cpu=0; }
         if [[ $rc -eq 0 ]]; then
-            summary_line ok "$secs" "$cpu" "$name, beside the tests"
+            summary_line ok "$secs" "$cpu" "$name, in the background"
         else
-            summary_line FAIL "$secs" "$cpu" "$name, beside the tests"
+            summary_line FAIL "$secs" "$cpu" "$name, in the background"
             failed+="${failed:+, }$name"
         fi
     done
     BACKGROUND=()
     if [[ -n "$failed" ]]; then
-        echo "scripts/test.sh: failed beside the tests: $failed" >&2
+        echo "scripts/test.sh: failed in the background: $failed" >&2
         return 1
     fi
 }
@@ -179,6 +184,13 @@ if [[ ! -x "$REGENERATE" ]]; then
     exit 1
 fi
 "$REGENERATE" --check
+
+# The kn vsphere cross builds start now, in the background at the lowest priority: on a fresh
+# machine they compile every dependency five times, which fits into the CPU the builds below
+# leave idle (clippy's and the images' single-threaded phases: linking, fat LTO) and the tests'
+# waits. With their dependencies cached they take about a minute.
+background "scripts/test-cli.sh (kn vsphere for five platforms)" \
+    "$REPO_ROOT/scripts/test-cli.sh"
 
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
@@ -206,8 +218,6 @@ background "scripts/check-libraries.sh (library docs and packages)" \
     "$REPO_ROOT/scripts/check-libraries.sh"
 background "scripts/test-semver-gate.sh (the semver step stops a breaking change)" \
     "$REPO_ROOT/scripts/test-semver-gate.sh"
-background "scripts/test-cli.sh (kn vsphere for five platforms)" \
-    "$REPO_ROOT/scripts/test-cli.sh"
 tests_rc=0
 "$REPO_ROOT/scripts/run-tests.py" --list "$TEST_LIST" --no-doc 2>&1 | tee -a "$TEST_LOG" || tests_rc=$?
 # Totals over every test binary and the doc tests, as one closing line.
@@ -229,7 +239,7 @@ TEST_TOTALS=$(printf 'tests: %d passed, %d failed, %d skipped' "$passed" "$faile
 finish_step
 
 if ! wait_background; then
-    CURRENT_STEP="the steps beside the tests"
+    CURRENT_STEP="the steps in the background"
     exit 1
 fi
 
