@@ -19,6 +19,9 @@ const EVENTS_PATH: &str = "/rest/external/v1/audit-events";
 /// (about 1 MiB), far below what would hurt an adapter.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 << 20;
 
+/// How many redirects within the server's origin a call follows.
+pub const MAX_REDIRECTS: usize = 4;
+
 /// Why a Horizon call failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -85,6 +88,20 @@ pub enum Error {
         /// The cause.
         #[source]
         source: serde_json::Error,
+    },
+    /// Horizon answered with a redirect that is not followed: to another origin (scheme, host
+    /// or port; a login carries the password, the other calls a token), or beyond
+    /// [`MAX_REDIRECTS`] hops.
+    #[error(
+        "Horizon {what} was redirected (HTTP {status}) to {location}, which is not followed (another origin, or more than {MAX_REDIRECTS} redirects): set the Horizon server address to the one that answers"
+    )]
+    Redirected {
+        /// The call.
+        what: &'static str,
+        /// The redirect's status.
+        status: u16,
+        /// Its `Location` (without any user information), or `(none)`.
+        location: String,
     },
     /// `size` outside 1..=1000.
     #[error("page size {0} is not between 1 and 1000")]
@@ -169,6 +186,7 @@ impl ClientBuilder {
             .map_err(|e| Error::Build(format!("cannot set up TLS: {e}")))?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
+            .redirect(redirect_policy())
             .timeout(self.timeout)
             .connect_timeout(self.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!(
@@ -311,6 +329,9 @@ impl Client {
             .await
             .map_err(|source| Error::Transport { what, source })?;
         let status = resp.status();
+        if status.is_redirection() {
+            return Err(redirected(what, &resp));
+        }
         let text = self.read_text(resp, what).await?;
         Ok((status, text))
     }
@@ -469,6 +490,9 @@ impl Client {
                 debug!("Horizon answered 401; refreshing the token");
                 continue;
             }
+            if status.is_redirection() {
+                return Err(redirected(what, &resp));
+            }
             let has_more = resp
                 .headers()
                 .get("HAS_MORE_RECORDS")
@@ -532,6 +556,47 @@ impl Client {
         }
         out.sort_by_key(|e| (e.time, e.id));
         Ok(out)
+    }
+}
+
+/// Redirects are followed within the origin of the request only, and [`MAX_REDIRECTS`] at most:
+/// 307 and 308 send the same body again, and a login's body holds the password. (reqwest drops
+/// the `Authorization` header on a cross-origin redirect, but not the body.) A redirect that is
+/// not followed comes back as the 3xx answer, which becomes [`Error::Redirected`].
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if same_origin && attempt.previous().len() <= MAX_REDIRECTS {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
+/// The error for a redirect answer that was not followed.
+fn redirected(what: &'static str, resp: &reqwest::Response) -> Error {
+    let location = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|l| match resp.url().join(l) {
+            Ok(mut u) => {
+                // Never repeat user information a server put into the address.
+                let _ = u.set_username("");
+                let _ = u.set_password(None);
+                u.to_string()
+            }
+            Err(_) => l.chars().take(200).collect(),
+        })
+        .unwrap_or_else(|| "(none)".to_owned());
+    Error::Redirected {
+        what,
+        status: resp.status().as_u16(),
+        location,
     }
 }
 

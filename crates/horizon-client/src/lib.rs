@@ -41,7 +41,9 @@ mod model;
 mod stream;
 mod tls;
 
-pub use client::{Client, ClientBuilder, DEFAULT_MAX_RESPONSE_BYTES, Error, MAX_PAGE_SIZE, Page};
+pub use client::{
+    Client, ClientBuilder, DEFAULT_MAX_RESPONSE_BYTES, Error, MAX_PAGE_SIZE, MAX_REDIRECTS, Page,
+};
 pub use credentials::{Credentials, CredentialsError, DEFAULT_SECRET_PATH};
 pub use filter::{AuditEventFilter, Filter, Severity, SeverityError};
 pub use model::{AuditEvent, BetweenFilter, Tokens};

@@ -3,6 +3,7 @@
 mod errors;
 mod filters;
 mod pages;
+mod redirects;
 mod session;
 
 use horizon_client::{Client, Credentials};
