@@ -8,7 +8,9 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
-use crate::{AuditEvent, AuditEventFilter, BetweenFilter, Credentials, Filter, Tokens};
+use crate::{
+    AuditEvent, AuditEventFilter, BetweenFilter, Credentials, Filter, Tokens, Undecodable,
+};
 
 /// Horizon's limit on `size`.
 pub const MAX_PAGE_SIZE: u32 = 1000;
@@ -125,11 +127,22 @@ impl Error {
 
 /// One page of audit events as Horizon returned it (newest first) and whether more follow.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Page {
-    /// The events, in Horizon's order.
+    /// The events, in Horizon's order, salvaged ones included (see `undecodable`).
     pub events: Vec<AuditEvent>,
     /// The `HAS_MORE_RECORDS` header was `true`.
     pub has_more: bool,
+    /// Records that did not fit [`AuditEvent`]: salvaged into `events` when their `id` and
+    /// `time` could be read, else left out. The page is never refused for them.
+    pub undecodable: Vec<Undecodable>,
+}
+
+impl Page {
+    /// How many records Horizon sent in this page (decoded, salvaged or left out).
+    pub fn records(&self) -> usize {
+        self.events.len() + self.undecodable.iter().filter(|u| !u.salvaged).count()
+    }
 }
 
 /// Settings for [`Client`].
@@ -505,9 +518,13 @@ impl Client {
             if !status.is_success() {
                 return Err(status_error(what, status, &text));
             }
-            let events: Vec<AuditEvent> =
-                serde_json::from_str(&text).map_err(|source| Error::Decode { what, source })?;
-            return Ok(Page { events, has_more });
+            let (events, undecodable) =
+                decode_page(&text).map_err(|source| Error::Decode { what, source })?;
+            return Ok(Page {
+                events,
+                has_more,
+                undecodable,
+            });
         }
         Err(Error::Unauthorized { what })
     }
@@ -559,6 +576,52 @@ impl Client {
     }
 }
 
+/// A page's records: all of them at once (the usual case), else one by one, so that one record
+/// that does not fit the model costs only itself. An answer that is not a JSON array of records
+/// (truncated, say) is an error: reading it again may help.
+fn decode_page(text: &str) -> Result<(Vec<AuditEvent>, Vec<Undecodable>), serde_json::Error> {
+    let whole = match serde_json::from_str::<Vec<AuditEvent>>(text) {
+        Ok(events) => return Ok((events, Vec::new())),
+        Err(e) => e,
+    };
+    let Ok(records) = serde_json::from_str::<Vec<serde_json::Value>>(text) else {
+        return Err(whole);
+    };
+    let mut events = Vec::with_capacity(records.len());
+    let mut undecodable = Vec::new();
+    for record in records {
+        match serde_json::from_value::<AuditEvent>(record.clone()) {
+            Ok(e) => events.push(e),
+            Err(error) => {
+                let salvaged = crate::model::salvage(&record);
+                let id = salvaged
+                    .as_ref()
+                    .map(|e| e.id)
+                    .or_else(|| record.get("id").and_then(serde_json::Value::as_i64));
+                let time = salvaged.as_ref().map(|e| e.time);
+                let mut raw = record.to_string();
+                if raw.len() > Undecodable::RECORD_LIMIT {
+                    let mut cut = Undecodable::RECORD_LIMIT;
+                    while !raw.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    raw.truncate(cut);
+                    raw.push('…');
+                }
+                undecodable.push(Undecodable {
+                    id,
+                    time,
+                    error: error.to_string(),
+                    record: raw,
+                    salvaged: salvaged.is_some(),
+                });
+                events.extend(salvaged);
+            }
+        }
+    }
+    Ok((events, undecodable))
+}
+
 /// Redirects are followed within the origin of the request only, and [`MAX_REDIRECTS`] at most:
 /// 307 and 308 send the same body again, and a login's body holds the password. (reqwest drops
 /// the `Authorization` header on a cross-origin redirect, but not the body.) A redirect that is
@@ -605,5 +668,52 @@ fn status_error(what: &'static str, status: StatusCode, body: &str) -> Error {
         what,
         status: status.as_u16(),
         body: body.chars().take(200).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_page;
+
+    #[test]
+    fn a_page_decodes_record_by_record_when_one_does_not_fit() {
+        let text = r#"[
+            {"id":1,"time":10,"message":"ok"},
+            {"id":2,"time":"20","message":{"text":"odd"},"type":"X"},
+            {"id":3,"message":5},
+            "not a record"
+        ]"#;
+        let (events, undecodable) = decode_page(text).expect("a page");
+        assert_eq!(
+            events.iter().map(|e| (e.id, e.time)).collect::<Vec<_>>(),
+            [(1, 10), (2, 20)]
+        );
+        assert_eq!(events[1].message.as_deref(), Some(r#"{"text":"odd"}"#));
+        assert_eq!(events[1].kind.as_deref(), Some("X"));
+        let summary: Vec<_> = undecodable
+            .iter()
+            .map(|u| (u.id, u.time, u.salvaged))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (Some(2), Some(20), true),
+                (Some(3), None, false),
+                (None, None, false)
+            ]
+        );
+        assert!(undecodable.iter().all(|u| !u.error.is_empty()));
+        // Not an array of records at all (a truncated answer): an error, read again.
+        assert!(decode_page(r#"[{"id":1,"time":10}"#).is_err());
+    }
+
+    #[test]
+    fn a_long_record_is_cut_at_the_limit() {
+        let long = "é".repeat(4000);
+        let text = format!(r#"[{{"id":{{}},"message":"{long}"}}]"#);
+        let (_, undecodable) = decode_page(&text).expect("a page");
+        let record = &undecodable[0].record;
+        assert!(record.len() <= crate::Undecodable::RECORD_LIMIT + '…'.len_utf8());
+        assert!(record.ends_with('…'));
     }
 }

@@ -31,6 +31,12 @@
 //!   (`And`/`Or`/`Equals` in its [`Filter`] syntax, on `type`, `module`, `severity`), the client
 //!   checks each event again, and [`AuditEventStream`] falls back to filtering alone when a
 //!   Horizon refuses the combined filter.
+//! - A record that does not fit [`AuditEvent`] (a field of another type) costs only itself: it
+//!   is salvaged with what can be read ([`Undecodable`], reported by [`AuditEventStream`] as
+//!   [`Signal::Undecodable`]), or left out when it has no readable `id` and `time`. One
+//!   millisecond holding more than a page is read in at most [`MAX_MILLISECOND_PAGES`] pages.
+//! - Redirects are followed within the server's origin only ([`MAX_REDIRECTS`] at most): a
+//!   login's body holds the password. Any other redirect is [`Error::Redirected`].
 //! - [`Credentials`] come from a mounted Secret directory (`domain`, `username`, `password`,
 //!   read raw as the Go adapter does); their `Debug` output is redacted and they are never logged.
 
@@ -46,5 +52,7 @@ pub use client::{
 };
 pub use credentials::{Credentials, CredentialsError, DEFAULT_SECRET_PATH};
 pub use filter::{AuditEventFilter, Filter, Severity, SeverityError};
-pub use model::{AuditEvent, BetweenFilter, Tokens};
-pub use stream::{AuditEventStream, AuditEventStreamBuilder, Batch, Cursor, Signal};
+pub use model::{AuditEvent, BetweenFilter, Tokens, Undecodable};
+pub use stream::{
+    AuditEventStream, AuditEventStreamBuilder, Batch, Cursor, MAX_MILLISECOND_PAGES, Signal,
+};

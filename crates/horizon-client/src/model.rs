@@ -45,6 +45,60 @@ fn is_zero(v: &i64) -> bool {
     *v == 0
 }
 
+/// A record of an audit-events page that did not fit [`AuditEvent`] (a field of another type
+/// than the API documents, say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Undecodable {
+    /// Its `id`, when readable.
+    pub id: Option<i64>,
+    /// Its `time` (Unix milliseconds), when it was salvaged.
+    pub time: Option<i64>,
+    /// Why it did not decode.
+    pub error: String,
+    /// The record as Horizon sent it, cut at [`Undecodable::RECORD_LIMIT`] bytes.
+    pub record: String,
+    /// Whether it was salvaged: its `id` and `time` were readable, so it is among the page's
+    /// events with every field that could be read, the others as their JSON text.
+    pub salvaged: bool,
+}
+
+impl Undecodable {
+    /// How much of a record [`Undecodable::record`] keeps, bytes.
+    pub const RECORD_LIMIT: usize = 2048;
+}
+
+/// What can be read of a record that does not fit [`AuditEvent`]: text fields that are not
+/// strings become their JSON text, numbers in strings are read. `None` without an object, an
+/// `id` or a `time`: such a record has no place in the order of events.
+pub(crate) fn salvage(record: &serde_json::Value) -> Option<AuditEvent> {
+    use serde_json::Value;
+    let obj = record.as_object()?;
+    let text = |k: &str| match obj.get(k)? {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    };
+    let int = |k: &str| {
+        let v = obj.get(k)?;
+        v.as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+    };
+    Some(AuditEvent {
+        application_pool_name: text("application_pool_name"),
+        desktop_pool_name: text("desktop_pool_name"),
+        id: int("id")?,
+        machine_dns_name: text("machine_dns_name"),
+        machine_id: text("machine_id"),
+        message: text("message"),
+        module: text("module"),
+        severity: text("severity"),
+        time: int("time")?,
+        kind: text("type"),
+        user_id: text("user_id"),
+    })
+}
+
 /// The `Between` filter, in the Go adapter's field order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -6,7 +6,18 @@ use std::time::Duration;
 
 use tracing::{debug, warn};
 
-use crate::{AuditEvent, AuditEventFilter, BetweenFilter, Client, Error, Filter, MAX_PAGE_SIZE};
+use crate::{
+    AuditEvent, AuditEventFilter, BetweenFilter, Client, Error, Filter, MAX_PAGE_SIZE, Undecodable,
+};
+
+/// At most this many pages are read of one millisecond that holds more than a page: 100 pages
+/// of 1,000 are 100,000 events stamped with the same millisecond, far beyond any Horizon, and
+/// the memory they take stays bounded (a server repeating its pages ends the read sooner).
+pub const MAX_MILLISECOND_PAGES: u32 = 100;
+
+/// How many records that have no place in the order of events (no readable `id` or `time`)
+/// the stream remembers having reported, so that each is reported once, not at every poll.
+const REPORTED_LIMIT: usize = 4096;
 
 /// Upper bound of an open query: now + 24 h, as upstream (a buffer against clock skew).
 const TO_BUFFER_MS: i64 = 24 * 3600 * 1000;
@@ -99,6 +110,12 @@ pub enum Signal<'a> {
         /// When the stream tries again.
         retry_in: Duration,
     },
+    /// A record did not fit the API's model. Salvaged (`record.salvaged`): it is handed out
+    /// with what could be read; else (no readable `id` or `time`) it is left out, reported once.
+    Undecodable {
+        /// The record and why it did not decode.
+        record: &'a Undecodable,
+    },
 }
 
 type Observer = Arc<dyn Fn(&Signal<'_>) + Send + Sync>;
@@ -165,6 +182,7 @@ impl AuditEventStreamBuilder {
             floor: i64::MIN,
             newest_seen: None,
             failures: 0,
+            reported: HashSet::new(),
         }
     }
 }
@@ -227,6 +245,8 @@ pub struct AuditEventStream {
     /// The newest event time seen in any answer (also of windows that held too much).
     newest_seen: Option<i64>,
     failures: u32,
+    /// Hashes of the records without a place in the order that were reported (bounded).
+    reported: HashSet<u64>,
 }
 
 impl std::fmt::Debug for AuditEventStream {
@@ -302,9 +322,9 @@ impl AuditEventStream {
             };
             self.failures = 0;
             self.signal(&Signal::Up);
-            let complete = !page.has_more && page.events.len() < self.page_size as usize;
-            let events = if complete {
-                page.events
+            let complete = !page.has_more && page.records() < self.page_size as usize;
+            let (events, undecodable) = if complete {
+                (page.events, page.undecodable)
             } else if to > from {
                 // More than a page in the window: halve it and read again. The page holds the
                 // window's newest events: real events, so Horizon's clock is past them.
@@ -323,9 +343,9 @@ impl AuditEventStream {
             } else {
                 // One millisecond with more than a page of events: read all of it.
                 match self.whole_millisecond(&filter).await {
-                    Ok(events) => {
+                    Ok(read) => {
                         self.exhausted_ms = Some(from);
-                        events
+                        read
                     }
                     Err(e) => {
                         self.wait_after(&e).await;
@@ -342,6 +362,12 @@ impl AuditEventStream {
             for e in &new {
                 self.cursor.advance(e);
             }
+            self.report(&undecodable, |u| {
+                u.salvaged
+                    && new
+                        .iter()
+                        .any(|e| Some(e.id) == u.id && Some(e.time) == u.time)
+            });
             // Passed over, not handed out: the cursor has moved past them.
             new.retain(|e| self.selection.admits(e));
             // Small answers: try a wider window next time (back to open once it reaches now).
@@ -376,27 +402,76 @@ impl AuditEventStream {
         }
     }
 
-    /// Every event of the one-millisecond `filter`, over as many pages as it takes.
-    async fn whole_millisecond(&self, filter: &Filter) -> Result<Vec<AuditEvent>, Error> {
+    /// Reports the records of a window that did not decode: salvaged ones when `handed_out`
+    /// says they are among the events handed out now (so once, as the cursor then moves past
+    /// them), the others once per stream.
+    fn report(&mut self, undecodable: &[Undecodable], handed_out: impl Fn(&Undecodable) -> bool) {
+        for u in undecodable {
+            let report = if u.salvaged {
+                handed_out(u)
+            } else {
+                if self.reported.len() >= REPORTED_LIMIT {
+                    self.reported.clear();
+                }
+                let mut h = std::hash::DefaultHasher::new();
+                std::hash::Hash::hash(&u.record, &mut h);
+                self.reported.insert(std::hash::Hasher::finish(&h))
+            };
+            if !report {
+                continue;
+            }
+            if u.salvaged {
+                warn!(id = ?u.id, time = ?u.time, error = %u.error, record = %u.record,
+                    "a Horizon audit event does not fit the API's model; delivering what is readable of it");
+            } else {
+                warn!(error = %u.error, record = %u.record,
+                    "a Horizon audit record has no readable id or time; leaving it out");
+            }
+            self.signal(&Signal::Undecodable { record: u });
+        }
+    }
+
+    /// Every event of the one-millisecond `filter`, over as many pages as it takes, up to
+    /// [`MAX_MILLISECOND_PAGES`]; a page that brings nothing new (a server repeating itself)
+    /// ends it too.
+    async fn whole_millisecond(
+        &self,
+        filter: &Filter,
+    ) -> Result<(Vec<AuditEvent>, Vec<Undecodable>), Error> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
-        let mut page = 1u32;
-        loop {
+        let mut undecodable = Vec::new();
+        for page in 1..=MAX_MILLISECOND_PAGES {
             let p = self
                 .client
                 .audit_events_query(Some(filter), page, self.page_size)
                 .await?;
-            let n = p.events.len();
+            let n = p.records();
+            let before = out.len();
             for e in p.events {
                 if seen.insert(e.id) {
                     out.push(e);
                 }
             }
-            if (!p.has_more && n < self.page_size as usize) || n == 0 {
-                return Ok(out);
+            let more = p.has_more || n >= self.page_size as usize;
+            undecodable.extend(p.undecodable);
+            if !more || n == 0 {
+                return Ok((out, undecodable));
             }
-            page += 1;
+            if out.len() == before {
+                warn!(
+                    page,
+                    "Horizon repeats the same events page after page for one millisecond; taking what was read"
+                );
+                return Ok((out, undecodable));
+            }
         }
+        warn!(
+            pages = MAX_MILLISECOND_PAGES,
+            events = out.len(),
+            "one millisecond holds more Horizon events than the stream reads; the rest of it is skipped"
+        );
+        Ok((out, undecodable))
     }
 
     fn signal(&self, signal: &Signal<'_>) {

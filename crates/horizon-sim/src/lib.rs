@@ -116,6 +116,8 @@ struct State_ {
     stats: Stats,
     time_filter_only: bool,
     last_filter: Option<String>,
+    /// Events served with a record no client model decodes (see `corrupt_event`).
+    corrupt: std::collections::HashSet<i64>,
 }
 
 type Shared = Arc<Mutex<State_>>;
@@ -192,6 +194,7 @@ impl Builder {
             stats: Stats::default(),
             time_filter_only: self.time_filter_only,
             last_filter: None,
+            corrupt: Default::default(),
         }));
         let listener = tokio::net::TcpListener::bind(self.listen).await?;
         let addr = listener.local_addr()?;
@@ -360,6 +363,13 @@ impl Simulator {
     /// Every event so far.
     pub fn events(&self) -> Vec<SimEvent> {
         self.with(|s| s.events.clone()).unwrap_or_default()
+    }
+
+    /// Serve event `id` from now on with a record that does not fit the API's model: its
+    /// `message` an object instead of a string (as a Horizon release changing a field's type
+    /// would). Its `id`, `time` and other fields stay as they are.
+    pub fn corrupt_event(&self, id: i64) {
+        self.with(|s| s.corrupt.insert(id));
     }
 
     /// Answer the next audit-event requests with these statuses (e.g. 409, 500).
@@ -683,7 +693,16 @@ fn events_page(
     let start = (page - 1).saturating_mul(size).min(matching.len());
     let end = (start + size).min(matching.len());
     let has_more = end < matching.len();
-    let body = &matching[start..end];
+    let body: Vec<serde_json::Value> = matching[start..end]
+        .iter()
+        .map(|e| {
+            let mut v = serde_json::to_value(e).unwrap_or_default();
+            if s.corrupt.contains(&e.id) {
+                v["message"] = serde_json::json!({ "text": e.message, "localized": true });
+            }
+            v
+        })
+        .collect();
     let mut resp = match fault {
         None | Some(PageFault::Stall(_)) => json_response(StatusCode::OK, &body),
         Some(PageFault::Oversized(total)) => {

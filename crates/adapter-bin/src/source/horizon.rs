@@ -56,6 +56,7 @@ impl HorizonSource {
                         metrics.relogins.inc();
                     }
                 }
+                Signal::Undecodable { .. } => metrics.undecodable.inc(),
                 _ => {}
             })
             .build();

@@ -215,7 +215,7 @@ impl Metrics {
             ),
             (
                 "events_undecodable_total",
-                "Events that did not decode and were delivered as far as they could be read.",
+                "Events that did not decode: delivered as far as they could be read (or, a Horizon record without a readable id or time, left out and logged).",
                 &self.undecodable,
             ),
             (

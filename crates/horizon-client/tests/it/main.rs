@@ -3,6 +3,7 @@
 mod errors;
 mod filters;
 mod pages;
+mod records;
 mod redirects;
 mod session;
 

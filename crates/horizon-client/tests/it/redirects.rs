@@ -11,15 +11,15 @@ const PASSWORD: &str = "s3cret-Passw0rd";
 
 /// One request as a test server read it: method, path, body.
 #[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    path: String,
-    body: String,
+pub(crate) struct Seen {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) body: String,
 }
 
 /// An HTTP/1.1 server on loopback that records every request and answers each with
-/// `answer(path)`: (status line, extra header lines, body).
-async fn server(
+/// `answer(path)`: (status line, extra header lines, body). `path` includes the query.
+pub(crate) async fn server(
     answer: impl Fn(&str) -> (&'static str, String, String) + Send + Sync + 'static,
 ) -> (String, Arc<Mutex<Vec<Seen>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
