@@ -8,9 +8,9 @@
 #   --out DIR          where the binaries go (default: target/cli)
 #   --platforms LIST   comma-separated, of linux/amd64, linux/arm64, darwin/amd64, darwin/arm64,
 #                      windows/amd64 (default: all five)
-#   --quick            no link-time optimisation and parallel code generation: much faster
-#                      builds, somewhat larger binaries (scripts/test-cli.sh uses it; a release
-#                      does not)
+#   --quick            no optimisation, no link-time optimisation, parallel code generation:
+#                      much faster builds, binaries twice as large (scripts/test-cli.sh uses
+#                      it; a release does not)
 #   --target-dir DIR   cargo's target directory (default: target/cli-build, or
 #                      target/cli-quick with --quick, apart from the images' builds)
 #
@@ -126,7 +126,10 @@ installed_targets=$(rustup target list --installed) || die "rustup is needed"
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
 profile_env=()
 if [[ $quick -eq 1 ]]; then
-    profile_env=(CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16)
+    # Not optimised either: a cold build of one platform took 175 cpu-s instead of 283
+    # (darwin/amd64; the binary is twice as large), and what the quick builds are for (they link
+    # for each platform, run, import only system libraries) does not depend on it.
+    profile_env=(CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=0)
 fi
 
 build() {

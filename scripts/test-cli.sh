@@ -73,7 +73,9 @@ if [[ $build -eq 1 ]]; then
     # The five cross builds' dependencies are compiled once per Cargo.lock and toolchain and kept
     # in the cache (a fresh checkout then compiles only the workspace's crates); other keys'
     # directories are removed.
-    key=$(cat "$REPO_ROOT/Cargo.lock" "$REPO_ROOT/rust-toolchain.toml" | sha256sum | cut -c1-16)
+    # (The profile is part of the key: build-cli.sh --quick changing it leaves no stale artifacts.)
+    key=$( (cat "$REPO_ROOT/Cargo.lock" "$REPO_ROOT/rust-toolchain.toml"; echo "build-cli.sh --quick: opt-level 0") |
+        sha256sum | cut -c1-16)
     cli_target="$CACHE_DIR/cli-build/$key"
     mkdir -p "$CACHE_DIR/cli-build"
     find "$CACHE_DIR/cli-build" -mindepth 1 -maxdepth 1 -type d ! -name "$key" -exec rm -rf {} +

@@ -188,7 +188,8 @@ fi
 # The kn vsphere cross builds start now, in the background at the lowest priority: on a fresh
 # machine they compile every dependency five times, which fits into the CPU the builds below
 # leave idle (clippy's and the images' single-threaded phases: linking, fat LTO) and the tests'
-# waits. With their dependencies cached they take about a minute.
+# waits. With their dependencies cached (per Cargo.lock and toolchain) only the workspace's crates
+# are compiled.
 background "scripts/test-cli.sh (kn vsphere for five platforms)" \
     "$REPO_ROOT/scripts/test-cli.sh"
 
