@@ -176,7 +176,9 @@ async fn main() -> std::process::ExitCode {
                 receive(r, behaviour, headers)
             },
         ))
-        .with_state(rec.clone());
+        .with_state(rec.clone())
+        // Takes events of any size (benches/adapter-large-answer.sh sends one of 30 MiB).
+        .layer(axum::extract::DefaultBodyLimit::disable());
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {

@@ -47,13 +47,16 @@ pub enum Error {
         /// The start of the body, for diagnosis.
         snippet: String,
     },
-    /// The response was bigger than allowed.
+    /// The response was bigger than allowed. Its first bytes are kept (an event stream
+    /// salvages the event at fault from them).
     #[error("response from vCenter at {endpoint} exceeds the {limit}-byte limit")]
     ResponseTooLarge {
         /// The SDK URL.
         endpoint: String,
         /// The limit in bytes.
         limit: usize,
+        /// The start of the answer.
+        head: ResponseHead,
     },
     /// The response could not be decoded.
     #[error("{method}: {source}")]
@@ -158,5 +161,26 @@ impl Error {
             ),
             _ => false,
         }
+    }
+}
+
+/// The first bytes of an answer that exceeded the response limit (at most
+/// [`ResponseHead::LIMIT`]); its `Debug` shows only the length.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ResponseHead(pub(crate) Vec<u8>);
+
+impl ResponseHead {
+    /// How much of an answer is kept.
+    pub const LIMIT: usize = 64 << 10;
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ResponseHead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ResponseHead({} bytes)", self.0.len())
     }
 }

@@ -52,7 +52,7 @@ pub mod transport;
 pub use client::{About, ApiVersion, Client, ClientBuilder, ServiceContent, UserSession};
 pub use decode::DecodeError;
 pub use endpoint::{Credentials, Endpoint, Secret, UrlError};
-pub use error::Error;
+pub use error::{Error, ResponseHead};
 pub use fault::{FaultClass, SoapFault};
 pub use inventory::{ObjectProperties, VmSummary};
 pub use model::{DataObject, Event, EventClass, Field, FieldName, MoRef, TypeRef, Value};

@@ -8,7 +8,7 @@ use std::sync::RwLock;
 use std::time::Duration;
 
 use crate::endpoint::{Endpoint, Secret};
-use crate::error::Error;
+use crate::error::{Error, ResponseHead};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "vmware_soap_session";
@@ -158,28 +158,43 @@ impl Transport {
             .unwrap_or_default()
             .to_owned();
         let limit = self.config.max_response_bytes;
-        if let Some(len) = resp.content_length()
-            && len > limit as u64
-        {
-            return Err(Error::ResponseTooLarge {
-                endpoint: self.endpoint.to_string(),
-                limit,
-            });
-        }
-        let mut body =
-            Vec::with_capacity(resp.content_length().unwrap_or(8192).min(1 << 20) as usize);
+        // Announced too large: only its head is read (for the error), never the rest.
+        let announced_too_large = resp.content_length().is_some_and(|len| len > limit as u64);
+        let mut body = Vec::with_capacity(
+            resp.content_length()
+                .unwrap_or(8192)
+                .min(1 << 20)
+                .min(limit as u64) as usize,
+        );
         while let Some(chunk) = resp
             .chunk()
             .await
             .map_err(|e| self.send_error(e, timeout))?
         {
-            if body.len() + chunk.len() > limit {
+            let over = if announced_too_large {
+                body.len() + chunk.len() >= ResponseHead::LIMIT
+            } else {
+                body.len() + chunk.len() > limit
+            };
+            if over {
+                let room = ResponseHead::LIMIT.saturating_sub(body.len().min(ResponseHead::LIMIT));
+                body.truncate(ResponseHead::LIMIT);
+                body.extend_from_slice(&chunk[..room.min(chunk.len())]);
                 return Err(Error::ResponseTooLarge {
                     endpoint: self.endpoint.to_string(),
                     limit,
+                    head: ResponseHead(body),
                 });
             }
             body.extend_from_slice(&chunk);
+        }
+        if announced_too_large {
+            // Announced too large, and short enough to fit in the head.
+            return Err(Error::ResponseTooLarge {
+                endpoint: self.endpoint.to_string(),
+                limit,
+                head: ResponseHead(body),
+            });
         }
         Ok(RawResponse {
             status,

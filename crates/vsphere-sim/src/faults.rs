@@ -59,6 +59,8 @@ struct Plan {
     stall: Option<Duration>,
     /// Keys of events whose XML is written so that it does not decode (a bad `xsd:int`).
     poisoned: Vec<i64>,
+    /// Keys of events written with a `fullFormattedMessage` of this many bytes.
+    inflated: Vec<(i64, usize)>,
     seen: u64,
     injected: u64,
 }
@@ -144,6 +146,20 @@ impl Faults {
         self.plan().poisoned.push(key);
     }
 
+    /// Write event `key` with a `fullFormattedMessage` of `bytes` bytes, every time it is read:
+    /// an answer holding it alone can exceed a client's response limit.
+    pub fn inflate_event(&self, key: i64, bytes: usize) {
+        self.plan().inflated.push((key, bytes));
+    }
+
+    pub(crate) fn inflated(&self, key: i64) -> Option<usize> {
+        let p = self.plan();
+        p.inflated
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, bytes)| *bytes)
+    }
+
     pub(crate) fn is_poisoned(&self, key: i64) -> bool {
         let p = self.plan();
         !p.poisoned.is_empty() && p.poisoned.contains(&key)
@@ -159,6 +175,7 @@ impl Faults {
         p.idle_timeout = None;
         p.stall = None;
         p.poisoned.clear();
+        p.inflated.clear();
     }
 
     /// How many failures were injected so far.

@@ -106,6 +106,10 @@ struct Args {
     /// Fault: write the event with this key so that it never decodes (repeatable).
     #[arg(long = "poison-event", value_name = "KEY")]
     poison_events: Vec<i64>,
+    /// Fault: write the event with this key with a message of this many bytes, as KEY=BYTES
+    /// (repeatable): an answer holding it alone can exceed a client's response limit.
+    #[arg(long = "inflate-event", value_name = "KEY=BYTES", value_parser = parse_inflate)]
+    inflate_events: Vec<(i64, usize)>,
     /// Fault: add this many milliseconds before every answer.
     #[arg(long, default_value_t = 0, value_name = "MS")]
     latency_ms: u64,
@@ -170,6 +174,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     sim.faults().fail_next(args.fail_first, args.fail_with);
     sim.faults().fail_every(args.fail_every, args.fail_with);
     sim.faults().set_stall(Duration::from_millis(args.stall_ms));
+    for (key, bytes) in &args.inflate_events {
+        sim.faults().inflate_event(*key, *bytes);
+    }
     for key in &args.poison_events {
         sim.faults().poison_event(*key);
     }
@@ -203,4 +210,20 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("vsphere-sim: stopping");
     Ok(())
+}
+
+/// `KEY=BYTES` of `--inflate-event`.
+fn parse_inflate(s: &str) -> Result<(i64, usize), String> {
+    let (key, bytes) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not KEY=BYTES (e.g. 250=70000000)"))?;
+    let key = key
+        .trim()
+        .parse()
+        .map_err(|e| format!("the key in {s:?}: {e}"))?;
+    let bytes = bytes
+        .trim()
+        .parse()
+        .map_err(|e| format!("the size in {s:?}: {e}"))?;
+    Ok((key, bytes))
 }

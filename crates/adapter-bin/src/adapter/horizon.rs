@@ -65,6 +65,8 @@ impl Adapter for Horizon {
                 .insecure(s.args.horizon_insecure)
                 .timeout(Duration::from_secs(s.args.request_timeout.max(1)))
                 .access_token_lifetime(Duration::from_secs(s.args.token_lifetime.max(1)))
+                // What the adapter's memory limit holds with decoding (the vSphere default).
+                .max_response_bytes(crate::settings::vsphere::DEFAULT_MAX_RESPONSE_BYTES)
                 .credentials(s.credentials)
                 .build()
                 .map_err(|e| ConfigError::new("HORIZON_URL", e.to_string()))?,

@@ -161,6 +161,7 @@ async fn connect_once(
     let mut builder = Client::builder(url)
         .insecure(tls.insecure)
         .request_timeout(tls.request_timeout)
+        .max_response_bytes(tls.max_response_bytes)
         .credentials(credentials.clone());
     if let Some(ca) = &tls.ca {
         builder = builder.ca_bundle_pem(ca.pem.clone());

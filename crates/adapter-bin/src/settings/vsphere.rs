@@ -73,6 +73,17 @@ pub struct VsphereArgs {
     )]
     pub vc_request_timeout: u64,
 
+    /// Largest vCenter answer read, in bytes (65536 to 1073741824). An event whose answer alone
+    /// is larger is delivered as far as its first 64 KiB can be read, and counted as
+    /// undecodable. Mind the adapter's memory limit: reading and decoding a page takes about
+    /// three times its answer's size.
+    #[arg(
+        long = "vc-max-response-bytes",
+        env = "VC_MAX_RESPONSE_BYTES",
+        default_value_t = DEFAULT_MAX_RESPONSE_BYTES
+    )]
+    pub vc_max_response_bytes: usize,
+
     /// Payload encoding: application/xml (default) or application/json.
     #[arg(
         long = "payload-encoding",
@@ -110,6 +121,19 @@ pub struct VsphereArgs {
     #[arg(long = "page-size", env = "VSPHERE_PAGE_SIZE", default_value_t = 100)]
     pub page_size: i32,
 }
+
+/// `VC_MAX_RESPONSE_BYTES` by default: 24 MiB (also the Horizon adapter's limit). A page of 100
+/// events is far below it (an event's XML is a few KiB; Horizon's page of 1,000 about 1 MiB).
+/// Reading, decoding and sending one event takes about 3.3 times its answer's size
+/// (benches/adapter-large-answer.sh: an event of 30 MiB peaked at 105 MiB RSS in the amd64
+/// image's adapter), so the largest answer read stays well inside the adapter Deployment's
+/// 128 MiB memory limit (about 85 MiB); larger ones take the poison path instead of an
+/// out-of-memory kill and a crash loop.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 24 << 20;
+/// The smallest `VC_MAX_RESPONSE_BYTES`: a vCenter login answer must fit.
+const MIN_MAX_RESPONSE_BYTES: usize = 64 << 10;
+/// The largest `VC_MAX_RESPONSE_BYTES`.
+const MAX_MAX_RESPONSE_BYTES: usize = 1 << 30;
 
 /// The vCenter login: the secret files, else the username/password settings.
 pub fn credentials(args: &VsphereArgs) -> Result<vsphere_client::Credentials, ConfigError> {
@@ -166,6 +190,8 @@ pub struct VcenterTls {
     pub ca: Option<VcenterCa>,
     /// Per request (`VC_REQUEST_TIMEOUT_SECONDS`).
     pub request_timeout: Duration,
+    /// Largest answer read (`VC_MAX_RESPONSE_BYTES`).
+    pub max_response_bytes: usize,
 }
 
 /// CA certificates to trust for vCenter, and the settings they came from.
@@ -203,6 +229,16 @@ impl VsphereSettings {
                 format!("{} is not between 1 and 1000", args.page_size),
             ));
         }
+        if !(MIN_MAX_RESPONSE_BYTES..=MAX_MAX_RESPONSE_BYTES).contains(&args.vc_max_response_bytes)
+        {
+            return Err(ConfigError::new(
+                "VC_MAX_RESPONSE_BYTES",
+                format!(
+                    "{} is not between {MIN_MAX_RESPONSE_BYTES} and {MAX_MAX_RESPONSE_BYTES} bytes",
+                    args.vc_max_response_bytes
+                ),
+            ));
+        }
         let sink = args.delivery.sink_config()?;
         let location = store_location(&args)?;
         let ca = vcenter_ca(&args)?;
@@ -224,6 +260,7 @@ impl VsphereSettings {
                 insecure: args.vc_insecure,
                 ca,
                 request_timeout: Duration::from_secs(args.vc_request_timeout.max(1)),
+                max_response_bytes: args.vc_max_response_bytes,
             },
             event_types: event_types(args.event_types.as_deref()),
             args,
@@ -254,6 +291,7 @@ impl VsphereSettings {
             "payloadEncoding": a.payload_encoding,
             "eventTypes": self.event_types,
             "pageSize": a.page_size,
+            "maxResponseBytes": a.vc_max_response_bytes,
             "metricsAddress": self.common.metrics_address.to_string(),
             "delivery": a.delivery.summary()?,
         }))

@@ -178,6 +178,55 @@ async fn a_poison_event_is_isolated_delivered_and_counted() {
     );
 }
 
+/// An event whose answer alone exceeds the response limit is read again a few times, then
+/// delivered as far as its answer's start reads (key, time, type, the start of its XML) and
+/// counted; the events after it flow, and nothing is retried forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_larger_than_the_response_limit_is_delivered_as_far_as_it_reads() {
+    let (sim, dir) = backlog(300).await;
+    // 2 MiB of message against a 1 MiB limit; a page of 100 ordinary events is about 150 KiB.
+    sim.faults().inflate_event(150, 2 << 20);
+    let sink = RecordingSink::start().await;
+    let mut env = common::backlog_env(&sim, &sink.url(), &dir.path().join("cp.json"));
+    env.push(("VC_MAX_RESPONSE_BYTES", (1 << 20).to_string()));
+    let adapter = Adapter::start(&env);
+    let want: BTreeSet<i64> = (1..=300).collect();
+    assert!(
+        wait_for_keys(&sink, &want, Duration::from_secs(60)).await,
+        "log:\n{}",
+        adapter.log().join("\n")
+    );
+    let big = sink
+        .accepted()
+        .into_iter()
+        .find(|r| r.header("ce-id") == Some("150"))
+        .expect("the large event");
+    let kind = big.header("ce-type").unwrap_or_default();
+    assert!(
+        kind.starts_with("com.vmware.vsphere.") && !kind.contains(".Event."),
+        "its own type: {kind}"
+    );
+    assert!(big.header("ce-time").is_some(), "its time");
+    let body = big.text();
+    assert!(
+        body.contains("rawXml") && body.len() < 200 << 10,
+        "the start of its XML, not all of it: {} bytes",
+        body.len()
+    );
+    assert!(counts(&sink).values().all(|n| *n == 1), "each event once");
+    assert_eq!(
+        metric(&adapter, "events_undecodable_total{source=\"vsphere\"}").await,
+        Some(1.0)
+    );
+    assert!(
+        adapter
+            .log()
+            .iter()
+            .any(|l| l.contains("an event is too large to read; delivering what is readable of it")),
+        "a warning names it"
+    );
+}
+
 /// vCenter's clock steps back: events created "before" the last one (but after the
 /// collector's begin time) are new inside a live collector and are delivered, and reading goes
 /// on after a lost session.

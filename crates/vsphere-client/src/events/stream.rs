@@ -342,6 +342,12 @@ impl EventStream {
                         None => continue,
                     },
                 },
+                Err(Error::ResponseTooLarge {
+                    head, limit: cap, ..
+                }) if limit == 1 => match self.too_large(head.as_bytes(), cap).await {
+                    Some(events) => events,
+                    None => continue,
+                },
                 Err(error) => {
                     self.read_failed(error).await;
                     continue;
@@ -497,6 +503,45 @@ impl EventStream {
             "reading events failed; reading again from the last event with a new collector",
         )
         .await;
+    }
+
+    /// One event's answer exceeds the response limit. Read again a few times (the transport
+    /// may be at fault), then take the poison path: vCenter has moved the collector past the
+    /// event, so the collector stays, and the event is handed out as far as its answer's first
+    /// bytes can be read (key, time, type, the start of its XML). `None`: read again.
+    async fn too_large(&mut self, head: &[u8], cap: usize) -> Option<Vec<Event>> {
+        self.single_failures += 1;
+        let error = format!("its answer exceeds the {cap}-byte response limit");
+        if self.single_failures < POISON_ATTEMPTS {
+            warn!(
+                attempt = self.single_failures,
+                "an event's answer exceeds the {cap}-byte response limit; reading it again"
+            );
+            self.drop_collector().await;
+            self.wait_briefly().await;
+            return None;
+        }
+        let Some(event) = salvage(head) else {
+            // Without its key the event has no place in the order: keep trying (with backoff),
+            // as for any read that fails.
+            self.single_failures = 0;
+            self.read_failed(Error::Config {
+                reason: format!("an event's answer exceeds the {cap}-byte response limit and its start holds no event key; raise the limit"),
+            })
+            .await;
+            return None;
+        };
+        self.decode_failures = 0;
+        self.single_failures = 0;
+        self.page_limit = self.page_size;
+        self.isolated_successes = 0;
+        warn!(key = event.key(), event_type = event.type_name(), error = %error,
+            "an event is too large to read; delivering what is readable of it");
+        self.signal(&Signal::Undecodable {
+            key: event.key(),
+            error: &error,
+        });
+        Some(vec![event])
     }
 
     /// The answer arrived whole but does not decode. Read again in smaller pages until one

@@ -661,6 +661,17 @@ async fn a_response_over_the_cap_is_refused(kind: Kind) {
         "{err:?}"
     );
     assert!(err.to_string().contains("16384-byte limit"), "{err}");
+    // Its start is kept, bounded (an event stream salvages the event at fault from it).
+    let Error::ResponseTooLarge { head, .. } = &err else {
+        unreachable!()
+    };
+    let head = String::from_utf8_lossy(head.as_bytes());
+    assert!(
+        head.contains("<returnval") && head.len() <= vsphere_client::ResponseHead::LIMIT,
+        "{} bytes: {}",
+        head.len(),
+        &head[..head.len().min(300)]
+    );
 }
 
 async fn the_keepalive_replaces_a_lost_session_without_other_traffic(kind: Kind) {

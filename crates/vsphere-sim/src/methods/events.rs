@@ -160,6 +160,20 @@ pub(super) fn write_event(
                     .retain(|f| f.name.xml_name() != "fullFormattedMessage");
             }
             crate::api::adapt(&mut ev, release);
+            if let Some(bytes) = shared.faults.inflated(*key) {
+                let big = vsphere_client::Value::String("x".repeat(bytes));
+                match ev
+                    .fields
+                    .iter_mut()
+                    .find(|f| f.name.xml_name() == "fullFormattedMessage")
+                {
+                    Some(f) => f.value = big,
+                    None => ev.fields.push(vsphere_client::Field {
+                        name: vsphere_client::FieldName::Unknown("fullFormattedMessage".into()),
+                        value: big,
+                    }),
+                }
+            }
             if shared.faults.is_poisoned(*key) {
                 for f in &mut ev.fields {
                     if f.name.xml_name() == "chainId" {
