@@ -79,6 +79,7 @@ impl Adapter for Vsphere {
             VsphereSourceConfig {
                 page_size: s.args.page_size,
                 event_types: s.event_types,
+                clock_step: Duration::from_secs(s.args.clock_step_seconds),
                 ..VsphereSourceConfig::default()
             },
             cx.metrics.clone(),

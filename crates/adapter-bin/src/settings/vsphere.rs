@@ -120,6 +120,16 @@ pub struct VsphereArgs {
     /// Events per ReadNextEvents call (1 to 1000).
     #[arg(long = "page-size", env = "VSPHERE_PAGE_SIZE", default_value_t = 100)]
     pub page_size: i32,
+
+    /// Seconds vCenter's clock may step back and lose nothing (0 to 86400): a collector created
+    /// again (after a lost session or answer) begins this long before the last event read and
+    /// skips by key what was read. It costs re-reading that much history then.
+    #[arg(
+        long = "clock-step-seconds",
+        env = "VSPHERE_CLOCK_STEP_SECONDS",
+        default_value_t = 60
+    )]
+    pub clock_step_seconds: u64,
 }
 
 /// `VC_MAX_RESPONSE_BYTES` by default: 24 MiB (also the Horizon adapter's limit). A page of 100
@@ -229,6 +239,15 @@ impl VsphereSettings {
                 format!("{} is not between 1 and 1000", args.page_size),
             ));
         }
+        if args.clock_step_seconds > 86_400 {
+            return Err(ConfigError::new(
+                "VSPHERE_CLOCK_STEP_SECONDS",
+                format!(
+                    "{} is more than a day (86400); a collector created again would re-read that much history",
+                    args.clock_step_seconds
+                ),
+            ));
+        }
         if !(MIN_MAX_RESPONSE_BYTES..=MAX_MAX_RESPONSE_BYTES).contains(&args.vc_max_response_bytes)
         {
             return Err(ConfigError::new(
@@ -292,6 +311,7 @@ impl VsphereSettings {
             "eventTypes": self.event_types,
             "pageSize": a.page_size,
             "maxResponseBytes": a.vc_max_response_bytes,
+            "clockStepSeconds": a.clock_step_seconds,
             "metricsAddress": self.common.metrics_address.to_string(),
             "delivery": a.delivery.summary()?,
         }))

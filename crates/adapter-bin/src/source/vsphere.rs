@@ -22,6 +22,9 @@ pub struct VsphereSourceConfig {
     pub idle_wait: Duration,
     /// Only events with these type names or `eventTypeId`s (empty: all).
     pub event_types: Vec<String>,
+    /// How far back vCenter's clock may step and lose nothing (see
+    /// `EventStreamBuilder::clock_step_allowance`).
+    pub clock_step: Duration,
 }
 
 impl Default for VsphereSourceConfig {
@@ -30,6 +33,7 @@ impl Default for VsphereSourceConfig {
             page_size: 100,
             idle_wait: Duration::from_secs(60),
             event_types: Vec::new(),
+            clock_step: Duration::from_secs(60),
         }
     }
 }
@@ -63,6 +67,7 @@ impl VsphereSource {
             .page_size(config.page_size)
             .idle_wait(config.idle_wait)
             .event_types(config.event_types)
+            .clock_step_allowance(config.clock_step)
             .observe(move |signal| match signal {
                 Signal::Up => metrics.set_source_up(true),
                 Signal::Down { .. } => metrics.set_source_up(false),

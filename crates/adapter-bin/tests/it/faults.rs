@@ -273,6 +273,53 @@ async fn a_clock_step_backwards_loses_nothing() {
     assert!(counts(&sink).values().all(|n| *n == 1), "each event once");
 }
 
+/// The dangerous order: a new collector (a lost session), then vCenter's clock steps back, and
+/// events are stamped before the position the collector began at. The collector begins
+/// `VSPHERE_CLOCK_STEP_SECONDS` (60 by default) before the last event read, and skips by key
+/// what it had read, so a step within that is delivered, each event once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_step_back_after_a_new_collector_loses_nothing() {
+    let (sim, dir) = backlog(10).await;
+    let sink = RecordingSink::start().await;
+    let adapter = Adapter::start(&common::backlog_env(
+        &sim,
+        &sink.url(),
+        &dir.path().join("cp.json"),
+    ));
+    let (_, a) = sim.generate(5).expect("events");
+    assert!(wait_for_keys(&sink, &(1..=a).collect(), Duration::from_secs(30)).await);
+    // A lost session: the next read logs in again and creates a collector from the position.
+    sim.expire_sessions();
+    let (_, b) = sim.generate(5).expect("events");
+    assert!(wait_for_keys(&sink, &(1..=b).collect(), Duration::from_secs(30)).await);
+    assert!(
+        metric(&adapter, "source_restarts_total{source=\"vsphere\"}")
+            .await
+            .unwrap_or_default()
+            >= 2.0,
+        "a second collector"
+    );
+    // The clock steps back 30 s: new events are stamped before every event read so far in
+    // this collector's time.
+    let (_, c) = sim
+        .generate_at(
+            10,
+            jiff::Timestamp::now() - jiff::SignedDuration::from_secs(30),
+        )
+        .expect("events");
+    let (_, d) = sim.generate(5).expect("events");
+    let want: BTreeSet<i64> = (1..=d).collect();
+    let complete = wait_for_keys(&sink, &want, Duration::from_secs(30)).await;
+    let got: BTreeSet<i64> = counts(&sink).keys().copied().collect();
+    assert!(
+        complete,
+        "missing {:?} (stamped back: up to {c})\nlog:\n{}",
+        want.difference(&got).collect::<Vec<_>>(),
+        adapter.log().join("\n")
+    );
+    assert!(counts(&sink).values().all(|n| *n == 1), "each event once");
+}
+
 /// Concurrent delivery into a sink that answers out of order, fails 30 % of requests and dies
 /// mid-stream, with the adapter killed (`kill -9`) twice: every event arrives, the checkpoint
 /// never names an event the sink has not taken, and a run repeats only events after the

@@ -105,6 +105,7 @@ pub struct EventStreamBuilder {
     backoff_max: Duration,
     selection: EventSelection,
     observer: Option<Observer>,
+    clock_step: Duration,
 }
 
 impl EventStreamBuilder {
@@ -117,6 +118,18 @@ impl EventStreamBuilder {
     /// The longest single `WaitForUpdatesEx` wait when idle (default 60 s).
     pub fn idle_wait(mut self, wait: Duration) -> Self {
         self.idle_wait = wait;
+        self
+    }
+
+    /// How far back vCenter's clock may step and lose nothing (default 60 s). A collector
+    /// created after events were read (a lost session or answer) begins this long before the
+    /// last event read and skips, by key, what was read: an event created after the clock
+    /// stepped back is stamped before that event, and a collector beginning at it would never
+    /// see it. (A collector that lives on sees such events anyway.) The cost: re-reading up to
+    /// this much history whenever a collector is created again. Steps beyond it lose the events
+    /// stamped before the collector's beginning.
+    pub fn clock_step_allowance(mut self, allowance: Duration) -> Self {
+        self.clock_step = allowance;
         self
     }
 
@@ -168,6 +181,7 @@ impl EventStreamBuilder {
             position: self.start,
             page_size: self.page_size,
             idle_wait: self.idle_wait,
+            clock_step: self.clock_step,
             backoff_initial: self.backoff_initial,
             backoff_max: self.backoff_max,
             selection: self.selection,
@@ -240,6 +254,8 @@ pub struct EventStream {
     position: Position,
     page_size: i32,
     idle_wait: Duration,
+    /// See [`EventStreamBuilder::clock_step_allowance`].
+    clock_step: Duration,
     backoff_initial: Duration,
     backoff_max: Duration,
     selection: EventSelection,
@@ -296,6 +312,7 @@ impl EventStream {
             backoff_max: Duration::from_secs(30),
             selection: EventSelection::default(),
             observer: None,
+            clock_step: Duration::from_secs(60),
         }
     }
 
@@ -456,10 +473,17 @@ impl EventStream {
                 }
             }
         }
-        let filter = self
-            .selection
-            .filter_spec(root)
-            .begin_time(self.position.time);
+        // Once events were read, their keys tell what was read: the collector may begin earlier
+        // (see `clock_step_allowance`) and skip them. Before (a start from a checkpoint), it
+        // begins at the position.
+        let begin = match self.position.key {
+            Some(_) if self.read_any => jiff::SignedDuration::try_from(self.clock_step)
+                .ok()
+                .and_then(|step| self.position.time.checked_sub(step).ok())
+                .unwrap_or(self.position.time),
+            _ => self.position.time,
+        };
+        let filter = self.selection.filter_spec(root).begin_time(begin);
         match self.client.create_event_collector(&filter).await {
             Ok(c) => {
                 debug!(begin = %self.position.time, collector = %c.moref().value, "created event collector");
