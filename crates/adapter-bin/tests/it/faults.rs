@@ -127,6 +127,35 @@ async fn lost_read_answers_lose_nothing() {
     }
 }
 
+/// Waits until the sink holds events 1..=`events`, and returns the one keyed `odd` after
+/// checking it kept its own CloudEvent type (salvaged, not a generic `Event`).
+async fn every_event_and_the_odd_one(
+    sink: &RecordingSink,
+    adapter: &Adapter,
+    events: i64,
+    odd: i64,
+) -> test_support::Received {
+    let want: BTreeSet<i64> = (1..=events).collect();
+    assert!(
+        wait_for_keys(sink, &want, Duration::from_secs(60)).await,
+        "log:\n{}",
+        adapter.log().join("\n")
+    );
+    let event = sink
+        .accepted()
+        .into_iter()
+        .find(|r| r.header("ce-id") == Some(odd.to_string().as_str()))
+        .expect("the odd event");
+    let kind = event.header("ce-type").unwrap_or_default();
+    assert!(
+        kind.starts_with("com.vmware.vsphere.")
+            && kind.ends_with(".v0")
+            && !kind.contains(".Event."),
+        "its own type: {kind}"
+    );
+    event
+}
+
 /// An event that never decodes is isolated (smaller pages), delivered as far as it reads, and
 /// counted; the events after it flow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,24 +168,7 @@ async fn a_poison_event_is_isolated_delivered_and_counted() {
         &sink.url(),
         &dir.path().join("cp.json"),
     ));
-    let want: BTreeSet<i64> = (1..=500).collect();
-    assert!(
-        wait_for_keys(&sink, &want, Duration::from_secs(60)).await,
-        "log:\n{}",
-        adapter.log().join("\n")
-    );
-    let poison = sink
-        .accepted()
-        .into_iter()
-        .find(|r| r.header("ce-id") == Some("250"))
-        .expect("the poison event");
-    let kind = poison.header("ce-type").unwrap_or_default();
-    assert!(
-        kind.starts_with("com.vmware.vsphere.")
-            && kind.ends_with(".v0")
-            && !kind.contains(".Event."),
-        "its own type: {kind}"
-    );
+    let poison = every_event_and_the_odd_one(&sink, &adapter, 500, 250).await;
     let body = poison.text();
     assert!(
         body.contains("poison"),
@@ -190,22 +202,7 @@ async fn an_event_larger_than_the_response_limit_is_delivered_as_far_as_it_reads
     let mut env = common::backlog_env(&sim, &sink.url(), &dir.path().join("cp.json"));
     env.push(("VC_MAX_RESPONSE_BYTES", (1 << 20).to_string()));
     let adapter = Adapter::start(&env);
-    let want: BTreeSet<i64> = (1..=300).collect();
-    assert!(
-        wait_for_keys(&sink, &want, Duration::from_secs(60)).await,
-        "log:\n{}",
-        adapter.log().join("\n")
-    );
-    let big = sink
-        .accepted()
-        .into_iter()
-        .find(|r| r.header("ce-id") == Some("150"))
-        .expect("the large event");
-    let kind = big.header("ce-type").unwrap_or_default();
-    assert!(
-        kind.starts_with("com.vmware.vsphere.") && !kind.contains(".Event."),
-        "its own type: {kind}"
-    );
+    let big = every_event_and_the_odd_one(&sink, &adapter, 300, 150).await;
     assert!(big.header("ce-time").is_some(), "its time");
     let body = big.text();
     assert!(
