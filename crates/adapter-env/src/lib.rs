@@ -50,6 +50,8 @@ pub mod name {
     pub const METRICS_DOMAIN: &str = "METRICS_DOMAIN";
     /// Where events the sink refuses go (`spec.delivery.deadLetterSink`, resolved).
     pub const K_DEAD_LETTER_SINK: &str = "K_DEAD_LETTER_SINK";
+    /// PEM CA certificates trusted for an https dead-letter sink (its resolved `CACerts`).
+    pub const K_DEAD_LETTER_SINK_CA_CERTS: &str = "K_DEAD_LETTER_SINK_CA_CERTS";
     /// `spec.delivery.retry`: attempts after the first before an event goes to the dead-letter
     /// sink (without one, retries never stop).
     pub const K_DELIVERY_RETRY: &str = "K_DELIVERY_RETRY";
@@ -221,6 +223,8 @@ impl EnvVar {
 pub struct Delivery {
     /// The dead-letter sink's URI.
     pub dead_letter_sink: Option<String>,
+    /// The dead-letter sink's `CACerts`.
+    pub dead_letter_sink_ca_certs: Option<String>,
     /// `retry`.
     pub retry: Option<i32>,
     /// `backoffPolicy` (`exponential` or `linear`).
@@ -239,6 +243,10 @@ impl Delivery {
             }
         };
         put(name::K_DEAD_LETTER_SINK, &self.dead_letter_sink);
+        put(
+            name::K_DEAD_LETTER_SINK_CA_CERTS,
+            &self.dead_letter_sink_ca_certs,
+        );
         put(name::K_DELIVERY_RETRY, &self.retry.map(|r| r.to_string()));
         put(name::K_DELIVERY_BACKOFF_POLICY, &self.backoff_policy);
         put(name::K_DELIVERY_BACKOFF_DELAY, &self.backoff_delay);
@@ -386,6 +394,7 @@ mod tests {
         env.event_types = vec!["VmPoweredOnEvent".into(), "com.example.x".into()];
         env.common.delivery = Delivery {
             dead_letter_sink: Some("http://dls".into()),
+            dead_letter_sink_ca_certs: Some("PEM".into()),
             retry: Some(3),
             backoff_policy: Some("linear".into()),
             backoff_delay: Some("PT0.5S".into()),
@@ -403,6 +412,10 @@ mod tests {
             EnvValue::Value("VmPoweredOnEvent,com.example.x".into())
         );
         assert_eq!(get("K_DELIVERY_RETRY"), EnvValue::Value("3".into()));
+        assert_eq!(
+            get("K_DEAD_LETTER_SINK_CA_CERTS"),
+            EnvValue::Value("PEM".into())
+        );
         assert_eq!(get("K_DELIVERY_TIMEOUT"), EnvValue::Value("PT2S".into()));
         assert_eq!(get("NAMESPACE"), EnvValue::FieldRef("metadata.namespace"));
         assert_eq!(names(&vars).last(), Some(&"METRICS_PROMETHEUS_PORT"));

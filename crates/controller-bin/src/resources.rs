@@ -157,13 +157,17 @@ fn env_vars(vars: &[adapter_env::EnvVar]) -> Vec<EnvVar> {
         .collect()
 }
 
-/// `spec.delivery` for the adapter: the resolved dead-letter sink and the retry settings.
+/// `spec.delivery` for the adapter: the resolved dead-letter sink (its URI and CA certificates)
+/// and the retry settings.
 pub fn delivery_env(
     spec: Option<&sources_api::duck::DeliverySpec>,
-    dead_letter_sink: Option<&str>,
+    dead_letter_sink: Option<&ResolvedSink>,
 ) -> adapter_env::Delivery {
     adapter_env::Delivery {
-        dead_letter_sink: dead_letter_sink.map(str::to_owned),
+        dead_letter_sink: dead_letter_sink.map(|d| d.uri.clone()),
+        dead_letter_sink_ca_certs: dead_letter_sink
+            .and_then(|d| d.ca_certs.clone())
+            .filter(|c| !c.trim().is_empty()),
         retry: spec.and_then(|d| d.retry),
         backoff_policy: spec.and_then(|d| d.backoff_policy).map(|p| {
             match p {

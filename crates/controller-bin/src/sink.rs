@@ -179,17 +179,7 @@ pub async fn resolve(
         .await
         .map_err(SinkError::Kube)?
         .ok_or_else(not_found)?;
-    let status = obj.data.get("status");
-    let address = match reference.address.as_deref() {
-        Some(name) => status
-            .and_then(|s| s.get("addresses"))
-            .and_then(|a| a.as_array())
-            .and_then(|a| {
-                a.iter()
-                    .find(|x| x.get("name").and_then(|n| n.as_str()) == Some(name))
-            }),
-        None => status.and_then(|s| s.get("address")),
-    };
+    let address = pick_address(obj.data.get("status"), reference.address.as_deref());
     let url = address
         .and_then(|a| a.get("url"))
         .and_then(|u| u.as_str())
@@ -220,6 +210,31 @@ pub async fn resolve(
     })
 }
 
+/// The address of an Addressable's `status` to send to: the one named `name` in `addresses`;
+/// without a name, as Knative's resolver does, the first `https` one of `addresses` when there is
+/// one (an Addressable serving both, with Knative's transport encryption on), else `address`.
+fn pick_address<'a>(
+    status: Option<&'a serde_json::Value>,
+    name: Option<&str>,
+) -> Option<&'a serde_json::Value> {
+    let addresses = status
+        .and_then(|s| s.get("addresses"))
+        .and_then(|a| a.as_array());
+    let url_of = |x: &serde_json::Value| x.get("url").and_then(|u| u.as_str()).map(str::to_owned);
+    match name {
+        Some(name) => addresses?
+            .iter()
+            .find(|x| x.get("name").and_then(|n| n.as_str()) == Some(name)),
+        None => addresses
+            .and_then(|a| {
+                a.iter().find(|x| {
+                    url_of(x).is_some_and(|u| u.to_ascii_lowercase().starts_with("https://"))
+                })
+            })
+            .or_else(|| status.and_then(|s| s.get("address"))),
+    }
+}
+
 /// Without a relative URI, a Service URL has no trailing slash (as
 /// upstream's `http://name.ns.svc.cluster.local`).
 fn trim_root_slash(joined: &str, relative: Option<&str>) -> String {
@@ -233,6 +248,42 @@ fn trim_root_slash(joined: &str, relative: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_https_address_is_picked_when_there_is_one() {
+        let status = serde_json::json!({
+            "address": {"url": "http://broker.ns.svc"},
+            "addresses": [
+                {"name": "http", "url": "http://broker.ns.svc"},
+                {"name": "https", "url": "https://broker.ns.svc", "CACerts": "PEM"},
+            ],
+        });
+        let url = |a: Option<&serde_json::Value>| {
+            a.and_then(|a| a.get("url"))
+                .and_then(|u| u.as_str())
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            url(pick_address(Some(&status), None)).as_deref(),
+            Some("https://broker.ns.svc")
+        );
+        // A name picks that one, https or not.
+        assert_eq!(
+            url(pick_address(Some(&status), Some("http"))).as_deref(),
+            Some("http://broker.ns.svc")
+        );
+        assert_eq!(pick_address(Some(&status), Some("other")), None);
+        // Only http addresses: `address`, as before.
+        let plain = serde_json::json!({
+            "address": {"url": "http://a.ns.svc"},
+            "addresses": [{"name": "http", "url": "http://b.ns.svc"}],
+        });
+        assert_eq!(
+            url(pick_address(Some(&plain), None)).as_deref(),
+            Some("http://a.ns.svc")
+        );
+        assert_eq!(pick_address(None, None), None);
+    }
 
     #[test]
     fn relative_join() {

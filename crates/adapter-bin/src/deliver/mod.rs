@@ -74,6 +74,10 @@ pub struct SinkConfig {
     pub timeout: Duration,
     /// Extra trusted CAs for https sinks (`K_CA_CERTS`, PEM).
     pub ca_certs: Option<String>,
+    /// Extra trusted CAs for an https dead-letter sink (`K_DEAD_LETTER_SINK_CA_CERTS`, PEM).
+    /// One client sends to both sinks, so both sets are trusted for both (as each set only
+    /// adds to the system's roots, this widens nothing beyond what Knative resolved).
+    pub dead_letter_ca_certs: Option<String>,
     /// Waits between attempts (`K_DELIVERY_BACKOFF_POLICY`, `K_DELIVERY_BACKOFF_DELAY`).
     pub backoff: Backoff,
     /// Grow each event's waits with its own attempts, as Knative describes `backoffPolicy`
@@ -90,9 +94,14 @@ pub struct SinkConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SinkError {
-    /// `K_CA_CERTS` is not PEM.
-    #[error("invalid K_CA_CERTS: {0}")]
-    CaCerts(String),
+    /// `K_CA_CERTS` or `K_DEAD_LETTER_SINK_CA_CERTS` is not PEM.
+    #[error("invalid {setting}: {reason}")]
+    CaCerts {
+        /// The setting.
+        setting: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// The HTTP client could not be built.
     #[error("cannot build the sink HTTP client: {0}")]
     Client(String),
@@ -252,11 +261,26 @@ impl Sink {
                 "vmware-sources-adapter/",
                 env!("CARGO_PKG_VERSION")
             ));
-        if let Some(pem) = &config.ca_certs {
-            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-                .map_err(|e| SinkError::CaCerts(e.to_string()))?;
+        let trusted = [
+            (adapter_env::name::K_CA_CERTS, &config.ca_certs),
+            (
+                adapter_env::name::K_DEAD_LETTER_SINK_CA_CERTS,
+                &config.dead_letter_ca_certs,
+            ),
+        ];
+        for (setting, pem) in trusted {
+            let Some(pem) = pem else { continue };
+            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
+                SinkError::CaCerts {
+                    setting,
+                    reason: e.to_string(),
+                }
+            })?;
             if certs.is_empty() {
-                return Err(SinkError::CaCerts("no certificate in the PEM".into()));
+                return Err(SinkError::CaCerts {
+                    setting,
+                    reason: "no certificate in the PEM".into(),
+                });
             }
             for c in certs {
                 builder = builder.add_root_certificate(c);
@@ -610,6 +634,7 @@ mod tests {
                 dead_letter: None,
                 timeout: Duration::from_secs(1),
                 ca_certs: None,
+                dead_letter_ca_certs: None,
                 backoff: Backoff::default(),
                 backoff_per_event: per_event,
                 retry: None,

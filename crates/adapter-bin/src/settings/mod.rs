@@ -192,6 +192,14 @@ pub struct SinkArgs {
     #[arg(long = "ca-certs", env = adapter_env::name::K_CA_CERTS, hide_env_values = true)]
     pub ca_certs: Option<String>,
 
+    /// PEM CA certificates trusted for an https dead-letter sink.
+    #[arg(
+        long = "dead-letter-sink-ca-certs",
+        env = adapter_env::name::K_DEAD_LETTER_SINK_CA_CERTS,
+        hide_env_values = true
+    )]
+    pub dead_letter_ca_certs: Option<String>,
+
     /// CloudEvent overrides, `{"extensions":{"name":"value"}}`.
     #[arg(long = "ce-overrides", env = adapter_env::name::K_CE_OVERRIDES)]
     pub ce_overrides: Option<String>,
@@ -303,6 +311,7 @@ impl SinkArgs {
             },
             timeout,
             ca_certs: nonempty(&self.ca_certs),
+            dead_letter_ca_certs: nonempty(&self.dead_letter_ca_certs),
             backoff,
             backoff_per_event,
             retry,
@@ -325,6 +334,7 @@ impl SinkArgs {
             }),
             "backoffDelayMs": sink.as_ref().map(|s| s.backoff.initial.as_millis() as u64),
             "sinkCaCerts": sink.as_ref().is_some_and(|s| s.ca_certs.is_some()),
+            "deadLetterSinkCaCerts": sink.as_ref().is_some_and(|s| s.dead_letter_ca_certs.is_some()),
             "concurrency": self.concurrency,
             "shutdownGraceSeconds": self.shutdown_grace,
             "ceOverrides": overrides.iter().map(|(k, v)| (k.to_owned(), serde_json::Value::from(v))).collect::<serde_json::Map<_, _>>(),

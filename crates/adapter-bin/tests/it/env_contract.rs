@@ -105,7 +105,14 @@ fn the_vsphere_adapter_reads_what_the_controller_renders() {
     }))
     .expect("source");
     let owner = resources::owner_ref("VSphereSource", "src", "u1");
-    let delivery = resources::delivery_env(src.spec.delivery.as_ref(), Some("http://dls.example/"));
+    let dls_ca = test_support::TestPki::localhost().ca_pem().to_owned();
+    let delivery = resources::delivery_env(
+        src.spec.delivery.as_ref(),
+        Some(&ResolvedSink {
+            uri: "http://dls.example/".into(),
+            ca_certs: Some(dls_ca),
+        }),
+    );
     let mut deployment = serde_json::to_value(resources::vsphere_deployment(
         &src,
         "team-a",
@@ -158,6 +165,10 @@ fn the_vsphere_adapter_reads_what_the_controller_renders() {
     let d = &got["delivery"];
     assert_eq!(d["sink"], "http://broker.example/team-a/default");
     assert_eq!(d["deadLetterSink"], "http://dls.example/");
+    assert_eq!(
+        d["deadLetterSinkCaCerts"], true,
+        "the dead-letter sink's CA reaches the adapter"
+    );
     assert_eq!(d["retry"], 3);
     assert_eq!(d["backoffPolicy"], "linear");
     assert_eq!(d["backoffDelayMs"], 200);
@@ -180,7 +191,13 @@ fn the_horizon_adapter_reads_what_the_controller_renders() {
     }))
     .expect("source");
     let owner = resources::owner_ref("HorizonSource", "hz", "u2");
-    let delivery = resources::delivery_env(src.spec.delivery.as_ref(), Some("http://dls.example/"));
+    let delivery = resources::delivery_env(
+        src.spec.delivery.as_ref(),
+        Some(&ResolvedSink {
+            uri: "http://dls.example/".into(),
+            ca_certs: None,
+        }),
+    );
     let deployment = serde_json::to_value(resources::horizon_deployment(
         &src,
         "vdi",

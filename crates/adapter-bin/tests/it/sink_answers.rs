@@ -291,3 +291,25 @@ async fn http_to_https_is_followed_and_https_to_http_never() {
     );
     assert!(log_lines(&adapter, "sent to the dead-letter sink") >= 1);
 }
+
+/// An https dead-letter sink whose CA is only in `K_DEAD_LETTER_SINK_CA_CERTS` (the resolved
+/// dead-letter sink's `CACerts`, which the controller renders): the events the sink refuses for
+/// good reach it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dead_letter_sinks_own_ca_is_trusted() {
+    let pki = test_support::TestPki::localhost();
+    let dls =
+        ScriptedSink::start_tls(pki.cert_pem(), pki.key_pem(), |_: &Seen| Reply::Status(202)).await;
+    let refusing = ScriptedSink::start(|_: &Seen| Reply::Status(400)).await;
+    let adapter = vsphere_backlog_arrives_at(
+        refusing.url(),
+        &dls,
+        vec![
+            ("K_DEAD_LETTER_SINK", dls.url_for_host("localhost")),
+            ("K_DEAD_LETTER_SINK_CA_CERTS", pki.ca_pem().to_owned()),
+        ],
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(log_lines(&adapter, "sent to the dead-letter sink") >= 1);
+}

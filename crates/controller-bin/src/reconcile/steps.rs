@@ -87,7 +87,7 @@ where
             Ok(d) => {
                 p.mark(DEAD_LETTER_SINK_RESOLVED, ConditionStatus::True, "", "");
                 p.status.dead_letter_sink_uri = Some(d.uri.clone());
-                Some(Some(d.uri))
+                Some(Some(d))
             }
             Err(e) => {
                 let reason = e.reason().replacen("Sink", "DeadLetterSink", 1);
@@ -108,7 +108,7 @@ where
         },
     };
     Some(Destinations {
-        delivery: resources::delivery_env(delivery, dead_letter?.as_deref()),
+        delivery: resources::delivery_env(delivery, dead_letter?.as_ref()),
         sink: sink?,
     })
 }
