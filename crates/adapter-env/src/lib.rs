@@ -88,6 +88,8 @@ pub mod name {
     pub const HORIZON_URL: &str = "HORIZON_URL";
     /// Skip Horizon certificate verification.
     pub const HORIZON_INSECURE: &str = "HORIZON_INSECURE";
+    /// PEM CA certificates trusted for the Horizon server (`spec.caCerts`; new).
+    pub const HORIZON_CA_CERTS: &str = "HORIZON_CA_CERTS";
     /// Directory of the Horizon Secret.
     pub const HORIZON_SECRET_PATH: &str = "HORIZON_SECRET_PATH";
     /// The checkpoint ConfigMap of a HorizonSource (default `<NAME>-configmap`).
@@ -340,6 +342,8 @@ pub struct HorizonAdapterEnv {
     pub url: String,
     /// `spec.skipTLSVerify`.
     pub insecure: bool,
+    /// `spec.caCerts`.
+    pub ca_certs: Option<String>,
     /// `METRICS_DOMAIN` (upstream: `knative.dev/eventing`).
     pub metrics_domain: String,
 }
@@ -361,6 +365,9 @@ impl HorizonAdapterEnv {
             EnvVar::value(name::K_METRICS_CONFIG, &c.metrics_config),
         ];
         c.push_additions(&mut vars);
+        if let Some(ca) = self.ca_certs.as_deref().filter(|c| !c.trim().is_empty()) {
+            vars.push(EnvVar::value(name::HORIZON_CA_CERTS, ca));
+        }
         vars
     }
 }

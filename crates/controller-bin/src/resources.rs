@@ -564,6 +564,7 @@ pub fn horizon_deployment(
         namespace: ns.to_owned(),
         url: src.spec.address.clone(),
         insecure: src.spec.skip_tls_verify,
+        ca_certs: src.spec.ca_certs.clone(),
         metrics_domain: "knative.dev/eventing".to_owned(),
     };
     let mut container = adapter_container(&settings.horizon_adapter_image, env_vars(&env.vars()));

@@ -45,8 +45,9 @@ pub enum Error {
     /// The HTTP client could not be built.
     #[error("cannot build the Horizon HTTP client: {0}")]
     Build(String),
-    /// No answer (connection, TLS, timeout).
-    #[error("Horizon {what} failed: {source}")]
+    /// No answer (connection, TLS, timeout). Its message names the causes too (a certificate
+    /// no trusted CA signed, a refused connection).
+    #[error("Horizon {what} failed: {}", causes(.source))]
     Transport {
         /// The call.
         what: &'static str,
@@ -154,9 +155,18 @@ pub struct ClientBuilder {
     timeout: Duration,
     access_ttl: Duration,
     max_response_bytes: usize,
+    ca_bundle_pem: Option<Vec<u8>>,
 }
 
 impl ClientBuilder {
+    /// Trust the CA certificates of this PEM bundle for the Horizon server, besides the
+    /// system's (the HorizonSource's `caCerts`). [`ClientBuilder::build`] fails when it is not
+    /// PEM or holds no certificate.
+    pub fn ca_bundle_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_bundle_pem = Some(pem.into());
+        self
+    }
+
     /// Credentials to log in with.
     pub fn credentials(mut self, c: Credentials) -> Self {
         self.credentials = Some(c);
@@ -195,7 +205,11 @@ impl ClientBuilder {
         if self.insecure {
             warn!("using potentially insecure connection to Horizon API server");
         }
-        let tls = crate::tls::client_config(self.insecure)
+        let extra_roots = match &self.ca_bundle_pem {
+            Some(pem) => crate::tls::ca_certificates(pem).map_err(Error::Build)?,
+            None => Vec::new(),
+        };
+        let tls = crate::tls::client_config(self.insecure, extra_roots)
             .map_err(|e| Error::Build(format!("cannot set up TLS: {e}")))?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
@@ -287,6 +301,7 @@ impl Client {
             timeout: Duration::from_secs(30),
             access_ttl: Duration::from_secs(30 * 60),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            ca_bundle_pem: None,
         })
     }
 
@@ -574,6 +589,21 @@ impl Client {
         out.sort_by_key(|e| (e.time, e.id));
         Ok(out)
     }
+}
+
+/// An error and its causes, each once: reqwest's own message names only the request.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 /// A page's records: all of them at once (the usual case), else one by one, so that one record

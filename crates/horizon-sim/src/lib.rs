@@ -36,6 +36,8 @@
 //!   dropped mid-body, or held past the client's timeout).
 //! - Events: generated at a rate (several may share a millisecond), ids not ordered by time.
 
+mod tls;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -134,9 +136,17 @@ pub struct Builder {
     access_ttl: Duration,
     refresh_ttl: Duration,
     time_filter_only: bool,
+    tls: bool,
 }
 
 impl Builder {
+    /// Serve HTTPS with a self-signed certificate for `localhost` and `127.0.0.1`, made at
+    /// start ([`Simulator::cert_pem`]); [`Simulator::url`] is then `https://localhost:<port>`.
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
     /// Listen here (default `127.0.0.1:0`).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = addr;
@@ -205,13 +215,26 @@ impl Builder {
             .route("/rest/external/v1/audit-events", get(events))
             .with_state(state.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let stopped = async move {
+            let _ = rx.await;
+        };
+        let cert_pem = if self.tls {
+            let (acceptor, pem) = tls::self_signed()?;
+            let listener = tls::TlsListener::new(listener, acceptor);
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await;
+            });
+            Some(pem)
+        } else {
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await;
+            });
+            None
+        };
         let generator = (self.rate > 0.0).then(|| {
             let state = state.clone();
             let per_tick = self.per_tick;
@@ -231,6 +254,7 @@ impl Builder {
         });
         Ok(Simulator {
             addr,
+            cert_pem,
             state,
             stop: Some(tx),
             generator,
@@ -241,6 +265,7 @@ impl Builder {
 /// A running simulator; stops when dropped.
 pub struct Simulator {
     addr: SocketAddr,
+    cert_pem: Option<String>,
     state: Shared,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     generator: Option<tokio::task::JoinHandle<()>>,
@@ -296,12 +321,21 @@ impl Simulator {
             access_ttl: Duration::from_secs(30 * 60),
             refresh_ttl: Duration::from_secs(8 * 3600),
             time_filter_only: false,
+            tls: false,
         }
     }
 
-    /// The base URL, `http://127.0.0.1:<port>`.
+    /// The base URL, `http://127.0.0.1:<port>`, or `https://localhost:<port>` with TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.cert_pem {
+            Some(_) => format!("https://localhost:{}", self.addr.port()),
+            None => format!("http://{}", self.addr),
+        }
+    }
+
+    /// The self-signed certificate served with [`Builder::tls`] (PEM), the CA to trust.
+    pub fn cert_pem(&self) -> Option<&str> {
+        self.cert_pem.as_deref()
     }
 
     /// The address.

@@ -573,6 +573,9 @@ pub struct HorizonSourceCreate {
     /// reference to the Kubernetes secret with the Horizon domain, username and password
     #[arg(short = 's', long, value_name = "SECRET")]
     pub secret_ref: Option<String>,
+    /// PEM file of CA certificates to trust for the Horizon server (besides the system's)
+    #[arg(long, value_name = "FILE")]
+    pub ca_certs_file: Option<PathBuf>,
     /// The sink.
     #[command(flatten)]
     pub sink: SinkArgs,

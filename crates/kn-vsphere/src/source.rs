@@ -117,6 +117,10 @@ pub fn horizon_source(
     )?;
     flags::check_sink(&args.sink)?;
     flags::check_dead_letter(&args.sink)?;
+    let ca_certs = match &args.ca_certs_file {
+        Some(path) => Some(flags::ca_certs("ca-certs-file", path)?),
+        None => None,
+    };
     let spec = HorizonSourceSpec {
         sink: flags::sink(&args.sink, namespace)?,
         ce_overrides: None,
@@ -126,6 +130,7 @@ pub fn horizon_source(
         secret_ref: sources_api::duck::LocalObjectReference {
             name: secret.to_owned(),
         },
+        ca_certs,
         delivery: flags::delivery(&args.sink, namespace)?,
     };
     let mut source = HorizonSource::new(name, spec);

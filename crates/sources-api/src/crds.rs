@@ -235,6 +235,7 @@ pub fn horizon_source_limits() -> Vec<(String, &'static str, i64)> {
     out.extend(delivery());
     out.extend(overrides());
     out.push(("spec.serviceAccountName".into(), "maxLength", NAME));
+    out.push(("spec.caCerts".into(), "maxLength", PEM));
     out
 }
 

@@ -221,6 +221,9 @@ pub struct HorizonSourceSpec {
     pub skip_tls_verify: bool,
     /// A Secret with keys `domain`, `username` and `password`.
     pub secret_ref: LocalObjectReference,
+    /// PEM CA certificates to trust for the Horizon server besides the system roots (new).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_certs: Option<String>,
     /// Retries and a dead-letter sink for events the sink rejects (new).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<DeliverySpec>,

@@ -59,17 +59,36 @@ impl Adapter for Horizon {
                     }
                 })?),
             };
+        let mut builder = Client::builder(&s.url)
+            .map_err(|e| ConfigError::new("HORIZON_URL", e.to_string()))?
+            .insecure(s.args.horizon_insecure);
+        let ca = s
+            .args
+            .horizon_ca_certs
+            .clone()
+            .filter(|c| !c.trim().is_empty());
+        let ca_given = ca.is_some();
+        if let Some(pem) = ca {
+            builder = builder.ca_bundle_pem(pem);
+        }
         let client = Arc::new(
-            Client::builder(&s.url)
-                .map_err(|e| ConfigError::new("HORIZON_URL", e.to_string()))?
-                .insecure(s.args.horizon_insecure)
+            builder
                 .timeout(Duration::from_secs(s.args.request_timeout.max(1)))
                 .access_token_lifetime(Duration::from_secs(s.args.token_lifetime.max(1)))
                 // What the adapter's memory limit holds with decoding (the vSphere default).
                 .max_response_bytes(crate::settings::vsphere::DEFAULT_MAX_RESPONSE_BYTES)
                 .credentials(s.credentials)
                 .build()
-                .map_err(|e| ConfigError::new("HORIZON_URL", e.to_string()))?,
+                .map_err(|e| {
+                    // A CA bundle that is not PEM is the only setting build() can refuse
+                    // besides the URL.
+                    let setting = if ca_given && e.to_string().contains("CA bundle") {
+                        adapter_env::name::HORIZON_CA_CERTS
+                    } else {
+                        "HORIZON_URL"
+                    };
+                    ConfigError::new(setting, e.to_string())
+                })?,
         );
         let resume = stored
             .as_ref()

@@ -42,6 +42,11 @@ pub struct HorizonArgs {
     #[arg(long = "horizon-insecure", env = adapter_env::name::HORIZON_INSECURE, default_value = "false", value_parser = parse_go_bool)]
     pub horizon_insecure: bool,
 
+    /// PEM CA certificates trusted for the Horizon server besides the system roots (the
+    /// HorizonSource's `caCerts`).
+    #[arg(long = "horizon-ca-certs", env = adapter_env::name::HORIZON_CA_CERTS, hide_env_values = true)]
+    pub horizon_ca_certs: Option<String>,
+
     /// Directory with the files `domain`, `username` and `password` (a mounted Secret); empty
     /// means /var/bindings/horizon.
     #[arg(long = "horizon-secret-path", env = adapter_env::name::HORIZON_SECRET_PATH)]
@@ -231,6 +236,7 @@ impl HorizonSettings {
         Ok(serde_json::json!({
             "horizon": self.url,
             "insecure": a.horizon_insecure,
+            "caCerts": a.horizon_ca_certs.as_deref().is_some_and(|c| !c.trim().is_empty()),
             "domain": self.credentials.domain(),
             "username": self.credentials.username(),
             "namespace": a.runtime.namespace,

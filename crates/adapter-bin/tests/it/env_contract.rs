@@ -186,6 +186,7 @@ fn the_horizon_adapter_reads_what_the_controller_renders() {
             "sink": {"uri": "http://display.vdi.svc.cluster.local"},
             "address": "https://horizon.example.com", "secretRef": {"name": "hz-creds"},
             "serviceAccountName": "horizon-sa",
+            "caCerts": test_support::TestPki::localhost().ca_pem(),
             "delivery": delivery_spec(),
         }
     }))
@@ -227,6 +228,10 @@ fn the_horizon_adapter_reads_what_the_controller_renders() {
     let got = check_settings(env!("CARGO_BIN_EXE_horizon-adapter"), &env);
     assert_eq!(got["horizon"], "https://horizon.example.com");
     assert_eq!(got["insecure"], false);
+    assert_eq!(
+        got["caCerts"], true,
+        "the HorizonSource's caCerts reach the adapter"
+    );
     assert!(!got.to_string().contains("s3cret"), "no password in {got}");
     assert_eq!(
         got["checkpoint"],

@@ -553,3 +553,39 @@ async fn a_burst_is_checkpointed_once_delivered_so_a_crash_after_it_re_sends_onl
         adapter.log().join("\n")
     );
 }
+
+/// A Horizon server whose certificate only `HORIZON_CA_CERTS` (the HorizonSource's `caCerts`)
+/// vouches for: the adapter logs in and delivers; without it, it never logs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_horizon_server_with_its_own_ca_is_trusted_through_horizon_ca_certs() {
+    test_support::install_crypto_provider();
+    let sim = Simulator::builder().tls().start().await.expect("simulator");
+    let ca = sim.cert_pem().expect("certificate").to_owned();
+    let sink = RecordingSink::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let secret = secret_dir(&sim);
+    let cp = dir.path().join("cp.json");
+    let plain = env(&sim, secret.path(), &sink.url(), &cp);
+
+    let untrusting = horizon_common::start(&plain);
+    assert!(
+        eventually(Duration::from_secs(20), || untrusting
+            .log()
+            .iter()
+            .any(|l| l.contains("certificate")))
+        .await,
+        "a certificate error is logged:\n{}",
+        untrusting.log().join("\n")
+    );
+    assert_eq!(sim.stats().logins, 0, "no login without the CA");
+    drop(untrusting);
+
+    let mut e = plain.clone();
+    e.push(("HORIZON_CA_CERTS", ca));
+    let adapter = horizon_common::start(&e);
+    adapter.wait_log(BEGIN, Duration::from_secs(30)).await;
+    let made: BTreeSet<i64> = sim.add_events_now(20, 2).into_iter().collect();
+    let got = sink.wait_accepted(20, Duration::from_secs(30)).await;
+    let ids: BTreeSet<i64> = delivered(&got).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, made, "every event over TLS");
+}

@@ -125,6 +125,7 @@ pub fn validate_with(
             );
             validate_delivery(spec.delivery.as_ref(), ns, &mut errs);
             validate_service_account(spec.service_account_name.as_deref(), &mut errs);
+            validate_pem(spec.ca_certs.as_deref(), "spec.caCerts", &mut errs);
         }
     }
     errs.into_result().map_err(AdmissionError::Invalid)?;

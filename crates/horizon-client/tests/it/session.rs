@@ -53,3 +53,42 @@ async fn refreshes_before_expiry() {
     assert_eq!(sim.stats().unauthorized, 0, "refreshed before expiry");
     assert!(sim.stats().refreshes >= 2);
 }
+
+#[tokio::test]
+async fn a_server_with_its_own_ca_is_trusted_with_that_ca_only() {
+    let sim = Simulator::builder().tls().start().await.expect("sim");
+    sim.add_events_at(1000, 2);
+    let ca = sim
+        .cert_pem()
+        .expect("the simulator's certificate")
+        .to_owned();
+    let builder = || {
+        Client::builder(&sim.url()).expect("url").credentials(
+            Credentials::new(sim.domain(), sim.username(), sim.password()).expect("creds"),
+        )
+    };
+    let trusting = builder().ca_bundle_pem(ca).build().expect("client");
+    trusting.login().await.expect("login over TLS");
+    assert_eq!(
+        trusting
+            .events_between(0, 2000, 10)
+            .await
+            .expect("events")
+            .len(),
+        2
+    );
+    // Without the CA: the certificate is refused, nothing is sent.
+    let plain = builder().build().expect("client");
+    let err = plain.login().await.expect_err("an unknown CA");
+    assert!(
+        matches!(err, horizon_client::Error::Transport { .. }),
+        "{err:?}"
+    );
+    assert_eq!(sim.stats().logins, 1);
+    // A bundle that is not PEM is a clear error when building.
+    let err = builder()
+        .ca_bundle_pem("not a certificate")
+        .build()
+        .expect_err("not PEM");
+    assert!(err.to_string().contains("CA bundle"), "{err}");
+}
