@@ -17,12 +17,21 @@ use sources_controller::webhook::{self, WebhookSettings};
 use tokio::sync::oneshot;
 
 /// Polls `f` until it returns `Some`, for up to 60 s.
-pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    eventually_within(what, Duration::from_secs(60), f).await
+}
+
+/// Polls `f` until it returns `Some`, for up to `timeout`.
+pub async fn eventually_within<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
     loop {
         if let Some(v) = f().await {
             return v;
