@@ -45,6 +45,10 @@ pub enum Error {
     /// The HTTP client could not be built.
     #[error("cannot build the Horizon HTTP client: {0}")]
     Build(String),
+    /// The CA bundle given to [`ClientBuilder::ca_bundle_pem`] is not PEM or holds no
+    /// certificate.
+    #[error("{0}")]
+    CaBundle(String),
     /// No answer (connection, TLS, timeout). Its message names the causes too (a certificate
     /// no trusted CA signed, a refused connection).
     #[error("Horizon {what} failed: {}", causes(.source))]
@@ -158,6 +162,14 @@ pub struct ClientBuilder {
     ca_bundle_pem: Option<Vec<u8>>,
 }
 
+/// Checks a CA bundle as [`ClientBuilder::ca_bundle_pem`] will: PEM holding at least one
+/// certificate ([`Error::CaBundle`] otherwise). For settings checked before any connection.
+pub fn check_ca_bundle(pem: &[u8]) -> Result<(), Error> {
+    crate::tls::ca_certificates(pem)
+        .map(|_| ())
+        .map_err(Error::CaBundle)
+}
+
 impl ClientBuilder {
     /// Trust the CA certificates of this PEM bundle for the Horizon server, besides the
     /// system's (the HorizonSource's `caCerts`). [`ClientBuilder::build`] fails when it is not
@@ -206,7 +218,7 @@ impl ClientBuilder {
             warn!("using potentially insecure connection to Horizon API server");
         }
         let extra_roots = match &self.ca_bundle_pem {
-            Some(pem) => crate::tls::ca_certificates(pem).map_err(Error::Build)?,
+            Some(pem) => crate::tls::ca_certificates(pem).map_err(Error::CaBundle)?,
             None => Vec::new(),
         };
         let tls = crate::tls::client_config(self.insecure, extra_roots)

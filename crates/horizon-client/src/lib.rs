@@ -49,6 +49,7 @@ mod tls;
 
 pub use client::{
     Client, ClientBuilder, DEFAULT_MAX_RESPONSE_BYTES, Error, MAX_PAGE_SIZE, MAX_REDIRECTS, Page,
+    check_ca_bundle,
 };
 pub use credentials::{Credentials, CredentialsError, DEFAULT_SECRET_PATH};
 pub use filter::{AuditEventFilter, Filter, Severity, SeverityError};

@@ -62,13 +62,12 @@ impl Adapter for Horizon {
         let mut builder = Client::builder(&s.url)
             .map_err(|e| ConfigError::new("HORIZON_URL", e.to_string()))?
             .insecure(s.args.horizon_insecure);
-        let ca = s
+        if let Some(pem) = s
             .args
             .horizon_ca_certs
             .clone()
-            .filter(|c| !c.trim().is_empty());
-        let ca_given = ca.is_some();
-        if let Some(pem) = ca {
+            .filter(|c| !c.trim().is_empty())
+        {
             builder = builder.ca_bundle_pem(pem);
         }
         let client = Arc::new(
@@ -80,12 +79,9 @@ impl Adapter for Horizon {
                 .credentials(s.credentials)
                 .build()
                 .map_err(|e| {
-                    // A CA bundle that is not PEM is the only setting build() can refuse
-                    // besides the URL.
-                    let setting = if ca_given && e.to_string().contains("CA bundle") {
-                        adapter_env::name::HORIZON_CA_CERTS
-                    } else {
-                        "HORIZON_URL"
+                    let setting = match e {
+                        horizon_client::Error::CaBundle(_) => adapter_env::name::HORIZON_CA_CERTS,
+                        _ => "HORIZON_URL",
                     };
                     ConfigError::new(setting, e.to_string())
                 })?,

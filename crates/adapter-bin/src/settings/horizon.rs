@@ -183,6 +183,15 @@ impl HorizonSettings {
             })?;
         horizon_client::Client::builder(&url)
             .map_err(|e| ConfigError::new("HORIZON_URL", e.to_string()))?;
+        if let Some(pem) = args
+            .horizon_ca_certs
+            .as_deref()
+            .filter(|c| !c.trim().is_empty())
+        {
+            horizon_client::check_ca_bundle(pem.as_bytes()).map_err(|e| {
+                ConfigError::new(adapter_env::name::HORIZON_CA_CERTS, e.to_string())
+            })?;
+        }
         args.delivery.overrides()?;
         let period = CheckpointConfig::from_json(&args.checkpoint_config)
             .map_err(|e| ConfigError::new("HORIZON_CHECKPOINT_CONFIG", e.to_string()))?

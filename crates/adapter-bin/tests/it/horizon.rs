@@ -345,6 +345,10 @@ async fn start_up_errors_name_the_setting() {
         ),
         (with("HORIZON_PAGE_SIZE", "1001"), "HORIZON_PAGE_SIZE"),
         (
+            with("HORIZON_CA_CERTS", "not a certificate"),
+            "HORIZON_CA_CERTS",
+        ),
+        (
             base.iter()
                 .filter(|(n, _)| *n != "HORIZON_CHECKPOINT_FILE" && *n != "NAMESPACE")
                 .cloned()
