@@ -1170,7 +1170,7 @@ async fn watches_back_off_while_the_api_server_is_away() {
         test_support::free_port(),
         &env,
     );
-    eventually("the replica leads", || async {
+    eventually_within("the replica leads", Duration::from_secs(120), || async {
         (lease_holder(&client, &sys).await.as_deref() == Some("away-leader")).then_some(())
     })
     .await;

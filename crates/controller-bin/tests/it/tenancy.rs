@@ -59,23 +59,37 @@ async fn keep_and_delete(client: &Client, ns: &str, kind: &str, name: &str) {
 /// Removes `tenant.example/keep` from our object `name` of `kind`.
 async fn release(client: &Client, ns: &str, kind: &str, name: &str) {
     let api = kube_harness::sources_group_api(client, ns, kind);
-    let Some(obj) = api.get_opt(name).await.unwrap() else {
-        return;
-    };
-    let finalizers: Vec<String> = obj
-        .metadata
-        .finalizers
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|f| f != "tenant.example/keep")
-        .collect();
-    api.patch(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"finalizers": finalizers}})),
-    )
-    .await
-    .unwrap();
+    // The controller may remove its own finalizer between the read and the write: the write
+    // names the version it read, and is made again from a fresh read when that changed (a
+    // list written from a stale read would add the controller's finalizer back, refused while
+    // deleting).
+    for _ in 0..20 {
+        let Some(obj) = api.get_opt(name).await.unwrap() else {
+            return;
+        };
+        let finalizers: Vec<String> = obj
+            .metadata
+            .finalizers
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|f| f != "tenant.example/keep")
+            .collect();
+        let patch = json!({"metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": obj.metadata.resource_version,
+        }});
+        match api
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+        {
+            Ok(_) => return,
+            Err(kube::Error::Api(e)) if e.code == 409 || e.code == 422 || e.code == 404 => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("releasing {kind} {name}: {e}"),
+        }
+    }
+    panic!("releasing {kind} {name}: still conflicting after 20 attempts");
 }
 
 async fn merge(
