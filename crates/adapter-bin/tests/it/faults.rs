@@ -224,6 +224,19 @@ async fn an_event_larger_than_the_response_limit_is_delivered_as_far_as_it_reads
     );
 }
 
+/// Waits up to 30 s until the sink holds keys 1..=`last`; fails naming the missing ones.
+async fn keys_arrive(sink: &RecordingSink, adapter: &Adapter, last: i64, context: &str) {
+    let want: BTreeSet<i64> = (1..=last).collect();
+    let complete = wait_for_keys(sink, &want, Duration::from_secs(30)).await;
+    let got: BTreeSet<i64> = counts(sink).keys().copied().collect();
+    assert!(
+        complete,
+        "missing {:?} ({context})\nlog:\n{}",
+        want.difference(&got).collect::<Vec<_>>(),
+        adapter.log().join("\n")
+    );
+}
+
 /// vCenter's clock steps back: events created "before" the last one (but after the
 /// collector's begin time) are new inside a live collector and are delivered, and reading goes
 /// on after a lost session.
@@ -245,28 +258,12 @@ async fn a_clock_step_backwards_loses_nothing() {
         .generate_at(20, now - jiff::SignedDuration::from_mins(10))
         .expect("events");
     let (_, d) = sim.generate(20).expect("events");
-    let want: BTreeSet<i64> = (1..=d).collect();
-    let complete = wait_for_keys(&sink, &want, Duration::from_secs(30)).await;
-    let got: BTreeSet<i64> = counts(&sink).keys().copied().collect();
-    assert!(
-        complete,
-        "missing {:?} (stepped back from {c})\nlog:\n{}",
-        want.difference(&got).collect::<Vec<_>>(),
-        adapter.log().join("\n")
-    );
+    keys_arrive(&sink, &adapter, d, &format!("stepped back from {c}")).await;
     assert!(a > 10);
     // A lost session after the step: a new collector from the last event read.
     sim.expire_sessions();
     let (_, e) = sim.generate(10).expect("events");
-    let want: BTreeSet<i64> = (1..=e).collect();
-    let complete = wait_for_keys(&sink, &want, Duration::from_secs(30)).await;
-    let got: BTreeSet<i64> = counts(&sink).keys().copied().collect();
-    assert!(
-        complete,
-        "missing {:?}\nlog:\n{}",
-        want.difference(&got).collect::<Vec<_>>(),
-        adapter.log().join("\n")
-    );
+    keys_arrive(&sink, &adapter, e, "after the lost session").await;
     assert!(counts(&sink).values().all(|n| *n == 1), "each event once");
 }
 
@@ -305,15 +302,7 @@ async fn a_clock_step_back_after_a_new_collector_loses_nothing() {
         )
         .expect("events");
     let (_, d) = sim.generate(5).expect("events");
-    let want: BTreeSet<i64> = (1..=d).collect();
-    let complete = wait_for_keys(&sink, &want, Duration::from_secs(30)).await;
-    let got: BTreeSet<i64> = counts(&sink).keys().copied().collect();
-    assert!(
-        complete,
-        "missing {:?} (stamped back: up to {c})\nlog:\n{}",
-        want.difference(&got).collect::<Vec<_>>(),
-        adapter.log().join("\n")
-    );
+    keys_arrive(&sink, &adapter, d, &format!("stamped back: up to {c}")).await;
     assert!(counts(&sink).values().all(|n| *n == 1), "each event once");
 }
 
