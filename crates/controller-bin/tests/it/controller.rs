@@ -1532,11 +1532,20 @@ async fn manifests_pass_pod_security_restricted() {
     .await
     .unwrap();
     // The check is real: a pod without the restricted settings is refused.
+    // PodSecurity admission reads namespaces from its informer, which may
+    // not have seen the label yet under load: wait (bounded) until it has.
     let plain = json!({"metadata": {"labels": {"app": "plain"}},
         "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
-    let refused = dry_run_pod(&client, &ns, "plain", &plain)
-        .await
-        .unwrap_err();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let refused = loop {
+        match dry_run_pod(&client, &ns, "plain", &plain).await {
+            Err(refused) => break refused,
+            Ok(()) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            Ok(()) => panic!("the restricted label was not enforced within 30 s"),
+        }
+    };
     assert!(
         refused.contains("violates PodSecurity \"restricted"),
         "{refused}"
