@@ -145,10 +145,12 @@ pub async fn run<A: Adapter>(adapter: A, shutdown: CancellationToken) -> Result<
         metrics: sidecars.metrics().clone(),
         shutdown,
     };
+    // Built before connecting: a CA setting or trust bundle that does not parse stops start-up
+    // at once, not after the source is reached.
+    let target = target(common.sink, &cx.metrics)?;
     let Some(started) = adapter.start(&cx).await? else {
         return Ok(());
     };
-    let target = target(common.sink, &cx.metrics)?;
     crate::pipeline::run(crate::pipeline::Context {
         source: started.source,
         encoder: started.encoder,
@@ -178,6 +180,6 @@ fn target(
         None => Ok(Target::Stdout),
         Some(config) => Sink::new(config, metrics.clone())
             .map(Target::Http)
-            .map_err(|e| ConfigError::new("K_CA_CERTS", e.to_string())),
+            .map_err(|e| ConfigError::new(e.setting(), e.to_string())),
     }
 }

@@ -15,6 +15,7 @@ use super::steps::{
     Child, Parent, apply_adapter_rbac, ensure_checkpoint_configmap, ensure_service_account,
     first_not_owned, identity, observed, resolve_destinations,
 };
+use super::trust;
 use super::{Context, DEPLOYED, ReconcileError, horizon_conditions, kerr, key_of};
 use crate::resources::{self, HorizonChildren};
 
@@ -135,7 +136,7 @@ async fn reconcile_horizon_inner(
         ctx.warn(src, "SecretMissing", message).await;
     } else if let Some(d) = &destinations {
         let config = ctx.adapter_config.read().await.clone();
-        let desired = resources::horizon_deployment(
+        let mut desired = resources::horizon_deployment(
             src,
             &ns,
             &owner,
@@ -144,6 +145,9 @@ async fn reconcile_horizon_inner(
             &ctx.settings,
             &config,
         );
+        if let Some(t) = trust::propagate(ctx, src, &parent, &children.trust_bundles).await? {
+            t.apply_to(&mut desired);
+        }
         let applied = match ctx.apply(&ns, &desired).await {
             Ok(a) => a,
             Err(e) => {

@@ -7,12 +7,14 @@
 //! k8s-openapi value written with server-side apply.
 //!
 //! One job per module: the steps both reconcilers take (`steps.rs`), the
-//! status they write (`status.rs`), then VSphereSource (`vsphere.rs`) and
-//! HorizonSource (`horizon.rs`).
+//! status they write (`status.rs`), the trust bundles the adapters mount
+//! (`trust.rs`), then VSphereSource (`vsphere.rs`) and HorizonSource
+//! (`horizon.rs`).
 
 mod horizon;
 mod status;
 mod steps;
+mod trust;
 mod vsphere;
 
 use std::sync::Arc;

@@ -18,6 +18,7 @@ use super::steps::{
     Child, Parent, apply_adapter_rbac, ensure_checkpoint_configmap, ensure_service_account,
     first_not_owned, identity, observed, resolve_destinations,
 };
+use super::trust;
 use super::{ADAPTER_READY, AUTH_READY, Context, ReconcileError, kerr, key_of, vsphere_conditions};
 use crate::resources::{self, VSphereChildren};
 
@@ -192,7 +193,7 @@ async fn reconcile_vsphere_inner(
         ctx.warn(src, "ServiceAccountMissing", message).await;
     } else if let Some(d) = &destinations {
         let config = ctx.adapter_config.read().await.clone();
-        let desired = resources::vsphere_deployment(
+        let mut desired = resources::vsphere_deployment(
             src,
             &ns,
             &owner,
@@ -201,6 +202,9 @@ async fn reconcile_vsphere_inner(
             &ctx.settings,
             &config,
         );
+        if let Some(t) = trust::propagate(ctx, src, &parent, &names.trust_bundles).await? {
+            t.apply_to(&mut desired);
+        }
         let applied = ctx.apply(&ns, &desired).await?;
         let (st, reason, message) = deployment_availability(Some(&applied), &names.deployment);
         p.mark(ADAPTER_READY, st, &reason, &message);

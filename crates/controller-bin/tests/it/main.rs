@@ -9,10 +9,13 @@
 //!   rotation and hostile bindings;
 //! - `tenancy`: what a namespace user can do to other namespaces through
 //!   our objects (issue 22's attacks);
+//! - `trust_bundles`: Knative trust bundles copied and mounted for the
+//!   adapters;
 //! - `support`: what they share.
 
 mod admission;
 mod controller;
 mod support;
 mod tenancy;
+mod trust_bundles;
 mod webhooks;
