@@ -108,7 +108,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher;
-use kube::{Client, Resource};
+use kube::{Client, Resource, ResourceExt};
 use sources_api::v1alpha1::{HorizonSource, VSphereBinding, VSphereSource};
 use tokio::sync::{RwLock, mpsc};
 
@@ -237,6 +237,39 @@ where
     controller
 }
 
+/// Adds to `controller` the watch of checkpoint ConfigMaps an adapter has
+/// labelled because its sink refuses its identity (metadata only): a label
+/// put or removed reconciles the source whose checkpoint it is
+/// (`checkpoint_of`), which reads the note into `SinkIdentityAccepted`.
+fn watch_sink_refusals<K>(
+    controller: Controller<K>,
+    client: &Client,
+    watched: Option<&str>,
+    checkpoint_of: fn(&K) -> String,
+) -> Controller<K>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K: Send + Sync + 'static,
+{
+    let sources = controller.store();
+    controller.watches(
+        api_for::<PartialObjectMeta<ConfigMap>>(client, watched),
+        watcher::Config::default().labels(checkpoint::SINK_REFUSAL_LABEL),
+        move |cm| {
+            let ns = cm.metadata.namespace.unwrap_or_default();
+            let name = cm.metadata.name.unwrap_or_default();
+            sources
+                .state()
+                .iter()
+                .filter(|s| {
+                    s.meta().namespace.as_deref() == Some(ns.as_str()) && checkpoint_of(s) == name
+                })
+                .map(|s| kube::runtime::reflector::ObjectRef::from_obj(&**s))
+                .collect::<Vec<_>>()
+        },
+    )
+}
+
 /// The watch of Knative trust bundles (ConfigMaps labelled
 /// `networking.knative.dev/trust-bundle: "true"`), metadata only (as
 /// `Api<PartialObjectMeta<_>>` asks): a bundle's certificates are read when a
@@ -323,58 +356,64 @@ pub async fn run_controllers(
     let nsr = ns.as_deref();
     let system_ns = ctx.settings.system_namespace.clone();
     let vsphere = Controller::new(api_for::<VSphereSource>(&client, nsr), wc.clone());
-    let vsphere = watch_trust_bundles(vsphere, &client, nsr, &system_ns)
-        .with_config(controller_config())
-        .trigger_backoff(backoff::watch_backoff())
-        .owns(
-            api_for::<Deployment>(&client, nsr),
-            vsphere_children.clone(),
-        )
-        .owns(api_for::<VSphereBinding>(&client, nsr), wc.clone())
-        .owns(
-            api_for::<ServiceAccount>(&client, nsr),
-            vsphere_children.clone(),
-        )
-        .owns(api_for::<Role>(&client, nsr), vsphere_children.clone())
-        .owns(api_for::<RoleBinding>(&client, nsr), vsphere_children)
-        .reconcile_all_on(trigger_stream(vrx))
-        .graceful_shutdown_on(stop(&stop_tx))
-        .run(
-            reconcile::reconcile_vsphere,
-            reconcile::error_policy,
-            ctx.clone(),
-        )
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "vsphere controller");
-            }
-        });
+    let vsphere = watch_trust_bundles(vsphere, &client, nsr, &system_ns);
+    let vsphere = watch_sink_refusals(vsphere, &client, nsr, |s: &VSphereSource| {
+        resources::VSphereChildren::of(&s.name_any()).configmap
+    })
+    .with_config(controller_config())
+    .trigger_backoff(backoff::watch_backoff())
+    .owns(
+        api_for::<Deployment>(&client, nsr),
+        vsphere_children.clone(),
+    )
+    .owns(api_for::<VSphereBinding>(&client, nsr), wc.clone())
+    .owns(
+        api_for::<ServiceAccount>(&client, nsr),
+        vsphere_children.clone(),
+    )
+    .owns(api_for::<Role>(&client, nsr), vsphere_children.clone())
+    .owns(api_for::<RoleBinding>(&client, nsr), vsphere_children)
+    .reconcile_all_on(trigger_stream(vrx))
+    .graceful_shutdown_on(stop(&stop_tx))
+    .run(
+        reconcile::reconcile_vsphere,
+        reconcile::error_policy,
+        ctx.clone(),
+    )
+    .for_each(|res| async move {
+        if let Err(e) = res {
+            tracing::debug!(error = %e, "vsphere controller");
+        }
+    });
     let horizon = Controller::new(api_for::<HorizonSource>(&client, nsr), wc.clone());
-    let horizon = watch_trust_bundles(horizon, &client, nsr, &system_ns)
-        .with_config(controller_config())
-        .trigger_backoff(backoff::watch_backoff())
-        .owns(
-            api_for::<Deployment>(&client, nsr),
-            horizon_children.clone(),
-        )
-        .owns(
-            api_for::<ServiceAccount>(&client, nsr),
-            horizon_children.clone(),
-        )
-        .owns(api_for::<Role>(&client, nsr), horizon_children.clone())
-        .owns(api_for::<RoleBinding>(&client, nsr), horizon_children)
-        .reconcile_all_on(trigger_stream(hrx))
-        .graceful_shutdown_on(stop(&stop_tx))
-        .run(
-            reconcile::reconcile_horizon,
-            reconcile::error_policy,
-            ctx.clone(),
-        )
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "horizon controller");
-            }
-        });
+    let horizon = watch_trust_bundles(horizon, &client, nsr, &system_ns);
+    let horizon = watch_sink_refusals(horizon, &client, nsr, |s: &HorizonSource| {
+        resources::HorizonChildren::of(&s.name_any()).configmap
+    })
+    .with_config(controller_config())
+    .trigger_backoff(backoff::watch_backoff())
+    .owns(
+        api_for::<Deployment>(&client, nsr),
+        horizon_children.clone(),
+    )
+    .owns(
+        api_for::<ServiceAccount>(&client, nsr),
+        horizon_children.clone(),
+    )
+    .owns(api_for::<Role>(&client, nsr), horizon_children.clone())
+    .owns(api_for::<RoleBinding>(&client, nsr), horizon_children)
+    .reconcile_all_on(trigger_stream(hrx))
+    .graceful_shutdown_on(stop(&stop_tx))
+    .run(
+        reconcile::reconcile_horizon,
+        reconcile::error_policy,
+        ctx.clone(),
+    )
+    .for_each(|res| async move {
+        if let Err(e) = res {
+            tracing::debug!(error = %e, "horizon controller");
+        }
+    });
     let stopper = async move {
         shutdown.await;
         let _ = stop_tx.send(());

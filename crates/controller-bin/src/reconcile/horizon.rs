@@ -13,7 +13,7 @@ use super::status::{
 };
 use super::steps::{
     Child, Parent, apply_adapter_rbac, ensure_checkpoint_configmap, ensure_service_account,
-    first_not_owned, identity, observed, resolve_destinations,
+    first_not_owned, identity, mark_sink_identity, observed, resolve_destinations,
 };
 use super::trust;
 use super::{Context, DEPLOYED, ReconcileError, horizon_conditions, kerr, key_of};
@@ -110,7 +110,8 @@ async fn reconcile_horizon_inner(
         //    the adapter write it (new: without them the adapter keeps its
         //    checkpoint in memory only, and a restart replays or skips
         //    events).
-        ensure_checkpoint_configmap(ctx, &ns, &children.configmap, &owner).await?;
+        let refusal = ensure_checkpoint_configmap(ctx, &ns, &children.configmap, &owner).await?;
+        mark_sink_identity(&mut p, refusal.as_deref());
         apply_adapter_rbac(
             ctx,
             &parent,

@@ -16,7 +16,7 @@ use super::status::{
 };
 use super::steps::{
     Child, Parent, apply_adapter_rbac, ensure_checkpoint_configmap, ensure_service_account,
-    first_not_owned, identity, observed, resolve_destinations,
+    first_not_owned, identity, mark_sink_identity, observed, resolve_destinations,
 };
 use super::trust;
 use super::{ADAPTER_READY, AUTH_READY, Context, ReconcileError, kerr, key_of, vsphere_conditions};
@@ -133,8 +133,10 @@ async fn reconcile_vsphere_inner(
     let foreign = first_not_owned(ctx, &parent, &children).await?;
 
     let sa_exists = if foreign.is_none() {
-        // 4. The checkpoint ConfigMap.
-        ensure_checkpoint_configmap(ctx, &ns, &names.configmap, &owner).await?;
+        // 4. The checkpoint ConfigMap, and the adapter's note when the sink
+        //    refuses its identity.
+        let refusal = ensure_checkpoint_configmap(ctx, &ns, &names.configmap, &owner).await?;
+        mark_sink_identity(&mut p, refusal.as_deref());
 
         // 5. The ServiceAccount: the dedicated one, or the named one, which
         //    must exist (never created, as upstream).
