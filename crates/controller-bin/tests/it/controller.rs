@@ -1090,8 +1090,18 @@ async fn release_manifests_apply_and_their_rbac_suffices() {
             .list(&Default::default())
             .await
             .map(|_| ()),
+        // ConfigMaps are listed and watched (trust bundles, by label), but
+        // never patched or deleted.
         Api::<ConfigMap>::namespaced(sa_client.clone(), &ns)
-            .list(&Default::default())
+            .delete("anything", &Default::default())
+            .await
+            .map(|_| ()),
+        Api::<ConfigMap>::namespaced(sa_client.clone(), &ns)
+            .patch(
+                "anything",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"data": {"x": "y"}})),
+            )
             .await
             .map(|_| ()),
         Api::<k8s_openapi::api::core::v1::Namespace>::all(sa_client.clone())
