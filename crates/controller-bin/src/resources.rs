@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
     HTTPGetAction, ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
     ResourceRequirements, SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext,
-    ServiceAccount, Volume, VolumeMount,
+    ServiceAccount, Toleration, Volume, VolumeMount,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -575,7 +575,7 @@ pub fn vsphere_deployment(
     env.extend(vcenter);
     let mut container = adapter_container(&settings.vsphere_adapter_image, env);
     container.volume_mounts = Some(vec![mount]);
-    adapter_deployment(
+    let mut deployment = adapter_deployment(
         &names.deployment,
         ns,
         owner,
@@ -583,7 +583,9 @@ pub fn vsphere_deployment(
         &src.spec.service_account(&name),
         container,
         Some(vec![volume]),
-    )
+    );
+    apply_overrides(&mut deployment, src.spec.adapter_overrides.as_ref());
+    deployment
 }
 
 /// Labels of the Horizon adapter (Deployment, selector, Pods).
@@ -672,7 +674,7 @@ pub fn horizon_deployment(
         }),
         ..Volume::default()
     }];
-    adapter_deployment(
+    let mut deployment = adapter_deployment(
         &HorizonChildren::of(&name).deployment,
         ns,
         owner,
@@ -680,8 +682,95 @@ pub fn horizon_deployment(
         &src.spec.service_account(&name),
         container,
         Some(volumes),
-    )
+    );
+    apply_overrides(&mut deployment, src.spec.adapter_overrides.as_ref());
+    deployment
 }
+
+/// Applies a source's `spec.adapterOverrides` to its adapter `deployment`:
+/// labels and annotations onto the Pod template (never replacing the
+/// controller's own), env appended (never replacing a variable the
+/// controller sets), requests and limits by resource name, and the
+/// scheduling fields. Admission refuses what would be skipped here; the
+/// skipping only guards objects stored while the webhook was away.
+pub fn apply_overrides(
+    deployment: &mut Deployment,
+    overrides: Option<&sources_api::overrides::AdapterOverrides>,
+) {
+    let Some(o) = overrides else {
+        return;
+    };
+    let Some(spec) = deployment.spec.as_mut() else {
+        return;
+    };
+    let template = &mut spec.template;
+    let meta = template.metadata.get_or_insert_with(ObjectMeta::default);
+    for (to, from) in [
+        (&mut meta.labels, &o.labels),
+        (&mut meta.annotations, &o.annotations),
+    ] {
+        let to = to.get_or_insert_with(BTreeMap::new);
+        for (k, v) in from.iter().flatten() {
+            if !to.contains_key(k) && !k.starts_with(OWN_PREFIX) {
+                to.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let Some(pod) = template.spec.as_mut() else {
+        return;
+    };
+    if let Some(c) = pod.containers.first_mut() {
+        let env = c.env.get_or_insert_with(Vec::new);
+        for e in o.env.iter().flatten() {
+            if !env.iter().any(|have| have.name == e.name) {
+                env.push(EnvVar {
+                    name: e.name.clone(),
+                    value: Some(e.value.clone()),
+                    value_from: None,
+                });
+            }
+        }
+        if let Some(r) = &o.resources {
+            let have = c
+                .resources
+                .get_or_insert_with(ResourceRequirements::default);
+            for (to, from) in [
+                (&mut have.requests, &r.requests),
+                (&mut have.limits, &r.limits),
+            ] {
+                let to = to.get_or_insert_with(BTreeMap::new);
+                for (k, v) in from.iter().flatten() {
+                    to.insert(k.clone(), Quantity(v.clone()));
+                }
+            }
+        }
+    }
+    if let Some(n) = &o.node_selector {
+        pod.node_selector = Some(n.clone());
+    }
+    if let Some(t) = &o.tolerations {
+        pod.tolerations = Some(
+            t.iter()
+                .map(|t| Toleration {
+                    key: t.key.clone(),
+                    operator: t.operator.clone(),
+                    value: t.value.clone(),
+                    effect: t.effect.clone(),
+                    toleration_seconds: t.toleration_seconds,
+                })
+                .collect(),
+        );
+    }
+    if let Some(a) = &o.affinity {
+        pod.affinity = Some(a.clone());
+    }
+    if let Some(p) = &o.priority_class_name {
+        pod.priority_class_name = Some(p.clone());
+    }
+}
+
+/// Labels and annotations under this prefix are the controller's.
+pub const OWN_PREFIX: &str = "sources.tanzu.vmware.com/";
 
 #[cfg(test)]
 mod tests {
