@@ -82,6 +82,32 @@ fn is_quantity(s: &str) -> bool {
         )
 }
 
+/// The value of quantity `s` (already [`is_quantity`]), in base units.
+fn quantity_value(s: &str) -> f64 {
+    let digits_end = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, suffix) = s.split_at(digits_end);
+    let n: f64 = number.parse().unwrap_or(0.0);
+    let scale = match suffix {
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        _ => 1.0,
+    };
+    n * scale
+}
+
 fn check_keys<'a>(
     keys: impl Iterator<Item = (&'a String, &'a String)>,
     path: &str,
@@ -324,6 +350,23 @@ pub(super) fn validate_adapter_overrides(o: Option<&AdapterOverrides>, errs: &mu
             }
         }
     }
+    if let Some(r) = &o.resources {
+        // A limit below its request is refused by the API server when the
+        // Deployment is written; say so here, with the field.
+        let requests = r.requests.clone().unwrap_or_default();
+        for (name, limit) in r.limits.iter().flatten() {
+            if let Some(request) = requests.get(name)
+                && is_quantity(limit)
+                && is_quantity(request)
+                && quantity_value(limit) < quantity_value(request)
+            {
+                errs.push(
+                    FieldError::invalid(limit, &format!("{AT}.resources.limits[{name}]"))
+                        .details(format!("the limit is below the request ({request})")),
+                );
+            }
+        }
+    }
     for (i, t) in o.tolerations.iter().flatten().enumerate() {
         let at = format!("{AT}.tolerations[{i}]");
         let op = t.operator.as_deref().unwrap_or("Equal");
@@ -446,6 +489,11 @@ mod tests {
                 serde_json::json!({"resources": {"limits": {"memory": "lots"}}}),
                 "spec.adapterOverrides.resources.limits[memory]",
                 "a quantity such as",
+            ),
+            (
+                serde_json::json!({"resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "512Mi"}}}),
+                "spec.adapterOverrides.resources.limits[memory]",
+                "the limit is below the request",
             ),
             (
                 serde_json::json!({"resources": {"limits": {"nvidia.com/gpu": "1"}}}),
