@@ -66,6 +66,9 @@ pub mod name {
     pub const DELIVERY_CONCURRENCY: &str = "DELIVERY_CONCURRENCY";
     /// Seconds deliveries in flight at SIGTERM may still take.
     pub const SHUTDOWN_GRACE_SECONDS: &str = "SHUTDOWN_GRACE_SECONDS";
+    /// A replay requested by `kn vsphere source replay` (the source's `replay-id` and
+    /// `replay-from` annotations), `{"id":"r-…","from":"<RFC 3339>"}`: acted on once per id.
+    pub const REPLAY_REQUEST: &str = "REPLAY_REQUEST";
     /// Directory of trust bundles (PEM files) trusted for https sinks beside `K_CA_CERTS`
     /// (default [`default::TRUST_BUNDLES_DIR`](super::default::TRUST_BUNDLES_DIR), where the
     /// controller mounts them, as Knative's adapters read them).
@@ -283,6 +286,8 @@ pub struct Common {
     pub metrics_config: String,
     /// `spec.delivery`.
     pub delivery: Delivery,
+    /// `REPLAY_REQUEST` JSON, when the source asks for a replay.
+    pub replay: Option<String>,
 }
 
 impl Common {
@@ -290,6 +295,9 @@ impl Common {
     fn push_additions(&self, vars: &mut Vec<EnvVar>) {
         if let Some(ca) = self.sink_ca_certs.as_deref().filter(|c| !c.is_empty()) {
             vars.push(EnvVar::value(name::K_CA_CERTS, ca));
+        }
+        if let Some(r) = &self.replay {
+            vars.push(EnvVar::value(name::REPLAY_REQUEST, r));
         }
         self.delivery.push(vars);
         vars.push(EnvVar::value(

@@ -156,6 +156,21 @@ impl CheckpointStore for ConfigMapStore {
         .await
     }
 
+    async fn load_note(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let Some(cm) = self.get().await? else {
+            return Ok(None);
+        };
+        Ok(cm.data.and_then(|mut d| d.remove(key)))
+    }
+
+    async fn save_note(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.update(|data| {
+            data.insert(key.clone(), value.clone());
+        })
+        .await
+    }
+
     async fn note_sink_refusal(&self, refusal: Option<&str>) -> Result<(), StoreError> {
         self.update_object(|cm| {
             let data = cm.data.get_or_insert_with(BTreeMap::new);

@@ -46,6 +46,10 @@ pub use jiff;
 /// The ConfigMap key the Go adapter uses.
 pub const CHECKPOINT_KEY: &str = "checkpoint";
 
+/// The note (ConfigMap key) recording the last replay an adapter made on request:
+/// `{"id","from","at"}` (RFC 3339 times). A request whose id is recorded is not replayed again.
+pub const LAST_REPLAY_KEY: &str = "lastReplay";
+
 /// The ConfigMap key where an adapter notes that its sink refuses its identity (401 or 403),
 /// for the controller to report in the source's status; removed once the sink accepts.
 pub const SINK_REFUSAL_KEY: &str = "sinkRefusal";

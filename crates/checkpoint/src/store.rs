@@ -66,6 +66,18 @@ pub trait CheckpointStore: Send + Sync {
     }
     /// Remove the stored checkpoint.
     async fn delete(&self) -> Result<(), StoreError>;
+    /// A note kept beside the checkpoint under `key` (e.g. [`LAST_REPLAY_KEY`](crate::LAST_REPLAY_KEY)),
+    /// `None` when there is none. The stores here keep notes; a store that does not (this
+    /// default) forgets them, so a replay request would be acted on at every start.
+    async fn load_note(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let _ = key;
+        Ok(None)
+    }
+    /// Replace the note under `key` (see [`CheckpointStore::load_note`]).
+    async fn save_note(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let _ = (key, value);
+        Ok(())
+    }
     /// Note beside the checkpoint that the sink refuses the adapter's identity (`Some`: a short
     /// JSON description), or that it accepts it again (`None`). Only the ConfigMap store keeps
     /// it (for the controller, see [`SINK_REFUSAL_KEY`](crate::SINK_REFUSAL_KEY)); the others
@@ -82,6 +94,7 @@ pub trait CheckpointStore: Send + Sync {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Option<String>>,
+    notes: Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 impl MemoryStore {
@@ -89,6 +102,7 @@ impl MemoryStore {
     pub fn with(checkpoint: Checkpoint) -> Self {
         Self {
             inner: Mutex::new(Some(checkpoint.to_json())),
+            notes: Mutex::default(),
         }
     }
 }
@@ -109,6 +123,17 @@ impl CheckpointStore for MemoryStore {
     async fn delete(&self) -> Result<(), StoreError> {
         if let Ok(mut c) = self.inner.lock() {
             *c = None;
+        }
+        Ok(())
+    }
+
+    async fn load_note(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.notes.lock().ok().and_then(|n| n.get(key).cloned()))
+    }
+
+    async fn save_note(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        if let Ok(mut n) = self.notes.lock() {
+            n.insert(key.to_owned(), value.to_owned());
         }
         Ok(())
     }
@@ -135,6 +160,13 @@ impl FileStore {
     /// The file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The file of the note `key`: `<checkpoint file>.<key>`.
+    fn note_store(&self, key: &str) -> FileStore {
+        let mut name = self.path.clone().into_os_string();
+        name.push(format!(".{key}"));
+        FileStore::new(name)
     }
 
     fn io(&self, action: &'static str, e: std::io::Error) -> StoreError {
@@ -211,6 +243,14 @@ impl CheckpointStore for FileStore {
         }
     }
 
+    async fn load_note(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.note_store(key).load_json().await
+    }
+
+    async fn save_note(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.note_store(key).save_json(value).await
+    }
+
     fn location(&self) -> String {
         self.path.display().to_string()
     }
@@ -227,6 +267,32 @@ mod tests {
             "VmPoweredOnEvent",
             "2026-11-27T02:47:56.1Z".parse().expect("t"),
         )
+    }
+
+    #[tokio::test]
+    async fn notes_are_kept_beside_the_checkpoint() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = FileStore::new(dir.path().join("cp.json"));
+        let memory = MemoryStore::default();
+        for store in [&file as &dyn CheckpointStore, &memory] {
+            assert_eq!(store.load_note("lastReplay").await.unwrap(), None);
+            let saved = cp(7);
+            store.save(&saved).await.unwrap();
+            store
+                .save_note("lastReplay", "{\"id\":\"r-1\"}")
+                .await
+                .unwrap();
+            assert_eq!(
+                store.load_note("lastReplay").await.unwrap().as_deref(),
+                Some("{\"id\":\"r-1\"}")
+            );
+            assert_eq!(
+                store.load().await.unwrap(),
+                Some(saved),
+                "the checkpoint stays"
+            );
+        }
+        assert!(dir.path().join("cp.json.lastReplay").exists());
     }
 
     #[tokio::test]

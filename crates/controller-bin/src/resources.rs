@@ -191,6 +191,7 @@ fn common_env(
     delivery: &adapter_env::Delivery,
     config: &AdapterConfig,
     metrics_config: String,
+    meta: &ObjectMeta,
 ) -> adapter_env::Common {
     adapter_env::Common {
         sink: sink.uri.clone(),
@@ -199,6 +200,7 @@ fn common_env(
         logging_config: config.logging_json(),
         metrics_config,
         delivery: delivery.clone(),
+        replay: sources_api::v1alpha1::replay_request(meta.annotations.as_ref()),
     }
 }
 
@@ -564,6 +566,7 @@ pub fn vsphere_deployment(
             delivery,
             config,
             config.metrics_json(&settings.metrics_domain, "vspheresource"),
+            &src.metadata,
         ),
         checkpoint_configmap: names.configmap.clone(),
         checkpoint_config: checkpoint.to_string(),
@@ -656,6 +659,7 @@ pub fn horizon_deployment(
             delivery,
             config,
             config.metrics_json(&settings.metrics_domain, "horizonsource"),
+            &src.metadata,
         ),
         name: name.clone(),
         namespace: ns.to_owned(),

@@ -223,6 +223,32 @@ pub enum SourceCommand {
     List(ListArgs),
     /// Show a vSphere source: spec, sink, conditions, adapter and checkpoint
     Describe(DescribeArgs),
+    /// Send a source's events again from a time (once per request)
+    #[command(
+        after_help = "Examples:\n  # Send the last hour's events again (after fixing a consumer)\n  \
+        kn vsphere source replay vc-01-source --since 1h\n  \
+        # From a given time\n  \
+        kn vsphere source replay vc-01-source --from 2026-12-07T10:00:00Z"
+    )]
+    Replay(ReplayArgs),
+}
+
+/// `source replay` and `horizon source replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The source's name
+    pub name: String,
+    /// Replay what happened this long ago up to now, a Go duration such as 1h or 30m
+    #[arg(
+        long,
+        value_name = "DURATION",
+        conflicts_with = "from",
+        required_unless_present = "from"
+    )]
+    pub since: Option<String>,
+    /// Replay from this RFC 3339 time, e.g. 2026-12-07T10:00:00Z
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
 }
 
 const SOURCE_CREATE_EXAMPLES: &str = "Examples:
@@ -569,6 +595,8 @@ pub enum HorizonSourceCommand {
     List(ListArgs),
     /// Show a Horizon source: spec, sink, conditions, adapter and checkpoint
     Describe(DescribeArgs),
+    /// Send a Horizon source's audit events again from a time (once per request)
+    Replay(ReplayArgs),
 }
 
 /// `horizon source create`.

@@ -104,6 +104,7 @@ pub async fn run(cli: Cli) -> Result<String, Error> {
                 SourceCommand::Delete(args) => delete(&kind, ns, &args.name).await,
                 SourceCommand::List(args) => list(&kind, ns, args).await,
                 SourceCommand::Describe(args) => source::describe(ns, args).await,
+                SourceCommand::Replay(args) => source::replay(&kind, ns, args).await,
             }
         }
         Command::Binding(group) => {
@@ -128,6 +129,7 @@ pub async fn run(cli: Cli) -> Result<String, Error> {
                     HorizonSourceCommand::Create(args) => source::horizon_create(ns, args).await,
                     HorizonSourceCommand::Delete(args) => delete(&kind, ns, &args.name).await,
                     HorizonSourceCommand::List(args) => list(&kind, ns, args).await,
+                    HorizonSourceCommand::Replay(args) => source::replay(&kind, ns, args).await,
                     HorizonSourceCommand::Describe(args) => {
                         source::horizon_describe(ns, args).await
                     }

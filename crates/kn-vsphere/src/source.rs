@@ -237,6 +237,7 @@ pub async fn describe(namespace: Option<&str>, args: &DescribeArgs) -> Result<St
         Ok(())
     })
     .await;
+    last_replay(&mut doc, &obj);
     describe::conditions(&mut doc, &kinds::conditions(&obj), now);
     Ok(doc.render())
 }
@@ -302,6 +303,7 @@ pub async fn horizon_describe(
         Ok(())
     })
     .await;
+    last_replay(&mut doc, &obj);
     describe::conditions(&mut doc, &kinds::conditions(&obj), now);
     Ok(doc.render())
 }
@@ -331,5 +333,69 @@ fn describe_vsphere_filter(doc: &mut Doc, f: &sources_api::filter::VSphereFilter
             who.push_str("and vCenter's own events");
         }
         doc.field(1, "Users", who);
+    }
+}
+
+/// `replay NAME --since DURATION | --from TIME`: sets the source's `replay-from` and a new
+/// `replay-id` annotation (a merge patch); the controller passes them to the adapter, which
+/// sends the window again once. Prints `Replay r-… of <noun> NAME requested from TIME`.
+pub async fn replay(
+    kind: &kinds::Kind,
+    namespace: Option<&str>,
+    args: &crate::cli::ReplayArgs,
+) -> Result<String, Error> {
+    let now = Timestamp::now();
+    let from = match (&args.since, &args.from) {
+        (Some(since), _) => {
+            let d = flags::go_duration("since", since)?;
+            let d = jiff::SignedDuration::try_from(d)
+                .map_err(|_| Error::usage(format!("--since: {since:?} is too long")))?;
+            now.checked_sub(d)
+                .map_err(|_| Error::usage(format!("--since: {since:?} is too long")))?
+        }
+        (None, Some(from)) => from.parse::<Timestamp>().map_err(|e| {
+            Error::usage(format!(
+                "--from: {from:?} is not an RFC 3339 time such as 2026-12-07T10:00:00Z: {e}"
+            ))
+        })?,
+        (None, None) => return Err(Error::usage("replay needs --since or --from")),
+    };
+    if from > now {
+        return Err(Error::usage(format!("--from: {from} is in the future")));
+    }
+    let from = from.round(jiff::Unit::Second).unwrap_or(from);
+    let id = format!("r-{}", now.as_millisecond());
+    let cluster = crate::kube_ctx::Cluster::connect().await?;
+    let ns = cluster.namespace(namespace);
+    let api = cluster.dynamic(&kind.resource, Some(&ns));
+    let patch = serde_json::json!({"metadata": {"annotations": {
+        sources_api::v1alpha1::REPLAY_FROM_ANNOTATION: from.to_string(),
+        sources_api::v1alpha1::REPLAY_ID_ANNOTATION: id,
+    }}});
+    if let Err(e) = api
+        .patch(
+            &args.name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+    {
+        return Err(cluster
+            .api_error(&kind.resource, format!("failed to replay {}", kind.noun), e)
+            .await);
+    }
+    Ok(format!(
+        "Replay {id} of {} {} requested from {from}\n",
+        kind.noun, args.name
+    ))
+}
+
+/// `Last replay:` from `status.lastReplay`, when the adapter made one.
+fn last_replay(doc: &mut Doc, obj: &serde_json::Value) {
+    let r = &obj["status"]["lastReplay"];
+    if let (Some(id), Some(from), Some(at)) =
+        (r["id"].as_str(), r["from"].as_str(), r["at"].as_str())
+    {
+        doc.field(0, "Last replay", format!("{id}, from {from}, begun {at}"));
     }
 }

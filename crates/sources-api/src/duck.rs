@@ -160,6 +160,21 @@ pub struct SourceStatus {
     /// is set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_letter_sink_uri: Option<String>,
+    /// The last replay the adapter made on request (the `replay-id` and
+    /// `replay-from` annotations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_replay: Option<LastReplay>,
+}
+
+/// A replay an adapter made on request.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct LastReplay {
+    /// The request's id.
+    pub id: String,
+    /// The time it read again from (RFC 3339).
+    pub from: String,
+    /// When the adapter began it (RFC 3339).
+    pub at: String,
 }
 
 /// Delivery options (`eventingduckv1.DeliverySpec`, as KafkaSource exposes

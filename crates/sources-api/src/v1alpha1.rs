@@ -21,6 +21,23 @@ pub const VERSION: &str = "v1alpha1";
 /// `apiVersion` of every kind here.
 pub const API_VERSION: &str = "sources.tanzu.vmware.com/v1alpha1";
 
+/// A source's annotation asking its adapter to read again from this RFC 3339
+/// time (with [`REPLAY_ID_ANNOTATION`]; `kn vsphere source replay` sets both).
+pub const REPLAY_FROM_ANNOTATION: &str = "sources.tanzu.vmware.com/replay-from";
+/// The id of a replay request: each id is acted on once.
+pub const REPLAY_ID_ANNOTATION: &str = "sources.tanzu.vmware.com/replay-id";
+
+/// The adapter's `REPLAY_REQUEST` for a source's annotations, `None` without
+/// both replay annotations.
+pub fn replay_request(
+    annotations: Option<&std::collections::BTreeMap<String, String>>,
+) -> Option<String> {
+    let a = annotations?;
+    let id = a.get(REPLAY_ID_ANNOTATION)?;
+    let from = a.get(REPLAY_FROM_ANNOTATION)?;
+    Some(serde_json::json!({"id": id, "from": from}).to_string())
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }

@@ -10,6 +10,7 @@ use checkpoint::{HorizonCheckpoint, StoreError};
 use horizon_client::{Client, Cursor};
 use tracing::{debug, info, warn};
 
+use super::replay;
 use super::{Adapter, Attempt, Context, Started, reconnect_backoff, retry_until_connected};
 use crate::backoff::jitter;
 use crate::encode::horizon::HorizonEncoder;
@@ -86,6 +87,13 @@ impl Adapter for Horizon {
                     ConfigError::new(setting, e.to_string())
                 })?,
         );
+        let mut stored = stored;
+        if let Some(r) = replay::pending(&*cx.store, s.common.replay.as_ref()).await? {
+            let cp = HorizonCheckpoint::new(&s.url, r.from.as_millisecond(), Vec::new());
+            cx.store.save_json(&cp.to_json()).await?;
+            replay::record(&*cx.store, r).await?;
+            stored = Some(cp);
+        }
         let resume = stored
             .as_ref()
             .and_then(|cp| HorizonPosition::from_checkpoint(&s.url, cp));

@@ -20,6 +20,7 @@
 mod connect;
 pub mod horizon;
 mod identity;
+mod replay;
 mod store;
 pub mod vsphere;
 

@@ -12,6 +12,7 @@ use tracing::{info, warn};
 use vsphere_client::Client;
 use vsphere_client::events::Position;
 
+use super::replay;
 use super::{Adapter, Attempt, Context, Started, retry_until_connected};
 use crate::encode::vsphere::VsphereEncoder;
 use crate::error::AdapterError;
@@ -57,6 +58,19 @@ impl Adapter for Vsphere {
             return Ok(None);
         };
         info!(vcenter = %client.endpoint(), api_version = %client.service_content().about.api_version, "connected to vCenter");
+        let mut stored = stored;
+        if let Some(r) = replay::pending(&*cx.store, s.common.replay.as_ref()).await? {
+            let cp = Checkpoint {
+                vcenter: Some(client.endpoint().as_str().to_owned()),
+                last_event_key: None,
+                last_event_type: None,
+                last_event_key_timestamp: Some(r.from),
+                created_timestamp: Some(jiff::Timestamp::now()),
+            };
+            cx.store.save(&cp).await?;
+            replay::record(&*cx.store, r).await?;
+            stored = Some(cp);
+        }
         let Some(position) =
             resume_position(&client, &s.checkpoint_config, stored.as_ref(), &cx.shutdown).await
         else {

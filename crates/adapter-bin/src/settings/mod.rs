@@ -71,6 +71,44 @@ pub struct Common {
     pub overrides: CeOverrides,
     /// `NAMESPACE` when set: the `Kn-Namespace` header.
     pub namespace: Option<String>,
+    /// `REPLAY_REQUEST`: a replay asked for on the source.
+    pub replay: Option<ReplayRequest>,
+}
+
+/// A replay asked for on the source (`REPLAY_REQUEST`): from `from` on, once per `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayRequest {
+    /// The request's id (`replay-id`).
+    pub id: String,
+    /// Where to start reading again.
+    pub from: jiff::Timestamp,
+}
+
+impl ReplayRequest {
+    /// `REPLAY_REQUEST`'s JSON, `None` when unset or empty.
+    fn parse(json: Option<&str>) -> Result<Option<Self>, ConfigError> {
+        let setting = adapter_env::name::REPLAY_REQUEST;
+        let Some(json) = json.map(str::trim).filter(|j| !j.is_empty()) else {
+            return Ok(None);
+        };
+        let v: serde_json::Value = serde_json::from_str(json)
+            .map_err(|e| ConfigError::new(setting, format!("not JSON: {e}")))?;
+        let id = v["id"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ConfigError::new(setting, "no \"id\""))?;
+        let from = v["from"]
+            .as_str()
+            .ok_or_else(|| ConfigError::new(setting, "no \"from\" time"))?
+            .parse::<jiff::Timestamp>()
+            .map_err(|e| {
+                ConfigError::new(setting, format!("\"from\" is not an RFC 3339 time: {e}"))
+            })?;
+        Ok(Some(Self {
+            id: id.to_owned(),
+            from,
+        }))
+    }
 }
 
 /// Where the checkpoint is kept, how often it is saved, and how old it may be to resume from.
@@ -117,6 +155,7 @@ impl Common {
             metrics_address,
             overrides: delivery.overrides()?,
             namespace: runtime.namespace.clone().filter(|n| !n.is_empty()),
+            replay: ReplayRequest::parse(runtime.replay_request.as_deref())?,
         })
     }
 }
@@ -137,6 +176,11 @@ pub struct RuntimeArgs {
     /// Namespace of the source (the `Kn-Namespace` header and the ConfigMap's namespace).
     #[arg(long = "namespace", env = adapter_env::name::NAMESPACE)]
     pub namespace: Option<String>,
+
+    /// Read again from a time, once per request id: `{"id":"r-1","from":"2026-12-07T10:00:00Z"}`
+    /// (the controller sets it from the source's replay annotations).
+    #[arg(long = "replay-request", env = adapter_env::name::REPLAY_REQUEST)]
+    pub replay_request: Option<String>,
 
     /// Knative logging configuration (JSON of the config-logging ConfigMap).
     #[arg(

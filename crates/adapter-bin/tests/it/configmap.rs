@@ -89,4 +89,32 @@ async fn resumes_from_the_configmap_checkpoint_after_a_restart() {
     assert_eq!(got, (a..=last).collect::<Vec<_>>());
     assert!(c > b);
     assert_eq!(adapter.terminate(Duration::from_secs(20)).await, Some(0));
+
+    // A replay request: the checkpoint moves back, the window is sent again, and the request
+    // is recorded in the ConfigMap (where the controller reads it) beside the checkpoint.
+    let before = sink.accepted().len();
+    let from = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(30);
+    let mut replaying = env.clone();
+    replaying.push((
+        "REPLAY_REQUEST",
+        serde_json::json!({"id": "r-7", "from": from.to_string()}).to_string(),
+    ));
+    let mut adapter = Adapter::start(&replaying);
+    common::eventually(Duration::from_secs(30), || {
+        let again: std::collections::BTreeSet<i64> =
+            ids(&sink.accepted()[before..]).into_iter().collect();
+        (a..=d).all(|k| again.contains(&k))
+    })
+    .await;
+    assert_eq!(adapter.terminate(Duration::from_secs(20)).await, Some(0));
+    let data = cms
+        .get("vsphere-source-configmap")
+        .await
+        .expect("ConfigMap")
+        .data
+        .unwrap_or_default();
+    let note: serde_json::Value =
+        serde_json::from_str(data.get("lastReplay").expect("the replay noted")).expect("JSON");
+    assert_eq!(note["id"], "r-7");
+    assert!(data.contains_key("checkpoint"), "the checkpoint stays");
 }

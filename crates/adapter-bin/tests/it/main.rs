@@ -17,6 +17,7 @@ mod horizon;
 mod horizon_configmap;
 mod migration;
 mod module_cycles;
+mod replay;
 mod restarts;
 mod sink_answers;
 mod startup;

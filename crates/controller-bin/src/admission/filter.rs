@@ -101,6 +101,79 @@ pub(super) fn validate_vsphere_filter(f: Option<&VSphereFilter>, errs: &mut Fiel
     }
 }
 
+/// The longest a replay reaches back: vCenter's default event retention.
+pub const MAX_REPLAY_DAYS: i64 = 30;
+
+/// Checks a source's replay annotations (`replay-from`, `replay-id`), as of
+/// `now`.
+pub(super) fn validate_replay(
+    annotations: &serde_json::Value,
+    old: Option<&serde_json::Value>,
+    now: jiff::Timestamp,
+    errs: &mut FieldErrors,
+) {
+    use sources_api::v1alpha1::{REPLAY_FROM_ANNOTATION, REPLAY_ID_ANNOTATION};
+    let pair = |a: &serde_json::Value| {
+        (
+            a.get(REPLAY_FROM_ANNOTATION).cloned(),
+            a.get(REPLAY_ID_ANNOTATION).cloned(),
+        )
+    };
+    // A request made long ago and left on the object never blocks a later change.
+    if old.is_some_and(|o| pair(o) == pair(annotations)) {
+        return;
+    }
+    let from = annotations
+        .get(REPLAY_FROM_ANNOTATION)
+        .and_then(|v| v.as_str());
+    let id = annotations
+        .get(REPLAY_ID_ANNOTATION)
+        .and_then(|v| v.as_str());
+    let from_path = format!("metadata.annotations[{REPLAY_FROM_ANNOTATION}]");
+    let id_path = format!("metadata.annotations[{REPLAY_ID_ANNOTATION}]");
+    match (from, id) {
+        (None, None) => return,
+        (Some(_), None) | (None, Some(_)) => {
+            errs.push(
+                FieldError::new("expected both, got one", &[&from_path, &id_path])
+                    .details("kn vsphere source replay sets both"),
+            );
+            return;
+        }
+        (Some(_), Some(_)) => {}
+    }
+    if let Some(id) = id {
+        let ok = !id.is_empty()
+            && id.len() <= 63
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok {
+            errs.push(
+                FieldError::invalid(id, &id_path)
+                    .details("at most 63 of a-z, 0-9 and '-', e.g. r-1733565600"),
+            );
+        }
+    }
+    if let Some(from) = from {
+        match from.parse::<jiff::Timestamp>() {
+            Err(_) => errs.push(
+                FieldError::invalid(from, &from_path)
+                    .details("an RFC 3339 time, e.g. 2026-12-07T10:00:00Z"),
+            ),
+            Ok(t) if t > now => errs
+                .push(FieldError::invalid(from, &from_path).details("the time is in the future")),
+            Ok(t) if now.duration_since(t).as_secs() > MAX_REPLAY_DAYS * 86_400 => {
+                errs.push(FieldError::invalid(from, &from_path).details(format!(
+                    "more than {MAX_REPLAY_DAYS} days back: vCenter keeps events that long by \
+                     default"
+                )))
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
 /// Checks a HorizonSource's `spec.filter`.
 pub(super) fn validate_horizon_filter(f: Option<&HorizonFilter>, errs: &mut FieldErrors) {
     let Some(f) = f else {
@@ -143,6 +216,52 @@ mod tests {
         let mut errs = FieldErrors::default();
         validate_horizon_filter(Some(&f), &mut errs);
         errs.to_string()
+    }
+
+    #[test]
+    fn replay_annotations_are_checked() {
+        let now: jiff::Timestamp = "2026-12-07T12:00:00Z".parse().unwrap();
+        let check = |a: serde_json::Value| {
+            let mut errs = FieldErrors::default();
+            validate_replay(&a, None, now, &mut errs);
+            errs.to_string()
+        };
+        let from = "sources.tanzu.vmware.com/replay-from";
+        let id = "sources.tanzu.vmware.com/replay-id";
+        assert_eq!(
+            check(serde_json::json!({from: "2026-12-07T10:00:00Z", id: "r-1"})),
+            ""
+        );
+        assert_eq!(check(serde_json::json!({})), "");
+        for (a, want) in [
+            (
+                serde_json::json!({from: "2026-12-07T10:00:00Z"}),
+                "expected both, got one",
+            ),
+            (
+                serde_json::json!({from: "yesterday", id: "r-1"}),
+                "an RFC 3339 time",
+            ),
+            (
+                serde_json::json!({from: "2026-12-08T10:00:00Z", id: "r-1"}),
+                "in the future",
+            ),
+            (
+                serde_json::json!({from: "2026-10-01T10:00:00Z", id: "r-1"}),
+                "more than 30 days back",
+            ),
+            (
+                serde_json::json!({from: "2026-12-07T10:00:00Z", id: "R 1"}),
+                "a-z, 0-9",
+            ),
+        ] {
+            let got = check(a.clone());
+            assert!(got.contains(want), "{a}: {got}");
+        }
+        let old = serde_json::json!({from: "2026-10-01T10:00:00Z", id: "r-1"});
+        let mut errs = FieldErrors::default();
+        validate_replay(&old, Some(&old), now, &mut errs);
+        assert!(errs.is_empty(), "an unchanged old request: {errs}");
     }
 
     #[test]

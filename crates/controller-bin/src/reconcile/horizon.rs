@@ -110,8 +110,11 @@ async fn reconcile_horizon_inner(
         //    the adapter write it (new: without them the adapter keeps its
         //    checkpoint in memory only, and a restart replays or skips
         //    events).
-        let refusal = ensure_checkpoint_configmap(ctx, &ns, &children.configmap, &owner).await?;
-        mark_sink_identity(&mut p, refusal.as_deref());
+        let notes = ensure_checkpoint_configmap(ctx, &ns, &children.configmap, &owner).await?;
+        mark_sink_identity(&mut p, notes.sink_refusal.as_deref());
+        if notes.last_replay.is_some() {
+            p.status.last_replay = notes.last_replay;
+        }
         apply_adapter_rbac(
             ctx,
             &parent,

@@ -308,30 +308,43 @@ where
 
 /// The checkpoint ConfigMap: created when missing, never updated (an existing
 /// one keeps its owners and data, also one the adapter created itself).
-/// Returns the adapter's note that the sink refuses its identity, if any
-/// (see [`mark_sink_identity`]).
+/// Returns what the adapter noted there for the controller (see
+/// [`AdapterNotes`]).
 pub(super) async fn ensure_checkpoint_configmap(
     ctx: &Context,
     ns: &str,
     name: &str,
     owner: &OwnerReference,
-) -> Result<Option<String>, ReconcileError> {
+) -> Result<AdapterNotes, ReconcileError> {
     let cms = ctx.api::<ConfigMap>(ns);
     if let Some(cm) = cms
         .get_opt(name)
         .await
         .map_err(kerr(format!("get configmap {name:?}")))?
     {
-        return Ok(cm
-            .data
-            .and_then(|mut d| d.remove(checkpoint::SINK_REFUSAL_KEY)));
+        let mut data = cm.data.unwrap_or_default();
+        return Ok(AdapterNotes {
+            sink_refusal: data.remove(checkpoint::SINK_REFUSAL_KEY),
+            last_replay: data
+                .remove(checkpoint::LAST_REPLAY_KEY)
+                .and_then(|j| serde_json::from_str(&j).ok()),
+        });
     }
     let cm = resources::checkpoint_configmap(name, ns, owner);
     match cms.create(&PostParams::default(), &cm).await {
-        Ok(_) => Ok(None),
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(None),
+        Ok(_) => Ok(AdapterNotes::default()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(AdapterNotes::default()),
         Err(e) => Err(kerr(format!("create configmap {name:?}"))(e)),
     }
+}
+
+/// What an adapter notes beside its checkpoint for the controller.
+#[derive(Debug, Default)]
+pub(super) struct AdapterNotes {
+    /// The sink refuses the adapter's identity (see [`mark_sink_identity`]).
+    pub(super) sink_refusal: Option<String>,
+    /// The last replay it made on request (`status.lastReplay`).
+    pub(super) last_replay: Option<sources_api::duck::LastReplay>,
 }
 
 /// `SinkIdentityAccepted` from the adapter's note (`refusal`, JSON with the

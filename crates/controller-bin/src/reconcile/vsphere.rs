@@ -135,8 +135,11 @@ async fn reconcile_vsphere_inner(
     let sa_exists = if foreign.is_none() {
         // 4. The checkpoint ConfigMap, and the adapter's note when the sink
         //    refuses its identity.
-        let refusal = ensure_checkpoint_configmap(ctx, &ns, &names.configmap, &owner).await?;
-        mark_sink_identity(&mut p, refusal.as_deref());
+        let notes = ensure_checkpoint_configmap(ctx, &ns, &names.configmap, &owner).await?;
+        mark_sink_identity(&mut p, notes.sink_refusal.as_deref());
+        if notes.last_replay.is_some() {
+            p.status.last_replay = notes.last_replay;
+        }
 
         // 5. The ServiceAccount: the dedicated one, or the named one, which
         //    must exist (never created, as upstream).

@@ -238,3 +238,119 @@ fn filters_are_set_by_create_and_shown_by_describe() {
         );
     }
 }
+
+/// `source replay`: the annotations are set, the controller passes the request to the adapter
+/// (`REPLAY_REQUEST` on its Deployment), and once the adapter has noted the replay beside its
+/// checkpoint, `describe` shows it. Bad times are refused before anything is sent.
+#[test]
+fn replay_requests_reach_the_adapter_and_show_in_describe() {
+    let ns = namespace("kn-replay");
+    block_on(async {
+        let c = client().await;
+        let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "creds"},
+            "type": "kubernetes.io/basic-auth", "stringData": {"username": "u", "password": "p"}}))
+        .expect("secret");
+        Api::<Secret>::namespaced(c.clone(), &ns)
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("secret");
+        let sa: ServiceAccount =
+            serde_json::from_value(json!({"metadata": {"name": "default"}})).expect("sa");
+        Api::<ServiceAccount>::namespaced(c.clone(), &ns)
+            .create(&PostParams::default(), &sa)
+            .await
+            .expect("service account");
+    });
+    let run = kn_vsphere(&[
+        "source",
+        "create",
+        "-n",
+        &ns,
+        "--name",
+        "vc",
+        "-a",
+        "https://vc.local",
+        "-s",
+        "creds",
+        "-u",
+        "http://display.default",
+    ]);
+    assert_eq!(run.ok(), "Created source\n");
+    let run = kn_vsphere(&["source", "replay", "-n", &ns, "vc", "--since", "1h"]);
+    let out = run.ok().to_owned();
+    assert!(
+        out.starts_with("Replay r-") && out.contains(" of source vc requested from "),
+        "{out}"
+    );
+    let id = out
+        .split_whitespace()
+        .nth(1)
+        .expect("the request id")
+        .to_owned();
+    let request = block_on(async {
+        let c = client().await;
+        let deployments: Api<Deployment> = Api::namespaced(c.clone(), &ns);
+        eventually("REPLAY_REQUEST on the adapter", || async {
+            let d = deployments.get_opt("vc-adapter").await.expect("get")?;
+            let env = d.spec?.template.spec?.containers[0].env.clone()?;
+            env.into_iter()
+                .find(|e| e.name == "REPLAY_REQUEST")
+                .and_then(|e| e.value)
+                .filter(|v| v.contains(&id))
+        })
+        .await
+    });
+    let request: serde_json::Value = serde_json::from_str(&request).expect("JSON");
+    let from = request["from"].as_str().expect("from").to_owned();
+    let ago = jiff::Timestamp::now().duration_since(from.parse().expect("RFC 3339"));
+    assert!(
+        (3590..=3700).contains(&ago.as_secs()),
+        "--since 1h: {from} is {ago:?} ago"
+    );
+
+    // The adapter notes the replay beside its checkpoint; the next reconcile copies it.
+    block_on(async {
+        let c = client().await;
+        let note = json!({"id": id, "from": from, "at": jiff::Timestamp::now().to_string()});
+        Api::<ConfigMap>::namespaced(c.clone(), &ns)
+            .patch(
+                "vc-configmap",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"data": {"lastReplay": note.to_string()}})),
+            )
+            .await
+            .expect("note");
+    });
+    let run = kn_vsphere(&["source", "replay", "-n", &ns, "vc", "--from", &from]);
+    assert!(run.ok().starts_with("Replay r-"), "a second request");
+    let text = block_on(eventually("Last replay", || async {
+        let run = tokio::task::spawn_blocking({
+            let ns = ns.clone();
+            move || kn_vsphere(&["source", "describe", "-n", &ns, "vc"])
+        })
+        .await
+        .expect("run");
+        run.stdout.contains("Last replay:").then_some(run.stdout)
+    }));
+    assert!(
+        text.contains(&format!("Last replay:  {id}, from {from}, begun ")),
+        "{text}"
+    );
+
+    for (args, message) in [
+        (
+            vec!["--from", "yesterday"],
+            "--from: \"yesterday\" is not an RFC 3339 time",
+        ),
+        (vec!["--from", "2999-01-01T00:00:00Z"], "is in the future"),
+        (vec!["--since", "soon"], "since"),
+    ] {
+        let mut all = vec!["source", "replay", "-n", &ns, "vc"];
+        all.extend(args);
+        let run = kn_vsphere(&all);
+        assert!(
+            run.stderr.contains(message) || run.stdout.contains(message),
+            "{message:?} in {run:?}"
+        );
+    }
+}
