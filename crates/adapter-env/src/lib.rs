@@ -66,6 +66,11 @@ pub mod name {
     pub const DELIVERY_CONCURRENCY: &str = "DELIVERY_CONCURRENCY";
     /// Seconds deliveries in flight at SIGTERM may still take.
     pub const SHUTDOWN_GRACE_SECONDS: &str = "SHUTDOWN_GRACE_SECONDS";
+    /// The Lease a source's adapters campaign for when it runs two (`spec.replicas: 2`): only
+    /// its holder reads and delivers; the other stands by.
+    pub const ADAPTER_LEASE: &str = "ADAPTER_LEASE";
+    /// This adapter's identity on the Lease (the Pod's name).
+    pub const ADAPTER_IDENTITY: &str = "ADAPTER_IDENTITY";
     /// A replay requested by `kn vsphere source replay` (the source's `replay-id` and
     /// `replay-from` annotations), `{"id":"r-…","from":"<RFC 3339>"}`: acted on once per id.
     pub const REPLAY_REQUEST: &str = "REPLAY_REQUEST";
@@ -288,6 +293,8 @@ pub struct Common {
     pub delivery: Delivery,
     /// `REPLAY_REQUEST` JSON, when the source asks for a replay.
     pub replay: Option<String>,
+    /// `ADAPTER_LEASE` (with `ADAPTER_IDENTITY` from the Pod's name), for a standby.
+    pub lease: Option<String>,
 }
 
 impl Common {
@@ -298,6 +305,10 @@ impl Common {
         }
         if let Some(r) = &self.replay {
             vars.push(EnvVar::value(name::REPLAY_REQUEST, r));
+        }
+        if let Some(l) = &self.lease {
+            vars.push(EnvVar::value(name::ADAPTER_LEASE, l));
+            vars.push(EnvVar::field(name::ADAPTER_IDENTITY, "metadata.name"));
         }
         self.delivery.push(vars);
         vars.push(EnvVar::value(

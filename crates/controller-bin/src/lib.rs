@@ -83,7 +83,8 @@ pub mod binding;
 pub mod binding_reconcile;
 pub mod certs;
 pub mod config;
-pub mod leader;
+/// Leader election (the `lease` crate, shared with the adapters' standby).
+pub use lease as leader;
 pub mod logging;
 pub mod metrics;
 pub mod pacing;

@@ -201,6 +201,7 @@ fn common_env(
         metrics_config,
         delivery: delivery.clone(),
         replay: sources_api::v1alpha1::replay_request(meta.annotations.as_ref()),
+        lease: None,
     }
 }
 
@@ -578,6 +579,10 @@ pub fn vsphere_deployment(
             .as_ref()
             .and_then(|f| serde_json::to_string(f).ok()),
     };
+    let mut env = env;
+    if standby(src.spec.replicas) {
+        env.common.lease = Some(names.deployment.clone());
+    }
     let (vcenter, volume, mount) = vcenter_settings(src);
     let mut env = env_vars(&env.vars());
     env.extend(vcenter);
@@ -592,8 +597,21 @@ pub fn vsphere_deployment(
         container,
         Some(vec![volume]),
     );
+    set_replicas(&mut deployment, src.spec.replicas);
     apply_overrides(&mut deployment, src.spec.adapter_overrides.as_ref());
     deployment
+}
+
+/// Whether `replicas` asks for an active adapter and a standby.
+pub fn standby(replicas: Option<i32>) -> bool {
+    replicas == Some(2)
+}
+
+/// The adapter Deployment's replicas: 2 for an adapter and its standby, else 1.
+fn set_replicas(deployment: &mut Deployment, replicas: Option<i32>) {
+    if let Some(spec) = deployment.spec.as_mut() {
+        spec.replicas = Some(if standby(replicas) { 2 } else { 1 });
+    }
 }
 
 /// Labels of the Horizon adapter (Deployment, selector, Pods).
@@ -669,6 +687,10 @@ pub fn horizon_deployment(
         metrics_domain: "knative.dev/eventing".to_owned(),
         event_filter: src.spec.filter.as_ref().map(horizon_filter_json),
     };
+    let mut env = env;
+    if standby(src.spec.replicas) {
+        env.common.lease = Some(HorizonChildren::of(&name).deployment);
+    }
     let mut container = adapter_container(&settings.horizon_adapter_image, env_vars(&env.vars()));
     container.volume_mounts = Some(vec![VolumeMount {
         name: secret.clone(),
@@ -693,6 +715,7 @@ pub fn horizon_deployment(
         container,
         Some(volumes),
     );
+    set_replicas(&mut deployment, src.spec.replicas);
     apply_overrides(&mut deployment, src.spec.adapter_overrides.as_ref());
     deployment
 }

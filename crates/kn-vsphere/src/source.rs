@@ -82,6 +82,7 @@ pub fn vsphere_source(
         )?,
         delivery: flags::delivery(&args.sink, namespace)?,
         adapter_overrides: None,
+        replicas: None,
     };
     let mut source = VSphereSource::new(name, spec);
     source.metadata.namespace = namespace.map(str::to_owned);
@@ -142,6 +143,7 @@ pub fn horizon_source(
         filter: flags::horizon_filter(&args.event_types, &args.modules, &args.severities)?,
         delivery: flags::delivery(&args.sink, namespace)?,
         adapter_overrides: None,
+        replicas: None,
     };
     let mut source = HorizonSource::new(name, spec);
     source.metadata.namespace = namespace.map(str::to_owned);

@@ -145,6 +145,11 @@ pub struct VSphereSourceSpec {
     /// Pod (new; TriggerMesh's name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adapter_overrides: Option<AdapterOverrides>,
+    /// Adapters: 1 (the default), or 2 for an active adapter and a standby
+    /// that takes over (on a Lease) when the active one is gone (new).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 2))]
+    pub replicas: Option<i32>,
 }
 
 fn default_encoding() -> String {
@@ -262,6 +267,11 @@ pub struct HorizonSourceSpec {
     /// Pod (new; TriggerMesh's name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adapter_overrides: Option<AdapterOverrides>,
+    /// Adapters: 1 (the default), or 2 for an active adapter and a standby
+    /// that takes over (on a Lease) when the active one is gone (new).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 2))]
+    pub replicas: Option<i32>,
 }
 
 /// The ServiceAccount of a source's adapter: `serviceAccountName`, or the

@@ -151,7 +151,20 @@ pub async fn run<A: Adapter>(adapter: A, shutdown: CancellationToken) -> Result<
     // at once, not after the source is reached.
     let sink_url = common.sink.as_ref().map(|s| s.url.to_string());
     let target = target(common.sink, &cx.metrics)?;
+    // With a standby (spec.replicas: 2), only the Lease's holder goes on.
+    let held = match &common.lease {
+        None => None,
+        Some(lease) => {
+            match crate::runtime::standby::acquire(lease, &cx.metrics, &cx.shutdown).await? {
+                None => return Ok(()),
+                Some(held) => Some(held),
+            }
+        }
+    };
     let Some(started) = adapter.start(&cx).await? else {
+        if let Some(h) = held {
+            h.release().await;
+        }
         return Ok(());
     };
     let reporting = cx.shutdown.child_token();
@@ -176,6 +189,9 @@ pub async fn run<A: Adapter>(adapter: A, shutdown: CancellationToken) -> Result<
     info!("checkpoint saved; logging out");
     let logout = Duration::from_secs(adapter_env::default::SHUTDOWN_SOURCE_SECONDS);
     let _ = tokio::time::timeout(logout, A::logout(started.session)).await;
+    if let Some(h) = held {
+        h.release().await;
+    }
     // The metrics server and the memory releaser stop here (and on every early return).
     drop(sidecars);
     Ok(())

@@ -4,6 +4,7 @@
 
 pub mod memory;
 mod sidecars;
+pub mod standby;
 
 use std::time::Duration;
 

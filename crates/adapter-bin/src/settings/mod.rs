@@ -73,6 +73,21 @@ pub struct Common {
     pub namespace: Option<String>,
     /// `REPLAY_REQUEST`: a replay asked for on the source.
     pub replay: Option<ReplayRequest>,
+    /// `ADAPTER_LEASE`: run as one of an active adapter and a standby.
+    pub lease: Option<LeaseSettings>,
+}
+
+/// The Lease an active adapter holds and its standby waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseSettings {
+    /// The Lease's namespace (`NAMESPACE`).
+    pub namespace: String,
+    /// Its name (`ADAPTER_LEASE`).
+    pub name: String,
+    /// This adapter's identity (`ADAPTER_IDENTITY`).
+    pub identity: String,
+    /// Seconds it lasts unrenewed.
+    pub duration_seconds: i32,
 }
 
 /// A replay asked for on the source (`REPLAY_REQUEST`): from `from` on, once per `id`.
@@ -156,8 +171,43 @@ impl Common {
             overrides: delivery.overrides()?,
             namespace: runtime.namespace.clone().filter(|n| !n.is_empty()),
             replay: ReplayRequest::parse(runtime.replay_request.as_deref())?,
+            lease: lease_settings(runtime)?,
         })
     }
+}
+
+fn lease_settings(runtime: &RuntimeArgs) -> Result<Option<LeaseSettings>, ConfigError> {
+    let Some(name) = runtime.lease.as_deref().filter(|l| !l.is_empty()) else {
+        return Ok(None);
+    };
+    let namespace = runtime
+        .namespace
+        .clone()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            ConfigError::new(
+                adapter_env::name::ADAPTER_LEASE,
+                "needs NAMESPACE, where the Lease lives",
+            )
+        })?;
+    if !(3..=3600).contains(&runtime.lease_duration) {
+        return Err(ConfigError::new(
+            "ADAPTER_LEASE_DURATION_SECONDS",
+            format!("{} is not between 3 and 3600", runtime.lease_duration),
+        ));
+    }
+    let identity = runtime
+        .lease_identity
+        .clone()
+        .filter(|i| !i.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| format!("adapter-{}", std::process::id()));
+    Ok(Some(LeaseSettings {
+        namespace,
+        name: name.to_owned(),
+        identity,
+        duration_seconds: i32::try_from(runtime.lease_duration).unwrap_or(15),
+    }))
 }
 
 /// The metrics address from the flags and the environment (`METRICS_PROMETHEUS_PORT`).
@@ -181,6 +231,23 @@ pub struct RuntimeArgs {
     /// (the controller sets it from the source's replay annotations).
     #[arg(long = "replay-request", env = adapter_env::name::REPLAY_REQUEST)]
     pub replay_request: Option<String>,
+
+    /// Campaign for this Lease (in NAMESPACE) and read only while holding it: one active
+    /// adapter and a standby (the controller sets it for `spec.replicas: 2`).
+    #[arg(long = "lease", env = adapter_env::name::ADAPTER_LEASE)]
+    pub lease: Option<String>,
+
+    /// This adapter's identity on the Lease (default: the host name).
+    #[arg(long = "lease-identity", env = adapter_env::name::ADAPTER_IDENTITY)]
+    pub lease_identity: Option<String>,
+
+    /// Seconds the Lease lasts unrenewed before the standby takes over (renewed every third).
+    #[arg(
+        long = "lease-duration",
+        env = "ADAPTER_LEASE_DURATION_SECONDS",
+        default_value_t = 10
+    )]
+    pub lease_duration: u32,
 
     /// Knative logging configuration (JSON of the config-logging ConfigMap).
     #[arg(

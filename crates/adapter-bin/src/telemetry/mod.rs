@@ -73,6 +73,8 @@ pub struct Metrics {
     checkpoint_unix: AtomicI64,
     source_up: AtomicBool,
     sink_up: AtomicBool,
+    /// A standby adapter waiting for the Lease (ready, idle).
+    standby: AtomicBool,
     /// Answers 401 from the sink (its identity refused).
     identity_refusals_401: Counter,
     /// Answers 403 from the sink.
@@ -108,6 +110,7 @@ impl Metrics {
             checkpoint_unix: AtomicI64::new(0),
             source_up: AtomicBool::new(false),
             sink_up: AtomicBool::new(true),
+            standby: AtomicBool::new(false),
             identity_refusals_401: Counter::default(),
             identity_refusals_403: Counter::default(),
             identity_refused: AtomicBool::new(false),
@@ -187,9 +190,15 @@ impl Metrics {
         self.sink_up.store(up, Ordering::Relaxed);
     }
 
-    /// Ready: the source answers and the sink is not failing.
+    /// Whether this adapter is a standby waiting for the Lease.
+    pub fn set_standby(&self, standby: bool) {
+        self.standby.store(standby, Ordering::Relaxed);
+    }
+
+    /// Ready: the source answers and the sink is not failing (or a standby, idle by design).
     pub fn is_ready(&self) -> bool {
-        self.source_up.load(Ordering::Relaxed) && self.sink_up.load(Ordering::Relaxed)
+        self.standby.load(Ordering::Relaxed)
+            || (self.source_up.load(Ordering::Relaxed) && self.sink_up.load(Ordering::Relaxed))
     }
 
     /// The Prometheus text exposition.
@@ -311,6 +320,11 @@ impl Metrics {
                 "sink_up",
                 "1 when the sink accepts events.",
                 f64::from(u8::from(self.sink_up.load(Ordering::Relaxed))),
+            ),
+            (
+                "standby",
+                "1 while this adapter stands by for the source's Lease (spec.replicas: 2).",
+                f64::from(u8::from(self.standby.load(Ordering::Relaxed))),
             ),
             (
                 "sink_identity_refused",

@@ -20,5 +20,6 @@ mod module_cycles;
 mod replay;
 mod restarts;
 mod sink_answers;
+mod standby;
 mod startup;
 mod vcsim;

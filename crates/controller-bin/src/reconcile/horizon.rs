@@ -8,6 +8,7 @@ use kube::runtime::controller::Action;
 use sources_api::conditions::ConditionStatus;
 use sources_api::v1alpha1::HorizonSource;
 
+use super::standby;
 use super::status::{
     StatusDraft, deployment_availability, kept_deployment_availability, write_status,
 };
@@ -122,6 +123,14 @@ async fn reconcile_horizon_inner(
             &children.rolebinding,
             &children.configmap,
             &sa,
+        )
+        .await?;
+        standby::apply_standby_rbac(
+            ctx,
+            &parent,
+            &sources_api::kmeta::child_name(&name, "-standby"),
+            &sa,
+            crate::resources::standby(src.spec.replicas),
         )
         .await?;
     }

@@ -12,6 +12,7 @@
 //! (`horizon.rs`).
 
 mod horizon;
+mod standby;
 mod status;
 mod steps;
 mod trust;

@@ -11,6 +11,7 @@ use sources_api::conditions::ConditionStatus;
 use sources_api::duck::CloudEventAttributes;
 use sources_api::v1alpha1::{VSphereBinding, VSphereSource};
 
+use super::standby;
 use super::status::{
     StatusDraft, deployment_availability, kept_deployment_availability, write_status,
 };
@@ -161,6 +162,14 @@ async fn reconcile_vsphere_inner(
             &names.rolebinding,
             &names.configmap,
             &sa,
+        )
+        .await?;
+        standby::apply_standby_rbac(
+            ctx,
+            &parent,
+            &sources_api::kmeta::child_name(&name, "-standby"),
+            &sa,
+            crate::resources::standby(src.spec.replicas),
         )
         .await?;
         sa_exists

@@ -1620,6 +1620,72 @@ async fn adapter_overrides_reach_the_adapter_pod() {
     env.stop().await;
 }
 
+/// `spec.replicas: 2`: two adapters on a Lease named after the Deployment, the
+/// identity from the Pod's name, and the adapter's ServiceAccount bound to the
+/// standby ClusterRole; back to 1, the binding goes.
+#[tokio::test]
+async fn two_replicas_give_a_standby_on_a_lease() {
+    let env = Env::new("vss-standby").await;
+    env.basics().await;
+    let mut src = vsphere_source("s", json!({"uri": "http://sink.example"}));
+    src["spec"]["replicas"] = json!(2);
+    env.create::<VSphereSource>(src).await;
+    let dep = eventually("two adapter replicas", || async {
+        let d = env
+            .api::<Deployment>()
+            .get_opt("s-adapter")
+            .await
+            .unwrap()?;
+        (d.spec.as_ref()?.replicas == Some(2)).then_some(d)
+    })
+    .await;
+    let e = env_map(&dep);
+    assert!(
+        e.contains(&("ADAPTER_LEASE".into(), json!("s-adapter"))),
+        "{e:?}"
+    );
+    let t = serde_json::to_value(&dep.spec.unwrap().template).unwrap();
+    let identity = t["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "ADAPTER_IDENTITY")
+        .cloned()
+        .expect("ADAPTER_IDENTITY");
+    assert_eq!(
+        identity["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.name"
+    );
+    let rb = eventually("the standby RoleBinding", || async {
+        env.api::<RoleBinding>().get_opt("s-standby").await.unwrap()
+    })
+    .await;
+    assert_eq!(rb.role_ref.kind, "ClusterRole");
+    assert_eq!(rb.role_ref.name, "vmware-sources-adapter-standby");
+    assert_eq!(rb.subjects.unwrap()[0].name, "s-adapter");
+
+    env.api::<VSphereSource>()
+        .patch(
+            "s",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 1}})),
+        )
+        .await
+        .unwrap();
+    eventually("one replica, no standby binding", || async {
+        let d = env.api::<Deployment>().get("s-adapter").await.unwrap();
+        let gone = env
+            .api::<RoleBinding>()
+            .get_opt("s-standby")
+            .await
+            .unwrap()
+            .is_none();
+        (d.spec?.replicas == Some(1) && gone).then_some(())
+    })
+    .await;
+    env.stop().await;
+}
+
 fn resources_label() -> &'static str {
     sources_controller::resources::VSPHERE_NAME_LABEL
 }

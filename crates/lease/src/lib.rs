@@ -1,5 +1,17 @@
 //! Leader election with a `coordination.k8s.io/v1` Lease (kube-runtime has
-//! none), tolerant of clock skew between replicas as client-go's: a lease
+//! none), for the controller's replicas and a source's standby adapter.
+//!
+//! ```no_run
+//! # async fn demo(client: kube::Client) {
+//! use std::time::Duration;
+//! let elector = lease::LeaderElector::new(client, "team-a", "vc-adapter", "pod-1", 15);
+//! elector.acquire(Duration::from_secs(2)).await; // waits as long as another holds it
+//! let lost = elector.keep(Duration::from_secs(5)).await; // renews until it cannot
+//! eprintln!("{lost}");
+//! # }
+//! ```
+//!
+//! It is tolerant of clock skew between replicas as client-go's: a lease
 //! held by another replica counts as expired only when its record has not
 //! changed for `leaseDurationSeconds` *of this replica's monotonic clock*,
 //! whatever `renewTime` says. The holder renews periodically and gives up
