@@ -18,6 +18,7 @@
 //!     checkpoint_config: r#"{"maxAge":"5m0s","period":"10s"}"#.into(),
 //!     payload_encoding: "application/xml".into(),
 //!     event_types: vec![],
+//!     event_filter: None,
 //! };
 //! let vars = env.vars();
 //! let sink = vars.iter().find(|v| v.name == name::K_SINK).unwrap();
