@@ -221,9 +221,16 @@ pub struct AdapterConfig {
     pub logging: Option<BTreeMap<String, String>>,
     /// `config-observability`'s data, if the ConfigMap exists.
     pub observability: Option<BTreeMap<String, String>>,
+    /// Knative's `config-features` data, if the ConfigMap exists (see [`crate::oidc`]).
+    pub features: Option<BTreeMap<String, String>>,
 }
 
 impl AdapterConfig {
+    /// Whether `config-features` has `authentication-oidc: enabled`.
+    pub fn oidc_enabled(&self) -> bool {
+        crate::oidc::enabled(self.features.as_ref())
+    }
+
     /// `K_LOGGING_CONFIG`: `{"zap-logger-config":"..."}`, or `""` when there
     /// is no zap configuration.
     pub fn logging_json(&self) -> String {

@@ -86,6 +86,7 @@ pub mod config;
 pub mod leader;
 pub mod logging;
 pub mod metrics;
+pub mod oidc;
 pub mod pacing;
 pub mod podspecable;
 pub mod reconcile;
@@ -147,9 +148,11 @@ async fn load_adapter_config(
 ) -> Result<AdapterConfig, kube::Error> {
     let logging = api.get_opt(&settings.config_logging_name).await?;
     let observability = api.get_opt(&settings.config_observability_name).await?;
+    let features = api.get_opt(oidc::CONFIG_FEATURES).await?;
     Ok(AdapterConfig {
         logging: logging.map(|c| config::without_example(c.data)),
         observability: observability.map(|c| config::without_example(c.data)),
+        features: features.map(|c| config::without_example(c.data)),
     })
 }
 
@@ -169,6 +172,7 @@ async fn watch_adapter_config(ctx: Arc<Context>, triggers: Vec<mpsc::Sender<()>>
                 let name = cm.metadata.name.as_deref().unwrap_or_default();
                 name == ctx.settings.config_logging_name
                     || name == ctx.settings.config_observability_name
+                    || name == oidc::CONFIG_FEATURES
             }
             Ok(watcher::Event::InitDone) => true,
             Ok(_) => false,

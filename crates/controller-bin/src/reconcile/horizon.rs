@@ -15,7 +15,7 @@ use super::steps::{
     Child, Parent, apply_adapter_rbac, ensure_checkpoint_configmap, ensure_service_account,
     first_not_owned, identity, observed, resolve_destinations,
 };
-use super::{Context, DEPLOYED, ReconcileError, horizon_conditions, kerr, key_of};
+use super::{Context, DEPLOYED, ReconcileError, horizon_conditions, kerr, key_of, oidc};
 use crate::resources::{self, HorizonChildren};
 
 /// Reconciles one HorizonSource.
@@ -45,8 +45,9 @@ async fn reconcile_horizon_inner(
         owner: &owner,
         labels: &labels,
     };
+    let oidc_sa = oidc::oidc_account::<HorizonSource>(ctx, &name).await;
     let mut p = StatusDraft::new(
-        horizon_conditions(),
+        oidc::condition_set(horizon_conditions(), oidc_sa.is_some()),
         src.status.as_ref(),
         src.metadata.generation,
     );
@@ -54,7 +55,7 @@ async fn reconcile_horizon_inner(
     let deployment_name = children.deployment.clone();
 
     // 1. The sink and the dead-letter sink.
-    let destinations = resolve_destinations(
+    let mut destinations = resolve_destinations(
         ctx,
         src,
         &ns,
@@ -90,6 +91,9 @@ async fn reconcile_horizon_inner(
     if dedicated {
         kids.push(Child::ServiceAccount(&sa));
     }
+    if let Some(oidc_sa) = &oidc_sa {
+        kids.push(Child::ServiceAccount(oidc_sa));
+    }
     let foreign = first_not_owned(ctx, &parent, &kids).await?;
 
     if foreign.is_none() {
@@ -117,9 +121,22 @@ async fn reconcile_horizon_inner(
             &children.rolebinding,
             &children.configmap,
             &sa,
+            oidc_sa.as_deref(),
         )
         .await?;
+
+        // 5b. The OIDC identity, when authentication-oidc is enabled.
+        if let Some(oidc_sa) = &oidc_sa {
+            oidc::ensure_identity(ctx, src, &parent, oidc_sa).await?;
+        }
     }
+    oidc::record(
+        &mut p,
+        oidc_sa.as_deref(),
+        foreign.as_ref(),
+        ("HorizonSource", &name),
+        destinations.as_mut(),
+    );
 
     // 6. The adapter Deployment.
     if let Some(n) = &foreign {

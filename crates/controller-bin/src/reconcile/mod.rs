@@ -11,6 +11,7 @@
 //! HorizonSource (`horizon.rs`).
 
 mod horizon;
+mod oidc;
 mod status;
 mod steps;
 mod vsphere;

@@ -125,6 +125,12 @@ impl StatusDraft {
         );
     }
 
+    /// Drops the condition `type_` (one the set no longer has, e.g. `OIDCIdentityCreated` once
+    /// `authentication-oidc` is disabled).
+    pub(super) fn forget(&mut self, type_: &str) {
+        self.conditions.retain(|c| c.type_ != type_);
+    }
+
     pub(super) fn ready(&self) -> bool {
         self.set.is_ready(&self.conditions)
     }

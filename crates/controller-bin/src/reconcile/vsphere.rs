@@ -18,7 +18,9 @@ use super::steps::{
     Child, Parent, apply_adapter_rbac, ensure_checkpoint_configmap, ensure_service_account,
     first_not_owned, identity, observed, resolve_destinations,
 };
-use super::{ADAPTER_READY, AUTH_READY, Context, ReconcileError, kerr, key_of, vsphere_conditions};
+use super::{
+    ADAPTER_READY, AUTH_READY, Context, ReconcileError, kerr, key_of, oidc, vsphere_conditions,
+};
 use crate::resources::{self, VSphereChildren};
 
 /// Reconciles one VSphereSource.
@@ -92,8 +94,9 @@ async fn reconcile_vsphere_inner(
         owner: &owner,
         labels: &labels,
     };
+    let oidc_sa = oidc::oidc_account::<VSphereSource>(ctx, &name).await;
     let mut p = StatusDraft::new(
-        vsphere_conditions(),
+        oidc::condition_set(vsphere_conditions(), oidc_sa.is_some()),
         src.status.as_ref(),
         src.metadata.generation,
     );
@@ -129,6 +132,9 @@ async fn reconcile_vsphere_inner(
     if dedicated {
         children.push(Child::ServiceAccount(&sa));
     }
+    if let Some(oidc_sa) = &oidc_sa {
+        children.push(Child::ServiceAccount(oidc_sa));
+    }
     let foreign = first_not_owned(ctx, &parent, &children).await?;
 
     let sa_exists = if foreign.is_none() {
@@ -155,15 +161,21 @@ async fn reconcile_vsphere_inner(
             &names.rolebinding,
             &names.configmap,
             &sa,
+            oidc_sa.as_deref(),
         )
         .await?;
+
+        // 6b. The OIDC identity, when authentication-oidc is enabled.
+        if let Some(oidc_sa) = &oidc_sa {
+            oidc::ensure_identity(ctx, src, &parent, oidc_sa).await?;
+        }
         sa_exists
     } else {
         false
     };
 
     // 7. The sink and the dead-letter sink.
-    let destinations = resolve_destinations(
+    let mut destinations = resolve_destinations(
         ctx,
         src,
         &ns,
@@ -172,6 +184,13 @@ async fn reconcile_vsphere_inner(
         &mut p,
     )
     .await;
+    oidc::record(
+        &mut p,
+        oidc_sa.as_deref(),
+        foreign.as_ref(),
+        ("VSphereSource", &name),
+        destinations.as_mut(),
+    );
 
     // 8. The adapter Deployment, once it can run.
     if let Some(n) = &foreign {
