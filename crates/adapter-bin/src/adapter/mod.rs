@@ -19,6 +19,7 @@
 
 mod connect;
 pub mod horizon;
+mod identity;
 mod store;
 pub mod vsphere;
 
@@ -148,7 +149,7 @@ pub async fn run<A: Adapter>(adapter: A, shutdown: CancellationToken) -> Result<
     let Some(started) = adapter.start(&cx).await? else {
         return Ok(());
     };
-    let target = target(common.sink, &cx.metrics)?;
+    let target = target(common.sink, &cx.metrics).await?;
     crate::pipeline::run(crate::pipeline::Context {
         source: started.source,
         encoder: started.encoder,
@@ -169,15 +170,22 @@ pub async fn run<A: Adapter>(adapter: A, shutdown: CancellationToken) -> Result<
     Ok(())
 }
 
-/// Where events go: the sink (its client built now), else stdout.
-fn target(
+/// Where events go: the sink (its client built now, with OIDC tokens when it has an
+/// audience), else stdout.
+async fn target(
     sink: Option<crate::deliver::SinkConfig>,
     metrics: &Arc<Metrics>,
-) -> Result<Target, ConfigError> {
-    match sink {
-        None => Ok(Target::Stdout),
-        Some(config) => Sink::new(config, metrics.clone())
-            .map(Target::Http)
-            .map_err(|e| ConfigError::new("K_CA_CERTS", e.to_string())),
-    }
+) -> Result<Target, AdapterError> {
+    let Some(config) = sink else {
+        return Ok(Target::Stdout);
+    };
+    let oidc = config.oidc.clone();
+    let sink = Sink::new(config, metrics.clone())
+        .map_err(|e| ConfigError::new("K_CA_CERTS", e.to_string()))?;
+    let Some(oidc) = oidc else {
+        return Ok(Target::Http(sink));
+    };
+    Ok(Target::Http(
+        sink.with_tokens(identity::start(&oidc).await?),
+    ))
 }
