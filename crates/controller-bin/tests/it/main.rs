@@ -9,10 +9,12 @@
 //!   rotation and hostile bindings;
 //! - `tenancy`: what a namespace user can do to other namespaces through
 //!   our objects (issue 22's attacks);
+//! - `oidc`: OIDC sender identity (`authentication-oidc`);
 //! - `support`: what they share.
 
 mod admission;
 mod controller;
+mod oidc;
 mod support;
 mod tenancy;
 mod webhooks;
