@@ -16,6 +16,7 @@ mod horizon;
 mod horizon_configmap;
 mod migration;
 mod module_cycles;
+mod oidc;
 mod restarts;
 mod sink_answers;
 mod startup;
