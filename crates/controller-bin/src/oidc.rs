@@ -9,7 +9,9 @@
 //! request tokens for that ServiceAccount only ([`token_rule`], in the per-source Role), and sends
 //! `Authorization: Bearer <token>` to each sink that has an audience.
 //!
-//! Disabled (the default, also without the ConfigMap), nothing of this is made.
+//! Disabled (the default, also without the ConfigMap), nothing of this is made; turning it off
+//! deletes the ServiceAccount a source got while it was on (as Knative does), and takes the
+//! status fields, the condition, the Role rule and the environment away.
 
 use std::collections::BTreeMap;
 
@@ -44,8 +46,12 @@ pub fn service_account_name(name: &str, kind: &str) -> String {
     .to_lowercase()
 }
 
+/// The label Knative puts on OIDC ServiceAccounts (`oidc: enabled`).
+pub const OIDC_LABEL: (&str, &str) = ("oidc", "enabled");
+
 /// The OIDC ServiceAccount `sa` of the source `source` of kind `kind`: owned by it and labelled
-/// as its other children (so the controller sees it change), with Knative's description.
+/// as its other children (so the controller sees it change) and with Knative's `oidc: enabled`,
+/// with Knative's description.
 pub fn service_account(
     sa: &str,
     ns: &str,
@@ -58,7 +64,11 @@ pub fn service_account(
         metadata: ObjectMeta {
             name: Some(sa.to_owned()),
             namespace: Some(ns.to_owned()),
-            labels: Some(labels.clone()),
+            labels: Some({
+                let mut l = labels.clone();
+                l.insert(OIDC_LABEL.0.to_owned(), OIDC_LABEL.1.to_owned());
+                l
+            }),
             annotations: Some(BTreeMap::from([(
                 "description".to_owned(),
                 format!("Service Account for OIDC Authentication for {kind} \"{source}\""),

@@ -2,16 +2,20 @@
 //! [`crate::oidc`]): the source's own ServiceAccount, `OIDCIdentityCreated`,
 //! `status.auth.serviceAccountName`, `status.sinkAudience`, and the identity the adapter sends
 //! with. Disabled, the step clears what an earlier enabled reconcile wrote (the status fields,
-//! the condition; the Role rule and the environment are applied without it), and the
-//! ServiceAccount, if one was made, stays until its source is deleted (its owner).
+//! the condition; the Role rule and the environment are applied without it) and deletes the
+//! ServiceAccount the last status names, when the source controls it (as Knative's
+//! `DeleteOIDCServiceAccountIfExists`; looked up only then, so a cluster that never enabled the
+//! flag pays no extra API call).
 
+use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::Resource;
+use kube::api::DeleteParams;
 use sources_api::conditions::{ConditionSet, ConditionStatus};
 use sources_api::duck::AuthStatus;
 
 use super::status::StatusDraft;
 use super::steps::{Destinations, NotOwned, Parent};
-use super::{Context, ReconcileError};
+use super::{Context, ReconcileError, is_not_found, kerr};
 use crate::oidc::{self, OIDC_IDENTITY_CREATED};
 
 /// The OIDC ServiceAccount of the source `name` of kind `K` when `authentication-oidc` is
@@ -58,6 +62,56 @@ where
     );
     ctx.apply(parent.ns, &account).await?;
     Ok(())
+}
+
+/// With `authentication-oidc` disabled: deletes the OIDC ServiceAccount `previous` (the one the
+/// last status names) when it is the source's own (controlled by `owner_uid`); one someone else
+/// controls is left alone.
+pub(super) async fn retire_identity(
+    ctx: &Context,
+    ns: &str,
+    previous: &str,
+    owner_uid: &str,
+) -> Result<(), ReconcileError> {
+    let api = ctx.api::<ServiceAccount>(ns);
+    let Some(sa) = api
+        .get_opt(previous)
+        .await
+        .map_err(kerr(format!("get serviceaccount {previous:?}")))?
+    else {
+        return Ok(());
+    };
+    let ours = sa
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.controller == Some(true) && r.uid == owner_uid);
+    if !ours {
+        return Ok(());
+    }
+    match api.delete(previous, &DeleteParams::default()).await {
+        Ok(_) => {
+            tracing::info!(
+                namespace = ns,
+                serviceaccount = previous,
+                "authentication-oidc is disabled: deleted the source's OIDC ServiceAccount"
+            );
+            Ok(())
+        }
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(kerr(format!("delete serviceaccount {previous:?}"))(e)),
+    }
+}
+
+/// The OIDC ServiceAccount the source's last status names, if any.
+pub(super) fn previous_account(status: Option<&sources_api::duck::SourceStatus>) -> Option<&str> {
+    status?
+        .auth
+        .as_ref()?
+        .service_account_name
+        .as_deref()
+        .filter(|n| !n.is_empty())
 }
 
 /// What a reconcile did about the identity, written into the status and the adapter's

@@ -165,9 +165,12 @@ async fn reconcile_vsphere_inner(
         )
         .await?;
 
-        // 6b. The OIDC identity, when authentication-oidc is enabled.
+        // 6b. The OIDC identity, when authentication-oidc is enabled;
+        //     the one it had, when it was turned off.
         if let Some(oidc_sa) = &oidc_sa {
             oidc::ensure_identity(ctx, src, &parent, oidc_sa).await?;
+        } else if let Some(previous) = oidc::previous_account(src.status.as_ref()) {
+            oidc::retire_identity(ctx, &ns, previous, &owner.uid).await?;
         }
         sa_exists
     } else {

@@ -3,7 +3,7 @@
 //! (owned, Knative's name), lets the adapter request tokens for it only, writes
 //! `status.auth.serviceAccountName`, `status.sinkAudience` and `OIDCIdentityCreated`, and passes
 //! the identity and audiences to the adapter; disabled, none of that appears (and turning it
-//! off takes it away again).
+//! off takes it away again, the source's own ServiceAccount included).
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
@@ -179,6 +179,14 @@ async fn oidc_identity_with_authentication_oidc_enabled_and_none_without_it() {
     assert_eq!(owners[0].uid, uid);
     assert_eq!(owners[0].kind, "VSphereSource");
     assert_eq!(owners[0].controller, Some(true));
+    let labels = sa.metadata.labels.unwrap_or_default();
+    assert_eq!(labels.get("oidc").map(String::as_str), Some("enabled"));
+    assert_eq!(
+        labels
+            .get("vspheresources.sources.tanzu.vmware.com/name")
+            .map(String::as_str),
+        Some("s")
+    );
     let role = api::<Role>(&client, &ns)
         .get("s-checkpoint")
         .await
@@ -253,7 +261,8 @@ async fn oidc_identity_with_authentication_oidc_enabled_and_none_without_it() {
             .is_none()
     );
 
-    // Disabled: the status fields, the condition, the Role rule and the env go away.
+    // Disabled: the status fields, the condition, the Role rule, the env and the source's own
+    // ServiceAccounts go away (as Knative's sources delete theirs); someone else's stays.
     set_flag(&client, &ns, "disabled").await;
     eventually("s without OIDC", || async {
         let s = status::<VSphereSource>(&client, &ns, "s").await;
@@ -272,6 +281,30 @@ async fn oidc_identity_with_authentication_oidc_enabled_and_none_without_it() {
         .await
         .expect("role");
     assert_eq!(role.rules.expect("rules").len(), 1);
+    for gone in [VSPHERE_SA, HORIZON_SA] {
+        eventually(&format!("{gone} deleted"), || async {
+            api::<ServiceAccount>(&client, &ns)
+                .get_opt(gone)
+                .await
+                .expect("get")
+                .is_none()
+                .then_some(())
+        })
+        .await;
+    }
+    eventually("t without OIDC", || async {
+        let t = status::<VSphereSource>(&client, &ns, "t").await;
+        t.get("auth").is_none().then_some(())
+    })
+    .await;
+    assert!(
+        api::<ServiceAccount>(&client, &ns)
+            .get_opt(foreign)
+            .await
+            .expect("get")
+            .is_some(),
+        "someone else's ServiceAccount was deleted"
+    );
 
     // A source made while it is disabled gets none of it.
     create::<VSphereSource>(&client, &ns, vsphere("u")).await;
@@ -294,5 +327,115 @@ async fn oidc_identity_with_authentication_oidc_enabled_and_none_without_it() {
     for name in OIDC_ENV {
         assert_eq!(value_of(&env, name), None, "{name} in {env:?}");
     }
+    controllers.stop().await;
+}
+
+/// The controller runs as its release ServiceAccount with the shipped RBAC (`config/`): it may
+/// write a Role granting `create` on `serviceaccounts/token` (Kubernetes lets it grant only what
+/// it holds) and make the OIDC ServiceAccount, and, once the flag is off, delete it.
+#[tokio::test]
+async fn the_shipped_rbac_lets_the_controller_grant_token_requests() {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    let server = KubeApiServer::shared();
+    let admin = server.client().await.expect("client");
+    install_our_crds(server, &admin).await;
+    let config = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config");
+    for file in [
+        "100-namespace.yaml",
+        "200-serviceaccount.yaml",
+        "200-clusterroles.yaml",
+        "201-clusterrolebindings.yaml",
+    ] {
+        let yaml = std::fs::read_to_string(config.join(file)).expect(file);
+        server
+            .apply_yaml(&admin, &yaml, "vmware-sources", false)
+            .await
+            .expect(file);
+    }
+    let tr: TokenRequest =
+        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 3600}}))
+            .expect("token request");
+    let token = api::<ServiceAccount>(&admin, "vmware-sources")
+        .create_token_request("sources-controller", &PostParams::default(), &tr)
+        .await
+        .expect("token")
+        .status
+        .expect("status")
+        .token;
+    let controller = server.client_with_token(&token).expect("client");
+    let ns = server
+        .create_namespace(&admin, "oidc-rbac")
+        .await
+        .expect("namespace");
+    // The API server authorizes from a cache of the RBAC objects just applied.
+    eventually("the shipped RBAC in effect", || async {
+        api::<Role>(&controller, &ns)
+            .list(&Default::default())
+            .await
+            .ok()
+    })
+    .await;
+    set_flag(&admin, &ns, "enabled").await;
+    create::<Secret>(
+        &admin,
+        &ns,
+        json!({"metadata": {"name": "creds"}, "type": "kubernetes.io/basic-auth",
+               "stringData": {"username": "user", "password": "pass"}}),
+    )
+    .await;
+    create::<VSphereSource>(
+        &admin,
+        &ns,
+        json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "VSphereSource",
+            "metadata": {"name": "s"},
+            "spec": {"address": "https://vc.local", "secretRef": {"name": "creds"},
+                     "sink": {"uri": "http://sink.example/", "audience": "sink-audience"}}}),
+    )
+    .await;
+    // The flag is read once at start (the shipped RBAC lets the controller watch ConfigMaps in
+    // its own namespace only, here the test's): a restart picks up a change.
+    let run = || source_controllers(&controller, &ns, &ns);
+    let controllers = run();
+    eventually("OIDCIdentityCreated=True with the shipped RBAC", || async {
+        let s = status::<VSphereSource>(&admin, &ns, "s").await;
+        (condition(&s, "OIDCIdentityCreated").is_some_and(|c| c.0 == "True")
+            && s["sinkAudience"] == "sink-audience")
+            .then_some(())
+    })
+    .await;
+    let role = api::<Role>(&admin, &ns)
+        .get("s-checkpoint")
+        .await
+        .expect("role");
+    assert!(
+        serde_json::to_string(&role.rules)
+            .expect("json")
+            .contains("serviceaccounts/token"),
+        "{role:?}"
+    );
+    assert!(
+        api::<ServiceAccount>(&admin, &ns)
+            .get_opt(VSPHERE_SA)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    controllers.stop().await;
+
+    set_flag(&admin, &ns, "disabled").await;
+    let controllers = run();
+    eventually(
+        "the OIDC ServiceAccount deleted with the shipped RBAC",
+        || async {
+            let gone = api::<ServiceAccount>(&admin, &ns)
+                .get_opt(VSPHERE_SA)
+                .await
+                .expect("get")
+                .is_none();
+            let s = status::<VSphereSource>(&admin, &ns, "s").await;
+            (gone && s.get("auth").is_none()).then_some(())
+        },
+    )
+    .await;
     controllers.stop().await;
 }
