@@ -65,8 +65,8 @@ pub struct Cli {
     /// The Horizon adapter image.
     #[arg(long, env = "HORIZON_SOURCE_RA_IMAGE", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub horizon_source_ra_image: String,
-    /// The controller's namespace: its Lease, certificate Secret, config-logging and
-    /// config-observability (from the Pod's metadata.namespace).
+    /// The controller's namespace: its Lease, certificate Secret, config-logging,
+    /// config-observability and Knative's config-features (from the Pod's metadata.namespace).
     #[arg(long, env = "SYSTEM_NAMESPACE", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub system_namespace: String,
     /// Only reconcile sources and bindings in this namespace (default: all).

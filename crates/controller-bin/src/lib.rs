@@ -74,6 +74,11 @@
 //!   missing Secret gives `Deployed=False` (`SecretMissing`).
 //! - Only the controller's own children are watched (label selectors), so
 //!   the caches do not grow with the cluster's other Deployments.
+//! - With Knative's `authentication-oidc` enabled (`config-features` in the
+//!   system namespace), each source gets an OIDC identity as Knative's own
+//!   sources do ([`oidc`]): a ServiceAccount of its own, `OIDCIdentityCreated`,
+//!   `status.auth` and `status.sinkAudience`, and tokens its adapter may
+//!   request for that account only.
 
 #![forbid(unsafe_code)]
 
