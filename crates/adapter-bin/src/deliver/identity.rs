@@ -433,6 +433,109 @@ mod tests {
         ));
     }
 
+    /// The sink's token goes with a redirect within its origin, never to another origin.
+    #[tokio::test]
+    async fn the_token_is_not_sent_on_to_another_origin() {
+        use axum::http::HeaderMap as Headers;
+        type Seen = Arc<std::sync::Mutex<Vec<(String, Option<String>)>>>;
+        async fn serve(app: axum::Router) -> String {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let url = format!("http://{}", listener.local_addr().expect("addr"));
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+            url
+        }
+        let seen: Seen = Seen::default();
+        let record = |seen: Seen, name: &'static str| {
+            move |headers: Headers| async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                seen.lock().expect("lock").push((name.to_owned(), auth));
+                axum::http::StatusCode::ACCEPTED
+            }
+        };
+        let other = serve(
+            axum::Router::new().route("/", axum::routing::post(record(seen.clone(), "other"))),
+        )
+        .await;
+        let to_other = other.clone();
+        let sink_url = serve(
+            axum::Router::new()
+                .route(
+                    "/away",
+                    axum::routing::post(move || {
+                        let to = to_other.clone();
+                        async move {
+                            (
+                                axum::http::StatusCode::TEMPORARY_REDIRECT,
+                                [("location", format!("{to}/"))],
+                            )
+                        }
+                    }),
+                )
+                .route(
+                    "/here",
+                    axum::routing::post(|| async {
+                        (
+                            axum::http::StatusCode::TEMPORARY_REDIRECT,
+                            [("location", "/landing")],
+                        )
+                    }),
+                )
+                .route(
+                    "/landing",
+                    axum::routing::post(record(seen.clone(), "landing")),
+                ),
+        )
+        .await;
+        let config = super::super::SinkConfig {
+            url: format!("{sink_url}/here").parse().expect("url"),
+            dead_letter: None,
+            timeout: Duration::from_secs(10),
+            ca_certs: None,
+            dead_letter_ca_certs: None,
+            backoff: crate::backoff::Backoff::default(),
+            backoff_per_event: false,
+            retry: None,
+            oidc: Some(OidcSettings {
+                namespace: "ns".into(),
+                service_account: "sa".into(),
+                audience: Some("aud".into()),
+                dead_letter_audience: None,
+                expiration: DEFAULT_EXPIRATION,
+            }),
+        };
+        let tokens = Arc::new(Tokens::new(
+            Box::new(counting(Duration::from_secs(3600))),
+            &["aud".to_owned()],
+            DEFAULT_EXPIRATION,
+        ));
+        let sink =
+            super::super::Sink::new(config, Arc::new(crate::telemetry::Metrics::new("test")))
+                .expect("sink")
+                .with_tokens(tokens);
+        let body = bytes::Bytes::from_static(b"{}");
+        for path in ["/here", "/away"] {
+            let url: url::Url = format!("{sink_url}{path}").parse().expect("url");
+            let a = sink
+                .post_with_identity(super::super::To::Sink, &url, &http::HeaderMap::new(), &body)
+                .await;
+            assert_eq!(a.status, 202, "{path}: {}", a.detail);
+        }
+        assert_eq!(
+            *seen.lock().expect("lock"),
+            [
+                ("landing".to_owned(), Some("Bearer token-1".to_owned())),
+                ("other".to_owned(), None),
+            ]
+        );
+    }
+
     #[tokio::test]
     async fn a_token_about_to_expire_is_renewed_in_the_background() {
         // Valid for 2 s: renewed after 1 s (half its lifetime), never sent in its last second.
