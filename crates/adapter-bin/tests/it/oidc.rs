@@ -3,7 +3,8 @@
 //! lets request tokens for the OIDC ServiceAccount, sends a backlog to a sink that verifies each
 //! bearer token with the API server (TokenReview: audience and subject) and answers 401
 //! otherwise. Every event arrives; a token the sink stops taking mid-stream (as if it expired) is
-//! replaced and nothing is lost; bad settings are named.
+//! replaced and nothing is lost; a dead-letter sink gets a token for its own audience; bad
+//! settings are named.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -140,9 +141,18 @@ async fn receive(
 
 impl VerifyingSink {
     async fn start(client: Client, ns: &str, expire_first_after: Option<usize>) -> Self {
+        Self::for_audience(client, ns, AUDIENCE, expire_first_after).await
+    }
+
+    async fn for_audience(
+        client: Client,
+        ns: &str,
+        audience: &str,
+        expire_first_after: Option<usize>,
+    ) -> Self {
         let state = Arc::new(SinkState {
             client,
-            audience: AUDIENCE.to_owned(),
+            audience: audience.to_owned(),
             subject: format!("system:serviceaccount:{ns}:{OIDC_SA}"),
             expire_first_after,
             seen: Mutex::default(),
@@ -415,6 +425,54 @@ async fn a_token_refused_mid_stream_is_replaced_and_nothing_is_lost() {
         log.join("\n")
     );
     assert_no_token_in(&log, &tokens);
+    assert_eq!(adapter.terminate(Duration::from_secs(20)).await, Some(0));
+}
+
+/// A dead-letter sink with an audience gets a token for its own audience (the sink, without
+/// one, gets no token at all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dead_letter_sink_gets_a_token_for_its_audience() {
+    let (client, ns, dir) = cluster("oidc-dls").await;
+    let dls_audience = "dead-letters.example";
+    let dls = VerifyingSink::for_audience(client.clone(), &ns, dls_audience, None).await;
+    let sink = test_support::RecordingSink::start().await;
+    sink.respond_default(Some(400));
+    let n = 50;
+    let (sim, cp_dir) = common::backlog(n).await;
+    let mut env = common::backlog_env(&sim, &sink.url(), &cp_dir.path().join("cp.json"));
+    env.extend([
+        (
+            "KUBECONFIG",
+            dir.path().join("kubeconfig").display().to_string(),
+        ),
+        ("NAMESPACE", ns.clone()),
+        ("K_DEAD_LETTER_SINK", dls.url.clone()),
+        ("K_DEAD_LETTER_SINK_AUDIENCE", dls_audience.to_owned()),
+        ("K_OIDC_SERVICE_ACCOUNT", OIDC_SA.to_owned()),
+    ]);
+    let mut adapter = Adapter::start(&env);
+    let all = common::eventually(Duration::from_secs(120), || dls.ids().len() >= n).await;
+    let log = adapter.log();
+    assert!(
+        all,
+        "{} of {n} events dead-lettered; refused {}; log:\n{}",
+        dls.ids().len(),
+        dls.state.refused.load(Ordering::Relaxed),
+        log.join("\n")
+    );
+    assert_eq!(dls.ids().len(), n);
+    assert_eq!(dls.tokens().len(), 1);
+    let received = sink.received();
+    assert!(
+        received.len() >= n,
+        "{} requests to the sink",
+        received.len()
+    );
+    assert!(
+        received.iter().all(|r| r.header("authorization").is_none()),
+        "the sink has no audience: no token goes to it"
+    );
+    assert_no_token_in(&log, &dls.tokens());
     assert_eq!(adapter.terminate(Duration::from_secs(20)).await, Some(0));
 }
 
