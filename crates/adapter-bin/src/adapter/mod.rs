@@ -19,7 +19,7 @@
 
 mod connect;
 pub mod horizon;
-mod identity;
+mod oidc_tokens;
 mod store;
 pub mod vsphere;
 
@@ -186,6 +186,6 @@ async fn target(
         return Ok(Target::Http(sink));
     };
     Ok(Target::Http(
-        sink.with_tokens(identity::start(&oidc).await?),
+        sink.with_tokens(oidc_tokens::start(&oidc).await?),
     ))
 }
