@@ -74,6 +74,10 @@ pub mod name {
     pub const DELIVERY_CONCURRENCY: &str = "DELIVERY_CONCURRENCY";
     /// Seconds deliveries in flight at SIGTERM may still take.
     pub const SHUTDOWN_GRACE_SECONDS: &str = "SHUTDOWN_GRACE_SECONDS";
+    /// Directory of trust bundles (PEM files) trusted for https sinks beside `K_CA_CERTS`
+    /// (default [`default::TRUST_BUNDLES_DIR`](super::default::TRUST_BUNDLES_DIR), where the
+    /// controller mounts them, as Knative's adapters read them).
+    pub const K_TRUST_BUNDLES_DIR: &str = "K_TRUST_BUNDLES_DIR";
 
     /// vCenter URL (injected by the VSphereBinding).
     pub const VC_URL: &str = "VC_URL";
@@ -124,6 +128,8 @@ pub mod default {
     pub const HORIZON_SECRET_PATH: &str = "/var/bindings/horizon";
     /// `VSPHERE_PAYLOAD_ENCODING`.
     pub const PAYLOAD_ENCODING: &str = "application/xml";
+    /// `K_TRUST_BUNDLES_DIR`: Knative's mount path of trust bundles.
+    pub const TRUST_BUNDLES_DIR: &str = "/knative-custom-certs";
 }
 
 /// The longest an adapter takes to stop after SIGTERM with `shutdown_grace_seconds` for

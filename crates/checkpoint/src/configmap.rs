@@ -1,7 +1,8 @@
 //! The checkpoint in a Kubernetes ConfigMap, as the Go adapter keeps it: key `checkpoint` of the
 //! ConfigMap named by `VSPHERE_KVSTORE_CONFIGMAP` in `NAMESPACE`, created (without an owner)
 //! when missing, other keys kept, every update guarded by `resourceVersion` and retried on a
-//! conflict.
+//! conflict. A sink's refusal of the adapter's identity is noted in the same ConfigMap (key
+//! `sinkRefusal`, label `sources.tanzu.vmware.com/sink-refusal`) for the controller.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +11,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ObjectMeta, PostParams};
 use tracing::debug;
 
-use crate::{CHECKPOINT_KEY, CheckpointStore, StoreError};
+use crate::{CHECKPOINT_KEY, CheckpointStore, SINK_REFUSAL_KEY, SINK_REFUSAL_LABEL, StoreError};
 
 /// Updates are retried this often on a `resourceVersion` conflict before giving up.
 const MAX_CONFLICT_RETRIES: usize = 10;
@@ -45,7 +46,7 @@ impl ConfigMapStore {
             key: CHECKPOINT_KEY.to_owned(),
         };
         if store.get().await?.is_none() {
-            store.create(BTreeMap::new()).await?;
+            store.create(|_| {}).await?;
         }
         Ok(store)
     }
@@ -65,16 +66,17 @@ impl ConfigMapStore {
             .map_err(|e| self.err("get", e))
     }
 
-    async fn create(&self, data: BTreeMap<String, String>) -> Result<(), StoreError> {
-        let cm = ConfigMap {
+    async fn create(&self, change: impl Fn(&mut ConfigMap)) -> Result<(), StoreError> {
+        let mut cm = ConfigMap {
             metadata: ObjectMeta {
                 name: Some(self.name.clone()),
                 namespace: Some(self.namespace.clone()),
                 ..ObjectMeta::default()
             },
-            data: Some(data),
+            data: Some(BTreeMap::new()),
             ..ConfigMap::default()
         };
+        change(&mut cm);
         match self.api.create(&PostParams::default(), &cm).await {
             Ok(_) => Ok(()),
             // Created concurrently: fine, updates go through replace.
@@ -88,23 +90,26 @@ impl ConfigMapStore {
         &self,
         change: impl Fn(&mut BTreeMap<String, String>),
     ) -> Result<(), StoreError> {
+        self.update_object(|cm| change(cm.data.get_or_insert_with(BTreeMap::new)))
+            .await
+    }
+
+    /// Read-modify-write of the ConfigMap with optimistic concurrency.
+    async fn update_object(&self, change: impl Fn(&mut ConfigMap)) -> Result<(), StoreError> {
         for attempt in 0..MAX_CONFLICT_RETRIES {
             let Some(mut cm) = self.get().await? else {
-                let mut data = BTreeMap::new();
-                change(&mut data);
-                self.create(data).await?;
+                self.create(&change).await?;
                 // A concurrent create may have won; loop to apply the change on top of it.
                 if self.get().await?.is_some_and(|cm| {
-                    let mut want = cm.data.clone().unwrap_or_default();
+                    let mut want = cm.clone();
                     change(&mut want);
-                    cm.data.unwrap_or_default() == want
+                    cm == want
                 }) {
                     return Ok(());
                 }
                 continue;
             };
-            let data = cm.data.get_or_insert_with(BTreeMap::new);
-            change(data);
+            change(&mut cm);
             match self
                 .api
                 .replace(&self.name, &PostParams::default(), &cm)
@@ -147,6 +152,24 @@ impl CheckpointStore for ConfigMapStore {
         let key = self.key.clone();
         self.update(|data| {
             data.remove(&key);
+        })
+        .await
+    }
+
+    async fn note_sink_refusal(&self, refusal: Option<&str>) -> Result<(), StoreError> {
+        self.update_object(|cm| {
+            let data = cm.data.get_or_insert_with(BTreeMap::new);
+            let labels = cm.metadata.labels.get_or_insert_with(BTreeMap::new);
+            match refusal {
+                Some(r) => {
+                    data.insert(SINK_REFUSAL_KEY.to_owned(), r.to_owned());
+                    labels.insert(SINK_REFUSAL_LABEL.to_owned(), "true".to_owned());
+                }
+                None => {
+                    data.remove(SINK_REFUSAL_KEY);
+                    labels.remove(SINK_REFUSAL_LABEL);
+                }
+            }
         })
         .await
     }

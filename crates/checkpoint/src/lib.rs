@@ -45,3 +45,11 @@ pub use jiff;
 
 /// The ConfigMap key the Go adapter uses.
 pub const CHECKPOINT_KEY: &str = "checkpoint";
+
+/// The ConfigMap key where an adapter notes that its sink refuses its identity (401 or 403),
+/// for the controller to report in the source's status; removed once the sink accepts.
+pub const SINK_REFUSAL_KEY: &str = "sinkRefusal";
+
+/// The label an adapter puts on its checkpoint ConfigMap while [`SINK_REFUSAL_KEY`] is there,
+/// so the controller watches only those ConfigMaps.
+pub const SINK_REFUSAL_LABEL: &str = "sources.tanzu.vmware.com/sink-refusal";

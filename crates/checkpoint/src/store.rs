@@ -66,6 +66,14 @@ pub trait CheckpointStore: Send + Sync {
     }
     /// Remove the stored checkpoint.
     async fn delete(&self) -> Result<(), StoreError>;
+    /// Note beside the checkpoint that the sink refuses the adapter's identity (`Some`: a short
+    /// JSON description), or that it accepts it again (`None`). Only the ConfigMap store keeps
+    /// it (for the controller, see [`SINK_REFUSAL_KEY`](crate::SINK_REFUSAL_KEY)); the others
+    /// have nobody to tell.
+    async fn note_sink_refusal(&self, refusal: Option<&str>) -> Result<(), StoreError> {
+        let _ = refusal;
+        Ok(())
+    }
     /// Where the checkpoint lives, for logs and errors.
     fn location(&self) -> String;
 }

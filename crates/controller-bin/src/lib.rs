@@ -109,11 +109,12 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::Api;
+use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher;
-use kube::{Client, Resource};
+use kube::{Client, Resource, ResourceExt};
 use sources_api::v1alpha1::{HorizonSource, VSphereBinding, VSphereSource};
 use tokio::sync::{RwLock, mpsc};
 
@@ -216,6 +217,99 @@ fn trigger_stream(rx: mpsc::Receiver<()>) -> impl futures_util::Stream<Item = ()
     )
 }
 
+/// Adds to `controller` the watches of Knative trust bundles: in the watched
+/// namespaces, and in the system namespace when only one other namespace is
+/// watched.
+fn watch_trust_bundles<K>(
+    controller: Controller<K>,
+    client: &Client,
+    watched: Option<&str>,
+    system_ns: &str,
+) -> Controller<K>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K: Send + Sync + 'static,
+{
+    let store = controller.store();
+    let mut controller = controller.watches(
+        api_for::<PartialObjectMeta<ConfigMap>>(client, watched),
+        trust_bundles(),
+        trust_bundle_mapper(store.clone(), system_ns.to_owned()),
+    );
+    if watched.is_some_and(|ns| ns != system_ns) {
+        controller = controller.watches(
+            api_for::<PartialObjectMeta<ConfigMap>>(client, Some(system_ns)),
+            trust_bundles(),
+            trust_bundle_mapper(store, system_ns.to_owned()),
+        );
+    }
+    controller
+}
+
+/// Adds to `controller` the watch of checkpoint ConfigMaps an adapter has
+/// labelled because its sink refuses its identity (metadata only): a label
+/// put or removed reconciles the source whose checkpoint it is
+/// (`checkpoint_of`), which reads the note into `SinkIdentityAccepted`.
+fn watch_sink_refusals<K>(
+    controller: Controller<K>,
+    client: &Client,
+    watched: Option<&str>,
+    checkpoint_of: fn(&K) -> String,
+) -> Controller<K>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K: Send + Sync + 'static,
+{
+    let sources = controller.store();
+    controller.watches(
+        api_for::<PartialObjectMeta<ConfigMap>>(client, watched),
+        watcher::Config::default().labels(checkpoint::SINK_REFUSAL_LABEL),
+        move |cm| {
+            let ns = cm.metadata.namespace.unwrap_or_default();
+            let name = cm.metadata.name.unwrap_or_default();
+            sources
+                .state()
+                .iter()
+                .filter(|s| {
+                    s.meta().namespace.as_deref() == Some(ns.as_str()) && checkpoint_of(s) == name
+                })
+                .map(|s| kube::runtime::reflector::ObjectRef::from_obj(&**s))
+                .collect::<Vec<_>>()
+        },
+    )
+}
+
+/// The watch of Knative trust bundles (ConfigMaps labelled
+/// `networking.knative.dev/trust-bundle: "true"`), metadata only (as
+/// `Api<PartialObjectMeta<_>>` asks): a bundle's certificates are read when a
+/// source's reconcile copies them, never kept in the controller's memory.
+fn trust_bundles() -> watcher::Config {
+    watcher::Config::default().labels(&format!("{}=true", resources::TRUST_BUNDLE_LABEL))
+}
+
+/// The sources a trust bundle's change concerns: those of its namespace, or
+/// all of them for a bundle of the system namespace.
+fn trust_bundle_mapper<K>(
+    sources: kube::runtime::reflector::Store<K>,
+    system_ns: String,
+) -> impl Fn(PartialObjectMeta<ConfigMap>) -> Vec<kube::runtime::reflector::ObjectRef<K>>
++ Send
++ Sync
++ 'static
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    move |bundle| {
+        let ns = bundle.metadata.namespace.unwrap_or_default();
+        sources
+            .state()
+            .iter()
+            .filter(|s| ns == system_ns || s.meta().namespace.as_deref() == Some(ns.as_str()))
+            .map(|s| kube::runtime::reflector::ObjectRef::from_obj(&**s))
+            .collect()
+    }
+}
+
 /// Reconciles run at once per kind. Each makes several API calls; without a
 /// bound a burst of new sources opens a connection (and its TLS buffers)
 /// per reconcile in flight.
@@ -269,57 +363,66 @@ pub async fn run_controllers(
     let horizon_children =
         watcher::Config::default().labels("knative-eventing-source=horizon-source-controller");
     let nsr = ns.as_deref();
-    let vsphere = Controller::new(api_for::<VSphereSource>(&client, nsr), wc.clone())
-        .with_config(controller_config())
-        .trigger_backoff(backoff::watch_backoff())
-        .owns(
-            api_for::<Deployment>(&client, nsr),
-            vsphere_children.clone(),
-        )
-        .owns(api_for::<VSphereBinding>(&client, nsr), wc.clone())
-        .owns(
-            api_for::<ServiceAccount>(&client, nsr),
-            vsphere_children.clone(),
-        )
-        .owns(api_for::<Role>(&client, nsr), vsphere_children.clone())
-        .owns(api_for::<RoleBinding>(&client, nsr), vsphere_children)
-        .reconcile_all_on(trigger_stream(vrx))
-        .graceful_shutdown_on(stop(&stop_tx))
-        .run(
-            reconcile::reconcile_vsphere,
-            reconcile::error_policy,
-            ctx.clone(),
-        )
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "vsphere controller");
-            }
-        });
-    let horizon = Controller::new(api_for::<HorizonSource>(&client, nsr), wc.clone())
-        .with_config(controller_config())
-        .trigger_backoff(backoff::watch_backoff())
-        .owns(
-            api_for::<Deployment>(&client, nsr),
-            horizon_children.clone(),
-        )
-        .owns(
-            api_for::<ServiceAccount>(&client, nsr),
-            horizon_children.clone(),
-        )
-        .owns(api_for::<Role>(&client, nsr), horizon_children.clone())
-        .owns(api_for::<RoleBinding>(&client, nsr), horizon_children)
-        .reconcile_all_on(trigger_stream(hrx))
-        .graceful_shutdown_on(stop(&stop_tx))
-        .run(
-            reconcile::reconcile_horizon,
-            reconcile::error_policy,
-            ctx.clone(),
-        )
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "horizon controller");
-            }
-        });
+    let system_ns = ctx.settings.system_namespace.clone();
+    let vsphere = Controller::new(api_for::<VSphereSource>(&client, nsr), wc.clone());
+    let vsphere = watch_trust_bundles(vsphere, &client, nsr, &system_ns);
+    let vsphere = watch_sink_refusals(vsphere, &client, nsr, |s: &VSphereSource| {
+        resources::VSphereChildren::of(&s.name_any()).configmap
+    })
+    .with_config(controller_config())
+    .trigger_backoff(backoff::watch_backoff())
+    .owns(
+        api_for::<Deployment>(&client, nsr),
+        vsphere_children.clone(),
+    )
+    .owns(api_for::<VSphereBinding>(&client, nsr), wc.clone())
+    .owns(
+        api_for::<ServiceAccount>(&client, nsr),
+        vsphere_children.clone(),
+    )
+    .owns(api_for::<Role>(&client, nsr), vsphere_children.clone())
+    .owns(api_for::<RoleBinding>(&client, nsr), vsphere_children)
+    .reconcile_all_on(trigger_stream(vrx))
+    .graceful_shutdown_on(stop(&stop_tx))
+    .run(
+        reconcile::reconcile_vsphere,
+        reconcile::error_policy,
+        ctx.clone(),
+    )
+    .for_each(|res| async move {
+        if let Err(e) = res {
+            tracing::debug!(error = %e, "vsphere controller");
+        }
+    });
+    let horizon = Controller::new(api_for::<HorizonSource>(&client, nsr), wc.clone());
+    let horizon = watch_trust_bundles(horizon, &client, nsr, &system_ns);
+    let horizon = watch_sink_refusals(horizon, &client, nsr, |s: &HorizonSource| {
+        resources::HorizonChildren::of(&s.name_any()).configmap
+    })
+    .with_config(controller_config())
+    .trigger_backoff(backoff::watch_backoff())
+    .owns(
+        api_for::<Deployment>(&client, nsr),
+        horizon_children.clone(),
+    )
+    .owns(
+        api_for::<ServiceAccount>(&client, nsr),
+        horizon_children.clone(),
+    )
+    .owns(api_for::<Role>(&client, nsr), horizon_children.clone())
+    .owns(api_for::<RoleBinding>(&client, nsr), horizon_children)
+    .reconcile_all_on(trigger_stream(hrx))
+    .graceful_shutdown_on(stop(&stop_tx))
+    .run(
+        reconcile::reconcile_horizon,
+        reconcile::error_policy,
+        ctx.clone(),
+    )
+    .for_each(|res| async move {
+        if let Err(e) = res {
+            tracing::debug!(error = %e, "horizon controller");
+        }
+    });
     let stopper = async move {
         shutdown.await;
         let _ = stop_tx.send(());

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction,
-    ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
-    SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext, ServiceAccount, Volume,
-    VolumeMount,
+    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
+    HTTPGetAction, ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext,
+    ServiceAccount, Toleration, Volume, VolumeMount,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -77,6 +77,9 @@ pub struct VSphereChildren {
     /// `<name>-adapter`: the Deployment, and the dedicated ServiceAccount
     /// when the source names none.
     pub deployment: String,
+    /// `<name>-trust-bundles`: the trust bundles the adapter trusts
+    /// ([`trust_bundles_configmap`]).
+    pub trust_bundles: String,
 }
 
 impl VSphereChildren {
@@ -88,6 +91,7 @@ impl VSphereChildren {
             role: child_name(name, "-checkpoint"),
             rolebinding: child_name(name, "-rolebinding"),
             deployment: child_name(name, "-adapter"),
+            trust_bundles: child_name(name, TRUST_BUNDLES_SUFFIX),
         }
     }
 }
@@ -257,6 +261,88 @@ fn vcenter_settings(src: &VSphereSource) -> (Vec<EnvVar>, Volume, VolumeMount) {
         ..VolumeMount::default()
     };
     (env, volume, mount)
+}
+
+/// The label of Knative's trust bundles: ConfigMaps of CA certificates that
+/// every sender trusts for https sinks (in the system namespace: cluster-wide;
+/// in a namespace: for the sources there).
+pub const TRUST_BUNDLE_LABEL: &str = "networking.knative.dev/trust-bundle";
+/// Where the adapter reads its trust bundles, as Knative's adapters do.
+pub const TRUST_BUNDLES_MOUNT: &str = adapter_env::default::TRUST_BUNDLES_DIR;
+/// The pod-template annotation holding a digest of the trust bundles: a
+/// changed bundle rolls the adapter, which reads them at start-up.
+pub const TRUST_BUNDLES_DIGEST_ANNOTATION: &str = "sources.tanzu.vmware.com/trust-bundles-digest";
+const TRUST_BUNDLES_SUFFIX: &str = "-trust-bundles";
+const TRUST_BUNDLES_VOLUME: &str = "trust-bundles";
+
+/// The copy of the trust bundles a source's adapter mounts: one key per
+/// bundle key, `<namespace>.<configmap>.<key>` (a Pod mounts only ConfigMaps
+/// of its own namespace, so the system namespace's bundles are copied).
+pub fn trust_bundles_configmap(
+    name: &str,
+    ns: &str,
+    owner: &OwnerReference,
+    labels: &BTreeMap<String, String>,
+    data: BTreeMap<String, String>,
+) -> ConfigMap {
+    ConfigMap {
+        metadata: meta(name, ns, owner, Some(labels)),
+        data: Some(data),
+        ..ConfigMap::default()
+    }
+}
+
+/// A digest of trust-bundle `data` (64-bit FNV-1a over keys and values, hex):
+/// stable across releases, only used to notice a change.
+pub fn trust_bundles_digest(data: &BTreeMap<String, String>) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (k, v) in data {
+        for b in k.bytes().chain([0]).chain(v.bytes()).chain([0]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// Mounts the trust-bundle ConfigMap `configmap` at [`TRUST_BUNDLES_MOUNT`]
+/// in the adapter container of `deployment`, and records `digest` on its
+/// pod template.
+pub fn mount_trust_bundles(deployment: &mut Deployment, configmap: &str, digest: &str) {
+    let Some(spec) = deployment.spec.as_mut() else {
+        return;
+    };
+    let template = &mut spec.template;
+    template
+        .metadata
+        .get_or_insert_with(ObjectMeta::default)
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(
+            TRUST_BUNDLES_DIGEST_ANNOTATION.to_owned(),
+            digest.to_owned(),
+        );
+    let Some(pod) = template.spec.as_mut() else {
+        return;
+    };
+    pod.volumes.get_or_insert_with(Vec::new).push(Volume {
+        name: TRUST_BUNDLES_VOLUME.to_owned(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: configmap.to_owned(),
+            ..ConfigMapVolumeSource::default()
+        }),
+        ..Volume::default()
+    });
+    for c in &mut pod.containers {
+        c.volume_mounts
+            .get_or_insert_with(Vec::new)
+            .push(VolumeMount {
+                name: TRUST_BUNDLES_VOLUME.to_owned(),
+                mount_path: TRUST_BUNDLES_MOUNT.to_owned(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            });
+    }
 }
 
 /// The (empty) checkpoint ConfigMap.
@@ -492,7 +578,7 @@ pub fn vsphere_deployment(
     env.extend(vcenter);
     let mut container = adapter_container(&settings.vsphere_adapter_image, env);
     container.volume_mounts = Some(vec![mount]);
-    adapter_deployment(
+    let mut deployment = adapter_deployment(
         &names.deployment,
         ns,
         owner,
@@ -500,7 +586,9 @@ pub fn vsphere_deployment(
         &src.spec.service_account(&name),
         container,
         Some(vec![volume]),
-    )
+    );
+    apply_overrides(&mut deployment, src.spec.adapter_overrides.as_ref());
+    deployment
 }
 
 /// Labels of the Horizon adapter (Deployment, selector, Pods).
@@ -528,6 +616,9 @@ pub struct HorizonChildren {
     /// `<name>-adapter`: the Deployment, and the dedicated ServiceAccount
     /// when the source names none.
     pub deployment: String,
+    /// `<name>-trust-bundles`: the trust bundles the adapter trusts
+    /// ([`trust_bundles_configmap`]).
+    pub trust_bundles: String,
 }
 
 impl HorizonChildren {
@@ -538,6 +629,7 @@ impl HorizonChildren {
             role: child_name(name, "-checkpoint"),
             rolebinding: child_name(name, "-rolebinding"),
             deployment: child_name(name, "-adapter"),
+            trust_bundles: child_name(name, TRUST_BUNDLES_SUFFIX),
         }
     }
 }
@@ -585,7 +677,7 @@ pub fn horizon_deployment(
         }),
         ..Volume::default()
     }];
-    adapter_deployment(
+    let mut deployment = adapter_deployment(
         &HorizonChildren::of(&name).deployment,
         ns,
         owner,
@@ -593,8 +685,95 @@ pub fn horizon_deployment(
         &src.spec.service_account(&name),
         container,
         Some(volumes),
-    )
+    );
+    apply_overrides(&mut deployment, src.spec.adapter_overrides.as_ref());
+    deployment
 }
+
+/// Applies a source's `spec.adapterOverrides` to its adapter `deployment`:
+/// labels and annotations onto the Pod template (never replacing the
+/// controller's own), env appended (never replacing a variable the
+/// controller sets), requests and limits by resource name, and the
+/// scheduling fields. Admission refuses what would be skipped here; the
+/// skipping only guards objects stored while the webhook was away.
+pub fn apply_overrides(
+    deployment: &mut Deployment,
+    overrides: Option<&sources_api::overrides::AdapterOverrides>,
+) {
+    let Some(o) = overrides else {
+        return;
+    };
+    let Some(spec) = deployment.spec.as_mut() else {
+        return;
+    };
+    let template = &mut spec.template;
+    let meta = template.metadata.get_or_insert_with(ObjectMeta::default);
+    for (to, from) in [
+        (&mut meta.labels, &o.labels),
+        (&mut meta.annotations, &o.annotations),
+    ] {
+        let to = to.get_or_insert_with(BTreeMap::new);
+        for (k, v) in from.iter().flatten() {
+            if !to.contains_key(k) && !k.starts_with(OWN_PREFIX) {
+                to.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let Some(pod) = template.spec.as_mut() else {
+        return;
+    };
+    if let Some(c) = pod.containers.first_mut() {
+        let env = c.env.get_or_insert_with(Vec::new);
+        for e in o.env.iter().flatten() {
+            if !env.iter().any(|have| have.name == e.name) {
+                env.push(EnvVar {
+                    name: e.name.clone(),
+                    value: Some(e.value.clone()),
+                    value_from: None,
+                });
+            }
+        }
+        if let Some(r) = &o.resources {
+            let have = c
+                .resources
+                .get_or_insert_with(ResourceRequirements::default);
+            for (to, from) in [
+                (&mut have.requests, &r.requests),
+                (&mut have.limits, &r.limits),
+            ] {
+                let to = to.get_or_insert_with(BTreeMap::new);
+                for (k, v) in from.iter().flatten() {
+                    to.insert(k.clone(), Quantity(v.clone()));
+                }
+            }
+        }
+    }
+    if let Some(n) = &o.node_selector {
+        pod.node_selector = Some(n.clone());
+    }
+    if let Some(t) = &o.tolerations {
+        pod.tolerations = Some(
+            t.iter()
+                .map(|t| Toleration {
+                    key: t.key.clone(),
+                    operator: t.operator.clone(),
+                    value: t.value.clone(),
+                    effect: t.effect.clone(),
+                    toleration_seconds: t.toleration_seconds,
+                })
+                .collect(),
+        );
+    }
+    if let Some(a) = &o.affinity {
+        pod.affinity = Some(a.clone());
+    }
+    if let Some(p) = &o.priority_class_name {
+        pod.priority_class_name = Some(p.clone());
+    }
+}
+
+/// Labels and annotations under this prefix are the controller's.
+pub const OWN_PREFIX: &str = "sources.tanzu.vmware.com/";
 
 #[cfg(test)]
 mod tests {

@@ -111,6 +111,13 @@ pub const LIMITS_WHY: &[(&str, &str)] = &[
         "a selector names a few labels; Kubernetes sets no limit, the caches need one",
     ),
     (
+        "adapterOverrides: 32 labels, annotations, env, nodeSelector entries; 16 tolerations; \
+         4096 per annotation or env value; resource quantities of 64",
+        "a Pod carries a few of each; 4 KiB holds a NO_PROXY list or a JSON annotation; in the \
+         affinity (Kubernetes' own schema, deep) every string is bounded to 317, every list to 16 \
+         and every map to 32 entries",
+    ),
+    (
         "delivery durations, payloadEncoding, operators: 64, 32, 16",
         "ISO-8601 durations such as PT0.5S, application/json, NotIn",
     ),
@@ -158,10 +165,35 @@ fn auth() -> Vec<(String, &'static str, i64)> {
 }
 
 fn overrides() -> Vec<(String, &'static str, i64)> {
-    vec![
+    let mut out = vec![
         ("spec.ceOverrides.extensions".into(), "maxProperties", 64),
         ("spec.ceOverrides.extensions{}".into(), "maxLength", 4096),
-    ]
+    ];
+    let at = "spec.adapterOverrides";
+    let map = |field: &str, values: i64| {
+        [
+            (format!("{at}.{field}"), "maxProperties", 32),
+            (format!("{at}.{field}{{}}"), "maxLength", values),
+        ]
+    };
+    out.extend(map("labels", LABEL));
+    out.extend(map("annotations", 4096));
+    out.extend(map("nodeSelector", LABEL));
+    out.extend(map("resources.requests", 64));
+    out.extend(map("resources.limits", 64));
+    out.extend([
+        (format!("{at}.env"), "maxItems", 32),
+        (format!("{at}.env[].name"), "maxLength", 256),
+        (format!("{at}.env[].value"), "maxLength", 4096),
+        (format!("{at}.tolerations"), "maxItems", 16),
+        (format!("{at}.tolerations[].key"), "maxLength", QUALIFIED),
+        (format!("{at}.tolerations[].operator"), "maxLength", 16),
+        (format!("{at}.tolerations[].value"), "maxLength", LABEL),
+        (format!("{at}.tolerations[].effect"), "maxLength", 32),
+        (format!("{at}.priorityClassName"), "maxLength", NAME),
+        (format!("{at}.affinity"), BOUND_ALL, QUALIFIED),
+    ]);
+    out
 }
 
 /// The bounds of VSphereSource's spec.
@@ -245,6 +277,47 @@ pub fn horizon_source_limits() -> Vec<(String, &'static str, i64)> {
 pub struct NoSuchField(pub String);
 
 /// Sets each limit in the schema of `crd`'s first version.
+/// The pseudo-keyword of a [`Limit`] that bounds every string (to its value),
+/// list (to [`ALL_ITEMS`]) and map (to [`ALL_PROPERTIES`]) under a field: for
+/// Kubernetes' own types (the adapter's `affinity`), whose schemas are deep.
+pub const BOUND_ALL: &str = "x-bound-all";
+/// Items of each list under a [`BOUND_ALL`] field.
+pub const ALL_ITEMS: i64 = 16;
+/// Entries of each map under a [`BOUND_ALL`] field.
+pub const ALL_PROPERTIES: i64 = 32;
+
+fn bound_all(schema: &mut serde_json::Value, max_length: i64) {
+    match schema["type"].as_str() {
+        Some("string") if schema.get("maxLength").is_none() => {
+            schema["maxLength"] = max_length.into();
+        }
+        Some("array") if schema.get("maxItems").is_none() => {
+            schema["maxItems"] = ALL_ITEMS.into();
+        }
+        Some("object")
+            if schema.get("additionalProperties").is_some()
+                && schema.get("maxProperties").is_none() =>
+        {
+            schema["maxProperties"] = ALL_PROPERTIES.into();
+        }
+        _ => {}
+    }
+    if let Some(items) = schema.get_mut("items") {
+        bound_all(items, max_length);
+    }
+    if let Some(values) = schema
+        .get_mut("additionalProperties")
+        .filter(|v| v.is_object())
+    {
+        bound_all(values, max_length);
+    }
+    if let Some(serde_json::Value::Object(properties)) = schema.get_mut("properties") {
+        for p in properties.values_mut() {
+            bound_all(p, max_length);
+        }
+    }
+}
+
 fn bound(
     crd: &mut CustomResourceDefinition,
     limits: &[(String, &'static str, i64)],
@@ -279,7 +352,11 @@ fn bound(
                 at = at.get_mut(key).ok_or_else(|| NoSuchField(path.clone()))?;
             }
         }
-        at[*keyword] = serde_json::json!(value);
+        if *keyword == BOUND_ALL {
+            bound_all(at, *value);
+        } else {
+            at[*keyword] = serde_json::json!(value);
+        }
     }
     *schema = serde_json::from_value(json).map_err(|e| NoSuchField(e.to_string()))?;
     Ok(())

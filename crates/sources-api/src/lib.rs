@@ -37,5 +37,6 @@ pub mod conditions;
 pub mod crds;
 pub mod duck;
 pub mod kmeta;
+pub mod overrides;
 pub mod selector;
 pub mod v1alpha1;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::duck::{
     CloudEventOverrides, DeliverySpec, Destination, LocalObjectReference, SourceStatus, Status,
 };
+use crate::overrides::AdapterOverrides;
 
 /// The API group.
 pub const GROUP: &str = "sources.tanzu.vmware.com";
@@ -118,6 +119,10 @@ pub struct VSphereSourceSpec {
     /// Retries and a dead-letter sink for events the sink rejects (new).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<DeliverySpec>,
+    /// Scheduling, resources, env, labels and annotations of the adapter's
+    /// Pod (new; TriggerMesh's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter_overrides: Option<AdapterOverrides>,
 }
 
 fn default_encoding() -> String {
@@ -227,6 +232,10 @@ pub struct HorizonSourceSpec {
     /// Retries and a dead-letter sink for events the sink rejects (new).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<DeliverySpec>,
+    /// Scheduling, resources, env, labels and annotations of the adapter's
+    /// Pod (new; TriggerMesh's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter_overrides: Option<AdapterOverrides>,
 }
 
 /// The ServiceAccount of a source's adapter: `serviceAccountName`, or the

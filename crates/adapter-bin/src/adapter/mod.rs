@@ -19,6 +19,7 @@
 
 mod connect;
 pub mod horizon;
+mod identity;
 mod oidc_tokens;
 mod store;
 pub mod vsphere;
@@ -146,10 +147,16 @@ pub async fn run<A: Adapter>(adapter: A, shutdown: CancellationToken) -> Result<
         metrics: sidecars.metrics().clone(),
         shutdown,
     };
+    // Built before connecting: a CA setting or trust bundle that does not parse stops start-up
+    // at once, not after the source is reached.
+    let sink_url = common.sink.as_ref().map(|s| s.url.to_string());
+    let target = target(common.sink, &cx.metrics).await?;
     let Some(started) = adapter.start(&cx).await? else {
         return Ok(());
     };
-    let target = target(common.sink, &cx.metrics).await?;
+    let reporting = cx.shutdown.child_token();
+    let reporter = sink_url
+        .map(|url| identity::start(cx.store.clone(), cx.metrics.clone(), url, reporting.clone()));
     crate::pipeline::run(crate::pipeline::Context {
         source: started.source,
         encoder: started.encoder,
@@ -162,6 +169,10 @@ pub async fn run<A: Adapter>(adapter: A, shutdown: CancellationToken) -> Result<
         shutdown: cx.shutdown,
     })
     .await;
+    reporting.cancel();
+    if let Some(r) = reporter {
+        let _ = r.await;
+    }
     info!("checkpoint saved; logging out");
     let logout = Duration::from_secs(adapter_env::default::SHUTDOWN_SOURCE_SECONDS);
     let _ = tokio::time::timeout(logout, A::logout(started.session)).await;
@@ -181,7 +192,7 @@ async fn target(
     };
     let oidc = config.oidc.clone();
     let sink = Sink::new(config, metrics.clone())
-        .map_err(|e| ConfigError::new("K_CA_CERTS", e.to_string()))?;
+        .map_err(|e| ConfigError::new(e.setting(), e.to_string()))?;
     let Some(oidc) = oidc else {
         return Ok(Target::Http(sink));
     };

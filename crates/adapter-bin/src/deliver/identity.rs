@@ -499,6 +499,7 @@ mod tests {
             timeout: Duration::from_secs(10),
             ca_certs: None,
             dead_letter_ca_certs: None,
+            trust_bundles: Vec::new(),
             backoff: crate::backoff::Backoff::default(),
             backoff_per_event: false,
             retry: None,

@@ -79,6 +79,9 @@ pub struct SinkConfig {
     /// One client sends to both sinks, so both sets are trusted for both (as each set only
     /// adds to the system's roots, this widens nothing beyond what Knative resolved).
     pub dead_letter_ca_certs: Option<String>,
+    /// Trust bundles (`K_TRUST_BUNDLES_DIR`): CAs trusted for both sinks, as Knative's
+    /// adapters trust theirs. A file without a certificate is skipped (logged).
+    pub trust_bundles: Vec<TrustBundle>,
     /// Waits between attempts (`K_DELIVERY_BACKOFF_POLICY`, `K_DELIVERY_BACKOFF_DELAY`).
     pub backoff: Backoff,
     /// Grow each event's waits with its own attempts, as Knative describes `backoffPolicy`
@@ -94,6 +97,15 @@ pub struct SinkConfig {
     pub oidc: Option<identity::OidcSettings>,
 }
 
+/// One trust-bundle file: its name and its PEM text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustBundle {
+    /// The file's name in the trust-bundles directory.
+    pub file: String,
+    /// Its content.
+    pub pem: String,
+}
+
 /// Why a sink client could not be built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -106,9 +118,32 @@ pub enum SinkError {
         /// Why.
         reason: String,
     },
+    /// A trust-bundle file holds a certificate that does not parse.
+    #[error(
+        "invalid trust bundle {file:?} in {}: {reason} (fix or remove the ConfigMap labelled \
+         networking.knative.dev/trust-bundle it comes from)",
+        adapter_env::name::K_TRUST_BUNDLES_DIR
+    )]
+    TrustBundle {
+        /// The file.
+        file: String,
+        /// Why.
+        reason: String,
+    },
     /// The HTTP client could not be built.
     #[error("cannot build the sink HTTP client: {0}")]
     Client(String),
+}
+
+impl SinkError {
+    /// The setting to fix.
+    pub fn setting(&self) -> &'static str {
+        match self {
+            SinkError::CaCerts { setting, .. } => setting,
+            SinkError::TrustBundle { .. } => adapter_env::name::K_TRUST_BUNDLES_DIR,
+            SinkError::Client(_) => adapter_env::name::K_SINK,
+        }
+    }
 }
 
 /// How many requests go to the sink at once (`DELIVERY_CONCURRENCY`).
@@ -295,6 +330,22 @@ impl Sink {
                     reason: "no certificate in the PEM".into(),
                 });
             }
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        for bundle in &config.trust_bundles {
+            let certs =
+                reqwest::Certificate::from_pem_bundle(bundle.pem.as_bytes()).map_err(|e| {
+                    SinkError::TrustBundle {
+                        file: bundle.file.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
+            if certs.is_empty() {
+                warn!(file = %bundle.file, "a trust bundle without a certificate: skipped");
+            }
+            debug!(file = %bundle.file, certificates = certs.len(), "trusting a trust bundle");
             for c in certs {
                 builder = builder.add_root_certificate(c);
             }
@@ -692,7 +743,8 @@ async fn body_start(mut resp: reqwest::Response, cap: usize) -> Vec<u8> {
     out
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+/// `e` and its causes, each once: `outer: inner: innermost`.
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -719,6 +771,7 @@ mod tests {
                 timeout: Duration::from_secs(1),
                 ca_certs: None,
                 dead_letter_ca_certs: None,
+                trust_bundles: Vec::new(),
                 backoff: Backoff::default(),
                 backoff_per_event: per_event,
                 retry: None,

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use cloudevent_encode::CeOverrides;
 
-use crate::deliver::SinkConfig;
+use crate::deliver::{SinkConfig, TrustBundle};
 pub use parse::{go_duration, metrics_address, nonempty, parse_go_bool, sink_timeout, sink_url};
 
 /// A setting was refused; the message names it and says what is expected.
@@ -204,6 +204,16 @@ pub struct SinkArgs {
     )]
     pub dead_letter_ca_certs: Option<String>,
 
+    /// A directory of trust bundles: every file in it holding PEM certificates is trusted for
+    /// https sinks beside K_CA_CERTS (the controller mounts the cluster's and the namespace's
+    /// Knative trust bundles there). A missing directory means none.
+    #[arg(
+        long = "trust-bundles-dir",
+        env = adapter_env::name::K_TRUST_BUNDLES_DIR,
+        default_value = adapter_env::default::TRUST_BUNDLES_DIR
+    )]
+    pub trust_bundles_dir: std::path::PathBuf,
+
     /// CloudEvent overrides, `{"extensions":{"name":"value"}}`.
     #[arg(long = "ce-overrides", env = adapter_env::name::K_CE_OVERRIDES)]
     pub ce_overrides: Option<String>,
@@ -281,6 +291,66 @@ pub struct SinkArgs {
     pub progress_interval: u64,
 }
 
+/// The largest trust-bundle file read (a ConfigMap holds at most 1 MiB).
+const MAX_TRUST_BUNDLE_BYTES: u64 = 4 << 20;
+
+/// The trust bundles in `dir`, by file name (sorted): every regular file whose name does not
+/// start with a dot (the kubelet's `..data` links do). A missing directory holds none.
+fn trust_bundles(dir: &std::path::Path) -> Result<Vec<TrustBundle>, ConfigError> {
+    let setting = adapter_env::name::K_TRUST_BUNDLES_DIR;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(ConfigError::new(
+                setting,
+                format!("cannot read the directory {}: {e}", dir.display()),
+            ));
+        }
+    };
+    let mut bundles = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| {
+            ConfigError::new(setting, format!("cannot list {}: {e}", dir.display()))
+        })?;
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        // Follows the kubelet's symbolic links into its `..data` directory.
+        let is_file = std::fs::metadata(&path).is_ok_and(|m| m.is_file());
+        if file.starts_with('.') || !is_file {
+            continue;
+        }
+        let unreadable = |e: &dyn std::fmt::Display| {
+            ConfigError::new(setting, format!("cannot read {}: {e}", path.display()))
+        };
+        let size = std::fs::metadata(&path).map_err(|e| unreadable(&e))?.len();
+        if size > MAX_TRUST_BUNDLE_BYTES {
+            return Err(ConfigError::new(
+                setting,
+                format!(
+                    "{} holds {size} bytes, more than a trust bundle's {MAX_TRUST_BUNDLE_BYTES}",
+                    path.display()
+                ),
+            ));
+        }
+        let pem = std::fs::read_to_string(&path).map_err(|e| unreadable(&e))?;
+        if let Err(e) = reqwest::Certificate::from_pem_bundle(pem.as_bytes()) {
+            return Err(ConfigError::new(
+                setting,
+                format!(
+                    "{}: {} (fix or remove the ConfigMap labelled \
+                     networking.knative.dev/trust-bundle=true it comes from)",
+                    path.display(),
+                    crate::deliver::error_chain(&e)
+                ),
+            ));
+        }
+        bundles.push(TrustBundle { file, pem });
+    }
+    bundles.sort_by(|a, b| a.file.cmp(&b.file));
+    Ok(bundles)
+}
+
 impl SinkArgs {
     /// The sink settings, `None` for stdout (no `K_SINK`).
     pub fn sink_config(&self) -> Result<Option<SinkConfig>, ConfigError> {
@@ -343,6 +413,7 @@ impl SinkArgs {
             timeout,
             ca_certs: nonempty(&self.ca_certs),
             dead_letter_ca_certs: nonempty(&self.dead_letter_ca_certs),
+            trust_bundles: trust_bundles(&self.trust_bundles_dir)?,
             backoff,
             backoff_per_event,
             retry,
@@ -419,6 +490,7 @@ impl SinkArgs {
             "backoffDelayMs": sink.as_ref().map(|s| s.backoff.initial.as_millis() as u64),
             "sinkCaCerts": sink.as_ref().is_some_and(|s| s.ca_certs.is_some()),
             "deadLetterSinkCaCerts": sink.as_ref().is_some_and(|s| s.dead_letter_ca_certs.is_some()),
+            "trustBundles": sink.as_ref().map(|s| s.trust_bundles.iter().map(|b| b.file.clone()).collect::<Vec<_>>()),
             "oidcServiceAccount": nonempty(&self.oidc_service_account),
             "audience": nonempty(&self.audience),
             "deadLetterSinkAudience": nonempty(&self.dead_letter_sink_audience),

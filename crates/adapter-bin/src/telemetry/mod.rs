@@ -79,6 +79,9 @@ pub struct Metrics {
     identity_refusals_403: Counter,
     /// Whether the sink's last answer about the adapter's identity was a refusal.
     identity_refused: AtomicBool,
+    /// The status of the sink's last refusal of the adapter's identity while it refuses (0:
+    /// it does not).
+    identity_refusal_status: AtomicU64,
     /// The Go adapter's `event_count` and `retry_event_count`.
     pub go: go_names::GoMetrics,
 }
@@ -108,6 +111,7 @@ impl Metrics {
             identity_refusals_401: Counter::default(),
             identity_refusals_403: Counter::default(),
             identity_refused: AtomicBool::new(false),
+            identity_refusal_status: AtomicU64::new(0),
             go: go_names::GoMetrics::default(),
         }
     }
@@ -119,12 +123,23 @@ impl Metrics {
             401 => self.identity_refusals_401.inc(),
             _ => self.identity_refusals_403.inc(),
         }
+        self.identity_refusal_status
+            .store(u64::from(status), Ordering::Relaxed);
         !self.identity_refused.swap(true, Ordering::Relaxed)
+    }
+
+    /// The status of the sink's refusal of the adapter's identity while it refuses it.
+    pub fn identity_refusal_status(&self) -> Option<u16> {
+        match self.identity_refusal_status.load(Ordering::Relaxed) {
+            0 => None,
+            s => u16::try_from(s).ok(),
+        }
     }
 
     /// The sink accepted an event: it no longer refuses the adapter's identity. `true` when it
     /// had been refusing.
     pub fn identity_accepted(&self) -> bool {
+        self.identity_refusal_status.store(0, Ordering::Relaxed);
         self.identity_refused.swap(false, Ordering::Relaxed)
     }
 

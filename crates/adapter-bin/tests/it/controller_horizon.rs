@@ -372,3 +372,106 @@ async fn delivery_settings_reach_the_adapter_and_are_honoured() {
     assert_eq!(adapter.terminate(Duration::from_secs(20)).await, Some(0));
     c.stop().await;
 }
+
+/// A sink refusing the adapter's identity (401, as a broker with `authentication-oidc` before
+/// the source has a token) shows in the source's status: the adapter notes it beside its
+/// checkpoint (through the Role the controller gave it), the controller reports
+/// `SinkIdentityAccepted=False`, and once the sink accepts, every held event arrives and the
+/// condition turns True.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_refusing_the_identity_shows_in_the_status_and_loses_nothing() {
+    let c = controlled_adapter("hzrefused", None).await;
+    let sources =
+        kube::Api::<sources_api::v1alpha1::HorizonSource>::namespaced(c.client.clone(), &c.ns);
+    let condition = || async {
+        let s = sources.get("vdi").await.expect("HorizonSource");
+        s.status
+            .and_then(|st| st.conditions)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.type_ == "SinkIdentityAccepted")
+            .map(|c| {
+                (
+                    c.status,
+                    c.reason.unwrap_or_default(),
+                    c.message.unwrap_or_default(),
+                )
+            })
+    };
+    let labelled = || async {
+        Api::<ConfigMap>::namespaced(c.client.clone(), &c.ns)
+            .get("vdi-configmap")
+            .await
+            .expect("checkpoint ConfigMap")
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .contains_key(checkpoint::SINK_REFUSAL_LABEL)
+    };
+
+    let mut adapter = horizon_common::start(&c.env);
+    adapter
+        .wait_log("setting begin of event stream", Duration::from_secs(60))
+        .await;
+    c.sink.respond_default(Some(401));
+    let mut want = c.sim.add_events_now(5, 1);
+    want.sort_unstable();
+    let mut refused = None;
+    for _ in 0..600 {
+        if let Some(found) = condition().await.filter(|(s, _, _)| s == "False") {
+            refused = Some(found);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, reason, message) = refused.unwrap_or_else(|| {
+        panic!(
+            "no SinkIdentityAccepted=False; log:\n{}",
+            adapter.log().join("\n")
+        )
+    });
+    assert_eq!(reason, "SinkRefusesIdentity");
+    assert!(message.contains("401"), "{message}");
+    assert!(message.contains(&c.sink.url()), "{message}");
+    assert!(
+        labelled().await,
+        "the checkpoint ConfigMap is labelled while refused"
+    );
+    assert!(
+        c.sink.accepted().is_empty(),
+        "nothing accepted while refused"
+    );
+
+    c.sink.respond_default(None);
+    let got = c
+        .sink
+        .wait_accepted(want.len(), Duration::from_secs(60))
+        .await;
+    let mut ids: Vec<i64> = horizon_common::delivered(&got)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(
+        ids,
+        want,
+        "every held event; log:\n{}",
+        adapter.log().join("\n")
+    );
+    let mut accepted = false;
+    for _ in 0..600 {
+        if condition().await.is_some_and(|(s, _, _)| s == "True") && !labelled().await {
+            accepted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        accepted,
+        "SinkIdentityAccepted did not turn True: {:?}",
+        condition().await
+    );
+    assert_eq!(adapter.terminate(Duration::from_secs(20)).await, Some(0));
+    c.stop().await;
+}

@@ -313,3 +313,59 @@ async fn the_dead_letter_sinks_own_ca_is_trusted() {
     .await;
     assert!(log_lines(&adapter, "sent to the dead-letter sink") >= 1);
 }
+
+/// A TLS sink whose CA is only in a trust bundle (a file in `K_TRUST_BUNDLES_DIR`, laid out as
+/// the kubelet mounts the controller's copy, beside a key that holds no certificate): without
+/// the bundle nothing is delivered (and nothing dropped); with it the whole backlog arrives.
+#[tokio::test]
+async fn a_sink_whose_ca_is_only_in_a_trust_bundle_is_trusted() {
+    let pki = test_support::TestPki::localhost();
+    let sink =
+        ScriptedSink::start_tls(pki.cert_pem(), pki.key_pem(), |_: &Seen| Reply::Status(202)).await;
+    let k_sink = sink.url_for_host("localhost");
+
+    // Without the bundle: the sink's certificate is not trusted.
+    let empty = tempfile::tempdir().expect("dir");
+    {
+        let (sim, dir) = backlog(EVENTS).await;
+        let mut env = common::backlog_env(&sim, &k_sink, &dir.path().join("cp.json"));
+        env.push(("K_TRUST_BUNDLES_DIR", empty.path().display().to_string()));
+        let adapter = Adapter::start(&env);
+        assert!(
+            common::eventually(Duration::from_secs(30), || log_lines(
+                &adapter,
+                "UnknownIssuer"
+            ) >= 1)
+            .await,
+            "no certificate error logged:\n{}",
+            adapter.log().join("\n")
+        );
+        assert!(
+            sink.seen().is_empty(),
+            "delivered without trusting the sink"
+        );
+        assert_eq!(
+            metric(&adapter, "events_failed_total{source=\"vsphere\"}").await,
+            Some(0.0),
+            "nothing dropped while the sink is not trusted"
+        );
+    }
+
+    // With it: everything arrives.
+    let bundles = tempfile::tempdir().expect("dir");
+    let data = bundles.path().join("..2026_12_07_data");
+    std::fs::create_dir(&data).expect("data dir");
+    std::fs::write(data.join("sys.cluster-ca.ca.crt"), pki.ca_pem()).expect("bundle");
+    std::fs::write(data.join("team.notes.README"), "not a certificate\n").expect("notes");
+    for f in ["sys.cluster-ca.ca.crt", "team.notes.README"] {
+        std::os::unix::fs::symlink(data.join(f), bundles.path().join(f)).expect("link");
+    }
+    let adapter = vsphere_backlog_arrives_at(
+        k_sink,
+        &sink,
+        vec![("K_TRUST_BUNDLES_DIR", bundles.path().display().to_string())],
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(log_lines(&adapter, "a trust bundle without a certificate") >= 1);
+}

@@ -120,6 +120,27 @@ async fn bad_settings_are_named() {
         &["invalid setting VC_CA_BUNDLE", "/nonexistent/ca.pem"],
     )
     .await;
+    // A trust bundle whose certificate block does not parse: named, with its ConfigMap's label.
+    let bundles = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        bundles.path().join("ns.corp-ca.ca.crt"),
+        "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n",
+    )
+    .expect("bundle");
+    fails_with(
+        set(
+            env.clone(),
+            "K_TRUST_BUNDLES_DIR",
+            &bundles.path().display().to_string(),
+        ),
+        2,
+        &[
+            "invalid setting K_TRUST_BUNDLES_DIR",
+            "ns.corp-ca.ca.crt",
+            "networking.knative.dev/trust-bundle",
+        ],
+    )
+    .await;
     let mut no_store = env.clone();
     no_store.retain(|(k, _)| *k != "VSPHERE_CHECKPOINT_FILE");
     fails_with(

@@ -13,8 +13,9 @@ use super::status::{
 };
 use super::steps::{
     Child, Parent, apply_adapter_rbac, ensure_checkpoint_configmap, ensure_service_account,
-    first_not_owned, identity, observed, resolve_destinations,
+    first_not_owned, identity, mark_sink_identity, observed, resolve_destinations,
 };
+use super::trust;
 use super::{Context, DEPLOYED, ReconcileError, horizon_conditions, kerr, key_of, oidc};
 use crate::resources::{self, HorizonChildren};
 
@@ -113,7 +114,8 @@ async fn reconcile_horizon_inner(
         //    the adapter write it (new: without them the adapter keeps its
         //    checkpoint in memory only, and a restart replays or skips
         //    events).
-        ensure_checkpoint_configmap(ctx, &ns, &children.configmap, &owner).await?;
+        let refusal = ensure_checkpoint_configmap(ctx, &ns, &children.configmap, &owner).await?;
+        mark_sink_identity(&mut p, refusal.as_deref());
         apply_adapter_rbac(
             ctx,
             &parent,
@@ -155,7 +157,7 @@ async fn reconcile_horizon_inner(
         ctx.warn(src, "SecretMissing", message).await;
     } else if let Some(d) = &destinations {
         let config = ctx.adapter_config.read().await.clone();
-        let desired = resources::horizon_deployment(
+        let mut desired = resources::horizon_deployment(
             src,
             &ns,
             &owner,
@@ -164,6 +166,9 @@ async fn reconcile_horizon_inner(
             &ctx.settings,
             &config,
         );
+        if let Some(t) = trust::propagate(ctx, src, &parent, &children.trust_bundles).await? {
+            t.apply_to(&mut desired);
+        }
         let applied = match ctx.apply(&ns, &desired).await {
             Ok(a) => a,
             Err(e) => {

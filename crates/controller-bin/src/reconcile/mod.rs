@@ -7,13 +7,15 @@
 //! k8s-openapi value written with server-side apply.
 //!
 //! One job per module: the steps both reconcilers take (`steps.rs`), the
-//! status they write (`status.rs`), then VSphereSource (`vsphere.rs`) and
-//! HorizonSource (`horizon.rs`).
+//! status they write (`status.rs`), the trust bundles the adapters mount
+//! (`trust.rs`), then VSphereSource (`vsphere.rs`) and HorizonSource
+//! (`horizon.rs`).
 
 mod horizon;
 mod oidc;
 mod status;
 mod steps;
+mod trust;
 mod vsphere;
 
 use std::sync::Arc;
@@ -42,6 +44,9 @@ pub const SINK_PROVIDED: &str = "SinkProvided";
 /// Both sources: `spec.delivery.deadLetterSink` resolved, or none
 /// configured (then a refused event is retried until it is accepted).
 pub const DEAD_LETTER_SINK_RESOLVED: &str = "DeadLetterSinkResolved";
+/// Both sources, once a sink refused the adapter's identity (401 or 403):
+/// whether it accepts it now. Not part of `Ready`.
+pub const SINK_IDENTITY_ACCEPTED: &str = "SinkIdentityAccepted";
 /// VSphereSource: credentials and binding.
 pub const AUTH_READY: &str = "AuthReady";
 /// VSphereSource: the adapter Deployment is available.

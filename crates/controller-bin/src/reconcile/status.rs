@@ -131,6 +131,11 @@ impl StatusDraft {
         self.conditions.retain(|c| c.type_ != type_);
     }
 
+    /// Whether the condition `type_` is there.
+    pub(super) fn has(&self, type_: &str) -> bool {
+        self.conditions.iter().any(|c| c.type_ == type_)
+    }
+
     pub(super) fn ready(&self) -> bool {
         self.set.is_ready(&self.conditions)
     }

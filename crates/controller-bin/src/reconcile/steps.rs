@@ -17,7 +17,8 @@ use sources_api::duck::{DeliverySpec, Destination};
 
 use super::status::StatusDraft;
 use super::{
-    Context, DEAD_LETTER_SINK_RESOLVED, ReconcileError, SINK_PROVIDED, is_not_found, kerr,
+    Context, DEAD_LETTER_SINK_RESOLVED, ReconcileError, SINK_IDENTITY_ACCEPTED, SINK_PROVIDED,
+    is_not_found, kerr,
 };
 use crate::resources::{self, ResolvedSink};
 use crate::sink;
@@ -311,27 +312,70 @@ where
 
 /// The checkpoint ConfigMap: created when missing, never updated (an existing
 /// one keeps its owners and data, also one the adapter created itself).
+/// Returns the adapter's note that the sink refuses its identity, if any
+/// (see [`mark_sink_identity`]).
 pub(super) async fn ensure_checkpoint_configmap(
     ctx: &Context,
     ns: &str,
     name: &str,
     owner: &OwnerReference,
-) -> Result<(), ReconcileError> {
+) -> Result<Option<String>, ReconcileError> {
     let cms = ctx.api::<ConfigMap>(ns);
-    if cms
+    if let Some(cm) = cms
         .get_opt(name)
         .await
         .map_err(kerr(format!("get configmap {name:?}")))?
-        .is_some()
     {
-        return Ok(());
+        return Ok(cm
+            .data
+            .and_then(|mut d| d.remove(checkpoint::SINK_REFUSAL_KEY)));
     }
     let cm = resources::checkpoint_configmap(name, ns, owner);
     match cms.create(&PostParams::default(), &cm).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Ok(_) => Ok(None),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(None),
         Err(e) => Err(kerr(format!("create configmap {name:?}"))(e)),
     }
+}
+
+/// `SinkIdentityAccepted` from the adapter's note (`refusal`, JSON with the
+/// sink's `status`, the `sink` and `since` when): False while the sink
+/// refuses the adapter's identity (401 or 403), True once it accepts again.
+/// Absent until a sink first refused, and not part of `Ready` (the events
+/// are kept and retried, and `AdapterReady`/`Deployed` say whether the
+/// adapter runs).
+pub(super) fn mark_sink_identity(p: &mut StatusDraft, refusal: Option<&str>) {
+    let Some(note) = refusal else {
+        if p.has(SINK_IDENTITY_ACCEPTED) {
+            p.mark(SINK_IDENTITY_ACCEPTED, ConditionStatus::True, "", "");
+        }
+        return;
+    };
+    let v: serde_json::Value = serde_json::from_str(note).unwrap_or_default();
+    let status = v["status"].as_u64().unwrap_or_default();
+    let sink = v["sink"].as_str().unwrap_or("the sink");
+    let since = v["since"].as_str().unwrap_or("a while");
+    let (reason, why) = match status {
+        403 => (
+            "SinkForbidsIdentity",
+            "it does not let this source's identity send (an EventPolicy that does not name it?)",
+        ),
+        _ => (
+            "SinkRefusesIdentity",
+            "it does not accept the adapter's identity (Knative's authentication-oidc on, \
+             without a token for the sink's audience?)",
+        ),
+    };
+    p.mark(
+        SINK_IDENTITY_ACCEPTED,
+        ConditionStatus::False,
+        reason,
+        &format!(
+            "{sink} has answered {status} since {since}: {why}. No event is dropped: they are \
+             retried until the sink accepts them (or go to the dead-letter sink after \
+             spec.delivery.retry)"
+        ),
+    );
 }
 
 /// The adapter's RBAC: the Role `role` that may read and write only the

@@ -16,8 +16,9 @@ use super::status::{
 };
 use super::steps::{
     Child, Parent, apply_adapter_rbac, ensure_checkpoint_configmap, ensure_service_account,
-    first_not_owned, identity, observed, resolve_destinations,
+    first_not_owned, identity, mark_sink_identity, observed, resolve_destinations,
 };
+use super::trust;
 use super::{
     ADAPTER_READY, AUTH_READY, Context, ReconcileError, kerr, key_of, oidc, vsphere_conditions,
 };
@@ -138,8 +139,10 @@ async fn reconcile_vsphere_inner(
     let foreign = first_not_owned(ctx, &parent, &children).await?;
 
     let sa_exists = if foreign.is_none() {
-        // 4. The checkpoint ConfigMap.
-        ensure_checkpoint_configmap(ctx, &ns, &names.configmap, &owner).await?;
+        // 4. The checkpoint ConfigMap, and the adapter's note when the sink
+        //    refuses its identity.
+        let refusal = ensure_checkpoint_configmap(ctx, &ns, &names.configmap, &owner).await?;
+        mark_sink_identity(&mut p, refusal.as_deref());
 
         // 5. The ServiceAccount: the dedicated one, or the named one, which
         //    must exist (never created, as upstream).
@@ -214,7 +217,7 @@ async fn reconcile_vsphere_inner(
         ctx.warn(src, "ServiceAccountMissing", message).await;
     } else if let Some(d) = &destinations {
         let config = ctx.adapter_config.read().await.clone();
-        let desired = resources::vsphere_deployment(
+        let mut desired = resources::vsphere_deployment(
             src,
             &ns,
             &owner,
@@ -223,6 +226,9 @@ async fn reconcile_vsphere_inner(
             &ctx.settings,
             &config,
         );
+        if let Some(t) = trust::propagate(ctx, src, &parent, &names.trust_bundles).await? {
+            t.apply_to(&mut desired);
+        }
         let applied = ctx.apply(&ns, &desired).await?;
         let (st, reason, message) = deployment_availability(Some(&applied), &names.deployment);
         p.mark(ADAPTER_READY, st, &reason, &message);

@@ -1090,8 +1090,18 @@ async fn release_manifests_apply_and_their_rbac_suffices() {
             .list(&Default::default())
             .await
             .map(|_| ()),
+        // ConfigMaps are listed and watched (trust bundles, by label), but
+        // never patched or deleted.
         Api::<ConfigMap>::namespaced(sa_client.clone(), &ns)
-            .list(&Default::default())
+            .delete("anything", &Default::default())
+            .await
+            .map(|_| ()),
+        Api::<ConfigMap>::namespaced(sa_client.clone(), &ns)
+            .patch(
+                "anything",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"data": {"x": "y"}})),
+            )
             .await
             .map(|_| ()),
         Api::<k8s_openapi::api::core::v1::Namespace>::all(sa_client.clone())
@@ -1432,10 +1442,20 @@ async fn knative_service_sink_and_adoption_of_go_controller_children() {
                     "name": "vsphere-receive-adapter-cm"},
         "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": ns}]}))
     .unwrap();
-    env.api::<RoleBinding>()
-        .create(&PostParams::default(), &old_rb)
-        .await
-        .expect("the Go controller's RoleBinding");
+    // The controller's first reconcile may have applied its own RoleBinding
+    // of that name already (it does so before resolving the sink): replace
+    // it, as the Go controller's would have been there first.
+    let rbs = env.api::<RoleBinding>();
+    if let Err(kube::Error::Api(s)) = rbs.create(&PostParams::default(), &old_rb).await {
+        assert_eq!(s.code, 409, "the Go controller's RoleBinding: {s:?}");
+        rbs.delete("old-rolebinding", &Default::default())
+            .await
+            .expect("delete the controller's RoleBinding");
+        eventually("the Go controller's RoleBinding in place", || async {
+            rbs.create(&PostParams::default(), &old_rb).await.ok()
+        })
+        .await;
+    }
 
     // Until the Knative Service has an address the controller deploys
     // nothing, so the Go controller's Deployment is there first.
@@ -1513,6 +1533,105 @@ async fn dry_run_pod(
         .map_err(|e| e.to_string())
 }
 
+/// `spec.adapterOverrides` with every field set.
+fn every_override() -> Value {
+    json!({
+        "labels": {"team": "infra"},
+        "annotations": {"example.com/note": "overrides"},
+        "env": [{"name": "HTTPS_PROXY", "value": "http://proxy.corp:3128"}],
+        "resources": {"requests": {"cpu": "10m"}, "limits": {"memory": "256Mi"}},
+        "nodeSelector": {"kubernetes.io/os": "linux"},
+        "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "events",
+                         "effect": "NoSchedule"}],
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+            {"nodeSelectorTerms": [{"matchExpressions":
+                [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64", "arm64"]}]}]}}},
+        "priorityClassName": "event-sources"
+    })
+}
+
+/// A VSphereSource's `spec.adapterOverrides` reach its adapter's Pod
+/// template, beside (never instead of) the controller's own labels, env and
+/// resources; removing them removes them.
+#[tokio::test]
+async fn adapter_overrides_reach_the_adapter_pod() {
+    let env = Env::new("vss-overrides").await;
+    env.basics().await;
+    let mut src = vsphere_source("s", json!({"uri": "http://sink.example"}));
+    src["spec"]["adapterOverrides"] = every_override();
+    env.create::<VSphereSource>(src).await;
+    let dep = eventually("the adapter Deployment", || async {
+        env.api::<Deployment>().get_opt("s-adapter").await.unwrap()
+    })
+    .await;
+    let t = serde_json::to_value(&dep.spec.as_ref().unwrap().template).unwrap();
+    assert_eq!(t["metadata"]["labels"]["team"], "infra", "{t}");
+    assert_eq!(
+        t["metadata"]["labels"][resources_label()],
+        "s",
+        "the controller's label stays: {t}"
+    );
+    assert_eq!(
+        t["metadata"]["annotations"]["example.com/note"],
+        "overrides"
+    );
+    let pod = &t["spec"];
+    assert_eq!(pod["nodeSelector"], json!({"kubernetes.io/os": "linux"}));
+    assert_eq!(pod["priorityClassName"], "event-sources");
+    assert_eq!(pod["tolerations"][0]["key"], "dedicated");
+    assert_eq!(
+        pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+            [0]["matchExpressions"][0]["values"],
+        json!(["amd64", "arm64"])
+    );
+    let c = &pod["containers"][0];
+    assert_eq!(c["resources"]["requests"]["cpu"], "10m");
+    assert_eq!(c["resources"]["limits"]["memory"], "256Mi");
+    assert_eq!(
+        c["resources"]["requests"]["memory"], "32Mi",
+        "the defaults not overridden stay"
+    );
+    let e = env_map(&dep);
+    assert!(
+        e.contains(&("HTTPS_PROXY".into(), json!("http://proxy.corp:3128"))),
+        "{e:?}"
+    );
+    assert!(e.iter().any(|(k, _)| k == "K_SINK"), "{e:?}");
+
+    // Removed from the spec: gone from the Pod template.
+    env.api::<VSphereSource>()
+        .patch(
+            "s",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"adapterOverrides": null}})),
+        )
+        .await
+        .unwrap();
+    eventually("the overrides removed", || async {
+        let dep = env.api::<Deployment>().get("s-adapter").await.unwrap();
+        let t = serde_json::to_value(&dep.spec.unwrap().template).unwrap();
+        (t["metadata"]["labels"].get("team").is_none()
+            && t["spec"].get("nodeSelector").is_none()
+            && t["spec"].get("affinity").is_none()
+            && !env_map_has(&t, "HTTPS_PROXY"))
+        .then_some(())
+    })
+    .await;
+    env.stop().await;
+}
+
+fn resources_label() -> &'static str {
+    sources_controller::resources::VSPHERE_NAME_LABEL
+}
+
+fn env_map_has(template: &Value, name: &str) -> bool {
+    template["spec"]["containers"][0]["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|e| e["name"] == name)
+}
+
 #[tokio::test]
 async fn manifests_pass_pod_security_restricted() {
     let server = KubeApiServer::shared();
@@ -1566,13 +1685,24 @@ async fn manifests_pass_pod_security_restricted() {
     use sources_controller::resources;
     let vss: VSphereSource =
         serde_json::from_value(vsphere_source("s", json!({"uri": "http://sink.example"}))).unwrap();
+    // Every adapterOverrides field set: none of them reaches what restricted forbids.
     let hs: HorizonSource = serde_json::from_value(json!({
         "apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "HorizonSource",
         "metadata": {"name": "h"},
         "spec": {"sink": {"uri": "http://sink.example"}, "address": "https://horizon.local",
-                 "secretRef": {"name": "creds"}}
+                 "secretRef": {"name": "creds"}, "adapterOverrides": every_override()}
     }))
     .unwrap();
+    // The priority class the overrides name (the API server checks it).
+    let classes: Api<k8s_openapi::api::scheduling::v1::PriorityClass> = Api::all(client.clone());
+    let class =
+        serde_json::from_value(json!({"metadata": {"name": "event-sources"}, "value": 1000}))
+            .unwrap();
+    match classes.create(&PostParams::default(), &class).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => panic!("priority class: {e}"),
+    }
     let owner = resources::owner_ref("VSphereSource", "s", "uid");
     let sink = resources::ResolvedSink {
         uri: "http://sink.example".into(),

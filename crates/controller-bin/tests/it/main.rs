@@ -10,6 +10,8 @@
 //! - `tenancy`: what a namespace user can do to other namespaces through
 //!   our objects (issue 22's attacks);
 //! - `oidc`: OIDC sender identity (`authentication-oidc`);
+//! - `trust_bundles`: Knative trust bundles copied and mounted for the
+//!   adapters;
 //! - `support`: what they share.
 
 mod admission;
@@ -17,4 +19,5 @@ mod controller;
 mod oidc;
 mod support;
 mod tenancy;
+mod trust_bundles;
 mod webhooks;

@@ -392,8 +392,8 @@ async fn the_shipped_rbac_lets_the_controller_grant_token_requests() {
                      "sink": {"uri": "http://sink.example/", "audience": "sink-audience"}}}),
     )
     .await;
-    // The flag is read once at start (the shipped RBAC lets the controller watch ConfigMaps in
-    // its own namespace only, here the test's): a restart picks up a change.
+    // The flag is read at start, then followed: here a restart takes the change, so this test
+    // checks what the shipped RBAC allows without depending on the watch.
     let run = || source_controllers(&controller, &ns, &ns);
     let controllers = run();
     eventually("OIDCIdentityCreated=True with the shipped RBAC", || async {

@@ -204,6 +204,19 @@ async fn webhooks_called_by_the_api_server() {
         msg.contains("invalid key name \"Upper\": spec.ceOverrides.extensions"),
         "{msg}"
     );
+    // adapterOverrides that would break the adapter's contract, through the API server.
+    let bad_overrides = json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "VSphereSource",
+        "metadata": {"name": "overrides"},
+        "spec": {"sink": {"uri": "http://x.y"}, "address": "https://vc.local", "secretRef": {"name": "creds"},
+                 "adapterOverrides": {"env": [{"name": "K_SINK", "value": "http://elsewhere"}],
+                                      "labels": {"knative-eventing-source-name": "x"}}}});
+    let msg = denial(create_raw(&client, &ns, bad_overrides).await.unwrap_err());
+    assert!(
+        msg.contains("invalid value: K_SINK: spec.adapterOverrides.env[0].name")
+            && msg.contains("the controller sets this variable")
+            && msg.contains("spec.adapterOverrides.labels[knative-eventing-source-name]"),
+        "{msg}"
+    );
     let binding_bad = binding_json(
         "bad",
         json!({"apiVersion": "apps/v1", "kind": "Deployment"}),
