@@ -95,6 +95,9 @@ pub mod name {
     pub const VSPHERE_PAYLOAD_ENCODING: &str = "VSPHERE_PAYLOAD_ENCODING";
     /// Only these event types (comma-separated), from `spec.eventTypes`.
     pub const VSPHERE_EVENT_TYPES: &str = "VSPHERE_EVENT_TYPES";
+    /// `spec.filter` of a VSphereSource as JSON (`{"categories":[…],"entity":{"path"|"ref",
+    /// "recursion"},"users":{"names":[…],"includeSystem":…}}`), applied by vCenter's collector.
+    pub const VSPHERE_EVENT_FILTER: &str = "VSPHERE_EVENT_FILTER";
 
     /// Horizon base URL.
     pub const HORIZON_URL: &str = "HORIZON_URL";
@@ -102,6 +105,9 @@ pub mod name {
     pub const HORIZON_INSECURE: &str = "HORIZON_INSECURE";
     /// PEM CA certificates trusted for the Horizon server (`spec.caCerts`; new).
     pub const HORIZON_CA_CERTS: &str = "HORIZON_CA_CERTS";
+    /// `spec.filter` of a HorizonSource as JSON (`{"eventTypes":[…],"modules":[…],
+    /// "severities":[…]}`), applied by Horizon's audit-event query.
+    pub const HORIZON_EVENT_FILTER: &str = "HORIZON_EVENT_FILTER";
     /// Directory of the Horizon Secret.
     pub const HORIZON_SECRET_PATH: &str = "HORIZON_SECRET_PATH";
     /// The checkpoint ConfigMap of a HorizonSource (default `<NAME>-configmap`).
@@ -340,6 +346,8 @@ pub struct VsphereAdapterEnv {
     pub payload_encoding: String,
     /// `spec.eventTypes`.
     pub event_types: Vec<String>,
+    /// `spec.filter` as JSON (`VSPHERE_EVENT_FILTER`), when there is one.
+    pub event_filter: Option<String>,
 }
 
 impl VsphereAdapterEnv {
@@ -363,6 +371,9 @@ impl VsphereAdapterEnv {
                 self.event_types.join(","),
             ));
         }
+        if let Some(f) = &self.event_filter {
+            vars.push(EnvVar::value(name::VSPHERE_EVENT_FILTER, f));
+        }
         c.push_additions(&mut vars);
         vars
     }
@@ -385,6 +396,8 @@ pub struct HorizonAdapterEnv {
     pub ca_certs: Option<String>,
     /// `METRICS_DOMAIN` (upstream: `knative.dev/eventing`).
     pub metrics_domain: String,
+    /// `spec.filter` as JSON (`HORIZON_EVENT_FILTER`), when there is one.
+    pub event_filter: Option<String>,
 }
 
 impl HorizonAdapterEnv {
@@ -406,6 +419,9 @@ impl HorizonAdapterEnv {
         c.push_additions(&mut vars);
         if let Some(ca) = self.ca_certs.as_deref().filter(|c| !c.trim().is_empty()) {
             vars.push(EnvVar::value(name::HORIZON_CA_CERTS, ca));
+        }
+        if let Some(f) = &self.event_filter {
+            vars.push(EnvVar::value(name::HORIZON_EVENT_FILTER, f));
         }
         vars
     }

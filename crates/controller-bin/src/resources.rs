@@ -572,6 +572,11 @@ pub fn vsphere_deployment(
         checkpoint_config: checkpoint.to_string(),
         payload_encoding: src.spec.payload_encoding.to_lowercase(),
         event_types: src.spec.event_types.clone().unwrap_or_default(),
+        event_filter: src
+            .spec
+            .filter
+            .as_ref()
+            .and_then(|f| serde_json::to_string(f).ok()),
     };
     let (vcenter, volume, mount) = vcenter_settings(src);
     let mut env = env_vars(&env.vars());
@@ -661,6 +666,7 @@ pub fn horizon_deployment(
         insecure: src.spec.skip_tls_verify,
         ca_certs: src.spec.ca_certs.clone(),
         metrics_domain: "knative.dev/eventing".to_owned(),
+        event_filter: src.spec.filter.as_ref().map(horizon_filter_json),
     };
     let mut container = adapter_container(&settings.horizon_adapter_image, env_vars(&env.vars()));
     container.volume_mounts = Some(vec![VolumeMount {
@@ -688,6 +694,18 @@ pub fn horizon_deployment(
     );
     apply_overrides(&mut deployment, src.spec.adapter_overrides.as_ref());
     deployment
+}
+
+/// A HorizonSource's `spec.filter` as the adapter reads it: severities upper
+/// case (admission accepts any case).
+fn horizon_filter_json(f: &sources_api::filter::HorizonFilter) -> String {
+    let mut f = f.clone();
+    if let Some(s) = f.severities.as_mut() {
+        for v in s.iter_mut() {
+            *v = v.to_ascii_uppercase();
+        }
+    }
+    serde_json::to_string(&f).unwrap_or_default()
 }
 
 /// Applies a source's `spec.adapterOverrides` to its adapter `deployment`:

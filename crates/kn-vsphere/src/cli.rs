@@ -302,6 +302,21 @@ pub struct SourceCreate {
     /// PEM file of CA certificates to trust for vCenter (instead of the system's)
     #[arg(long, value_name = "FILE")]
     pub ca_certs_file: Option<PathBuf>,
+    /// only events of these categories: info, warning, error, user (all when omitted)
+    #[arg(long, value_delimiter = ',', value_name = "CATEGORIES")]
+    pub categories: Vec<String>,
+    /// only events of this inventory object: a path (/Datacenter/vm/Folder) or Type:value (Folder:group-v3)
+    #[arg(long, value_name = "PATH|TYPE:VALUE")]
+    pub entity: Option<String>,
+    /// with --entity: self, children or all (the default) of what is below it
+    #[arg(long, value_name = "RECURSION", requires = "entity")]
+    pub recursion: Option<String>,
+    /// only events caused by these users, e.g. 'VSPHERE.LOCAL\alice'
+    #[arg(long, value_delimiter = ',', value_name = "USERS")]
+    pub users: Vec<String>,
+    /// also vCenter's own events (without a user) when filtering by --users
+    #[arg(long)]
+    pub include_system_users: bool,
     /// Print the VSphereSource as YAML instead of creating it
     #[arg(long)]
     pub dry_run: bool,
@@ -576,6 +591,15 @@ pub struct HorizonSourceCreate {
     /// PEM file of CA certificates to trust for the Horizon server (besides the system's)
     #[arg(long, value_name = "FILE")]
     pub ca_certs_file: Option<PathBuf>,
+    /// only audit events of these types, e.g. VLSI_USERLOGGEDIN (all when omitted)
+    #[arg(long, value_delimiter = ',', value_name = "TYPES")]
+    pub event_types: Vec<String>,
+    /// only audit events of these modules, e.g. Broker,Vlsi
+    #[arg(long, value_delimiter = ',', value_name = "MODULES")]
+    pub modules: Vec<String>,
+    /// only audit events of these severities: INFO, WARNING, ERROR, AUDIT_SUCCESS, AUDIT_FAIL, UNKNOWN
+    #[arg(long, value_delimiter = ',', value_name = "SEVERITIES")]
+    pub severities: Vec<String>,
     /// The sink.
     #[command(flatten)]
     pub sink: SinkArgs,

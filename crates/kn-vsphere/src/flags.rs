@@ -168,6 +168,119 @@ pub fn event_types(values: &[String]) -> Result<Option<Vec<String>>, Error> {
     Ok((!out.is_empty()).then_some(out))
 }
 
+fn list(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `--categories`, `--entity`, `--recursion`, `--users`, `--include-system-users`: the
+/// VSphereSource's `spec.filter`, `None` when none is given.
+pub fn vsphere_filter(
+    categories: &[String],
+    entity: Option<&str>,
+    recursion: Option<&str>,
+    users: &[String],
+    include_system: bool,
+) -> Result<Option<sources_api::filter::VSphereFilter>, Error> {
+    use sources_api::filter::{
+        EntityFilter, EventCategory, ObjectReference, Recursion, UserFilter, VSphereFilter,
+    };
+    let mut f = VSphereFilter::default();
+    let mut cats = Vec::new();
+    for c in list(categories) {
+        cats.push(match c.to_ascii_lowercase().as_str() {
+            "info" => EventCategory::Info,
+            "warning" => EventCategory::Warning,
+            "error" => EventCategory::Error,
+            "user" => EventCategory::User,
+            _ => {
+                return Err(Error::usage(format!(
+                    "--categories: {c:?} is not a category (info, warning, error or user)"
+                )));
+            }
+        });
+    }
+    f.categories = (!cats.is_empty()).then_some(cats);
+    if let Some(e) = entity.map(str::trim).filter(|e| !e.is_empty()) {
+        let mut ef = EntityFilter::default();
+        if e.starts_with('/') {
+            ef.path = Some(e.to_owned());
+        } else {
+            let (t, v) = e.split_once(':').ok_or_else(|| {
+                Error::usage(format!(
+                    "--entity: {e:?} is neither an inventory path (/Datacenter/vm/Folder) nor \
+                     Type:value (Folder:group-v3)"
+                ))
+            })?;
+            ef.reference = Some(ObjectReference {
+                type_: t.to_owned(),
+                value: v.to_owned(),
+            });
+        }
+        ef.recursion = match recursion.map(|r| r.trim().to_ascii_lowercase()) {
+            None => None,
+            Some(r) if r == "self" => Some(Recursion::Itself),
+            Some(r) if r == "children" => Some(Recursion::Children),
+            Some(r) if r == "all" => Some(Recursion::All),
+            Some(r) => {
+                return Err(Error::usage(format!(
+                    "--recursion: {r:?} is not self, children or all"
+                )));
+            }
+        };
+        f.entity = Some(ef);
+    }
+    let names = list(users);
+    if !names.is_empty() || include_system {
+        f.users = Some(UserFilter {
+            names: (!names.is_empty()).then_some(names),
+            include_system,
+        });
+    }
+    Ok((f != VSphereFilter::default()).then_some(f))
+}
+
+/// `--event-types`, `--modules`, `--severities`: the HorizonSource's `spec.filter`, `None` when
+/// none is given.
+pub fn horizon_filter(
+    event_types: &[String],
+    modules: &[String],
+    severities: &[String],
+) -> Result<Option<sources_api::filter::HorizonFilter>, Error> {
+    const SEVERITIES: &[&str] = &[
+        "INFO",
+        "WARNING",
+        "ERROR",
+        "AUDIT_SUCCESS",
+        "AUDIT_FAIL",
+        "UNKNOWN",
+    ];
+    let severities: Vec<String> = list(severities)
+        .into_iter()
+        .map(|s| s.to_ascii_uppercase())
+        .collect();
+    if let Some(bad) = severities
+        .iter()
+        .find(|s| !SEVERITIES.contains(&s.as_str()))
+    {
+        return Err(Error::usage(format!(
+            "--severities: {bad:?} is not one of {}",
+            SEVERITIES.join(", ")
+        )));
+    }
+    let some = |v: Vec<String>| (!v.is_empty()).then_some(v);
+    let f = sources_api::filter::HorizonFilter {
+        event_types: some(list(event_types)),
+        modules: some(list(modules)),
+        severities: some(severities),
+    };
+    Ok((f != sources_api::filter::HorizonFilter::default()).then_some(f))
+}
+
 /// The Go plugin's checks of `--password` and `--password-stdin`: exactly one of them. The
 /// vSphere message names the stdin flag `--password-std-in`, as the Go plugin's does.
 pub fn check_password<'a>(

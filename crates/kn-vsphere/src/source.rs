@@ -73,7 +73,15 @@ pub fn vsphere_source(
         service_account_name: args.service_account_name.clone().filter(|s| !s.is_empty()),
         ca_certs,
         event_types,
+        filter: flags::vsphere_filter(
+            &args.categories,
+            args.entity.as_deref(),
+            args.recursion.as_deref(),
+            &args.users,
+            args.include_system_users,
+        )?,
         delivery: flags::delivery(&args.sink, namespace)?,
+        adapter_overrides: None,
     };
     let mut source = VSphereSource::new(name, spec);
     source.metadata.namespace = namespace.map(str::to_owned);
@@ -131,7 +139,9 @@ pub fn horizon_source(
             name: secret.to_owned(),
         },
         ca_certs,
+        filter: flags::horizon_filter(&args.event_types, &args.modules, &args.severities)?,
         delivery: flags::delivery(&args.sink, namespace)?,
+        adapter_overrides: None,
     };
     let mut source = HorizonSource::new(name, spec);
     source.metadata.namespace = namespace.map(str::to_owned);
@@ -190,6 +200,9 @@ pub async fn describe(namespace: Option<&str>, args: &DescribeArgs) -> Result<St
             _ => "all".to_owned(),
         },
     );
+    if let Some(f) = &spec.filter {
+        describe_vsphere_filter(&mut doc, f);
+    }
     doc.field(
         0,
         "Checkpoint config",
@@ -254,6 +267,18 @@ pub async fn horizon_describe(
         None,
     )
     .await;
+    if let Some(f) = &spec.filter {
+        doc.section(0, "Filter");
+        for (label, values) in [
+            ("Event types", &f.event_types),
+            ("Modules", &f.modules),
+            ("Severities", &f.severities),
+        ] {
+            if let Some(v) = values.as_ref().filter(|v| !v.is_empty()) {
+                doc.field(1, label, v.join(", "));
+            }
+        }
+    }
     doc.field(0, "Service account", spec.service_account(&args.name));
     describe::sink(&mut doc, &spec.sink, spec.delivery.as_ref(), &obj);
     describe::adapter(&mut doc, &cluster, &ns, &child_name(&args.name, "-adapter")).await;
@@ -279,4 +304,32 @@ pub async fn horizon_describe(
     .await;
     describe::conditions(&mut doc, &kinds::conditions(&obj), now);
     Ok(doc.render())
+}
+
+/// The `Filter:` section of a VSphereSource.
+fn describe_vsphere_filter(doc: &mut Doc, f: &sources_api::filter::VSphereFilter) {
+    doc.section(0, "Filter");
+    if let Some(c) = f.categories.as_ref().filter(|c| !c.is_empty()) {
+        let names: Vec<&str> = c.iter().map(|c| c.as_str()).collect();
+        doc.field(1, "Categories", names.join(", "));
+    }
+    if let Some(e) = &f.entity {
+        let what = match (&e.path, &e.reference) {
+            (Some(p), _) => p.clone(),
+            (None, Some(r)) => format!("{}:{}", r.type_, r.value),
+            (None, None) => String::new(),
+        };
+        let recursion = e.recursion.map_or("all", |r| r.as_str());
+        doc.field(1, "Entity", format!("{what} ({recursion})"));
+    }
+    if let Some(u) = &f.users {
+        let mut who = u.names.clone().unwrap_or_default().join(", ");
+        if u.include_system {
+            if !who.is_empty() {
+                who.push_str(", ");
+            }
+            who.push_str("and vCenter's own events");
+        }
+        doc.field(1, "Users", who);
+    }
 }

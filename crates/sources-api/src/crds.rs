@@ -118,6 +118,11 @@ pub const LIMITS_WHY: &[(&str, &str)] = &[
          and every map to 32 entries",
     ),
     (
+        "filter: inventory path 1024, 64 user names of 256; Horizon: 64 types, modules or \
+         severities of 128",
+        "an inventory path is a handful of folder names; a filter names a few users or types",
+    ),
+    (
         "delivery durations, payloadEncoding, operators: 64, 32, 16",
         "ISO-8601 durations such as PT0.5S, application/json, NotIn",
     ),
@@ -208,6 +213,12 @@ pub fn vsphere_source_limits() -> Vec<(String, &'static str, i64)> {
         ("spec.payloadEncoding".into(), "maxLength", 32),
         ("spec.eventTypes".into(), "maxItems", 1024),
         ("spec.eventTypes[]".into(), "maxLength", 256),
+        ("spec.filter.categories".into(), "maxItems", 4),
+        ("spec.filter.entity.path".into(), "maxLength", 1024),
+        ("spec.filter.entity.ref.type".into(), "maxLength", LABEL),
+        ("spec.filter.entity.ref.value".into(), "maxLength", LABEL),
+        ("spec.filter.users.names".into(), "maxItems", 64),
+        ("spec.filter.users.names[]".into(), "maxLength", 256),
     ]);
     out
 }
@@ -268,6 +279,10 @@ pub fn horizon_source_limits() -> Vec<(String, &'static str, i64)> {
     out.extend(overrides());
     out.push(("spec.serviceAccountName".into(), "maxLength", NAME));
     out.push(("spec.caCerts".into(), "maxLength", PEM));
+    for list in ["eventTypes", "modules", "severities"] {
+        out.push((format!("spec.filter.{list}"), "maxItems", 64));
+        out.push((format!("spec.filter.{list}[]"), "maxLength", 128));
+    }
     out
 }
 

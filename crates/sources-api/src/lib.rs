@@ -36,6 +36,7 @@
 pub mod conditions;
 pub mod crds;
 pub mod duck;
+pub mod filter;
 pub mod kmeta;
 pub mod overrides;
 pub mod selector;

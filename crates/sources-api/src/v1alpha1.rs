@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::duck::{
     CloudEventOverrides, DeliverySpec, Destination, LocalObjectReference, SourceStatus, Status,
 };
+use crate::filter::{HorizonFilter, VSphereFilter};
 use crate::overrides::AdapterOverrides;
 
 /// The API group.
@@ -116,6 +117,10 @@ pub struct VSphereSourceSpec {
     /// `EventEx` type id); all when empty (new).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_types: Option<Vec<String>>,
+    /// Only the events of these categories, of this inventory object, or of
+    /// these users, applied by vCenter's collector (new).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<VSphereFilter>,
     /// Retries and a dead-letter sink for events the sink rejects (new).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<DeliverySpec>,
@@ -229,6 +234,10 @@ pub struct HorizonSourceSpec {
     /// PEM CA certificates to trust for the Horizon server besides the system roots (new).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_certs: Option<String>,
+    /// Only the audit events of these types, modules or severities, applied
+    /// by Horizon's query (new).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<HorizonFilter>,
     /// Retries and a dead-letter sink for events the sink rejects (new).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<DeliverySpec>,

@@ -117,6 +117,7 @@ impl Adapter for Horizon {
             HorizonSourceConfig {
                 poll_interval: s.poll_interval,
                 page_size: s.args.page_size,
+                filter: s.filter.clone(),
             },
             cx.metrics.clone(),
         );

@@ -78,7 +78,7 @@ impl Adapter for Vsphere {
             position,
             VsphereSourceConfig {
                 page_size: s.args.page_size,
-                event_types: s.event_types,
+                selection: s.selection,
                 clock_step: Duration::from_secs(s.args.clock_step_seconds),
                 ..VsphereSourceConfig::default()
             },

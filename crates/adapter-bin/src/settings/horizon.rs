@@ -69,6 +69,12 @@ pub struct HorizonArgs {
     )]
     pub horizon_password: Option<String>,
 
+    /// Only audit events of these types, modules or severities: the HorizonSource's
+    /// `spec.filter` as JSON, e.g. `{"eventTypes":["VLSI_USERLOGGEDIN"],"modules":["Broker"],
+    /// "severities":["AUDIT_FAIL"]}`.
+    #[arg(long = "event-filter", env = adapter_env::name::HORIZON_EVENT_FILTER)]
+    pub event_filter: Option<String>,
+
     /// Checkpoint settings, `{"period":"10s"}` (a Go duration; maxAge is not used).
     #[arg(
         long = "checkpoint-config",
@@ -164,6 +170,8 @@ pub struct HorizonSettings {
     pub poll_interval: Duration,
     /// `HORIZON_REPLAY`.
     pub replay: Duration,
+    /// `HORIZON_EVENT_FILTER`.
+    pub filter: horizon_client::AuditEventFilter,
 }
 
 impl HorizonSettings {
@@ -214,6 +222,15 @@ impl HorizonSettings {
             ));
         }
         let replay = go_duration("HORIZON_REPLAY", &args.replay)?;
+        let filter = match args.event_filter.as_deref().map(str::trim) {
+            None | Some("") => horizon_client::AuditEventFilter::default(),
+            Some(json) => serde_json::from_str(json).map_err(|e| {
+                ConfigError::new(
+                    adapter_env::name::HORIZON_EVENT_FILTER,
+                    format!("not a HorizonSource filter: {e}"),
+                )
+            })?,
+        };
         let sink = args.delivery.sink_config()?;
         let location = store_location(&args)?;
         let credentials = credentials(&args)?;
@@ -236,6 +253,7 @@ impl HorizonSettings {
             credentials,
             poll_interval,
             replay,
+            filter,
         })
     }
 
@@ -258,6 +276,7 @@ impl HorizonSettings {
             },
             "periodSeconds": self.common.checkpoint.period.as_secs_f64(),
             "pollIntervalMs": self.poll_interval.as_millis() as u64,
+            "filter": self.filter,
             "pageSize": a.page_size,
             "metricsAddress": self.common.metrics_address.to_string(),
             "delivery": a.delivery.summary()?,

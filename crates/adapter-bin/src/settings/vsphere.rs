@@ -7,6 +7,7 @@ use std::time::Duration;
 use checkpoint::CheckpointConfig;
 use clap::Parser;
 use cloudevent_encode::PayloadEncoding;
+use vsphere_client::events::{EventSelection, Users};
 
 use super::{CheckpointSettings, Common, ConfigError, StoreLocation};
 
@@ -117,6 +118,13 @@ pub struct VsphereArgs {
     #[arg(long = "event-types", env = adapter_env::name::VSPHERE_EVENT_TYPES)]
     pub event_types: Option<String>,
 
+    /// Only events of these categories, of this inventory object or of these users: the
+    /// VSphereSource's `spec.filter` as JSON, e.g.
+    /// `{"categories":["warning","error"],"entity":{"path":"/DC0/vm","recursion":"all"},
+    /// "users":{"names":["VSPHERE.LOCAL\\alice"],"includeSystem":false}}`.
+    #[arg(long = "event-filter", env = adapter_env::name::VSPHERE_EVENT_FILTER)]
+    pub event_filter: Option<String>,
+
     /// Events per ReadNextEvents call (1 to 1000).
     #[arg(long = "page-size", env = "VSPHERE_PAGE_SIZE", default_value_t = 100)]
     pub page_size: i32,
@@ -187,8 +195,8 @@ pub struct VsphereSettings {
     pub encoding: PayloadEncoding,
     /// `VSPHERE_CHECKPOINT_CONFIG`: where to resume after a restart.
     pub checkpoint_config: CheckpointConfig,
-    /// `VSPHERE_EVENT_TYPES`.
-    pub event_types: Vec<String>,
+    /// What is read: `VSPHERE_EVENT_TYPES` and `VSPHERE_EVENT_FILTER`.
+    pub selection: EventSelection,
 }
 
 /// How the adapter checks vCenter's certificate.
@@ -281,7 +289,10 @@ impl VsphereSettings {
                 request_timeout: Duration::from_secs(args.vc_request_timeout.max(1)),
                 max_response_bytes: args.vc_max_response_bytes,
             },
-            event_types: event_types(args.event_types.as_deref()),
+            selection: selection(
+                event_types(args.event_types.as_deref()),
+                args.event_filter.as_deref(),
+            )?,
             args,
             common,
             vc_url,
@@ -308,7 +319,13 @@ impl VsphereSettings {
             "maxAgeSeconds": self.checkpoint_config.max_age.as_secs(),
             "periodSeconds": self.checkpoint_config.period.as_secs_f64(),
             "payloadEncoding": a.payload_encoding,
-            "eventTypes": self.event_types,
+            "eventTypes": self.selection.event_types,
+            "filter": {
+                "categories": self.selection.categories.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "entity": self.selection.entity.as_ref().map(ToString::to_string),
+                "recursion": self.selection.recursion.to_string(),
+                "users": self.selection.users.as_ref().map(|u| serde_json::json!({"names": u.names, "includeSystem": u.include_system})),
+            },
             "pageSize": a.page_size,
             "maxResponseBytes": a.vc_max_response_bytes,
             "clockStepSeconds": a.clock_step_seconds,
@@ -349,6 +366,89 @@ fn store_location(args: &VsphereArgs) -> Result<StoreLocation, ConfigError> {
         name,
         memory_if_forbidden: false,
     })
+}
+
+/// `VSPHERE_EVENT_FILTER` as the controller renders it (the VSphereSource's `spec.filter`).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FilterJson {
+    #[serde(default)]
+    categories: Vec<String>,
+    entity: Option<EntityJson>,
+    users: Option<UsersJson>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntityJson {
+    path: Option<String>,
+    #[serde(rename = "ref")]
+    reference: Option<RefJson>,
+    recursion: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefJson {
+    #[serde(rename = "type")]
+    type_: String,
+    value: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct UsersJson {
+    #[serde(default)]
+    names: Vec<String>,
+    #[serde(default)]
+    include_system: bool,
+}
+
+/// What the adapter reads: `types` and the filter `json` (`VSPHERE_EVENT_FILTER`).
+fn selection(types: Vec<String>, json: Option<&str>) -> Result<EventSelection, ConfigError> {
+    let setting = adapter_env::name::VSPHERE_EVENT_FILTER;
+    let mut selection = EventSelection {
+        event_types: types,
+        ..EventSelection::default()
+    };
+    let Some(json) = json.map(str::trim).filter(|j| !j.is_empty()) else {
+        return Ok(selection);
+    };
+    let f: FilterJson = serde_json::from_str(json)
+        .map_err(|e| ConfigError::new(setting, format!("not a VSphereSource filter: {e}")))?;
+    let bad =
+        |e: vsphere_client::events::FilterValueError| ConfigError::new(setting, e.to_string());
+    for c in &f.categories {
+        selection.categories.push(c.parse().map_err(bad)?);
+    }
+    if let Some(e) = f.entity {
+        selection.entity = Some(match (e.path, e.reference) {
+            (Some(p), None) => p.parse().map_err(bad)?,
+            (None, Some(r)) => format!("{}:{}", r.type_, r.value).parse().map_err(bad)?,
+            _ => {
+                return Err(ConfigError::new(
+                    setting,
+                    "entity needs exactly one of path and ref",
+                ));
+            }
+        });
+        if let Some(r) = e.recursion {
+            selection.recursion = r.parse().map_err(bad)?;
+        }
+    }
+    if let Some(u) = f.users {
+        if u.names.is_empty() && !u.include_system {
+            return Err(ConfigError::new(
+                setting,
+                "users selects no event: add names, or includeSystem: true",
+            ));
+        }
+        selection.users = Some(Users {
+            names: u.names,
+            include_system: u.include_system,
+        });
+    }
+    Ok(selection)
 }
 
 /// `VSPHERE_EVENT_TYPES`: comma-separated, blanks ignored.

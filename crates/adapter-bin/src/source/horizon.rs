@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use checkpoint::HorizonCheckpoint;
-use horizon_client::{AuditEvent, AuditEventStream, Client, Cursor, Signal};
+use horizon_client::{AuditEvent, AuditEventFilter, AuditEventStream, Client, Cursor, Signal};
 use jiff::Timestamp;
 
 use super::{Batch, Source};
@@ -19,6 +19,8 @@ pub struct HorizonSourceConfig {
     pub poll_interval: Duration,
     /// Events per page (1..=1000).
     pub page_size: u32,
+    /// Only these types, modules, severities (default: all).
+    pub filter: AuditEventFilter,
 }
 
 /// Horizon audit events after a cursor.
@@ -48,6 +50,7 @@ impl HorizonSource {
         let stream = AuditEventStream::builder(client, start)
             .page_size(config.page_size)
             .poll_interval(config.poll_interval)
+            .filter(config.filter)
             .observe(move |signal| match signal {
                 Signal::Up => metrics.set_source_up(true),
                 Signal::Down { error, .. } => {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use checkpoint::Checkpoint;
 use jiff::Timestamp;
 use vsphere_client::Event;
-use vsphere_client::events::{EventStream, Position, Signal};
+use vsphere_client::events::{EventSelection, EventStream, Position, Signal};
 
 use super::{Batch, Source};
 use crate::telemetry::Metrics;
@@ -20,8 +20,8 @@ pub struct VsphereSourceConfig {
     pub page_size: i32,
     /// Longest single `WaitForUpdatesEx` wait when idle.
     pub idle_wait: Duration,
-    /// Only events with these type names or `eventTypeId`s (empty: all).
-    pub event_types: Vec<String>,
+    /// Which events: types, categories, entity, users (default: all).
+    pub selection: EventSelection,
     /// How far back vCenter's clock may step and lose nothing (see
     /// `EventStreamBuilder::clock_step_allowance`).
     pub clock_step: Duration,
@@ -32,7 +32,7 @@ impl Default for VsphereSourceConfig {
         Self {
             page_size: 100,
             idle_wait: Duration::from_secs(60),
-            event_types: Vec::new(),
+            selection: EventSelection::default(),
             clock_step: Duration::from_secs(60),
         }
     }
@@ -66,7 +66,7 @@ impl VsphereSource {
         let stream = EventStream::builder(client, start)
             .page_size(config.page_size)
             .idle_wait(config.idle_wait)
-            .event_types(config.event_types)
+            .select(config.selection)
             .clock_step_allowance(config.clock_step)
             .observe(move |signal| match signal {
                 Signal::Up => metrics.set_source_up(true),

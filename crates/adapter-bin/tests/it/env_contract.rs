@@ -99,6 +99,9 @@ fn the_vsphere_adapter_reads_what_the_controller_renders() {
             "secretRef": {"name": "vc-creds"},
             "payloadEncoding": "application/json",
             "eventTypes": ["VmPoweredOnEvent", "com.vmware.vc.HA.Example"],
+            "filter": {"categories": ["warning", "error"],
+                       "entity": {"path": "/DC0/vm/Production", "recursion": "children"},
+                       "users": {"names": ["VSPHERE.LOCAL\\svc"], "includeSystem": true}},
             "checkpointConfig": {"maxAgeSeconds": 600, "periodSeconds": 5},
             "ceOverrides": {"extensions": {"team": "a"}},
             "delivery": delivery_spec(),
@@ -171,6 +174,12 @@ fn the_vsphere_adapter_reads_what_the_controller_renders() {
         got["eventTypes"],
         json!(["VmPoweredOnEvent", "com.vmware.vc.HA.Example"])
     );
+    assert_eq!(
+        got["filter"],
+        json!({"categories": ["warning", "error"], "entity": "/DC0/vm/Production",
+               "recursion": "children",
+               "users": {"names": ["VSPHERE.LOCAL\\svc"], "includeSystem": true}})
+    );
     assert_eq!(got["metricsAddress"], "0.0.0.0:9090");
     let d = &got["delivery"];
     assert_eq!(d["sink"], "http://broker.example/team-a/default");
@@ -203,6 +212,8 @@ fn the_horizon_adapter_reads_what_the_controller_renders() {
             "address": "https://horizon.example.com", "secretRef": {"name": "hz-creds"},
             "serviceAccountName": "horizon-sa",
             "caCerts": test_support::TestPki::localhost().ca_pem(),
+            "filter": {"eventTypes": ["VLSI_USERLOGGEDIN"], "modules": ["Broker"],
+                       "severities": ["audit_fail"]},
             "delivery": delivery_spec(),
         }
     }))
@@ -254,6 +265,12 @@ fn the_horizon_adapter_reads_what_the_controller_renders() {
     assert_eq!(
         got["checkpoint"],
         json!({"configMap": "hz-configmap", "namespace": "vdi"})
+    );
+    assert_eq!(
+        got["filter"],
+        json!({"eventTypes": ["VLSI_USERLOGGEDIN"], "modules": ["Broker"],
+               "severities": ["AUDIT_FAIL"]}),
+        "severities in any case reach the adapter upper case"
     );
     assert_eq!(got["metricsAddress"], "0.0.0.0:9090");
     let d = &got["delivery"];

@@ -12,6 +12,7 @@ mod controller_horizon;
 mod delivery;
 mod env_contract;
 mod faults;
+mod filters;
 mod horizon;
 mod horizon_configmap;
 mod migration;

@@ -32,6 +32,7 @@ mod decode;
 mod defaults;
 mod field_errors;
 mod fields;
+mod filter;
 mod overrides;
 mod subject;
 mod validate;

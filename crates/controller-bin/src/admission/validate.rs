@@ -9,6 +9,7 @@ use super::fields::{
     validate_auth, validate_ce_overrides, validate_delivery, validate_destination,
     validate_event_types, validate_pem, validate_service_account,
 };
+use super::filter::{validate_horizon_filter, validate_vsphere_filter};
 use super::overrides::validate_adapter_overrides;
 use super::subject::validate_subject;
 use super::{AdmissionError, Kind, Policy};
@@ -51,6 +52,7 @@ pub fn validate_with(
             validate_event_types(spec.event_types.as_deref(), &mut errs);
             validate_delivery(spec.delivery.as_ref(), ns, &mut errs);
             validate_adapter_overrides(spec.adapter_overrides.as_ref(), &mut errs);
+            validate_vsphere_filter(spec.filter.as_ref(), &mut errs);
             let cp = &spec.checkpoint_config;
             if cp.period_seconds < 0 {
                 errs.push(FieldError::invalid(
@@ -129,6 +131,7 @@ pub fn validate_with(
             validate_service_account(spec.service_account_name.as_deref(), &mut errs);
             validate_pem(spec.ca_certs.as_deref(), "spec.caCerts", &mut errs);
             validate_adapter_overrides(spec.adapter_overrides.as_ref(), &mut errs);
+            validate_horizon_filter(spec.filter.as_ref(), &mut errs);
         }
     }
     errs.into_result().map_err(AdmissionError::Invalid)?;

@@ -135,3 +135,106 @@ fn describe_shows_conditions_adapter_and_checkpoint() {
         assert!(text.contains(expected), "{expected:?} in\n{text}");
     }
 }
+
+/// The filter flags of `source create` and `horizon source create` store `spec.filter`, and
+/// `describe` shows it; a bad value is refused before anything is sent.
+#[test]
+fn filters_are_set_by_create_and_shown_by_describe() {
+    let ns = namespace("kn-filter");
+    let run = kn_vsphere(&[
+        "source",
+        "create",
+        "-n",
+        &ns,
+        "--name",
+        "vc",
+        "-a",
+        "https://vc.local",
+        "-s",
+        "creds",
+        "-u",
+        "http://display.default",
+        "--categories",
+        "warning,error",
+        "--entity",
+        "/DC0/vm/Production",
+        "--recursion",
+        "children",
+        "--users",
+        "alice,bob",
+        "--include-system-users",
+    ]);
+    assert_eq!(run.ok(), "Created source\n");
+    let text = kn_vsphere(&["source", "describe", "-n", &ns, "vc"])
+        .ok()
+        .to_owned();
+    for expected in [
+        "Filter:\n",
+        "  Categories:  warning, error\n",
+        "  Entity:      /DC0/vm/Production (children)\n",
+        "  Users:       alice, bob, and vCenter's own events\n",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in\n{text}");
+    }
+    let run = kn_vsphere(&[
+        "horizon",
+        "source",
+        "create",
+        "-n",
+        &ns,
+        "--name",
+        "hz",
+        "-a",
+        "https://horizon.local",
+        "-s",
+        "creds",
+        "-u",
+        "http://display.default",
+        "--event-types",
+        "VLSI_USERLOGGEDIN",
+        "--severities",
+        "audit_fail,error",
+    ]);
+    assert_eq!(run.ok(), "Created Horizon source\n");
+    let text = kn_vsphere(&["horizon", "source", "describe", "-n", &ns, "hz"])
+        .ok()
+        .to_owned();
+    for expected in [
+        "Filter:\n",
+        "  Event types:  VLSI_USERLOGGEDIN\n",
+        "  Severities:   AUDIT_FAIL, ERROR\n",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in\n{text}");
+    }
+    for (args, message) in [
+        (
+            vec!["--categories", "fatal"],
+            "--categories: \"fatal\" is not a category (info, warning, error or user)",
+        ),
+        (
+            vec!["--entity", "DC0"],
+            "--entity: \"DC0\" is neither an inventory path",
+        ),
+    ] {
+        let mut all = vec![
+            "source",
+            "create",
+            "-n",
+            &ns,
+            "--name",
+            "bad",
+            "-a",
+            "https://vc.local",
+            "-s",
+            "creds",
+            "-u",
+            "http://display.default",
+        ];
+        all.extend(args);
+        let run = kn_vsphere(&all);
+        assert!(
+            run.stderr.contains(message) || run.stdout.contains(message),
+            "{message:?} in {run:?}"
+        );
+    }
+}
