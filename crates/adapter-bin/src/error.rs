@@ -23,4 +23,7 @@ pub enum AdapterError {
     /// The Kubernetes client could not be built.
     #[error("cannot reach Kubernetes for the checkpoint ConfigMap: {0}")]
     Kubernetes(String),
+    /// The Kubernetes client for OIDC tokens (TokenRequest) could not be built.
+    #[error("cannot reach Kubernetes for OIDC tokens (K_OIDC_SERVICE_ACCOUNT): {0}")]
+    TokenClient(String),
 }

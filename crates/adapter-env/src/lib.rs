@@ -63,6 +63,14 @@ pub mod name {
     /// `spec.delivery.timeout`: the timeout of each request to the sink, an ISO-8601 duration
     /// (wins over `K_SINK_TIMEOUT`).
     pub const K_DELIVERY_TIMEOUT: &str = "K_DELIVERY_TIMEOUT";
+    /// The OIDC audience of the sink (Knative's name): with [`K_OIDC_SERVICE_ACCOUNT`], every
+    /// request to the sink carries `Authorization: Bearer <token>` for this audience.
+    pub const K_AUDIENCE: &str = "K_AUDIENCE";
+    /// The ServiceAccount (in `NAMESPACE`) whose tokens identify the source to its sinks
+    /// (Knative's name; set when `config-features` has `authentication-oidc: enabled`).
+    pub const K_OIDC_SERVICE_ACCOUNT: &str = "K_OIDC_SERVICE_ACCOUNT";
+    /// The OIDC audience of the dead-letter sink (new): requests to it carry a token for it.
+    pub const K_DEAD_LETTER_SINK_AUDIENCE: &str = "K_DEAD_LETTER_SINK_AUDIENCE";
     /// Events delivered at once (1 keeps strict order).
     pub const DELIVERY_CONCURRENCY: &str = "DELIVERY_CONCURRENCY";
     /// Seconds deliveries in flight at SIGTERM may still take.
@@ -256,6 +264,20 @@ pub struct Delivery {
     pub backoff_delay: Option<String>,
     /// `timeout` (ISO-8601).
     pub timeout: Option<String>,
+    /// The OIDC identity to send with (`authentication-oidc` enabled), else `None`.
+    pub identity: Option<Identity>,
+}
+
+/// The source's OIDC identity and the audiences it sends tokens for (Knative's
+/// `K_OIDC_SERVICE_ACCOUNT` and `K_AUDIENCE`, and this project's `K_DEAD_LETTER_SINK_AUDIENCE`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// The OIDC ServiceAccount, in the source's namespace.
+    pub service_account: String,
+    /// The sink's audience, when it has one.
+    pub audience: Option<String>,
+    /// The dead-letter sink's audience, when there is one and it has one.
+    pub dead_letter_sink_audience: Option<String>,
 }
 
 impl Delivery {
@@ -274,6 +296,17 @@ impl Delivery {
         put(name::K_DELIVERY_BACKOFF_POLICY, &self.backoff_policy);
         put(name::K_DELIVERY_BACKOFF_DELAY, &self.backoff_delay);
         put(name::K_DELIVERY_TIMEOUT, &self.timeout);
+        if let Some(identity) = &self.identity {
+            put(
+                name::K_OIDC_SERVICE_ACCOUNT,
+                &Some(identity.service_account.clone()),
+            );
+            put(name::K_AUDIENCE, &identity.audience);
+            put(
+                name::K_DEAD_LETTER_SINK_AUDIENCE,
+                &identity.dead_letter_sink_audience,
+            );
+        }
     }
 }
 
@@ -448,6 +481,11 @@ mod tests {
             backoff_policy: Some("linear".into()),
             backoff_delay: Some("PT0.5S".into()),
             timeout: Some("PT2S".into()),
+            identity: Some(Identity {
+                service_account: "s-oidc-sources.tanzu.vmware.com-vspheresource".into(),
+                audience: Some("broker-aud".into()),
+                dead_letter_sink_audience: None,
+            }),
         };
         let vars = env.vars();
         let get = |n: &str| {
@@ -466,6 +504,12 @@ mod tests {
             EnvValue::Value("PEM".into())
         );
         assert_eq!(get("K_DELIVERY_TIMEOUT"), EnvValue::Value("PT2S".into()));
+        assert_eq!(get("K_AUDIENCE"), EnvValue::Value("broker-aud".into()));
+        assert_eq!(
+            get("K_OIDC_SERVICE_ACCOUNT"),
+            EnvValue::Value("s-oidc-sources.tanzu.vmware.com-vspheresource".into())
+        );
+        assert!(!names(&vars).contains(&"K_DEAD_LETTER_SINK_AUDIENCE"));
         assert_eq!(get("NAMESPACE"), EnvValue::FieldRef("metadata.namespace"));
         assert_eq!(names(&vars).last(), Some(&"METRICS_PROMETHEUS_PORT"));
     }

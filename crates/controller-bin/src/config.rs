@@ -65,8 +65,8 @@ pub struct Cli {
     /// The Horizon adapter image.
     #[arg(long, env = "HORIZON_SOURCE_RA_IMAGE", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub horizon_source_ra_image: String,
-    /// The controller's namespace: its Lease, certificate Secret, config-logging and
-    /// config-observability (from the Pod's metadata.namespace).
+    /// The controller's namespace: its Lease, certificate Secret, config-logging,
+    /// config-observability and Knative's config-features (from the Pod's metadata.namespace).
     #[arg(long, env = "SYSTEM_NAMESPACE", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub system_namespace: String,
     /// Only reconcile sources and bindings in this namespace (default: all).
@@ -221,9 +221,16 @@ pub struct AdapterConfig {
     pub logging: Option<BTreeMap<String, String>>,
     /// `config-observability`'s data, if the ConfigMap exists.
     pub observability: Option<BTreeMap<String, String>>,
+    /// Knative's `config-features` data, if the ConfigMap exists (see [`crate::oidc`]).
+    pub features: Option<BTreeMap<String, String>>,
 }
 
 impl AdapterConfig {
+    /// Whether `config-features` has `authentication-oidc: enabled`.
+    pub fn oidc_enabled(&self) -> bool {
+        crate::oidc::enabled(self.features.as_ref())
+    }
+
     /// `K_LOGGING_CONFIG`: `{"zap-logger-config":"..."}`, or `""` when there
     /// is no zap configuration.
     pub fn logging_json(&self) -> String {

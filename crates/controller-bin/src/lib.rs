@@ -74,6 +74,11 @@
 //!   missing Secret gives `Deployed=False` (`SecretMissing`).
 //! - Only the controller's own children are watched (label selectors), so
 //!   the caches do not grow with the cluster's other Deployments.
+//! - With Knative's `authentication-oidc` enabled (`config-features` in the
+//!   system namespace), each source gets an OIDC identity as Knative's own
+//!   sources do ([`oidc`]): a ServiceAccount of its own, `OIDCIdentityCreated`,
+//!   `status.auth` and `status.sinkAudience`, and tokens its adapter may
+//!   request for that account only.
 
 #![forbid(unsafe_code)]
 
@@ -87,6 +92,7 @@ pub mod config;
 pub use lease as leader;
 pub mod logging;
 pub mod metrics;
+pub mod oidc;
 pub mod pacing;
 pub mod podspecable;
 pub mod reconcile;
@@ -149,9 +155,11 @@ async fn load_adapter_config(
 ) -> Result<AdapterConfig, kube::Error> {
     let logging = api.get_opt(&settings.config_logging_name).await?;
     let observability = api.get_opt(&settings.config_observability_name).await?;
+    let features = api.get_opt(oidc::CONFIG_FEATURES).await?;
     Ok(AdapterConfig {
         logging: logging.map(|c| config::without_example(c.data)),
         observability: observability.map(|c| config::without_example(c.data)),
+        features: features.map(|c| config::without_example(c.data)),
     })
 }
 
@@ -171,6 +179,7 @@ async fn watch_adapter_config(ctx: Arc<Context>, triggers: Vec<mpsc::Sender<()>>
                 let name = cm.metadata.name.as_deref().unwrap_or_default();
                 name == ctx.settings.config_logging_name
                     || name == ctx.settings.config_observability_name
+                    || name == oidc::CONFIG_FEATURES
             }
             Ok(watcher::Event::InitDone) => true,
             Ok(_) => false,

@@ -182,6 +182,7 @@ pub fn delivery_env(
         }),
         backoff_delay: spec.and_then(|d| d.backoff_delay.clone()),
         timeout: spec.and_then(|d| d.timeout.clone()),
+        identity: None,
     }
 }
 
@@ -536,6 +537,8 @@ pub struct ResolvedSink {
     pub uri: String,
     /// CA certificates for an HTTPS sink.
     pub ca_certs: Option<String>,
+    /// Its OIDC audience: the destination's `audience`, else the Addressable's address's.
+    pub audience: Option<String>,
 }
 
 /// The vSphere adapter Deployment, with the Go controller's env plus
@@ -862,7 +865,7 @@ mod tests {
             &owner_ref("VSphereSource", "s", "uid"),
             &ResolvedSink {
                 uri: "http://sink".into(),
-                ca_certs: None,
+                ..ResolvedSink::default()
             },
             &adapter_env::Delivery::default(),
             &Settings::new("img", "himg", "sys"),

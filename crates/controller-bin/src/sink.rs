@@ -119,6 +119,7 @@ pub async fn resolve(
         return Ok(ResolvedSink {
             uri: uri.to_owned(),
             ca_certs: dest.ca_certs.clone(),
+            audience: given_audience(dest),
         });
     };
     if let Some(other) = reference
@@ -163,6 +164,7 @@ pub async fn resolve(
         return Ok(ResolvedSink {
             uri: join(&(base + "/"), uri).map(|u| trim_root_slash(&u, uri))?,
             ca_certs: ca,
+            audience: given_audience(dest),
         });
     }
     let gvk = GroupVersionKind::gvk(&group, &version, &reference.kind);
@@ -207,7 +209,22 @@ pub async fn resolve(
     Ok(ResolvedSink {
         uri: join(url, uri)?,
         ca_certs: ca,
+        audience: given_audience(dest).or_else(|| address_audience(address)),
     })
+}
+
+/// The destination's own `audience` (it wins over the Addressable's, as in Knative's resolver).
+fn given_audience(dest: &Destination) -> Option<String> {
+    dest.audience.clone().filter(|a| !a.is_empty())
+}
+
+/// The `audience` of an Addressable's address.
+fn address_audience(address: Option<&serde_json::Value>) -> Option<String> {
+    address
+        .and_then(|a| a.get("audience"))
+        .and_then(|a| a.as_str())
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
 }
 
 /// The address of an Addressable's `status` to send to: the one named `name` in `addresses`;
@@ -283,6 +300,31 @@ mod tests {
             Some("http://a.ns.svc")
         );
         assert_eq!(pick_address(None, None), None);
+    }
+
+    #[test]
+    fn the_audience_is_the_destinations_else_the_picked_addresss() {
+        let status = serde_json::json!({
+            "address": {"url": "http://broker.ns.svc", "audience": "plain-aud"},
+            "addresses": [
+                {"name": "https", "url": "https://broker.ns.svc", "audience": "tls-aud"},
+            ],
+        });
+        assert_eq!(
+            address_audience(pick_address(Some(&status), None)).as_deref(),
+            Some("tls-aud")
+        );
+        assert_eq!(
+            address_audience(status.get("address")).as_deref(),
+            Some("plain-aud")
+        );
+        assert_eq!(address_audience(None), None);
+        let mut dest = Destination::default();
+        assert_eq!(given_audience(&dest), None);
+        dest.audience = Some(String::new());
+        assert_eq!(given_audience(&dest), None, "empty is unset");
+        dest.audience = Some("mine".into());
+        assert_eq!(given_audience(&dest).as_deref(), Some("mine"));
     }
 
     #[test]

@@ -20,6 +20,7 @@
 mod connect;
 pub mod horizon;
 mod identity;
+mod oidc_tokens;
 mod replay;
 mod store;
 pub mod vsphere;
@@ -150,7 +151,7 @@ pub async fn run<A: Adapter>(adapter: A, shutdown: CancellationToken) -> Result<
     // Built before connecting: a CA setting or trust bundle that does not parse stops start-up
     // at once, not after the source is reached.
     let sink_url = common.sink.as_ref().map(|s| s.url.to_string());
-    let target = target(common.sink, &cx.metrics)?;
+    let target = target(common.sink, &cx.metrics).await?;
     // With a standby (spec.replicas: 2), only the Lease's holder goes on.
     let held = match &common.lease {
         None => None,
@@ -197,15 +198,22 @@ pub async fn run<A: Adapter>(adapter: A, shutdown: CancellationToken) -> Result<
     Ok(())
 }
 
-/// Where events go: the sink (its client built now), else stdout.
-fn target(
+/// Where events go: the sink (its client built now, with OIDC tokens when it has an
+/// audience), else stdout.
+async fn target(
     sink: Option<crate::deliver::SinkConfig>,
     metrics: &Arc<Metrics>,
-) -> Result<Target, ConfigError> {
-    match sink {
-        None => Ok(Target::Stdout),
-        Some(config) => Sink::new(config, metrics.clone())
-            .map(Target::Http)
-            .map_err(|e| ConfigError::new(e.setting(), e.to_string())),
-    }
+) -> Result<Target, AdapterError> {
+    let Some(config) = sink else {
+        return Ok(Target::Stdout);
+    };
+    let oidc = config.oidc.clone();
+    let sink = Sink::new(config, metrics.clone())
+        .map_err(|e| ConfigError::new(e.setting(), e.to_string()))?;
+    let Some(oidc) = oidc else {
+        return Ok(Target::Http(sink));
+    };
+    Ok(Target::Http(
+        sink.with_tokens(oidc_tokens::start(&oidc).await?),
+    ))
 }

@@ -10,6 +10,7 @@
 //! the event goes to the dead-letter sink. Without a dead-letter sink an event is never given
 //! up on: it is retried until the sink takes it (readiness turns false meanwhile).
 
+pub mod identity;
 mod retry;
 
 use std::io::Write as _;
@@ -91,6 +92,9 @@ pub struct SinkConfig {
     /// Attempts after the first before dead-lettering (`K_DELIVERY_RETRY`); without a
     /// dead-letter sink retries never stop.
     pub retry: Option<u32>,
+    /// The OIDC identity sent to the sinks with an audience (`K_OIDC_SERVICE_ACCOUNT`,
+    /// `K_AUDIENCE`, `K_DEAD_LETTER_SINK_AUDIENCE`); `None`: no `Authorization` header.
+    pub oidc: Option<identity::OidcSettings>,
 }
 
 /// One trust-bundle file: its name and its PEM text.
@@ -271,6 +275,15 @@ pub struct Sink {
     moved_to: Arc<std::sync::RwLock<Option<url::Url>>>,
     /// Redirect locations already logged (one line per new location).
     logged_locations: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// OIDC tokens for the sinks' audiences ([`Sink::with_tokens`]).
+    tokens: Option<Arc<identity::Tokens>>,
+}
+
+/// Which of the two sinks a request goes to (for its OIDC audience).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum To {
+    Sink,
+    DeadLetterSink,
 }
 
 /// One attempt's result.
@@ -347,7 +360,25 @@ impl Sink {
             failing_run: Arc::default(),
             moved_to: Arc::default(),
             logged_locations: Arc::default(),
+            tokens: None,
         })
+    }
+
+    /// Send `Authorization: Bearer <token>` to each sink that has an audience in
+    /// [`SinkConfig::oidc`], with tokens from `tokens`.
+    pub fn with_tokens(mut self, tokens: Arc<identity::Tokens>) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
+
+    /// The OIDC audience of requests to `to`, when tokens are sent to it.
+    fn audience(&self, to: To) -> Option<&str> {
+        self.tokens.as_ref()?;
+        let oidc = self.config.oidc.as_ref()?;
+        match to {
+            To::Sink => oidc.audience.as_deref(),
+            To::DeadLetterSink => oidc.dead_letter_audience.as_deref(),
+        }
     }
 
     /// The sink URL.
@@ -380,7 +411,7 @@ impl Sink {
             attempt += 1;
             let url = self.current_url();
             let Some(a) = self
-                .attempt(&url, &event.headers, &event.body, cancel)
+                .attempt(To::Sink, &url, &event.headers, &event.body, cancel)
                 .await
             else {
                 return Outcome::Cancelled;
@@ -472,7 +503,10 @@ impl Sink {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let Some(a) = self.attempt(dls, &headers, &event.body, cancel).await else {
+            let Some(a) = self
+                .attempt(To::DeadLetterSink, dls, &headers, &event.body, cancel)
+                .await
+            else {
                 return Outcome::Cancelled;
             };
             match a.verdict {
@@ -512,6 +546,7 @@ impl Sink {
     /// One POST, abandoned when `cancel` fires (`None`).
     async fn attempt(
         &self,
+        to: To,
         url: &url::Url,
         headers: &HeaderMap,
         body: &Bytes,
@@ -520,7 +555,7 @@ impl Sink {
         tokio::select! {
             biased;
             _ = cancel.cancelled() => None,
-            a = self.post(url, headers, body) => {
+            a = self.post_with_identity(to, url, headers, body) => {
                 use std::sync::atomic::Ordering;
                 if a.verdict == Verdict::Retry {
                     self.failing_run.fetch_add(1, Ordering::Relaxed);
@@ -532,14 +567,59 @@ impl Sink {
         }
     }
 
+    /// One POST to `url` with a token for `to`'s audience, when it has one. A 401 to a request
+    /// with a token makes that token stale (the next request gets a new one); a token that
+    /// cannot be had is an attempt that failed and is retried.
+    async fn post_with_identity(
+        &self,
+        to: To,
+        url: &url::Url,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Attempt {
+        let (Some(audience), Some(tokens)) = (self.audience(to), self.tokens.as_ref()) else {
+            return self.post(url, headers, body).await;
+        };
+        let token = match tokens.get(audience).await {
+            Ok(t) => t,
+            Err(e) => {
+                return Attempt {
+                    verdict: Verdict::Retry,
+                    status: 0,
+                    retry_after: None,
+                    detail: error_chain(&e),
+                };
+            }
+        };
+        let value = match token.authorization() {
+            Ok(v) => v,
+            Err(e) => {
+                return Attempt {
+                    verdict: Verdict::Retry,
+                    status: 0,
+                    retry_after: None,
+                    detail: e.to_string(),
+                };
+            }
+        };
+        let mut headers = headers.clone();
+        headers.insert(http::header::AUTHORIZATION, value);
+        let a = self.post(url, &headers, body).await;
+        if a.status == 401 {
+            tokens.refused(audience, &token).await;
+        }
+        a
+    }
+
     /// One POST to `url`, following 307 and 308 ([`redirect_target`]) up to
     /// [`MAX_REDIRECTS`] hops with the same headers and body. A 308 from the sink itself moves
     /// it for later events; each new location is logged once.
     async fn post(&self, url: &url::Url, headers: &HeaderMap, body: &Bytes) -> Attempt {
         let mut url = url.clone();
+        let mut headers = std::borrow::Cow::Borrowed(headers);
         let mut hops = 0;
         loop {
-            let (a, location) = self.post_once(&url, headers, body).await;
+            let (a, location) = self.post_once(&url, &headers, body).await;
             if a.verdict != Verdict::Redirect {
                 return a;
             }
@@ -578,6 +658,10 @@ impl Sink {
                 && let Ok(mut moved) = self.moved_to.write()
             {
                 *moved = Some(next.clone());
+            }
+            if next.origin() != url.origin() && headers.contains_key(http::header::AUTHORIZATION) {
+                // A token for the sink's audience is for the sink only.
+                headers.to_mut().remove(http::header::AUTHORIZATION);
             }
             url = next;
             hops += 1;
@@ -691,6 +775,7 @@ mod tests {
                 backoff: Backoff::default(),
                 backoff_per_event: per_event,
                 retry: None,
+                oidc: None,
             },
             Arc::new(Metrics::new("test")),
         )

@@ -159,10 +159,14 @@ impl Common {
     pub fn new(
         runtime: &RuntimeArgs,
         delivery: &SinkArgs,
-        sink: Option<SinkConfig>,
+        mut sink: Option<SinkConfig>,
         checkpoint: CheckpointSettings,
         metrics_address: SocketAddr,
     ) -> Result<Self, ConfigError> {
+        let oidc = delivery.oidc(runtime.namespace.as_deref())?;
+        if let Some(sink) = sink.as_mut() {
+            sink.oidc = oidc;
+        }
         Ok(Self {
             sink,
             pipeline: delivery.pipeline(checkpoint.period),
@@ -345,6 +349,33 @@ pub struct SinkArgs {
     #[arg(long = "delivery-timeout", env = adapter_env::name::K_DELIVERY_TIMEOUT)]
     pub delivery_timeout: Option<String>,
 
+    /// The sink's OIDC audience: with K_OIDC_SERVICE_ACCOUNT, requests to the sink carry
+    /// `Authorization: Bearer <token>` for it (Knative's authentication-oidc).
+    #[arg(long = "audience", env = adapter_env::name::K_AUDIENCE)]
+    pub audience: Option<String>,
+
+    /// The ServiceAccount (in NAMESPACE) whose tokens, from the TokenRequest API, identify the
+    /// source to its sinks.
+    #[arg(long = "oidc-service-account", env = adapter_env::name::K_OIDC_SERVICE_ACCOUNT)]
+    pub oidc_service_account: Option<String>,
+
+    /// The dead-letter sink's OIDC audience: requests to it carry a token for it.
+    #[arg(
+        long = "dead-letter-sink-audience",
+        env = adapter_env::name::K_DEAD_LETTER_SINK_AUDIENCE
+    )]
+    pub dead_letter_sink_audience: Option<String>,
+
+    /// The lifetime asked for each OIDC token, in seconds (Knative's 3600; the API server
+    /// refuses less than 600 and may shorten it). For tests.
+    #[arg(
+        long = "oidc-token-expiration-seconds",
+        env = "K_OIDC_TOKEN_EXPIRATION_SECONDS",
+        default_value_t = 3600,
+        hide = true
+    )]
+    pub oidc_token_expiration_seconds: u64,
+
     /// Events delivered at once, each retried on its own; 1 sends strictly in order.
     #[arg(
         long = "delivery-concurrency",
@@ -497,6 +528,59 @@ impl SinkArgs {
             backoff,
             backoff_per_event,
             retry,
+            oidc: None,
+        }))
+    }
+
+    /// The OIDC identity to send with, `None` without an audience. `namespace` is the OIDC
+    /// ServiceAccount's (`NAMESPACE`). An audience without `K_OIDC_SERVICE_ACCOUNT` (or
+    /// `NAMESPACE`) is refused: the adapter would send without the identity the sink expects.
+    pub fn oidc(
+        &self,
+        namespace: Option<&str>,
+    ) -> Result<Option<crate::deliver::identity::OidcSettings>, ConfigError> {
+        use adapter_env::name;
+        let audience = nonempty(&self.audience);
+        let dead_letter_audience = nonempty(&self.dead_letter_sink_audience);
+        let first = match (&audience, &dead_letter_audience) {
+            (Some(_), _) => name::K_AUDIENCE,
+            (None, Some(_)) => name::K_DEAD_LETTER_SINK_AUDIENCE,
+            (None, None) => return Ok(None),
+        };
+        let service_account = nonempty(&self.oidc_service_account).ok_or_else(|| {
+            ConfigError::new(
+                name::K_OIDC_SERVICE_ACCOUNT,
+                format!(
+                    "not set, but {first} is: set it to the ServiceAccount whose tokens                      identify the source (the controller sets both when config-features has                      authentication-oidc: enabled), or unset {first}"
+                ),
+            )
+        })?;
+        let namespace = namespace
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| {
+                ConfigError::new(
+                    name::NAMESPACE,
+                    format!(
+                        "not set, but K_OIDC_SERVICE_ACCOUNT is: set it to the namespace of                          ServiceAccount {service_account:?}"
+                    ),
+                )
+            })?;
+        if !(600..=86_400 * 366).contains(&self.oidc_token_expiration_seconds) {
+            return Err(ConfigError::new(
+                "K_OIDC_TOKEN_EXPIRATION_SECONDS",
+                format!(
+                    "{} is not between 600 (the API server's minimum) and a year",
+                    self.oidc_token_expiration_seconds
+                ),
+            ));
+        }
+        Ok(Some(crate::deliver::identity::OidcSettings {
+            namespace: namespace.to_owned(),
+            service_account,
+            audience,
+            dead_letter_audience,
+            expiration: Duration::from_secs(self.oidc_token_expiration_seconds),
         }))
     }
 
@@ -518,6 +602,9 @@ impl SinkArgs {
             "sinkCaCerts": sink.as_ref().is_some_and(|s| s.ca_certs.is_some()),
             "deadLetterSinkCaCerts": sink.as_ref().is_some_and(|s| s.dead_letter_ca_certs.is_some()),
             "trustBundles": sink.as_ref().map(|s| s.trust_bundles.iter().map(|b| b.file.clone()).collect::<Vec<_>>()),
+            "oidcServiceAccount": nonempty(&self.oidc_service_account),
+            "audience": nonempty(&self.audience),
+            "deadLetterSinkAudience": nonempty(&self.dead_letter_sink_audience),
             "concurrency": self.concurrency,
             "shutdownGraceSeconds": self.shutdown_grace,
             "ceOverrides": overrides.iter().map(|(k, v)| (k.to_owned(), serde_json::Value::from(v))).collect::<serde_json::Map<_, _>>(),
@@ -588,5 +675,38 @@ mod tests {
         args.concurrency = 0;
         let e = args.sink_config().expect_err("concurrency");
         assert!(e.to_string().contains("DELIVERY_CONCURRENCY"), "{e}");
+    }
+
+    #[test]
+    fn oidc_settings_need_the_service_account_and_its_namespace() {
+        let mut args = SinkArgs {
+            sink: Some("http://sink".into()),
+            oidc_token_expiration_seconds: 3600,
+            ..SinkArgs::default()
+        };
+        assert_eq!(args.oidc(Some("ns")).expect("none"), None);
+        // The service account alone: no audience, no header (as Knative's adapters).
+        args.oidc_service_account = Some("s-oidc".into());
+        assert_eq!(args.oidc(Some("ns")).expect("none"), None);
+        args.audience = Some("broker-aud".into());
+        let o = args.oidc(Some("ns")).expect("valid").expect("identity");
+        assert_eq!(o.namespace, "ns");
+        assert_eq!(o.service_account, "s-oidc");
+        assert_eq!(o.audiences(), ["broker-aud"]);
+        assert_eq!(o.expiration, Duration::from_secs(3600));
+        let e = args.oidc(None).expect_err("namespace");
+        assert_eq!(e.setting, "NAMESPACE", "{e}");
+        args.oidc_service_account = None;
+        let e = args.oidc(Some("ns")).expect_err("service account");
+        assert_eq!(e.setting, "K_OIDC_SERVICE_ACCOUNT", "{e}");
+        assert!(e.to_string().contains("K_AUDIENCE"), "{e}");
+        args.audience = None;
+        args.dead_letter_sink_audience = Some("dls-aud".into());
+        let e = args.oidc(Some("ns")).expect_err("service account");
+        assert!(e.to_string().contains("K_DEAD_LETTER_SINK_AUDIENCE"), "{e}");
+        args.oidc_service_account = Some("s-oidc".into());
+        args.oidc_token_expiration_seconds = 10;
+        let e = args.oidc(Some("ns")).expect_err("too short");
+        assert_eq!(e.setting, "K_OIDC_TOKEN_EXPIRATION_SECONDS", "{e}");
     }
 }

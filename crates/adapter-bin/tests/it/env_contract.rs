@@ -84,6 +84,7 @@ fn config() -> AdapterConfig {
     AdapterConfig {
         logging: Some([("zap-logger-config".into(), r#"{"level":"info"}"#.into())].into()),
         observability: Some([("metrics.backend-destination".into(), "prometheus".into())].into()),
+        features: None,
     }
 }
 
@@ -114,8 +115,16 @@ fn the_vsphere_adapter_reads_what_the_controller_renders() {
         Some(&ResolvedSink {
             uri: "http://dls.example/".into(),
             ca_certs: Some(dls_ca),
+            audience: None,
         }),
     );
+    // authentication-oidc enabled: the identity the reconciler adds.
+    let mut delivery = delivery;
+    delivery.identity = Some(adapter_env::Identity {
+        service_account: sources_controller::oidc::service_account_name("src", "VSphereSource"),
+        audience: Some("broker-audience".into()),
+        dead_letter_sink_audience: Some("dls-audience".into()),
+    });
     let mut deployment = serde_json::to_value(resources::vsphere_deployment(
         &src,
         "team-a",
@@ -123,6 +132,7 @@ fn the_vsphere_adapter_reads_what_the_controller_renders() {
         &ResolvedSink {
             uri: "http://broker.example/team-a/default".into(),
             ca_certs: None,
+            audience: Some("broker-audience".into()),
         },
         &delivery,
         &settings(),
@@ -184,6 +194,12 @@ fn the_vsphere_adapter_reads_what_the_controller_renders() {
     assert_eq!(d["timeoutMs"], 2000);
     assert_eq!(d["ceOverrides"], json!({"team": "a"}));
     assert_eq!(d["concurrency"], adapter_env::default::DELIVERY_CONCURRENCY);
+    assert_eq!(
+        d["oidcServiceAccount"],
+        "src-oidc-sources.tanzu.vmware.com-vspheresource"
+    );
+    assert_eq!(d["audience"], "broker-audience");
+    assert_eq!(d["deadLetterSinkAudience"], "dls-audience");
 }
 
 #[test]
@@ -208,6 +224,7 @@ fn the_horizon_adapter_reads_what_the_controller_renders() {
         Some(&ResolvedSink {
             uri: "http://dls.example/".into(),
             ca_certs: None,
+            audience: None,
         }),
     );
     let deployment = serde_json::to_value(resources::horizon_deployment(
@@ -221,6 +238,7 @@ fn the_horizon_adapter_reads_what_the_controller_renders() {
                     .ca_pem()
                     .to_owned(),
             ),
+            audience: None,
         },
         &delivery,
         &settings(),

@@ -17,6 +17,7 @@ mod horizon;
 mod horizon_configmap;
 mod migration;
 mod module_cycles;
+mod oidc;
 mod replay;
 mod restarts;
 mod sink_answers;

@@ -17,7 +17,7 @@ use super::steps::{
     first_not_owned, identity, mark_sink_identity, observed, resolve_destinations,
 };
 use super::trust;
-use super::{Context, DEPLOYED, ReconcileError, horizon_conditions, kerr, key_of};
+use super::{Context, DEPLOYED, ReconcileError, horizon_conditions, kerr, key_of, oidc};
 use crate::resources::{self, HorizonChildren};
 
 /// Reconciles one HorizonSource.
@@ -47,8 +47,9 @@ async fn reconcile_horizon_inner(
         owner: &owner,
         labels: &labels,
     };
+    let oidc_sa = oidc::oidc_account::<HorizonSource>(ctx, &name).await;
     let mut p = StatusDraft::new(
-        horizon_conditions(),
+        oidc::condition_set(horizon_conditions(), oidc_sa.is_some()),
         src.status.as_ref(),
         src.metadata.generation,
     );
@@ -56,7 +57,7 @@ async fn reconcile_horizon_inner(
     let deployment_name = children.deployment.clone();
 
     // 1. The sink and the dead-letter sink.
-    let destinations = resolve_destinations(
+    let mut destinations = resolve_destinations(
         ctx,
         src,
         &ns,
@@ -92,6 +93,9 @@ async fn reconcile_horizon_inner(
     if dedicated {
         kids.push(Child::ServiceAccount(&sa));
     }
+    if let Some(oidc_sa) = &oidc_sa {
+        kids.push(Child::ServiceAccount(oidc_sa));
+    }
     let foreign = first_not_owned(ctx, &parent, &kids).await?;
 
     if foreign.is_none() {
@@ -123,6 +127,7 @@ async fn reconcile_horizon_inner(
             &children.rolebinding,
             &children.configmap,
             &sa,
+            oidc_sa.as_deref(),
         )
         .await?;
         standby::apply_standby_rbac(
@@ -133,7 +138,22 @@ async fn reconcile_horizon_inner(
             crate::resources::standby(src.spec.replicas),
         )
         .await?;
+
+        // 5b. The OIDC identity, when authentication-oidc is enabled;
+        //     the one it had, when it was turned off.
+        if let Some(oidc_sa) = &oidc_sa {
+            oidc::ensure_identity(ctx, src, &parent, oidc_sa).await?;
+        } else if let Some(previous) = oidc::previous_account(src.status.as_ref()) {
+            oidc::retire_identity(ctx, &ns, previous, &owner.uid).await?;
+        }
     }
+    oidc::record(
+        &mut p,
+        oidc_sa.as_deref(),
+        foreign.as_ref(),
+        ("HorizonSource", &name),
+        destinations.as_mut(),
+    );
 
     // 6. The adapter Deployment.
     if let Some(n) = &foreign {

@@ -12,6 +12,7 @@
 //! (`horizon.rs`).
 
 mod horizon;
+mod oidc;
 mod standby;
 mod status;
 mod steps;

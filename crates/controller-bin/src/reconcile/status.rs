@@ -125,6 +125,12 @@ impl StatusDraft {
         );
     }
 
+    /// Drops the condition `type_` (one the set no longer has, e.g. `OIDCIdentityCreated` once
+    /// `authentication-oidc` is disabled).
+    pub(super) fn forget(&mut self, type_: &str) {
+        self.conditions.retain(|c| c.type_ != type_);
+    }
+
     /// Whether the condition `type_` is there.
     pub(super) fn has(&self, type_: &str) -> bool {
         self.conditions.iter().any(|c| c.type_ == type_)

@@ -30,6 +30,8 @@ pub struct Destinations {
     pub sink: ResolvedSink,
     /// `spec.delivery` for the adapter.
     pub delivery: adapter_env::Delivery,
+    /// The dead-letter sink's OIDC audience, when it has one.
+    pub dead_letter_audience: Option<String>,
 }
 
 /// The sink step both reconcilers share: resolves `sink` and
@@ -108,8 +110,10 @@ where
             }
         },
     };
+    let dead_letter = dead_letter?;
     Some(Destinations {
-        delivery: resources::delivery_env(delivery, dead_letter?.as_ref()),
+        delivery: resources::delivery_env(delivery, dead_letter.as_ref()),
+        dead_letter_audience: dead_letter.and_then(|d| d.audience),
         sink: sink?,
     })
 }
@@ -388,7 +392,8 @@ pub(super) fn mark_sink_identity(p: &mut StatusDraft, refusal: Option<&str>) {
 }
 
 /// The adapter's RBAC: the Role `role` that may read and write only the
-/// checkpoint ConfigMap `configmap`, bound to the ServiceAccount `sa` by
+/// checkpoint ConfigMap `configmap` (and, with `tokens_for`, request tokens
+/// for that OIDC ServiceAccount only), bound to the ServiceAccount `sa` by
 /// `rolebinding`. A RoleBinding to another role (an earlier release bound
 /// a ClusterRole; `roleRef` cannot change) is replaced.
 pub(super) async fn apply_adapter_rbac(
@@ -398,13 +403,17 @@ pub(super) async fn apply_adapter_rbac(
     rolebinding: &str,
     configmap: &str,
     sa: &str,
+    tokens_for: Option<&str>,
 ) -> Result<(), ReconcileError> {
     let Parent { ns, owner, labels } = *parent;
-    ctx.apply(
-        ns,
-        &resources::checkpoint_role(role, ns, configmap, owner, labels),
-    )
-    .await?;
+    let mut desired_role = resources::checkpoint_role(role, ns, configmap, owner, labels);
+    if let Some(oidc_sa) = tokens_for {
+        desired_role
+            .rules
+            .get_or_insert_with(Vec::new)
+            .push(crate::oidc::token_rule(oidc_sa));
+    }
+    ctx.apply(ns, &desired_role).await?;
     let rb = resources::adapter_rolebinding(rolebinding, ns, sa, role, owner, labels);
     let rbs = ctx.api::<RoleBinding>(ns);
     if let Some(existing) = rbs

@@ -20,7 +20,9 @@ use super::steps::{
     first_not_owned, identity, mark_sink_identity, observed, resolve_destinations,
 };
 use super::trust;
-use super::{ADAPTER_READY, AUTH_READY, Context, ReconcileError, kerr, key_of, vsphere_conditions};
+use super::{
+    ADAPTER_READY, AUTH_READY, Context, ReconcileError, kerr, key_of, oidc, vsphere_conditions,
+};
 use crate::resources::{self, VSphereChildren};
 
 /// Reconciles one VSphereSource.
@@ -94,8 +96,9 @@ async fn reconcile_vsphere_inner(
         owner: &owner,
         labels: &labels,
     };
+    let oidc_sa = oidc::oidc_account::<VSphereSource>(ctx, &name).await;
     let mut p = StatusDraft::new(
-        vsphere_conditions(),
+        oidc::condition_set(vsphere_conditions(), oidc_sa.is_some()),
         src.status.as_ref(),
         src.metadata.generation,
     );
@@ -131,6 +134,9 @@ async fn reconcile_vsphere_inner(
     if dedicated {
         children.push(Child::ServiceAccount(&sa));
     }
+    if let Some(oidc_sa) = &oidc_sa {
+        children.push(Child::ServiceAccount(oidc_sa));
+    }
     let foreign = first_not_owned(ctx, &parent, &children).await?;
 
     let sa_exists = if foreign.is_none() {
@@ -162,6 +168,7 @@ async fn reconcile_vsphere_inner(
             &names.rolebinding,
             &names.configmap,
             &sa,
+            oidc_sa.as_deref(),
         )
         .await?;
         standby::apply_standby_rbac(
@@ -172,13 +179,21 @@ async fn reconcile_vsphere_inner(
             crate::resources::standby(src.spec.replicas),
         )
         .await?;
+
+        // 6b. The OIDC identity, when authentication-oidc is enabled;
+        //     the one it had, when it was turned off.
+        if let Some(oidc_sa) = &oidc_sa {
+            oidc::ensure_identity(ctx, src, &parent, oidc_sa).await?;
+        } else if let Some(previous) = oidc::previous_account(src.status.as_ref()) {
+            oidc::retire_identity(ctx, &ns, previous, &owner.uid).await?;
+        }
         sa_exists
     } else {
         false
     };
 
     // 7. The sink and the dead-letter sink.
-    let destinations = resolve_destinations(
+    let mut destinations = resolve_destinations(
         ctx,
         src,
         &ns,
@@ -187,6 +202,13 @@ async fn reconcile_vsphere_inner(
         &mut p,
     )
     .await;
+    oidc::record(
+        &mut p,
+        oidc_sa.as_deref(),
+        foreign.as_ref(),
+        ("VSphereSource", &name),
+        destinations.as_mut(),
+    );
 
     // 8. The adapter Deployment, once it can run.
     if let Some(n) = &foreign {

@@ -1772,7 +1772,7 @@ async fn manifests_pass_pod_security_restricted() {
     let owner = resources::owner_ref("VSphereSource", "s", "uid");
     let sink = resources::ResolvedSink {
         uri: "http://sink.example".into(),
-        ca_certs: None,
+        ..resources::ResolvedSink::default()
     };
     let settings = Settings::new(VSPHERE_IMAGE, HORIZON_IMAGE, &ns);
     let delivery = resources::delivery_env(None, None);

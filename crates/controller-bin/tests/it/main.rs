@@ -9,12 +9,14 @@
 //!   rotation and hostile bindings;
 //! - `tenancy`: what a namespace user can do to other namespaces through
 //!   our objects (issue 22's attacks);
+//! - `oidc`: OIDC sender identity (`authentication-oidc`);
 //! - `trust_bundles`: Knative trust bundles copied and mounted for the
 //!   adapters;
 //! - `support`: what they share.
 
 mod admission;
 mod controller;
+mod oidc;
 mod support;
 mod tenancy;
 mod trust_bundles;
