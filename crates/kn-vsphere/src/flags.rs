@@ -251,14 +251,7 @@ pub fn horizon_filter(
     modules: &[String],
     severities: &[String],
 ) -> Result<Option<sources_api::filter::HorizonFilter>, Error> {
-    const SEVERITIES: &[&str] = &[
-        "INFO",
-        "WARNING",
-        "ERROR",
-        "AUDIT_SUCCESS",
-        "AUDIT_FAIL",
-        "UNKNOWN",
-    ];
+    use sources_api::filter::HORIZON_SEVERITIES as SEVERITIES;
     let severities: Vec<String> = list(severities)
         .into_iter()
         .map(|s| s.to_ascii_uppercase())

@@ -114,6 +114,16 @@ pub struct UserFilter {
     pub include_system: bool,
 }
 
+/// Horizon's audit-event severities, as `spec.filter.severities` takes them (any case).
+pub const HORIZON_SEVERITIES: &[&str] = &[
+    "INFO",
+    "WARNING",
+    "ERROR",
+    "AUDIT_SUCCESS",
+    "AUDIT_FAIL",
+    "UNKNOWN",
+];
+
 /// A HorizonSource's filter: every list given must match.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

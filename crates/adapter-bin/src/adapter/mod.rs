@@ -22,6 +22,7 @@ pub mod horizon;
 mod identity;
 mod oidc_tokens;
 mod replay;
+mod standby;
 mod store;
 pub mod vsphere;
 
@@ -155,12 +156,10 @@ pub async fn run<A: Adapter>(adapter: A, shutdown: CancellationToken) -> Result<
     // With a standby (spec.replicas: 2), only the Lease's holder goes on.
     let held = match &common.lease {
         None => None,
-        Some(lease) => {
-            match crate::runtime::standby::acquire(lease, &cx.metrics, &cx.shutdown).await? {
-                None => return Ok(()),
-                Some(held) => Some(held),
-            }
-        }
+        Some(lease) => match standby::acquire(lease, &cx.metrics, &cx.shutdown).await? {
+            None => return Ok(()),
+            Some(held) => Some(held),
+        },
     };
     let Some(started) = adapter.start(&cx).await? else {
         if let Some(h) = held {

@@ -4,7 +4,6 @@
 
 pub mod memory;
 mod sidecars;
-pub mod standby;
 
 use std::time::Duration;
 

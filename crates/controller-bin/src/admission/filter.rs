@@ -9,14 +9,7 @@ use sources_api::filter::{HorizonFilter, VSphereFilter};
 
 use super::field_errors::{FieldError, FieldErrors};
 
-const SEVERITIES: &[&str] = &[
-    "INFO",
-    "WARNING",
-    "ERROR",
-    "AUDIT_SUCCESS",
-    "AUDIT_FAIL",
-    "UNKNOWN",
-];
+use sources_api::filter::HORIZON_SEVERITIES as SEVERITIES;
 
 fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)

@@ -105,6 +105,27 @@ pub(super) async fn retire_identity(
 }
 
 /// The OIDC ServiceAccount the source's last status names, if any.
+/// The identity step of a reconcile: the OIDC ServiceAccount `sa` ensured when
+/// authentication-oidc is enabled; otherwise the one the source's last status names, retired.
+pub(super) async fn sync_identity<K>(
+    ctx: &Context,
+    src: &K,
+    parent: &Parent<'_>,
+    sa: Option<&str>,
+    status: Option<&sources_api::duck::SourceStatus>,
+) -> Result<(), ReconcileError>
+where
+    K: Resource<DynamicType = ()>,
+{
+    match sa {
+        Some(sa) => ensure_identity(ctx, src, parent, sa).await,
+        None => match previous_account(status) {
+            Some(previous) => retire_identity(ctx, parent.ns, previous, &parent.owner.uid).await,
+            None => Ok(()),
+        },
+    }
+}
+
 pub(super) fn previous_account(status: Option<&sources_api::duck::SourceStatus>) -> Option<&str> {
     status?
         .auth

@@ -16,16 +16,18 @@ use super::{Context, ReconcileError, is_not_found, kerr};
 /// The release's ClusterRole a standby adapter's ServiceAccount is bound to.
 pub const STANDBY_CLUSTER_ROLE: &str = "vmware-sources-adapter-standby";
 
-/// Binds (`standby`) or unbinds the adapter's ServiceAccount `sa` to leases in the source's
-/// namespace, with the RoleBinding `name`.
+/// Binds (with `replicas` 2) or unbinds the adapter's ServiceAccount `sa` to leases in the
+/// namespace of the source `source`, with the RoleBinding `<source>-standby`.
 pub(super) async fn apply_standby_rbac(
     ctx: &Context,
     parent: &Parent<'_>,
-    name: &str,
+    source: &str,
     sa: &str,
-    standby: bool,
+    replicas: Option<i32>,
 ) -> Result<(), ReconcileError> {
     let Parent { ns, owner, labels } = *parent;
+    let name = &sources_api::kmeta::child_name(source, "-standby");
+    let standby = crate::resources::standby(replicas);
     let api = ctx.api::<RoleBinding>(ns);
     if !standby {
         let ours = api

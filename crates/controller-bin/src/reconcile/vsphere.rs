@@ -171,22 +171,11 @@ async fn reconcile_vsphere_inner(
             oidc_sa.as_deref(),
         )
         .await?;
-        standby::apply_standby_rbac(
-            ctx,
-            &parent,
-            &sources_api::kmeta::child_name(&name, "-standby"),
-            &sa,
-            crate::resources::standby(src.spec.replicas),
-        )
-        .await?;
+        standby::apply_standby_rbac(ctx, &parent, &name, &sa, src.spec.replicas).await?;
 
         // 6b. The OIDC identity, when authentication-oidc is enabled;
         //     the one it had, when it was turned off.
-        if let Some(oidc_sa) = &oidc_sa {
-            oidc::ensure_identity(ctx, src, &parent, oidc_sa).await?;
-        } else if let Some(previous) = oidc::previous_account(src.status.as_ref()) {
-            oidc::retire_identity(ctx, &ns, previous, &owner.uid).await?;
-        }
+        oidc::sync_identity(ctx, src, &parent, oidc_sa.as_deref(), src.status.as_ref()).await?;
         sa_exists
     } else {
         false
