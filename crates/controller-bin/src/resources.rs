@@ -194,6 +194,7 @@ fn common_env(
         ce_overrides: ce_overrides_json(ce_overrides),
         logging_config: config.logging_json(),
         metrics_config,
+        observability_config: config.observability_json(),
         delivery: delivery.clone(),
     }
 }

@@ -148,7 +148,15 @@ pub async fn run<A: Adapter>(adapter: A, shutdown: CancellationToken) -> Result<
     let Some(started) = adapter.start(&cx).await? else {
         return Ok(());
     };
-    let target = target(common.sink, &cx.metrics)?;
+    let tracing = crate::telemetry::tracing_export::Tracing::start(
+        &common.tracing,
+        A::COMPONENT,
+        common.namespace.as_deref(),
+    )?;
+    let mut target = target(common.sink, &cx.metrics)?;
+    if let (Some(tracing), Target::Http(sink)) = (&tracing, &mut target) {
+        *sink = sink.clone().with_tracer(tracing.tracer());
+    }
     crate::pipeline::run(crate::pipeline::Context {
         source: started.source,
         encoder: started.encoder,
@@ -161,6 +169,9 @@ pub async fn run<A: Adapter>(adapter: A, shutdown: CancellationToken) -> Result<
         shutdown: cx.shutdown,
     })
     .await;
+    if let Some(tracing) = tracing {
+        tracing.shutdown(Duration::from_secs(5)).await;
+    }
     info!("checkpoint saved; logging out");
     let logout = Duration::from_secs(adapter_env::default::SHUTDOWN_SOURCE_SECONDS);
     let _ = tokio::time::timeout(logout, A::logout(started.session)).await;
