@@ -19,4 +19,5 @@ mod module_cycles;
 mod restarts;
 mod sink_answers;
 mod startup;
+mod tracing;
 mod vcsim;
