@@ -244,7 +244,6 @@ where
 
 /// The reader task: read a batch, encode it for the target (`mode`; `traced`: keep the read
 /// time), hand it over; until `stop`, then close the source.
-#[allow(clippy::too_many_arguments)] // why: the reader task's parts, each used once
 async fn read_and_encode<S, E>(
     mut source: S,
     encoder: E,

@@ -621,4 +621,28 @@ mod tests {
         span.end(&Outcome::Delivered { attempts: 1 });
         tracing.shutdown(Duration::from_secs(1)).await;
     }
+
+    /// Knative's sampling rate 0 samples nothing, and the sink still gets a `traceparent`
+    /// (marked not sampled), as Knative's Go SDK sends.
+    #[tokio::test]
+    async fn sampling_rate_zero_sends_an_unsampled_traceparent() {
+        let settings = TracingSettings::Otlp {
+            endpoint: "http://127.0.0.1:9/v1/traces".parse().expect("url"),
+            sampling_rate: 0.0,
+        };
+        let tracing = Tracing::start(&settings, "test", None)
+            .expect("start")
+            .expect("on");
+        let tracer = tracing.tracer();
+        let span = tracer.start("7", "t", &"http://sink/".parse().expect("url"), None);
+        let headers = tracer.headers(&span, &HeaderMap::new());
+        let tp = headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .expect("traceparent");
+        assert!(tp.starts_with("00-") && tp.ends_with("-00"), "{tp}");
+        assert!(!span.cx.span().is_recording());
+        span.end(&Outcome::Delivered { attempts: 1 });
+        tracing.shutdown(Duration::from_secs(1)).await;
+    }
 }
