@@ -31,7 +31,7 @@ pub use retry::{
 use crate::backoff::{Backoff, jitter};
 use crate::encode::{Outgoing, Payload};
 use crate::telemetry::Metrics;
-use crate::telemetry::tracing_export::{EventSpan, EventTracer};
+use crate::telemetry::tracing_export::{EventSpan, EventTracer, SpanOutcome};
 
 /// How one delivery ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -347,7 +347,12 @@ impl Sink {
         let outcome = self
             .deliver_with(event, &headers, pass, cancel, Some(&mut span))
             .await;
-        span.end(&outcome);
+        span.end(match outcome {
+            Outcome::Delivered { .. } => SpanOutcome::Delivered,
+            Outcome::DeadLettered { .. } => SpanOutcome::DeadLettered,
+            Outcome::Rejected { .. } => SpanOutcome::Rejected,
+            Outcome::Cancelled => SpanOutcome::Cancelled,
+        });
         outcome
     }
 

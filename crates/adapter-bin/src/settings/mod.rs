@@ -184,6 +184,7 @@ impl RuntimeArgs {
             self.observability_config.as_deref(),
             self.tracing_config.as_deref(),
         )
+        .map_err(|e| ConfigError::new(e.setting, e.reason))
     }
 
     /// For a local run (`--simulate`): serve telemetry on a free loopback port unless an address

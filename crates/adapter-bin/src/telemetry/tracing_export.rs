@@ -36,8 +36,38 @@ use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 use serde_json::Value;
 use tracing::{info, warn};
 
-use crate::deliver::Outcome;
-use crate::settings::ConfigError;
+/// A tracing setting was refused: the variable and what is wrong (the settings module makes it
+/// a `ConfigError`; telemetry depends on neither settings nor delivery).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid setting {setting}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub setting: &'static str,
+    /// What is wrong and what is expected.
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(setting: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            setting,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// How a delivery ended, as its span records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanOutcome {
+    /// The sink accepted the event.
+    Delivered,
+    /// The dead-letter sink took it.
+    DeadLettered,
+    /// Refused for good and dropped.
+    Rejected,
+    /// Abandoned at shutdown.
+    Cancelled,
+}
 
 /// The span attribute with the CloudEvent `id`.
 pub const ATTR_EVENT_ID: &str = "cloudevents.event_id";
@@ -447,13 +477,13 @@ impl EventSpan {
     }
 
     /// End the span with the delivery's outcome.
-    pub fn end(self, outcome: &Outcome) {
+    pub fn end(self, outcome: SpanOutcome) {
         let span = self.cx.span();
         let (name, ok) = match outcome {
-            Outcome::Delivered { .. } => ("delivered", true),
-            Outcome::DeadLettered { .. } => ("dead_lettered", false),
-            Outcome::Rejected { .. } => ("rejected", false),
-            Outcome::Cancelled => ("cancelled", false),
+            SpanOutcome::Delivered => ("delivered", true),
+            SpanOutcome::DeadLettered => ("dead_lettered", false),
+            SpanOutcome::Rejected => ("rejected", false),
+            SpanOutcome::Cancelled => ("cancelled", false),
         };
         span.set_attributes([
             KeyValue::new(ATTR_ATTEMPTS, i64::from(self.attempts)),
@@ -618,7 +648,7 @@ mod tests {
             format!("00-{}-{}-01", sc.trace_id(), sc.span_id()),
             "the sampled span's context"
         );
-        span.end(&Outcome::Delivered { attempts: 1 });
+        span.end(SpanOutcome::Delivered);
         tracing.shutdown(Duration::from_secs(1)).await;
     }
 
@@ -642,7 +672,7 @@ mod tests {
             .expect("traceparent");
         assert!(tp.starts_with("00-") && tp.ends_with("-00"), "{tp}");
         assert!(!span.cx.span().is_recording());
-        span.end(&Outcome::Delivered { attempts: 1 });
+        span.end(SpanOutcome::Delivered);
         tracing.shutdown(Duration::from_secs(1)).await;
     }
 }
