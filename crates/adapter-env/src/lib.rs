@@ -38,9 +38,9 @@ pub mod name {
     /// `{"Tracing":{"protocol":…,"endpoint":…,"sampling_rate":…}}`): the adapters read its
     /// tracing section.
     pub const K_OBSERVABILITY_CONFIG: &str = "K_OBSERVABILITY_CONFIG";
-    /// The Go adapters' tracing configuration (OpenCensus-era JSON: `backend`,
-    /// `zipkinEndpoint`, `sampleRate`, `debug`); read when `K_OBSERVABILITY_CONFIG` has no
-    /// tracing section.
+    /// The Go adapters' tracing configuration (OpenCensus-era: knative.dev/pkg's
+    /// `config-tracing` as JSON, `backend`, `zipkin-endpoint`, `sample-rate`, `debug`); read
+    /// when `K_OBSERVABILITY_CONFIG` has no tracing section.
     pub const K_TRACING_CONFIG: &str = "K_TRACING_CONFIG";
     /// The sink URI.
     pub const K_SINK: &str = "K_SINK";

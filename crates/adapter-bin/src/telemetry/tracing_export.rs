@@ -12,8 +12,8 @@
 //!   the collector's OTLP/HTTP port, 4318); `stdout` is logged and leaves tracing off.
 //!   `sampling_rate` is Knative's: absent or 0 samples nothing (requests still carry a
 //!   `traceparent`, not sampled), 1 samples every event.
-//! - `K_TRACING_CONFIG` (the Go adapters' OpenCensus-era contract: `backend`, `zipkinEndpoint`,
-//!   `sampleRate`, `debug`), read only when `K_OBSERVABILITY_CONFIG` has no tracing section: a
+//! - `K_TRACING_CONFIG` (the Go adapters' OpenCensus-era contract, knative.dev/pkg's
+//!   `config-tracing` as JSON: `backend`, `zipkin-endpoint`, `sample-rate`, `debug`), read only when `K_OBSERVABILITY_CONFIG` has no tracing section: a
 //!   `zipkin` backend cannot be served (Zipkin's API is not OTLP) and is said in one warning at
 //!   start-up; tracing stays off.
 //!
@@ -261,7 +261,12 @@ fn from_legacy(json: &str) -> TracingSettings {
             .unwrap_or_default()
             .to_owned()
     };
-    match field("backend").as_str() {
+    // knative.dev/pkg's JSON of config-tracing: its keys, every value a string.
+    let backend = match field("backend").as_str() {
+        "" if field("enable").eq_ignore_ascii_case("true") => "zipkin".to_owned(),
+        other => other.to_owned(),
+    };
+    match backend.as_str() {
         "" | "none" => TracingSettings::Off,
         "zipkin" => TracingSettings::Unsupported {
             why: format!(
@@ -269,7 +274,7 @@ fn from_legacy(json: &str) -> TracingSettings {
                  so tracing is off. Set config-observability's tracing-protocol to \
                  \"http/protobuf\" and tracing-endpoint to an OTLP/HTTP collector \
                  (K_OBSERVABILITY_CONFIG)",
-                field("zipkinEndpoint")
+                field("zipkin-endpoint")
             ),
         },
         other => TracingSettings::Unsupported {
@@ -599,7 +604,7 @@ mod tests {
         let legacy = |json: &str| TracingSettings::from_env(None, Some(json)).expect(json);
         assert_eq!(legacy(r#"{"backend":"none"}"#), TracingSettings::Off);
         let TracingSettings::Unsupported { why } = legacy(
-            r#"{"backend":"zipkin","zipkinEndpoint":"http://zipkin:9411/api/v2/spans","sampleRate":"1","debug":"false"}"#,
+            r#"{"backend":"zipkin","debug":"false","sample-rate":"0.1","zipkin-endpoint":"http://zipkin:9411/api/v2/spans"}"#,
         ) else {
             panic!("zipkin");
         };

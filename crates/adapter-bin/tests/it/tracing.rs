@@ -241,7 +241,7 @@ async fn every_event_sent_carries_the_traceparent_of_its_exported_span() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn off_by_default_no_traceparent_and_nothing_exported() {
     let receiver = ScriptedSink::start(|_: &Seen| Reply::Status(200)).await;
-    let zipkin = r#"{"backend":"zipkin","zipkinEndpoint":"http://zipkin.istio-system:9411/api/v2/spans","sampleRate":"1","debug":"false"}"#;
+    let zipkin = r#"{"backend":"zipkin","debug":"false","sample-rate":"1","zipkin-endpoint":"http://zipkin.istio-system:9411/api/v2/spans"}"#;
     for (what, extra) in [
         // The Go contract's Zipkin backend: said once at start-up, tracing stays off.
         (
