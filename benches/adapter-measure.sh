@@ -23,6 +23,10 @@
 #   ADAPTER_FEATURES=--no-default-features benches/adapter-measure.sh   # without --simulate
 #   ADAPTER_BIN=target/x86_64-unknown-linux-musl/release/vsphere-adapter benches/adapter-measure.sh
 #                                              # another build of the adapter (the image's)
+#   TRACING=1 benches/adapter-measure.sh       # tracing on: every adapter exports a span per event
+#                                              # (K_OBSERVABILITY_CONFIG, sampling rate
+#                                              # TRACING_SAMPLING_RATE, default 1) to a local OTLP
+#                                              # receiver (the otlp-receiver example of adapter-bin)
 #
 # One adapter process and one simulator run through the phases in order (catch-up, latency,
 # idle); the sink is the bench-sink example of adapter-bin (202 at once). Payloads are JSON
@@ -37,6 +41,7 @@
 #   binary: <Z> MiB
 #   catch-up (sink 5 ms): <N> events/s
 #   catch-up (sink failing 30%): <N> events/s
+#   tracing: <S> spans received by the end of the catch-up, <T> in all   (TRACING=1 only)
 #
 # Needs cargo, curl, python3 and strip. The machine may be shared: figures are one run's.
 set -euo pipefail
@@ -55,6 +60,10 @@ fail_events=${FAIL_EVENTS:-20000}
 sink_fail_rate=${SINK_FAIL_RATE:-0.3}
 concurrency_env=()
 [ -n "${DELIVERY_CONCURRENCY:-}" ] && concurrency_env=(DELIVERY_CONCURRENCY="$DELIVERY_CONCURRENCY")
+tracing=${TRACING:-0}
+tracing_sampling_rate=${TRACING_SAMPLING_RATE:-1}
+tracing_example=()
+[ "$tracing" = 1 ] && tracing_example=(--example otlp-receiver)
 backlog_span=3600
 
 for tool in cargo curl python3 strip; do
@@ -72,12 +81,13 @@ echo "building (cargo, release) ..." >&2
 adapter_features=${ADAPTER_FEATURES:-}
 (cd "$root" && cargo build --quiet --release -p vsphere-sim --bins)
 # shellcheck disable=SC2086 # ADAPTER_FEATURES holds cargo flags
-(cd "$root" && cargo build --quiet --release -p adapter-bin --bins --example bench-sink $adapter_features)
+(cd "$root" && cargo build --quiet --release -p adapter-bin --bins --example bench-sink "${tracing_example[@]}" $adapter_features)
 target_dir=$(cd "$root" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 # ADAPTER_BIN measures another build of the adapter (e.g. the musl binary of an image).
 adapter_bin=${ADAPTER_BIN:-$target_dir/release/vsphere-adapter}
 sim_bin=$target_dir/release/vsphere-sim
 sink_bin=$target_dir/release/examples/bench-sink
+otlp_bin=$target_dir/release/examples/otlp-receiver
 
 tmp=$(mktemp -d)
 pids=()
@@ -146,6 +156,15 @@ adapter_alive() {
 pids+=("$!")
 sink_url=$(wait_for_line "$tmp/sink.log" 'listening on' | sed 's/.*listening on //; s:/$::')
 
+# --- with TRACING=1, the OTLP receiver every adapter exports its spans to
+tracing_env=()
+if [ "$tracing" = 1 ]; then
+    "$otlp_bin" --listen 127.0.0.1:0 >"$tmp/otlp.log" 2>&1 &
+    pids+=("$!")
+    otlp_url=$(wait_for_line "$tmp/otlp.log" 'listening on' | sed 's/.*listening on //; s:/$::')
+    tracing_env=(K_OBSERVABILITY_CONFIG="{\"Tracing\":{\"protocol\":\"http/protobuf\",\"endpoint\":\"$otlp_url/v1/traces\",\"sampling_rate\":$tracing_sampling_rate}}")
+fi
+
 # --- the simulator, with the backlog ending now and spanning an hour before
 checkpoint_time=$(date -u -d "@$(( $(date +%s) - backlog_span - 60 ))" +%Y-%m-%dT%H:%M:%SZ)
 "$sim_bin" --listen 127.0.0.1:0 --backlog "$events" --backlog-span-secs "$backlog_span" \
@@ -157,14 +176,14 @@ sim_base=${sim_url%/sdk}
 
 # --- the adapter, resuming from before the backlog
 printf '{"lastEventKeyTimestamp":"%s"}\n' "$checkpoint_time" >"$tmp/checkpoint.json"
-echo "setup: $events backlogged events, $mix event mix (MIX=realistic|compact), JSON payloads, page size $page_size, checkpoint at $checkpoint_time, adapter features: ${adapter_features:-default}, concurrency ${DELIVERY_CONCURRENCY:-default}"
+echo "setup: $events backlogged events, $mix event mix (MIX=realistic|compact), JSON payloads, page size $page_size, checkpoint at $checkpoint_time, adapter features: ${adapter_features:-default}, concurrency ${DELIVERY_CONCURRENCY:-default}, tracing: $([ "$tracing" = 1 ] && echo "on, sampling rate $tracing_sampling_rate" || echo off)"
 start_ns=$(date +%s%N)
 VC_URL=$sim_url VC_USERNAME=administrator@vsphere.local VC_PASSWORD='VMware1!' \
     VC_SECRET_PATH=$tmp/no-secret K_SINK=$sink_url/ \
     VSPHERE_PAYLOAD_ENCODING=application/json VSPHERE_PAGE_SIZE=$page_size \
     VSPHERE_CHECKPOINT_FILE=$tmp/checkpoint.json VSPHERE_CHECKPOINT_CONFIG='{"maxAge":"24h"}' \
     METRICS_ADDRESS=127.0.0.1:0 NAMESPACE=bench NAME=adapter-measure \
-    env "${concurrency_env[@]}" "$adapter_bin" >"$tmp/adapter.log" 2>&1 &
+    env "${concurrency_env[@]}" "${tracing_env[@]}" "$adapter_bin" >"$tmp/adapter.log" 2>&1 &
 adapter_pid=$!
 pids+=("$adapter_pid")
 
@@ -185,6 +204,7 @@ if ! { [ "$got" = "$events" ] && [ "$distinct" = "$events" ] && [ "$min_id" = 1 
 fi
 catchup_wall=$(python3 -c "print(f'{($last_ns - $start_ns) / 1e9:.3f}')")
 catchup_rate=$(python3 -c "print(round($events / $catchup_wall))")
+[ "$tracing" = 1 ] && catchup_spans=$(curl -fsS "$otlp_url/count")
 echo "checked: all $events events, ids 1..$events once each, the last after ${catchup_wall}s"
 
 # --- latency: events generated at a steady rate while the adapter tails
@@ -246,7 +266,7 @@ extra_catchup() { # extra_catchup NAME EVENTS SINK-FLAGS...: prints events/s
         VSPHERE_PAYLOAD_ENCODING=application/json VSPHERE_PAGE_SIZE=$page_size \
         VSPHERE_CHECKPOINT_FILE=$dir/checkpoint.json VSPHERE_CHECKPOINT_CONFIG='{"maxAge":"24h"}' \
         METRICS_ADDRESS=127.0.0.1:0 NAMESPACE=bench NAME=adapter-measure \
-        env "${concurrency_env[@]}" "$adapter_bin" >"$dir/adapter.log" 2>&1 &
+        env "${concurrency_env[@]}" "${tracing_env[@]}" "$adapter_bin" >"$dir/adapter.log" 2>&1 &
     local apid=$!
     pids+=("$apid")
     local deadline=$(( $(date +%s) + catchup_timeout )) count
@@ -282,3 +302,7 @@ echo "rss: idle $(mib "$idle_rss_kib * 1024") MiB, catch-up $(mib "$catchup_hwm_
 echo "binary: $(mib "$binary_bytes") MiB"
 echo "catch-up (sink ${sink_latency_ms} ms): $slow_rate events/s"
 echo "catch-up (sink failing ${fail_pct}%): $fail_rate events/s"
+if [ "$tracing" = 1 ]; then
+    sleep 6 # the exporters' last batches (every 5 s)
+    echo "tracing: $catchup_spans spans received by the end of the catch-up, $(curl -fsS "$otlp_url/count") in all"
+fi

@@ -20,6 +20,9 @@ pub enum AdapterError {
         /// The cause.
         source: std::io::Error,
     },
+    /// Tracing was asked for and its exporter could not be built.
+    #[error(transparent)]
+    Tracing(#[from] crate::telemetry::tracing_export::TracingError),
     /// The Kubernetes client could not be built.
     #[error("cannot reach Kubernetes for the checkpoint ConfigMap: {0}")]
     Kubernetes(String),

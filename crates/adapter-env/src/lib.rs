@@ -35,6 +35,14 @@ pub mod name {
     pub const K_METRICS_CONFIG: &str = "K_METRICS_CONFIG";
     /// Knative logging configuration (JSON).
     pub const K_LOGGING_CONFIG: &str = "K_LOGGING_CONFIG";
+    /// Knative ≥ 1.19 observability configuration (JSON of `config-observability`, as
+    /// `{"Tracing":{"protocol":…,"endpoint":…,"sampling_rate":…}}`): the adapters read its
+    /// tracing section.
+    pub const K_OBSERVABILITY_CONFIG: &str = "K_OBSERVABILITY_CONFIG";
+    /// The Go adapters' tracing configuration (OpenCensus-era: knative.dev/pkg's
+    /// `config-tracing` as JSON, `backend`, `zipkin-endpoint`, `sample-rate`, `debug`); read
+    /// when `K_OBSERVABILITY_CONFIG` has no tracing section.
+    pub const K_TRACING_CONFIG: &str = "K_TRACING_CONFIG";
     /// The sink URI.
     pub const K_SINK: &str = "K_SINK";
     /// The Horizon controller's second copy of the sink URI (upstream sets both).
@@ -323,6 +331,9 @@ pub struct Common {
     pub logging_config: String,
     /// `K_METRICS_CONFIG` JSON (empty without `config-observability`).
     pub metrics_config: String,
+    /// `K_OBSERVABILITY_CONFIG` JSON (empty: not set; the controller sets it when
+    /// `config-observability` sets `tracing-protocol`).
+    pub observability_config: String,
     /// `spec.delivery`.
     pub delivery: Delivery,
     /// `REPLAY_REQUEST` JSON, when the source asks for a replay.
@@ -345,6 +356,12 @@ impl Common {
             vars.push(EnvVar::field(name::ADAPTER_IDENTITY, "metadata.name"));
         }
         self.delivery.push(vars);
+        if !self.observability_config.is_empty() {
+            vars.push(EnvVar::value(
+                name::K_OBSERVABILITY_CONFIG,
+                &self.observability_config,
+            ));
+        }
         vars.push(EnvVar::value(
             name::METRICS_PROMETHEUS_PORT,
             default::METRICS_PORT.to_string(),
@@ -487,6 +504,7 @@ mod tests {
                 dead_letter_sink_audience: None,
             }),
         };
+        env.common.observability_config = r#"{"Tracing":{"protocol":"none"}}"#.into();
         let vars = env.vars();
         let get = |n: &str| {
             vars.iter()
@@ -510,6 +528,10 @@ mod tests {
             EnvValue::Value("s-oidc-sources.tanzu.vmware.com-vspheresource".into())
         );
         assert!(!names(&vars).contains(&"K_DEAD_LETTER_SINK_AUDIENCE"));
+        assert_eq!(
+            get("K_OBSERVABILITY_CONFIG"),
+            EnvValue::Value(r#"{"Tracing":{"protocol":"none"}}"#.into())
+        );
         assert_eq!(get("NAMESPACE"), EnvValue::FieldRef("metadata.namespace"));
         assert_eq!(names(&vars).last(), Some(&"METRICS_PROMETHEUS_PORT"));
     }

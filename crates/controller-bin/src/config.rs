@@ -259,6 +259,41 @@ impl AdapterConfig {
     }
 }
 
+impl AdapterConfig {
+    /// `K_OBSERVABILITY_CONFIG` as Knative ≥ 1.19 renders it for its sources
+    /// (`{"Tracing":{"protocol":…,"endpoint":…,"sampling_rate":…}}`), from
+    /// `config-observability`'s `tracing-protocol`, `tracing-endpoint` and
+    /// `tracing-sampling-rate`; `""` when it sets no `tracing-protocol` (the
+    /// adapters' Deployments then stay as they were). A sampling rate that is
+    /// not a number is passed as text, so the adapter's start-up error names it.
+    pub fn observability_json(&self) -> String {
+        let Some(data) = &self.observability else {
+            return String::new();
+        };
+        let get = |k: &str| data.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let Some(protocol) = get("tracing-protocol") else {
+            return String::new();
+        };
+        let mut tracing = serde_json::Map::new();
+        tracing.insert("protocol".into(), protocol.into());
+        if let Some(endpoint) = get("tracing-endpoint") {
+            tracing.insert("endpoint".into(), endpoint.into());
+        }
+        if let Some(rate) = get("tracing-sampling-rate") {
+            let value = match rate
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+            {
+                Some(n) => serde_json::Value::Number(n),
+                None => rate.into(),
+            };
+            tracing.insert("sampling_rate".into(), value);
+        }
+        json!({ "Tracing": tracing }).to_string()
+    }
+}
+
 /// A ConfigMap's data without `_example`.
 pub fn without_example(data: Option<BTreeMap<String, String>>) -> BTreeMap<String, String> {
     let mut data = data.unwrap_or_default();
@@ -287,6 +322,19 @@ mod tests {
         assert_eq!(
             c.metrics_json("tanzu.vmware.com/sources", "vspheresource"),
             r#"{"Component":"vspheresource","ConfigMap":{},"Domain":"tanzu.vmware.com/sources","PrometheusHost":"","PrometheusPort":0}"#
+        );
+        assert_eq!(c.observability_json(), "", "no tracing-protocol");
+        c.observability = Some(BTreeMap::from([
+            ("tracing-protocol".to_owned(), "http/protobuf".to_owned()),
+            (
+                "tracing-endpoint".to_owned(),
+                "http://otel:4318/v1/traces".to_owned(),
+            ),
+            ("tracing-sampling-rate".to_owned(), "0.25".to_owned()),
+        ]));
+        assert_eq!(
+            c.observability_json(),
+            r#"{"Tracing":{"endpoint":"http://otel:4318/v1/traces","protocol":"http/protobuf","sampling_rate":0.25}}"#
         );
     }
 }

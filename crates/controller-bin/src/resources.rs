@@ -200,6 +200,7 @@ fn common_env(
         ce_overrides: ce_overrides_json(ce_overrides),
         logging_config: config.logging_json(),
         metrics_config,
+        observability_config: config.observability_json(),
         delivery: delivery.clone(),
         replay: sources_api::v1alpha1::replay_request(meta.annotations.as_ref()),
         lease: None,

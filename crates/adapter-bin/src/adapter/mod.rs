@@ -152,7 +152,15 @@ pub async fn run<A: Adapter>(adapter: A, shutdown: CancellationToken) -> Result<
     // Built before connecting: a CA setting or trust bundle that does not parse stops start-up
     // at once, not after the source is reached.
     let sink_url = common.sink.as_ref().map(|s| s.url.to_string());
-    let target = target(common.sink, &cx.metrics).await?;
+    let mut target = target(common.sink, &cx.metrics).await?;
+    let tracing = crate::telemetry::tracing_export::Tracing::start(
+        &common.tracing,
+        A::COMPONENT,
+        common.namespace.as_deref(),
+    )?;
+    if let (Some(tracing), Target::Http(sink)) = (&tracing, &mut target) {
+        *sink = sink.clone().with_tracer(tracing.tracer());
+    }
     // With a standby (spec.replicas: 2), only the Lease's holder goes on.
     let held = match &common.lease {
         None => None,
@@ -185,6 +193,9 @@ pub async fn run<A: Adapter>(adapter: A, shutdown: CancellationToken) -> Result<
     reporting.cancel();
     if let Some(r) = reporter {
         let _ = r.await;
+    }
+    if let Some(tracing) = tracing {
+        tracing.shutdown(Duration::from_secs(5)).await;
     }
     info!("checkpoint saved; logging out");
     let logout = Duration::from_secs(adapter_env::default::SHUTDOWN_SOURCE_SECONDS);

@@ -32,6 +32,7 @@ pub use retry::{
 use crate::backoff::{Backoff, jitter};
 use crate::encode::{Outgoing, Payload};
 use crate::telemetry::Metrics;
+use crate::telemetry::tracing_export::{EventSpan, EventTracer, SpanOutcome};
 
 /// How one delivery ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,6 +221,11 @@ pub enum Target {
 }
 
 impl Target {
+    /// Whether deliveries are traced (each event's read time is then kept for its span).
+    pub fn traced(&self) -> bool {
+        matches!(self, Target::Http(sink) if sink.tracer.is_some())
+    }
+
     /// How events are encoded for this target.
     pub fn mode(&self) -> ContentMode {
         match self {
@@ -277,6 +283,8 @@ pub struct Sink {
     logged_locations: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     /// OIDC tokens for the sinks' audiences ([`Sink::with_tokens`]).
     tokens: Option<Arc<identity::Tokens>>,
+    /// With tracing on: a span per event and a `traceparent` on its requests.
+    tracer: Option<Arc<EventTracer>>,
 }
 
 /// Which of the two sinks a request goes to (for its OIDC audience).
@@ -361,6 +369,7 @@ impl Sink {
             moved_to: Arc::default(),
             logged_locations: Arc::default(),
             tokens: None,
+            tracer: None,
         })
     }
 
@@ -379,6 +388,12 @@ impl Sink {
             To::Sink => oidc.audience.as_deref(),
             To::DeadLetterSink => oidc.dead_letter_audience.as_deref(),
         }
+    }
+
+    /// Trace every delivery with `tracer` ([`crate::telemetry::tracing_export`]).
+    pub fn with_tracer(mut self, tracer: Arc<EventTracer>) -> Self {
+        self.tracer = Some(tracer);
+        self
     }
 
     /// The sink URL.
@@ -401,8 +416,37 @@ impl Sink {
     pub async fn deliver(
         &self,
         event: &Outgoing,
+        pass: Pass,
+        cancel: &CancellationToken,
+    ) -> Outcome {
+        let Some(tracer) = &self.tracer else {
+            return self
+                .deliver_with(event, &event.headers, pass, cancel, None)
+                .await;
+        };
+        let mut span = tracer.start(&event.id, &event.event_type, self.url(), event.read_at);
+        let headers = tracer.headers(&span, &event.headers);
+        let outcome = self
+            .deliver_with(event, &headers, pass, cancel, Some(&mut span))
+            .await;
+        span.end(match outcome {
+            Outcome::Delivered { .. } => SpanOutcome::Delivered,
+            Outcome::DeadLettered { .. } => SpanOutcome::DeadLettered,
+            Outcome::Rejected { .. } => SpanOutcome::Rejected,
+            Outcome::Cancelled => SpanOutcome::Cancelled,
+        });
+        outcome
+    }
+
+    /// [`Sink::deliver`] with these headers (the event's, with a `traceparent` when traced),
+    /// each attempt recorded in `span`.
+    async fn deliver_with(
+        &self,
+        event: &Outgoing,
+        headers: &HeaderMap,
         mut pass: Pass,
         cancel: &CancellationToken,
+        mut span: Option<&mut EventSpan>,
     ) -> Outcome {
         let started = Instant::now();
         let mut attempt = 0u32;
@@ -411,11 +455,14 @@ impl Sink {
             attempt += 1;
             let url = self.current_url();
             let Some(a) = self
-                .attempt(To::Sink, &url, &event.headers, &event.body, cancel)
+                .attempt(To::Sink, &url, headers, &event.body, cancel)
                 .await
             else {
                 return Outcome::Cancelled;
             };
+            if let Some(span) = span.as_deref_mut() {
+                span.attempt(a.status);
+            }
             if is_identity_refusal(a.status) {
                 if self.metrics.identity_refusal(a.status) {
                     warn!(id = %event.id, status = a.status, sink = %url, error = %a.detail,
@@ -434,7 +481,9 @@ impl Sink {
                 }
                 Verdict::Final | Verdict::Redirect => {
                     self.metrics.set_sink_up(true);
-                    return self.refused(event, a.status, a.detail, pass, cancel).await;
+                    return self
+                        .refused(event, headers, a.status, a.detail, pass, cancel, span)
+                        .await;
                 }
                 Verdict::Retry => {
                     self.metrics.retried.inc();
@@ -448,7 +497,9 @@ impl Sink {
                         if self.config.dead_letter.is_some() {
                             warn!(id = %event.id, attempts = attempt, status = a.status, error = %a.detail,
                                 "the sink did not accept the event within the retries allowed");
-                            return self.refused(event, a.status, a.detail, pass, cancel).await;
+                            return self
+                                .refused(event, headers, a.status, a.detail, pass, cancel, span)
+                                .await;
                         }
                         if !said_no_dead_letter {
                             said_no_dead_letter = true;
@@ -470,13 +521,16 @@ impl Sink {
         }
     }
 
+    #[allow(clippy::too_many_arguments)] // why: the event's delivery state, passed on as is
     async fn refused(
         &self,
         event: &Outgoing,
+        headers: &HeaderMap,
         status: u16,
         detail: String,
         mut pass: Pass,
         cancel: &CancellationToken,
+        mut span: Option<&mut EventSpan>,
     ) -> Outcome {
         self.metrics.go.settled(&event.event_type, status);
         let Some(dls) = &self.config.dead_letter else {
@@ -485,7 +539,7 @@ impl Sink {
                 "sink refused the event and there is no dead-letter sink; dropping it");
             return Outcome::Rejected { status };
         };
-        let mut headers = event.headers.clone();
+        let mut headers = headers.clone();
         let mut put = |name: &'static str, value: String| {
             if let Ok(v) = HeaderValue::from_str(&value) {
                 headers.insert(name, v);
@@ -509,6 +563,9 @@ impl Sink {
             else {
                 return Outcome::Cancelled;
             };
+            if let Some(span) = span.as_deref_mut() {
+                span.dead_letter_attempt(a.status);
+            }
             match a.verdict {
                 Verdict::Accepted => {
                     self.metrics.dead_lettered.inc();

@@ -34,6 +34,8 @@ pub struct Outgoing {
     pub headers: HeaderMap,
     /// The body: the data (binary mode), or the JSON document and a newline (structured mode).
     pub body: Bytes,
+    /// When the event was read; set only when tracing is on (its span begins there).
+    pub read_at: Option<std::time::SystemTime>,
 }
 
 /// Why an event cannot be sent (it is counted and logged, never sent).
@@ -61,6 +63,7 @@ pub fn outgoing<E>(encoder: &impl Encode<E>, event: &E, mode: ContentMode) -> Pa
                 event_type,
                 headers,
                 body: Bytes::from(body),
+                read_at: None,
             })
         }
         ContentMode::Structured => {
@@ -72,6 +75,7 @@ pub fn outgoing<E>(encoder: &impl Encode<E>, event: &E, mode: ContentMode) -> Pa
                 event_type,
                 headers: binding.structured_headers(),
                 body: Bytes::from(line),
+                read_at: None,
             })
         }
     }

@@ -116,6 +116,7 @@ where
         source,
         encoder,
         target.mode(),
+        target.traced(),
         tx,
         metrics.clone(),
         stop_reading.clone(),
@@ -241,12 +242,13 @@ where
     }
 }
 
-/// The reader task: read a batch, encode it for the target (`mode`), hand it over; until
-/// `stop`, then close the source.
+/// The reader task: read a batch, encode it for the target (`mode`; `traced`: keep the read
+/// time), hand it over; until `stop`, then close the source.
 async fn read_and_encode<S, E>(
     mut source: S,
     encoder: E,
     mode: ContentMode,
+    traced: bool,
     tx: mpsc::Sender<ReadyBatch<S::Mark>>,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
@@ -261,13 +263,18 @@ async fn read_and_encode<S, E>(
             b = source.next_batch() => b,
         };
         metrics.read.add(batch.events.len() as u64);
+        // With tracing on, each event's span begins when its batch was read.
+        let read_at = traced.then(std::time::SystemTime::now);
         let events = batch
             .events
             .iter()
             .map(|e| Ready {
                 mark: source.mark(e),
                 created: S::created(e),
-                payload: encode::outgoing(&encoder, e, mode),
+                payload: encode::outgoing(&encoder, e, mode).map(|mut o| {
+                    o.read_at = read_at;
+                    o
+                }),
             })
             .collect();
         let ready = ReadyBatch {

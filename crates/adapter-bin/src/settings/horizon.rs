@@ -280,6 +280,7 @@ impl HorizonSettings {
             "pageSize": a.page_size,
             "metricsAddress": self.common.metrics_address.to_string(),
             "delivery": a.delivery.summary()?,
+            "tracing": self.common.tracing.summary(),
         }))
     }
 }

@@ -75,6 +75,8 @@ pub struct Common {
     pub replay: Option<ReplayRequest>,
     /// `ADAPTER_LEASE`: run as one of an active adapter and a standby.
     pub lease: Option<LeaseSettings>,
+    /// `K_OBSERVABILITY_CONFIG` / `K_TRACING_CONFIG`: spans and `traceparent` (off by default).
+    pub tracing: crate::telemetry::tracing_export::TracingSettings,
 }
 
 /// The Lease an active adapter holds and its standby waits for.
@@ -176,6 +178,7 @@ impl Common {
             namespace: runtime.namespace.clone().filter(|n| !n.is_empty()),
             replay: ReplayRequest::parse(runtime.replay_request.as_deref())?,
             lease: lease_settings(runtime)?,
+            tracing: runtime.tracing()?,
         })
     }
 }
@@ -273,9 +276,32 @@ pub struct RuntimeArgs {
     /// K_METRICS_CONFIG / METRICS_PROMETHEUS_PORT).
     #[arg(long = "metrics-address", env = "METRICS_ADDRESS")]
     pub metrics_address: Option<SocketAddr>,
+
+    /// Knative observability configuration (JSON of config-observability; its `Tracing`
+    /// section turns on spans exported over OTLP HTTP/protobuf and a `traceparent` on every
+    /// event sent).
+    #[arg(long = "observability-config", env = adapter_env::name::K_OBSERVABILITY_CONFIG)]
+    pub observability_config: Option<String>,
+
+    /// The Go adapters' tracing configuration (JSON; only `"backend":"none"` is served, a
+    /// Zipkin backend is logged and left off). Read when --observability-config has no
+    /// tracing section.
+    #[arg(long = "tracing-config", env = adapter_env::name::K_TRACING_CONFIG)]
+    pub tracing_config: Option<String>,
 }
 
 impl RuntimeArgs {
+    /// The tracing settings (`K_OBSERVABILITY_CONFIG`, `K_TRACING_CONFIG`).
+    pub fn tracing(
+        &self,
+    ) -> Result<crate::telemetry::tracing_export::TracingSettings, ConfigError> {
+        crate::telemetry::tracing_export::TracingSettings::from_env(
+            self.observability_config.as_deref(),
+            self.tracing_config.as_deref(),
+        )
+        .map_err(|e| ConfigError::new(e.setting, e.reason))
+    }
+
     /// For a local run (`--simulate`): serve telemetry on a free loopback port unless an address
     /// or `METRICS_PROMETHEUS_PORT` was given.
     pub fn metrics_on_loopback_unless_set(&mut self) {

@@ -331,6 +331,7 @@ impl VsphereSettings {
             "clockStepSeconds": a.clock_step_seconds,
             "metricsAddress": self.common.metrics_address.to_string(),
             "delivery": a.delivery.summary()?,
+            "tracing": self.common.tracing.summary(),
         }))
     }
 }

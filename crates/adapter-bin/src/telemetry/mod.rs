@@ -5,6 +5,7 @@
 //! metric names served beside ours).
 
 pub mod go_names;
+pub mod tracing_export;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;

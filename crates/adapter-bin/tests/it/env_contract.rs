@@ -80,11 +80,27 @@ fn delivery_spec() -> Value {
            "deadLetterSink": {"uri": "http://dls.example/"}})
 }
 
+/// The OTLP endpoint of `config-observability`'s tracing.
+const OTLP: &str = "http://otel-collector.observability:4318/v1/traces";
+
+/// The tracing the adapter took from the controller's `K_OBSERVABILITY_CONFIG`.
+fn tracing_summary() -> serde_json::Value {
+    json!({"protocol": "http/protobuf", "endpoint": OTLP, "samplingRate": 0.5})
+}
+
 fn config() -> AdapterConfig {
     AdapterConfig {
         logging: Some([("zap-logger-config".into(), r#"{"level":"info"}"#.into())].into()),
-        observability: Some([("metrics.backend-destination".into(), "prometheus".into())].into()),
         features: None,
+        observability: Some(
+            [
+                ("metrics.backend-destination".into(), "prometheus".into()),
+                ("tracing-protocol".into(), "http/protobuf".into()),
+                ("tracing-endpoint".into(), OTLP.into()),
+                ("tracing-sampling-rate".into(), "0.5".into()),
+            ]
+            .into(),
+        ),
     }
 }
 
@@ -181,6 +197,7 @@ fn the_vsphere_adapter_reads_what_the_controller_renders() {
                "users": {"names": ["VSPHERE.LOCAL\\svc"], "includeSystem": true}})
     );
     assert_eq!(got["metricsAddress"], "0.0.0.0:9090");
+    assert_eq!(got["tracing"], tracing_summary());
     let d = &got["delivery"];
     assert_eq!(d["sink"], "http://broker.example/team-a/default");
     assert_eq!(d["deadLetterSink"], "http://dls.example/");
@@ -273,6 +290,7 @@ fn the_horizon_adapter_reads_what_the_controller_renders() {
         "severities in any case reach the adapter upper case"
     );
     assert_eq!(got["metricsAddress"], "0.0.0.0:9090");
+    assert_eq!(got["tracing"], tracing_summary());
     let d = &got["delivery"];
     assert_eq!(d["sink"], "http://display.vdi.svc.cluster.local/");
     assert_eq!(d["sinkCaCerts"], true);

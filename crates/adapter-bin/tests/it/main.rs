@@ -23,4 +23,5 @@ mod restarts;
 mod sink_answers;
 mod standby;
 mod startup;
+mod tracing;
 mod vcsim;

@@ -581,15 +581,25 @@ async fn addressable_sink_relative_uri_ca_certs_and_logging_config() {
     env.create::<ConfigMap>(json!({"metadata": {"name": "config-logging"},
         "data": {"_example": "ignored", "zap-logger-config": "{\"level\":\"debug\"}"}}))
         .await;
+    // Tracing turned on in one place: config-observability's tracing keys reach the adapter
+    // as K_OBSERVABILITY_CONFIG, in Knative's JSON.
     env.create::<ConfigMap>(json!({"metadata": {"name": "config-observability"},
-        "data": {"metrics.backend-destination": "prometheus"}}))
+        "data": {"metrics.backend-destination": "prometheus",
+                 "tracing-protocol": "http/protobuf",
+                 "tracing-endpoint": "http://otel-collector.observability:4318/v1/traces",
+                 "tracing-sampling-rate": "0.5"}}))
         .await;
     eventually("the logging configuration in the adapter", || async {
         let dep = env.api::<Deployment>().get("s-adapter").await.unwrap();
         let e = env_map(&dep);
         let logging = e.iter().find(|(k, _)| k == "K_LOGGING_CONFIG")?.1.clone();
         let metrics = e.iter().find(|(k, _)| k == "K_METRICS_CONFIG")?.1.clone();
-        (logging == json!(r#"{"zap-logger-config":"{\"level\":\"debug\"}"}"#)
+        let observability = e.iter().find(|(k, _)| k == "K_OBSERVABILITY_CONFIG")?.1.clone();
+        (observability
+            == json!(
+                r#"{"Tracing":{"endpoint":"http://otel-collector.observability:4318/v1/traces","protocol":"http/protobuf","sampling_rate":0.5}}"#
+            )
+            && logging == json!(r#"{"zap-logger-config":"{\"level\":\"debug\"}"}"#)
             && metrics
                 .as_str()?
                 .contains("\"metrics.backend-destination\":\"prometheus\"")
