@@ -16,6 +16,15 @@ use crate::{CHECKPOINT_KEY, CheckpointStore, SINK_REFUSAL_KEY, SINK_REFUSAL_LABE
 /// Updates are retried this often on a `resourceVersion` conflict before giving up.
 const MAX_CONFLICT_RETRIES: usize = 10;
 
+/// The wait after the `attempt`th conflict: 10 ms more each time, plus up to 10 ms of jitter
+/// (from the clock's nanoseconds), so writers that collided do not collide again in step.
+fn conflict_wait(attempt: usize) -> std::time::Duration {
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()) % 10);
+    std::time::Duration::from_millis(10 * (attempt as u64 + 1) + jitter)
+}
+
 /// A checkpoint under one key of a ConfigMap.
 #[derive(Clone)]
 pub struct ConfigMapStore {
@@ -118,6 +127,9 @@ impl ConfigMapStore {
                 Ok(_) => return Ok(()),
                 Err(kube::Error::Api(s)) if s.code == 409 => {
                     debug!(attempt, configmap = %self.location(), "checkpoint update conflicted; retrying");
+                    // Another writer of the ConfigMap (the adapter's own notes, a user, a
+                    // tool) got there first: let it finish rather than race it again at once.
+                    tokio::time::sleep(conflict_wait(attempt)).await;
                 }
                 Err(e) => return Err(self.err("update", e)),
             }
