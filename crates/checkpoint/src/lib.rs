@@ -12,7 +12,10 @@
 //!   and the ids delivered at that millisecond.
 //! - [`CheckpointStore`]: load, save, delete; [`FileStore`] (atomic: temporary file, fsync,
 //!   rename, directory fsync) for standalone runs and [`MemoryStore`] for tests and embedding.
-//!   [`ConfigMapStore`] (feature `kubernetes`) keeps it where the Go adapter does.
+//!   [`ConfigMapStore`] (feature `kubernetes`) keeps it where the Go adapter does. Beside the
+//!   checkpoint, a store keeps notes ([`CheckpointStore::load_note`], `save_note`: the last
+//!   replay made on request, [`LAST_REPLAY_KEY`]) and the ConfigMap store the sink's refusal of
+//!   the adapter's identity ([`CheckpointStore::note_sink_refusal`]) for the controller.
 //!
 //! ```
 //! # async fn demo() -> Result<(), vmware_sources_checkpoint::StoreError> {
