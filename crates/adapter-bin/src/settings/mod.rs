@@ -453,14 +453,16 @@ fn trust_bundles(dir: &std::path::Path) -> Result<Vec<TrustBundle>, ConfigError>
         let file = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
         // Follows the kubelet's symbolic links into its `..data` directory.
-        let is_file = std::fs::metadata(&path).is_ok_and(|m| m.is_file());
-        if file.starts_with('.') || !is_file {
+        let Some(size) = std::fs::metadata(&path)
+            .ok()
+            .filter(|m| m.is_file() && !file.starts_with('.'))
+            .map(|m| m.len())
+        else {
             continue;
-        }
+        };
         let unreadable = |e: &dyn std::fmt::Display| {
             ConfigError::new(setting, format!("cannot read {}: {e}", path.display()))
         };
-        let size = std::fs::metadata(&path).map_err(|e| unreadable(&e))?.len();
         if size > MAX_TRUST_BUNDLE_BYTES {
             return Err(ConfigError::new(
                 setting,

@@ -11,6 +11,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use sources_api::overrides::AdapterOverrides;
 
 use super::field_errors::{FieldError, FieldErrors};
+use super::subject::{is_label_key, is_label_value};
+use crate::podspecable::is_dns_subdomain;
 
 const AT: &str = "spec.adapterOverrides";
 
@@ -32,39 +34,6 @@ const RESERVED_ENV: &[&str] = &[
     "METRICS_ADDRESS",
     "KUBECONFIG",
 ];
-
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-fn is_dns_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_dns_label)
-}
-
-/// A label value, or the name part of a qualified name (`[A-Za-z0-9]`
-/// at both ends, `-_.` inside, at most 63).
-fn is_label_value(s: &str) -> bool {
-    s.is_empty()
-        || (s.len() <= 63
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-            && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-            && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric()))
-}
-
-/// A label or annotation key: `[prefix/]name`.
-fn is_qualified_name(s: &str) -> bool {
-    let (prefix, name) = match s.split_once('/') {
-        Some((p, n)) => (Some(p), n),
-        None => (None, s),
-    };
-    prefix.is_none_or(is_dns_subdomain) && !name.is_empty() && is_label_value(name)
-}
 
 /// A Kubernetes quantity: a decimal number with an optional SI or binary
 /// suffix (`250m`, `0.5`, `64Mi`, `1G`).
@@ -116,7 +85,7 @@ fn check_keys<'a>(
 ) {
     for (k, v) in keys {
         let at = format!("{path}[{k}]");
-        if !is_qualified_name(k) {
+        if !is_label_key(k) {
             errs.push(FieldError::invalid(k, &at).details(
                 "a key is a name of at most 63 of [A-Za-z0-9-_.], starting and ending with a \
                  letter or digit, optionally after a DNS prefix and '/'",

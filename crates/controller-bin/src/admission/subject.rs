@@ -73,7 +73,7 @@ pub(super) fn validate_subject(
 /// A label key: an optional DNS-subdomain prefix and `/`, then a name of
 /// up to 63 characters (letters, digits, `-`, `_`, `.`, alphanumeric at
 /// both ends).
-fn is_label_key(k: &str) -> bool {
+pub(super) fn is_label_key(k: &str) -> bool {
     let (prefix, name) = match k.rsplit_once('/') {
         Some((p, n)) => (Some(p), n),
         None => (None, k),
@@ -83,7 +83,7 @@ fn is_label_key(k: &str) -> bool {
 
 /// A label value: empty, or up to 63 characters (letters, digits, `-`,
 /// `_`, `.`, alphanumeric at both ends).
-fn is_label_value(v: &str) -> bool {
+pub(super) fn is_label_value(v: &str) -> bool {
     v.is_empty()
         || (v.len() <= 63
             && v.starts_with(|c: char| c.is_ascii_alphanumeric())

@@ -130,31 +130,33 @@ where
             return Ok(None);
         }
     }
-    let desired =
-        resources::trust_bundles_configmap(name, ns, parent.owner, parent.labels, data.clone());
+    let mount = (!data.is_empty()).then(|| TrustMount {
+        configmap: name.to_owned(),
+        digest: resources::trust_bundles_digest(&data),
+    });
+    let unchanged = match &existing {
+        None => data.is_empty(),
+        Some(cm) => cm.data.as_ref().map_or(data.is_empty(), |d| *d == data),
+    };
+    if unchanged {
+        return Ok(mount);
+    }
+    let mut desired =
+        resources::trust_bundles_configmap(name, ns, parent.owner, parent.labels, data);
     match existing {
-        None if data.is_empty() => {}
         None => {
             cms.create(&PostParams::default(), &desired)
                 .await
                 .map_err(kerr(format!("create configmap {name:?}")))?;
         }
-        Some(cm) if cm.data.clone().unwrap_or_default() == data => {}
         Some(cm) => {
             // Replace with the version read: a concurrent change fails and
             // the reconcile is retried.
-            let mut updated = desired;
-            updated.metadata.resource_version = cm.metadata.resource_version;
-            cms.replace(name, &PostParams::default(), &updated)
+            desired.metadata.resource_version = cm.metadata.resource_version;
+            cms.replace(name, &PostParams::default(), &desired)
                 .await
                 .map_err(kerr(format!("update configmap {name:?}")))?;
         }
     }
-    if data.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(TrustMount {
-        configmap: name.to_owned(),
-        digest: resources::trust_bundles_digest(&data),
-    }))
+    Ok(mount)
 }
