@@ -15,9 +15,19 @@
 #   slow sink  SLOW_EVENTS (default 20,000) backlogged events into a sink that answers after
 #              SINK_LATENCY_MS (5) ms, a fresh simulator and adapter: events/s
 #   failing    FAIL_EVENTS (default 20,000) into a sink answering 503 to SINK_FAIL_RATE (0.3) of
-#              requests at random (each retried on its own): events/s
+#              requests at random (each retried on its own): events/s, requests per event
+#   rising     RISING_EVENTS (default 5,000) into a sink whose answers take 1 ms with one request
+#              in progress, rising linearly to 50 ms with 64 or more (a broker that queues):
+#              events/s, requests in progress at the sink (p50, max: the concurrency the
+#              adapter settles at) and the sink's p99 hold
+#   busy       FAIL_EVENTS into a sink answering 429 to SINK_FAIL_RATE of requests: events/s,
+#              requests per delivered event, requests in progress (p50). The refusals are at
+#              random, so no sender can make fewer than 1 / (1 - rate) requests per event
+#   full       RISING_EVENTS into a broker at its capacity: 2 ms per event, 429 at once to a
+#              request that comes while 8 are in progress: events/s, requests per event
 #
-# The adapter delivers DELIVERY_CONCURRENCY events at once (its default unless set here).
+# The adapter delivers up to DELIVERY_CONCURRENCY events at once (its default unless set here),
+# as many as its adaptive limit allows.
 #   benches/adapter-measure.sh                 # from the repository root; takes ~5 minutes
 #   MIX=compact benches/adapter-measure.sh     # small events only (default: realistic)
 #   ADAPTER_FEATURES=--no-default-features benches/adapter-measure.sh   # without --simulate
@@ -32,15 +42,18 @@
 # idle); the sink is the bench-sink example of adapter-bin (202 at once). Payloads are JSON
 # (VSPHERE_PAYLOAD_ENCODING=application/json), pages of PAGE_SIZE (default 100, as the adapter) events. The adapter
 # starts from a checkpoint file dated before the backlog, with VSPHERE_CHECKPOINT_CONFIG
-# {"maxAge":"24h"}. The last five lines read:
+# {"maxAge":"24h"}. The last lines read:
 #
 #   catch-up: <N> events/s, <C> cpu-s
 #   latency: p50 <A> ms, p99 <B> ms
 #   idle requests: <R>/min
 #   rss: idle <X> MiB, catch-up <Y> MiB
 #   binary: <Z> MiB
-#   catch-up (sink 5 ms): <N> events/s
-#   catch-up (sink failing 30%): <N> events/s
+#   catch-up (sink 5 ms): <N> events/s, <L> requests in progress (p50)
+#   catch-up (sink failing 30%): <N> events/s, <Q> requests per event
+#   catch-up (sink 1 -> 50 ms under load): <N> events/s, <L> requests in progress (p50, max <M>), sink p99 <P> ms
+#   catch-up (sink answering 429 to 30%): <N> events/s, <Q> requests per event, <L> requests in progress (p50)
+#   catch-up (sink at capacity 8, 2 ms): <N> events/s, <Q> requests per event, <L> requests in progress (p50)
 #   tracing: <S> spans received by the end of the catch-up, <T> in all   (TRACING=1 only)
 #
 # Needs cargo, curl, python3 and strip. The machine may be shared: figures are one run's.
@@ -58,6 +71,7 @@ slow_events=${SLOW_EVENTS:-20000}
 sink_latency_ms=${SINK_LATENCY_MS:-5}
 fail_events=${FAIL_EVENTS:-20000}
 sink_fail_rate=${SINK_FAIL_RATE:-0.3}
+rising_events=${RISING_EVENTS:-5000}
 concurrency_env=()
 [ -n "${DELIVERY_CONCURRENCY:-}" ] && concurrency_env=(DELIVERY_CONCURRENCY="$DELIVERY_CONCURRENCY")
 tracing=${TRACING:-0}
@@ -278,21 +292,31 @@ extra_catchup() { # extra_catchup NAME EVENTS SINK-FLAGS...: prints events/s
         sleep 0.2
     done
     sleep 1
-    local got distinct last refused
-    read -r got distinct last refused < <(curl -fsS "$url/stats" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["count"], d["distinct_ids"], d["last_unix_ns"], d["refused"])')
+    local got distinct last refused load_p50 load_max service_p99
+    read -r got distinct last refused load_p50 load_max service_p99 < <(curl -fsS "$url/stats" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["count"], d["distinct_ids"], d["last_unix_ns"], d["refused"], d["in_progress"]["p50"], d["in_progress"]["max"], d["service_ms"]["p99"])')
     [ "$distinct" = "$n" ] || die "$name: $distinct distinct ids of $n"
     local wall cpu
     wall=$(python3 -c "print(f'{($last - $t0) / 1e9:.3f}')")
     cpu=$(sed 's/^.*) //' "/proc/$apid/stat" | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($12 + $13) / hz }')
-    echo "checked: $name: all $n events ($got deliveries, $refused refused) in ${wall}s, adapter $cpu cpu-s" >&2
+    echo "checked: $name: all $n events ($got deliveries, $refused refused) in ${wall}s, adapter $cpu cpu-s, requests in progress at the sink p50 $load_p50 max $load_max" >&2
     kill "$apid" "$sim_pid" "$sink_pid" 2>/dev/null || true
-    python3 -c "print(round($n / $wall))"
+    # events/s, requests per delivered event, requests in progress (p50, max), sink hold p99 ms
+    python3 -c "print(round($n / $wall), f'{($got + $refused) / $got:.2f}', '$load_p50', '$load_max', '$service_p99')"
 }
 echo "catch-up into a sink answering after ${sink_latency_ms} ms ..." >&2
-slow_rate=$(extra_catchup slow "$slow_events" --latency-ms "$sink_latency_ms")
+read -r slow_rate _ slow_load _ _ < <(extra_catchup slow "$slow_events" --latency-ms "$sink_latency_ms")
 echo "catch-up into a sink failing ${sink_fail_rate} of requests ..." >&2
-fail_rate=$(extra_catchup failing "$fail_events" --fail-rate "$sink_fail_rate")
+read -r fail_rate fail_requests _ _ _ < <(extra_catchup failing "$fail_events" --fail-rate "$sink_fail_rate")
 fail_pct=$(python3 -c "print(round($sink_fail_rate * 100))")
+echo "catch-up into a sink whose latency rises from 1 ms to 50 ms with 64 requests in progress ..." >&2
+read -r rising_rate _ rising_load rising_load_max rising_p99 < <(extra_catchup rising "$rising_events" \
+    --latency-ms 1 --latency-under-load-ms 50 --load-requests 64)
+echo "catch-up into a sink answering 429 to ${sink_fail_rate} of requests ..." >&2
+read -r busy_rate busy_requests busy_load _ _ < <(extra_catchup busy "$fail_events" \
+    --fail-rate "$sink_fail_rate" --fail-status 429)
+echo "catch-up into a sink at its capacity (2 ms per event, 429 beyond 8 in progress) ..." >&2
+read -r full_rate full_requests full_load _ _ < <(extra_catchup full "$rising_events" \
+    --latency-ms 2 --capacity 8 --fail-status 429)
 
 mib() { python3 -c "print(f'{$1 / 1048576:.1f}')"; }
 echo "catch-up: $catchup_rate events/s, $catchup_cpu cpu-s"
@@ -300,8 +324,11 @@ echo "latency: p50 $lat_p50 ms, p99 $lat_p99 ms"
 echo "idle requests: $idle_per_min/min"
 echo "rss: idle $(mib "$idle_rss_kib * 1024") MiB, catch-up $(mib "$catchup_hwm_kib * 1024") MiB"
 echo "binary: $(mib "$binary_bytes") MiB"
-echo "catch-up (sink ${sink_latency_ms} ms): $slow_rate events/s"
-echo "catch-up (sink failing ${fail_pct}%): $fail_rate events/s"
+echo "catch-up (sink ${sink_latency_ms} ms): $slow_rate events/s, $slow_load requests in progress (p50)"
+echo "catch-up (sink failing ${fail_pct}%): $fail_rate events/s, $fail_requests requests per event"
+echo "catch-up (sink 1 -> 50 ms under load): $rising_rate events/s, $rising_load requests in progress (p50, max $rising_load_max), sink p99 $rising_p99 ms"
+echo "catch-up (sink answering 429 to ${fail_pct}%): $busy_rate events/s, $busy_requests requests per event, $busy_load requests in progress (p50)"
+echo "catch-up (sink at capacity 8, 2 ms): $full_rate events/s, $full_requests requests per event, $full_load requests in progress (p50)"
 if [ "$tracing" = 1 ]; then
     sleep 6 # the exporters' last batches (every 5 s)
     echo "tracing: $catchup_spans spans received by the end of the catch-up, $(curl -fsS "$otlp_url/count") in all"

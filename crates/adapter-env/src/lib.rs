@@ -137,8 +137,9 @@ pub mod default {
     pub const METRICS_PORT: u16 = 9090;
     /// `K_SINK_TIMEOUT`, seconds.
     pub const SINK_TIMEOUT_SECONDS: u64 = 30;
-    /// `DELIVERY_CONCURRENCY` (chosen by measurement, see `benches/adapter-measure.sh`).
-    pub const DELIVERY_CONCURRENCY: usize = 64;
+    /// `DELIVERY_CONCURRENCY`: the ceiling of the adapters' adaptive delivery limit (a sink
+    /// that answers after 5 ms takes ~100 at once; see `benches/adapter-measure.sh`).
+    pub const DELIVERY_CONCURRENCY: usize = 256;
     /// `SHUTDOWN_GRACE_SECONDS`.
     pub const SHUTDOWN_GRACE_SECONDS: u64 = 10;
     /// Longest wait for the final checkpoint save at shutdown, seconds.

@@ -10,6 +10,7 @@
 //! the event goes to the dead-letter sink. Without a dead-letter sink an event is never given
 //! up on: it is retried until the sink takes it (readiness turns false meanwhile).
 
+mod gate;
 pub mod identity;
 mod retry;
 
@@ -20,10 +21,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use cloudevent_encode::binding::ContentMode;
 use http::{HeaderMap, HeaderValue};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
+pub use gate::{Gate, MIN_PERIOD, Pass, Signal};
 pub use retry::{
     MAX_REDIRECTS, Verdict, classify_status, is_identity_refusal, parse_retry_after,
     redirect_target,
@@ -147,70 +148,6 @@ impl SinkError {
     }
 }
 
-/// How many requests go to the sink at once (`DELIVERY_CONCURRENCY`).
-#[derive(Clone, Debug)]
-pub struct Gate {
-    places: Arc<Semaphore>,
-    /// With one place, an event keeps it through its retries: strict order.
-    strict: bool,
-}
-
-/// A place at the [`Gate`], held by one delivery.
-#[derive(Debug)]
-pub struct Pass {
-    gate: Gate,
-    place: Option<OwnedSemaphorePermit>,
-}
-
-impl Gate {
-    /// `n` requests at once (at least 1); with 1, events are sent strictly in order.
-    pub fn new(n: usize) -> Self {
-        Self {
-            places: Arc::new(Semaphore::new(n.max(1))),
-            strict: n <= 1,
-        }
-    }
-
-    /// A place now, if one is free.
-    pub fn try_enter(&self) -> Option<Pass> {
-        let place = self.places.clone().try_acquire_owned().ok()?;
-        Some(Pass {
-            gate: self.clone(),
-            place: Some(place),
-        })
-    }
-
-    /// Wait for a place (first come, first served).
-    pub async fn enter(&self) -> Pass {
-        let place = self.places.clone().acquire_owned().await.ok();
-        Pass {
-            gate: self.clone(),
-            place,
-        }
-    }
-}
-
-impl Pass {
-    /// Wait `wait` before trying again, away from the gate unless order is strict; `false`
-    /// when `cancel` fired first.
-    async fn wait_to_retry(&mut self, wait: Duration, cancel: &CancellationToken) -> bool {
-        if !self.gate.strict {
-            self.place = None;
-        }
-        if crate::runtime::sleep_or_cancel(wait, cancel).await {
-            return false;
-        }
-        if self.place.is_none() {
-            tokio::select! {
-                biased;
-                _ = cancel.cancelled() => return false,
-                place = self.gate.places.clone().acquire_owned() => self.place = place.ok(),
-            }
-        }
-        true
-    }
-}
-
 /// Where the pipeline delivers: a sink over HTTP, or stdout (JSON lines) for local runs.
 #[derive(Clone)]
 pub enum Target {
@@ -301,6 +238,19 @@ struct Attempt {
     status: u16,
     retry_after: Option<Duration>,
     detail: String,
+}
+
+impl Attempt {
+    /// What this answer, `rtt` after the request, says about the sink's load: 429, 503 and no
+    /// answer (a timeout, no connection) push back; anything else is a round trip.
+    fn signal(&self, rtt: Duration) -> Signal {
+        match self.status {
+            0 | 429 | 503 => Signal::PushBack {
+                retry_after: self.retry_after,
+            },
+            _ => Signal::Answered { rtt },
+        }
+    }
 }
 
 impl Sink {
@@ -454,12 +404,14 @@ impl Sink {
         loop {
             attempt += 1;
             let url = self.current_url();
+            let sent = Instant::now();
             let Some(a) = self
                 .attempt(To::Sink, &url, headers, &event.body, cancel)
                 .await
             else {
                 return Outcome::Cancelled;
             };
+            pass.gate().observe(a.signal(sent.elapsed()));
             if let Some(span) = span.as_deref_mut() {
                 span.attempt(a.status);
             }

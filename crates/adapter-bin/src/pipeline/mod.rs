@@ -2,8 +2,9 @@
 //!
 //! One event's way: the reader task asks the [`Source`] for the next batch and
 //! [encodes](crate::encode) each event for the target; the delivery loop admits events to the
-//! [window](window::Window) in read order and [delivers](crate::deliver) up to `concurrency` of
-//! them at once, each retried on its own; as events settle (in any order) the window's low
+//! [window](window::Window) in read order and [delivers](crate::deliver) as many of them at once
+//! as the [gate](crate::deliver::Gate) lets through (a limit that follows the sink, up to
+//! `concurrency`), each retried on its own; as events settle (in any order) the window's low
 //! watermark moves and the source folds every passed event into the checkpoint, which the
 //! [saver](crate::checkpointing) stores every period. With `concurrency` 1 events are sent
 //! strictly in order.
@@ -40,7 +41,8 @@ use window::Window;
 /// How the pipeline runs.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Deliveries at once (`DELIVERY_CONCURRENCY`; 1 keeps strict order).
+    /// Most deliveries at once (`DELIVERY_CONCURRENCY`; the gate adapts below it; 1 keeps
+    /// strict order).
     pub concurrency: usize,
     /// How often the checkpoint is saved when it moved.
     pub checkpoint_period: Duration,
@@ -157,6 +159,7 @@ where
     let mut settled_since_save = 0u64;
     loop {
         metrics.set_in_flight(inflight.len());
+        metrics.set_concurrency_limit(gate.limit());
         // Events read and not yet settled: the saver keeps the checkpoint's saved time fresh
         // meanwhile, so a restart knows the adapter was not away (see checkpointing).
         latest.set_held_back(!(window.is_empty() && waiting.is_empty()));
@@ -224,7 +227,7 @@ where
                 }
             }
             _ = ticker.tick() => {
-                progress_lines.tick(window.len() + waiting.len(), checkpoint.as_ref().map(S::describe));
+                progress_lines.tick(window.len() + waiting.len(), gate.limit(), checkpoint.as_ref().map(S::describe));
             }
         }
     }

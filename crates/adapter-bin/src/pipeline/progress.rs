@@ -77,7 +77,7 @@ impl ProgressLines {
     }
 
     /// The periodic line, while behind (`pending` events read and not yet settled).
-    pub fn tick(&mut self, pending: usize, checkpoint: Option<String>) {
+    pub fn tick(&mut self, pending: usize, concurrency: usize, checkpoint: Option<String>) {
         let behind = !self.source_caught_up || pending > 0;
         let (before, since) = self.at_last_line;
         let elapsed = since.elapsed().as_secs_f64();
@@ -88,6 +88,7 @@ impl ProgressLines {
                 events_per_s = (rate * 10.0).round() / 10.0,
                 lag_s = self.lag().map(|l| l.as_secs_f64().round()),
                 pending,
+                concurrency,
                 checkpoint = checkpoint.as_deref(),
                 "catching up"
             );

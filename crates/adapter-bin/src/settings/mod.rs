@@ -402,7 +402,8 @@ pub struct SinkArgs {
     )]
     pub oidc_token_expiration_seconds: u64,
 
-    /// Events delivered at once, each retried on its own; 1 sends strictly in order.
+    /// Most events delivered at once, each retried on its own (the limit adapts to the sink
+    /// below this ceiling); 1 sends strictly in order.
     #[arg(
         long = "delivery-concurrency",
         env = adapter_env::name::DELIVERY_CONCURRENCY,

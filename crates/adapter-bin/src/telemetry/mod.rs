@@ -65,6 +65,8 @@ pub struct Metrics {
     pub source_restarts: Counter,
     /// Deliveries in flight.
     in_flight: AtomicI64,
+    /// The delivery gate's limit now ([`crate::deliver::Gate`]).
+    concurrency_limit: AtomicI64,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_sum_micros: AtomicU64,
     latency_count: AtomicU64,
@@ -104,6 +106,7 @@ impl Metrics {
             undecodable: Counter::default(),
             source_restarts: Counter::default(),
             in_flight: AtomicI64::new(0),
+            concurrency_limit: AtomicI64::new(0),
             latency_buckets: Default::default(),
             latency_sum_micros: AtomicU64::new(0),
             latency_count: AtomicU64::new(0),
@@ -171,6 +174,12 @@ impl Metrics {
     /// Record how many deliveries are in flight.
     pub fn set_in_flight(&self, n: usize) {
         self.in_flight
+            .store(i64::try_from(n).unwrap_or(i64::MAX), Ordering::Relaxed);
+    }
+
+    /// Record the delivery gate's limit.
+    pub fn set_concurrency_limit(&self, n: usize) {
+        self.concurrency_limit
             .store(i64::try_from(n).unwrap_or(i64::MAX), Ordering::Relaxed);
     }
 
@@ -311,6 +320,12 @@ impl Metrics {
                 "deliveries_in_flight",
                 "Events being delivered now.",
                 self.in_flight.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "delivery_concurrency_limit",
+                "Requests the adapter lets go to the sink at once now: adapts to the sink's \
+                 round trips and push-back, up to DELIVERY_CONCURRENCY.",
+                self.concurrency_limit.load(Ordering::Relaxed) as f64,
             ),
             (
                 "source_up",

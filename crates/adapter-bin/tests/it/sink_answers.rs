@@ -220,6 +220,40 @@ async fn a_408_for_10_s_loses_nothing() {
     );
 }
 
+/// A broker at its capacity: it takes 20 ms per event and answers 429 to a request that comes
+/// while 4 are in progress (as a queue-proxy with a container concurrency would). The adapter's
+/// limit follows it: every event arrives, and the sink refuses fewer requests than there are
+/// events. (With a fixed 64 at once most of every wave is refused: the previous adapter drew
+/// thousands of 429s here.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_at_its_capacity_is_sent_about_what_it_can_take() {
+    const CAPACITY: usize = 4;
+    let sink = ScriptedSink::start(|seen: &Seen| {
+        if seen.in_progress > CAPACITY {
+            Reply::Status(429)
+        } else {
+            Reply::After(Duration::from_millis(20), 202)
+        }
+    })
+    .await;
+    let adapter = vsphere_backlog_arrives(&sink, Duration::from_secs(120)).await;
+    let seen = sink.seen();
+    let refused = seen.iter().filter(|s| s.status == 429).count();
+    let accepted = seen.iter().filter(|s| s.status == 202).count();
+    assert!(
+        refused < EVENTS / 2,
+        "{refused} requests refused for {accepted} accepted: the adapter did not back off\nlog:\n{}",
+        adapter.log().join("\n")
+    );
+    assert_eq!(
+        metric(&adapter, "delivery_concurrency_limit{source=\"vsphere\"}")
+            .await
+            .map(|l| l <= (2 * CAPACITY) as f64),
+        Some(true),
+        "the limit stays near the sink's capacity"
+    );
+}
+
 /// The same four answers to the Horizon adapter, one after the other into one sink.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn horizon_loses_nothing_to_redirects_auth_refusals_or_408() {

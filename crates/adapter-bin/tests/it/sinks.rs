@@ -26,6 +26,8 @@ pub struct Seen {
     pub at: Duration,
     /// The status it was answered with.
     pub status: u16,
+    /// Requests in progress at the sink when it came, itself included.
+    pub in_progress: usize,
 }
 
 impl Seen {
@@ -51,6 +53,8 @@ pub enum Reply {
     Status(u16),
     /// This status (a 3xx) with `Location: <location>`.
     Redirect(u16, String),
+    /// This status after holding the request this long (a sink that takes its time).
+    After(Duration, u16),
 }
 
 type Rule = dyn Fn(&Seen) -> Reply + Send + Sync;
@@ -59,6 +63,16 @@ struct Shared {
     started: Instant,
     rule: Box<Rule>,
     seen: Mutex<Vec<Seen>>,
+    in_progress: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a request in progress while alive.
+struct InProgress<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for InProgress<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// A sink on a free loopback port; stops when dropped.
@@ -111,6 +125,7 @@ impl ScriptedSink {
             started: Instant::now(),
             rule: Box::new(rule),
             seen: Mutex::new(Vec::new()),
+            in_progress: Default::default(),
         });
         let app = axum::Router::new()
             .fallback(handle)
@@ -215,6 +230,11 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let in_progress = shared
+        .in_progress
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        + 1;
+    let _counted = InProgress(&shared.in_progress);
     let mut seen = Seen {
         path: uri
             .path_and_query()
@@ -231,10 +251,14 @@ async fn handle(
         body: body.to_vec(),
         at: shared.started.elapsed(),
         status: 0,
+        in_progress,
     };
     let reply = (shared.rule)(&seen);
     let response = match &reply {
-        Reply::Status(s) => {
+        Reply::Status(s) | Reply::After(_, s) => {
+            if let Reply::After(hold, _) = &reply {
+                tokio::time::sleep(*hold).await;
+            }
             seen.status = *s;
             StatusCode::from_u16(*s)
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
