@@ -240,6 +240,7 @@ async fn a_sink_at_its_capacity_is_sent_about_what_it_can_take() {
     let seen = sink.seen();
     let refused = seen.iter().filter(|s| s.status == 429).count();
     let accepted = seen.iter().filter(|s| s.status == 202).count();
+    eprintln!("a sink at capacity {CAPACITY}: {refused} requests refused, {accepted} accepted");
     assert!(
         refused < EVENTS / 2,
         "{refused} requests refused for {accepted} accepted: the adapter did not back off\nlog:\n{}",
