@@ -9,7 +9,8 @@ fn main() {
         // A position-independent binary relocates its pointer tables when it starts. With RELR
         // (`-z pack-relative-relocs`, GNU ld 2.38+ and glibc 2.36+) those relocations take a few
         // KiB instead of the ~450 KiB the loader would otherwise read, and keep resident, at
-        // every start. (The musl images are static: nothing to relocate.)
+        // every start. (The x86_64 musl images are linked at a fixed address, see
+        // scripts/build-images.sh: nothing to relocate.)
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     }
     // The link order goes where GNU ld links: glibc builds, and the x86_64 musl images
