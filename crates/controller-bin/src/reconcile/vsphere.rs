@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::DeleteParams;
@@ -137,12 +138,14 @@ async fn reconcile_vsphere_inner(
     if let Some(oidc_sa) = &oidc_sa {
         children.push(Child::ServiceAccount(oidc_sa));
     }
-    let foreign = first_not_owned(ctx, &parent, &children).await?;
+    let (foreign, mut seen) = first_not_owned(ctx, &parent, &children).await?;
 
     let sa_exists = if foreign.is_none() {
         // 4. The checkpoint ConfigMap, and the adapter's note when the sink
         //    refuses its identity.
-        let notes = ensure_checkpoint_configmap(ctx, &ns, &names.configmap, &owner).await?;
+        let notes =
+            ensure_checkpoint_configmap(ctx, &ns, &names.configmap, &owner, seen.configmap.take())
+                .await?;
         mark_sink_identity(&mut p, notes.sink_refusal.as_deref());
         if notes.last_replay.is_some() {
             p.status.last_replay = notes.last_replay;
@@ -157,6 +160,7 @@ async fn reconcile_vsphere_inner(
             src.spec.service_account_name.as_deref(),
             &sa,
             false,
+            &seen,
         )
         .await?;
 
@@ -169,6 +173,7 @@ async fn reconcile_vsphere_inner(
             &names.configmap,
             &sa,
             oidc_sa.as_deref(),
+            &mut seen,
         )
         .await?;
         standby::apply_standby_rbac(ctx, &parent, &name, &sa, src.spec.replicas).await?;
@@ -230,9 +235,14 @@ async fn reconcile_vsphere_inner(
         if let Some(t) = trust::propagate(ctx, src, &parent, &names.trust_bundles).await? {
             t.apply_to(&mut desired);
         }
-        let applied = ctx.apply(&ns, &desired).await?;
-        let (st, reason, message) = deployment_availability(Some(&applied), &names.deployment);
-        p.mark(ADAPTER_READY, st, &reason, &message);
+        let live = seen.version::<Deployment>(&names.deployment);
+        let applied = match ctx.apply_seen(&ns, &desired, live).await? {
+            Some(a) => Some(a),
+            // As this reconcile read it: unchanged since the last apply.
+            None => seen.deployment.take().flatten(),
+        };
+        let (st, reason, message) = deployment_availability(applied.as_ref(), &names.deployment);
+        p.mark_watched(ADAPTER_READY, st, &reason, &message);
     } else {
         let (st, reason, message) =
             kept_deployment_availability(ctx, &ns, &names.deployment).await?;
@@ -245,7 +255,12 @@ async fn reconcile_vsphere_inner(
         &key_of(src),
         Duration::from_secs(ctx.settings.resync_seconds),
     );
-    write_status(ctx, src, "VSphereSource", &p.finish()).await?;
+    // An unchanged status is not written again: the write would change
+    // nothing, and costs the API server a server-side apply.
+    let status = p.finish();
+    if src.status.as_ref() != Some(&status) {
+        write_status(ctx, src, "VSphereSource", &status).await?;
+    }
     Ok(action)
 }
 
