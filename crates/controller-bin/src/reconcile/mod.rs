@@ -118,8 +118,15 @@ pub struct Context {
 /// what it applied and the resourceVersion the API server returned, and
 /// when. A child still at that version, to which the same would be applied,
 /// is as the controller left it: the apply would change nothing.
+/// Also the children a reconcile found absent and that only the controller
+/// would make (a source's retired VSphereBinding, its standby RoleBinding with
+/// one replica, its empty trust-bundle copy), and when: for a resync period the
+/// next reconciles do not look again.
 #[derive(Debug, Default)]
-pub(crate) struct AppliedVersions(std::sync::Mutex<HashMap<String, (u64, String, Instant)>>);
+pub(crate) struct AppliedVersions(
+    std::sync::Mutex<HashMap<String, (u64, String, Instant)>>,
+    std::sync::Mutex<HashMap<String, Instant>>,
+);
 
 impl AppliedVersions {
     /// Entries kept before the ones not used for long are dropped (deleted
@@ -137,6 +144,31 @@ impl AppliedVersions {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// Whether `key` (`Kind/namespace/name/owner uid`) was found absent less
+    /// than `within` ago.
+    pub(super) fn absent_within(&self, key: &str, within: Duration) -> bool {
+        self.1
+            .lock()
+            .is_ok_and(|m| m.get(key).is_some_and(|at| at.elapsed() < within))
+    }
+
+    /// `key` was found absent (or deleted) just now.
+    pub(super) fn mark_absent(&self, key: String, stale_after: Duration) {
+        if let Ok(mut m) = self.1.lock() {
+            if m.len() > Self::PRUNE_ABOVE {
+                m.retain(|_, at| at.elapsed() < stale_after);
+            }
+            m.insert(key, Instant::now());
+        }
+    }
+
+    /// `key` may exist now (the controller made it).
+    pub(super) fn forget_absent(&self, key: &str) {
+        if let Ok(mut m) = self.1.lock() {
+            m.remove(key);
         }
     }
 
@@ -241,6 +273,12 @@ impl Context {
 }
 
 impl Context {
+    /// The resync period: how long a child found absent is not looked for
+    /// again ([`AppliedVersions::absent_within`]).
+    pub(super) fn resync(&self) -> Duration {
+        Duration::from_secs(self.settings.resync_seconds)
+    }
+
     /// Like [`Context::apply`], but skipped (`None`) when the child, as this
     /// reconcile read it (`live`: its resourceVersion), is at the version the
     /// controller's last apply of the same object left: nobody changed it

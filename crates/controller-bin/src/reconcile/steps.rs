@@ -8,7 +8,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{DeleteParams, PostParams};
+use kube::api::{DeleteParams, GetParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
@@ -179,18 +179,28 @@ pub(super) enum Child<'a> {
     Deployment(&'a str),
 }
 
-/// The object `name` of kind `K` in `ns`, if it exists.
-async fn fetch<K>(ctx: &Context, ns: &str, name: &str) -> Result<Option<K>, ReconcileError>
+/// The object `name` of kind `K` in `ns`, if it exists, as the API server's
+/// watch cache holds it (`resourceVersion=0`: no read from etcd). It may be
+/// a moment old; a change after it is a watch event that reconciles again.
+pub(super) async fn fetch<K>(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+) -> Result<Option<K>, ReconcileError>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
         + serde::de::DeserializeOwned
         + std::fmt::Debug,
 {
-    ctx.api::<K>(ns).get_opt(name).await.map_err(kerr(format!(
-        "get {} {name:?}",
-        K::kind(&()).to_lowercase()
-    )))
+    match ctx.api::<K>(ns).get_with(name, &GetParams::any()).await {
+        Ok(o) => Ok(Some(o)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(kerr(format!(
+            "get {} {name:?}",
+            K::kind(&()).to_lowercase()
+        ))(e)),
+    }
 }
 
 /// The controller reference of `obj`: `None` when it does not exist,

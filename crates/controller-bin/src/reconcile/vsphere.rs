@@ -275,12 +275,20 @@ async fn retire_source_binding(
     name: &str,
     uid: &str,
 ) -> Result<(), ReconcileError> {
+    // Only the Go controller and earlier releases made it: once gone, it is
+    // looked for again only after a resync period.
+    let key = format!("VSphereBinding/{ns}/{name}/{uid}");
+    if ctx.applied.absent_within(&key, ctx.resync()) {
+        return Ok(());
+    }
+    let gone = || ctx.applied.mark_absent(key.clone(), ctx.resync() * 3);
     let api = ctx.api::<VSphereBinding>(ns);
     let Some(b) = api
         .get_opt(name)
         .await
         .map_err(kerr(format!("get vspherebinding {name:?}")))?
     else {
+        gone();
         return Ok(());
     };
     let controlled = b
@@ -298,9 +306,13 @@ async fn retire_source_binding(
                 "deleted the source's own VSphereBinding: its adapter's vCenter settings are \
                  rendered by the controller"
             );
+            gone();
             Ok(())
         }
-        Err(e) if super::is_not_found(&e) => Ok(()),
+        Err(e) if super::is_not_found(&e) => {
+            gone();
+            Ok(())
+        }
         Err(e) => Err(kerr(format!("delete vspherebinding {name:?}"))(e)),
     }
 }
