@@ -18,7 +18,7 @@ use super::steps::{
     first_not_owned, identity, mark_sink_identity, observed, resolve_destinations,
 };
 use super::trust;
-use super::{Context, DEPLOYED, ReconcileError, horizon_conditions, kerr, key_of, oidc};
+use super::{Context, DEPLOYED, ReconcileError, horizon_conditions, key_of, oidc};
 use crate::resources::{self, HorizonChildren};
 
 /// Reconciles one HorizonSource.
@@ -70,11 +70,8 @@ async fn reconcile_horizon_inner(
 
     // 2. The Secret.
     let secret_name = &src.spec.secret_ref.name;
-    let secret_missing = ctx
-        .api::<Secret>(&ns)
-        .get_opt(secret_name)
-        .await
-        .map_err(kerr(format!("get secret {secret_name:?}")))?
+    let secret_missing = super::steps::fetch::<Secret>(ctx, &ns, secret_name)
+        .await?
         .is_none();
 
     // 3. Children of these names someone else made are left alone (a named

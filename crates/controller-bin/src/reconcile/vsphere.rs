@@ -46,11 +46,7 @@ async fn check_vsphere_secret(
     ns: &str,
     secret_name: &str,
 ) -> Result<Result<(), (&'static str, String)>, ReconcileError> {
-    let secret = ctx
-        .api::<Secret>(ns)
-        .get_opt(secret_name)
-        .await
-        .map_err(kerr(format!("get secret {secret_name:?}")))?;
+    let secret = super::steps::fetch::<Secret>(ctx, ns, secret_name).await?;
     Ok(match secret {
         None => Err((
             "SecretMissing",
