@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Controller measurements (issue: control plane part 1): RSS idle and with 100 VSphereSources
-# reconciled, and the time to reconcile them, against a real kube-apiserver (installed by
-# scripts/install-test-deps.sh). Prints the figures; run from anywhere.
+# Controller measurements against a real kube-apiserver (installed by
+# scripts/install-test-deps.sh): with SCALE_SOURCES VSphereSources (default 100) in one
+# namespace, the time until all are Ready, the controller's RSS (VmRSS, VmHWM), its CPU and the
+# API requests per source, its CPU over a quiet window (SCALE_QUIET_SECONDS, 30), and a new
+# healthy source's latency while every source resyncs. A run that does not finish within
+# SCALE_DEADLINE_SECONDS (300) prints how many were Ready and exits non-zero; the controller is
+# killed on every exit path. The other modes: benches/controller-admission.sh, -fairness.sh.
+# The module doc of crates/controller-bin/benches/scale.rs says more. Run from anywhere.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 eval "$(scripts/install-test-deps.sh --env)"

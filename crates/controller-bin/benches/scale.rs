@@ -2,9 +2,23 @@
 //! `sources-controller` binary (bench profile) run as a child process.
 //! Prints figures; asserts nothing. One mode per run:
 //!
-//! - `sources` (the default): RSS idle and with 100 VSphereSources
-//!   reconciled, and the time to reconcile them (target: at most 30 MiB
-//!   with 100 sources; `SCALE_SOURCES=n` changes the count);
+//! - `sources` (the default): `SCALE_SOURCES` VSphereSources (100) in one
+//!   namespace. Prints the RSS idle; the time until all are Ready (their
+//!   `Ready` condition True for their generation), from the first creation
+//!   and from the last; the controller's CPU seconds and the API requests
+//!   per source (every client's, by verb and resource, from the API server's
+//!   `apiserver_request_total`) until then; VmRSS and VmHWM with all Ready;
+//!   the controller's CPU seconds, reconciles and API requests over a quiet
+//!   window (`SCALE_QUIET_SECONDS`, 30) when nothing changes; then a
+//!   resync of every source (a `config-logging` change the adapters take,
+//!   which rewrites every adapter Deployment) and, created one second into
+//!   it, how long a new healthy source takes to become Ready in another
+//!   namespace and in the busy one. Goal (issue 23): 1,000 sources all
+//!   Ready within 60 s, peak RSS at most 64 MiB. A run that does not get
+//!   there within `SCALE_DEADLINE_SECONDS` (300) prints how many were Ready
+//!   and exits non-zero. The test cluster runs no kube-controller-manager:
+//!   the bench stands in for its Deployment controller and marks each
+//!   adapter Deployment `Available` for its generation (no Pod runs);
 //! - `admission`: 50 VSphereBindings of the largest size the CRD allows in
 //!   one namespace; the controller's RSS and the latency of admitting a
 //!   Deployment there (the binding webhook applies a binding) and elsewhere
@@ -15,18 +29,25 @@
 //!
 //! `cargo bench -p controller-bin --bench scale -- admission`;
 //! `benches/controller-*.sh` run them. `SOURCES_CONTROLLER_BIN` runs
-//! another build of the binary (an earlier version, to compare).
+//! another build of the binary (an earlier version, to compare). The
+//! controller runs under a wrapper that kills it when the bench ends, however
+//! it ends (returns, fails, panics, is interrupted or killed).
 
+use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
 
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use kube::Client;
-use kube::api::{Api, DynamicObject, ListParams, PostParams};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::watcher;
 use kube_harness::KubeApiServer;
 use serde_json::{Value, json};
 use sources_api::v1alpha1::VSphereSource;
@@ -90,19 +111,81 @@ async fn basics(client: &Client, ns: &str) {
     .await;
 }
 
-/// A child process, killed when dropped (also when the bench panics).
-struct Process(Child);
+/// Runs `$0 "$@"` (stdout to /dev/null, stderr inherited), prints its pid,
+/// and kills it when stdin (a pipe the bench holds) reaches end of file: when
+/// the bench drops its [`Process`], and also when the bench dies without
+/// running destructors (killed, aborted). As kube-harness runs the API
+/// server and etcd. (Asynchronous lists get /dev/null as stdin, hence the
+/// copy of stdin on fd 3.)
+const WRAPPER: &str = r#"exec 3<&0
+"$0" "$@" </dev/null >/dev/null &
+child=$!
+echo "$child"
+( read -r _ignored <&3; kill -KILL "$child" 2>/dev/null ) 3<&3 </dev/null >/dev/null 2>&1 &
+watcher=$!
+exec 3<&- >/dev/null
+wait "$child" 2>/dev/null
+status=$?
+kill "$watcher" 2>/dev/null
+exit "$status"
+"#;
+
+/// The controller under [`WRAPPER`], killed when dropped: when the bench
+/// returns, fails, panics (the bench profile unwinds) or is interrupted
+/// (`main` drops the mode's future); and, through the wrapper, when the bench
+/// process dies.
+struct Process {
+    wrapper: Child,
+    stdin: Option<std::process::ChildStdin>,
+    pid: u32,
+}
 
 impl Process {
+    fn spawn(mut cmd: Command) -> Self {
+        use std::io::BufRead;
+        let mut wrapper = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("run sources-controller");
+        let stdin = wrapper.stdin.take();
+        let mut line = String::new();
+        if let Some(out) = wrapper.stdout.take() {
+            let _ = std::io::BufReader::new(out).read_line(&mut line);
+        }
+        let pid = line.trim().parse().unwrap_or_else(|_| {
+            let _ = wrapper.kill();
+            panic!("the wrapper printed no pid: {line:?}")
+        });
+        Self {
+            wrapper,
+            stdin,
+            pid,
+        }
+    }
+
     fn id(&self) -> u32 {
-        self.0.id()
+        self.pid
     }
 }
 
 impl Drop for Process {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        // End of file on the wrapper's stdin: it kills the controller.
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.wrapper.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.pid.to_string()])
+            .status();
+        let _ = self.wrapper.kill();
+        let _ = self.wrapper.wait();
     }
 }
 
@@ -112,7 +195,10 @@ fn controller(server: &KubeApiServer, sys: &str) -> (Process, u16, u16) {
     let binary = std::env::var_os("SOURCES_CONTROLLER_BIN")
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_sources-controller").into());
     let (metrics, webhook) = (test_support::free_port(), test_support::free_port());
-    let child = Command::new(binary)
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(WRAPPER)
+        .arg(binary)
         .env("KUBECONFIG", server.kubeconfig_path())
         .env("VSPHERE_ADAPTER", "registry.test/vsphere-adapter:dev")
         .env(
@@ -124,12 +210,8 @@ fn controller(server: &KubeApiServer, sys: &str) -> (Process, u16, u16) {
         // Every replica serves the webhooks, and exits if it cannot.
         .env("WEBHOOK_PORT", webhook.to_string())
         .env("WEBHOOK_EXTRA_SANS", "127.0.0.1")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("run sources-controller");
-    (Process(child), metrics, webhook)
+        .env("RUST_LOG", "warn");
+    (Process::spawn(cmd), metrics, webhook)
 }
 
 /// `sources_controller_reconcile_total` of `kind`, from `/metrics`.
@@ -169,75 +251,426 @@ fn summary(mut d: Vec<Duration>) -> String {
     )
 }
 
-async fn sources_mode() {
+/// A background task, aborted when dropped (also when the bench fails).
+struct Task(tokio::task::JoinHandle<()>);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// CPU seconds (user and system) `pid` has used.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime: fields 14 and 15 of stat(5), 12 and 13 after the command.
+    (ticks(11) + ticks(12)) as f64 / clock_ticks()
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// `apiserver_request_total` from the API server's `/metrics`, by verb and
+/// resource (every client's requests: the controller's and the bench's).
+async fn api_requests(client: &Client) -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(req) = axum::http::Request::get("/metrics").body(Vec::new()) else {
+        return out;
+    };
+    let Ok(text) = client.request_text(req).await else {
+        return out;
+    };
+    let label = |l: &str, k: &str| -> String {
+        l.split_once(&format!("{k}=\""))
+            .and_then(|(_, r)| r.split_once('"'))
+            .map(|(v, _)| v.to_owned())
+            .unwrap_or_default()
+    };
+    for l in text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+    {
+        let Some(n) = l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) else {
+            continue;
+        };
+        let sub = label(l, "subresource");
+        let key = format!(
+            "{} {}{}",
+            label(l, "verb"),
+            label(l, "resource"),
+            if sub.is_empty() {
+                String::new()
+            } else {
+                format!("/{sub}")
+            }
+        );
+        *out.entry(key).or_default() += n as u64;
+    }
+    out
+}
+
+/// What changed between two [`api_requests`], largest first: the total and
+/// the `top` largest, per `per` (e.g. per source).
+fn request_delta(
+    before: &std::collections::BTreeMap<String, u64>,
+    after: &std::collections::BTreeMap<String, u64>,
+    per: usize,
+    top: usize,
+) -> String {
+    let mut d: Vec<(u64, &String)> = after
+        .iter()
+        .map(|(k, v)| (v.saturating_sub(before.get(k).copied().unwrap_or(0)), k))
+        .filter(|(n, _)| *n > 0)
+        .collect();
+    d.sort_by(|a, b| b.cmp(a));
+    let total: u64 = d.iter().map(|(n, _)| n).sum();
+    let per = per.max(1) as f64;
+    let list: Vec<String> = d
+        .iter()
+        .take(top)
+        .map(|(n, k)| format!("{k} {:.1}", *n as f64 / per))
+        .collect();
+    format!(
+        "{total} ({:.1} each: {})",
+        total as f64 / per,
+        list.join(", ")
+    )
+}
+
+/// Stands in for kube-controller-manager's Deployment controller (the test
+/// cluster runs none): marks every adapter Deployment `Available` for its
+/// generation, so the sources can become Ready. Returns the task and the
+/// generation of each Deployment it marked, by `namespace/name`.
+fn deployment_controller(client: &Client) -> (Task, Arc<Mutex<HashMap<String, i64>>>) {
+    let marked = Arc::new(Mutex::new(HashMap::new()));
+    let api: Api<Deployment> = Api::all(client.clone());
+    let seen = marked.clone();
+    let task = tokio::spawn(async move {
+        let config =
+            watcher::Config::default().labels(sources_controller::resources::VSPHERE_NAME_LABEL);
+        let limit = Arc::new(tokio::sync::Semaphore::new(8));
+        let mut events = watcher(api.clone(), config).boxed();
+        while let Some(event) = events.next().await {
+            let (Ok(watcher::Event::Apply(d)) | Ok(watcher::Event::InitApply(d))) = event else {
+                continue;
+            };
+            let generation = d.metadata.generation.unwrap_or(0);
+            let done = d.status.as_ref().is_some_and(|s| {
+                s.observed_generation == Some(generation)
+                    && s.conditions
+                        .iter()
+                        .flatten()
+                        .any(|c| c.type_ == "Available" && c.status == "True")
+            });
+            let key = format!(
+                "{}/{}",
+                d.metadata.namespace.as_deref().unwrap_or_default(),
+                d.metadata.name.as_deref().unwrap_or_default()
+            );
+            if done {
+                if let Ok(mut m) = seen.lock() {
+                    m.insert(key, generation);
+                }
+                continue;
+            }
+            let Ok(permit) = limit.clone().acquire_owned().await else {
+                return;
+            };
+            let ns = d.metadata.namespace.clone().unwrap_or_default();
+            let name = d.metadata.name.clone().unwrap_or_default();
+            let client = api.clone().into_client();
+            tokio::spawn(async move {
+                let status = json!({"status": {
+                    "observedGeneration": generation, "replicas": 1, "readyReplicas": 1,
+                    "availableReplicas": 1, "updatedReplicas": 1,
+                    "conditions": [{"type": "Available", "status": "True",
+                        "reason": "MinimumReplicasAvailable",
+                        "message": "Deployment has minimum availability.",
+                        "lastUpdateTime": "2026-01-01T00:00:00Z",
+                        "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
+                let _ = Api::<Deployment>::namespaced(client, &ns)
+                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+                    .await;
+                drop(permit);
+            });
+        }
+    });
+    (Task(task), marked)
+}
+
+/// Follows every VSphereSource: whether it is Ready for its generation, by
+/// `namespace/name`.
+fn ready_tracker(client: &Client) -> (Task, Arc<Mutex<HashMap<String, bool>>>) {
+    let ready = Arc::new(Mutex::new(HashMap::new()));
+    let api: Api<VSphereSource> = Api::all(client.clone());
+    let seen = ready.clone();
+    let task = tokio::spawn(async move {
+        let mut events = watcher(api, watcher::Config::default()).boxed();
+        while let Some(event) = events.next().await {
+            let (Ok(watcher::Event::Apply(s)) | Ok(watcher::Event::InitApply(s))) = event else {
+                continue;
+            };
+            let is_ready = s.status.as_ref().is_some_and(|st| {
+                st.observed_generation.is_some()
+                    && st.observed_generation == s.metadata.generation
+                    && st
+                        .conditions
+                        .iter()
+                        .flatten()
+                        .any(|c| c.type_ == "Ready" && c.status == "True")
+            });
+            let key = format!(
+                "{}/{}",
+                s.metadata.namespace.as_deref().unwrap_or_default(),
+                s.metadata.name.as_deref().unwrap_or_default()
+            );
+            if let Ok(mut m) = seen.lock() {
+                m.insert(key, is_ready);
+            }
+        }
+    });
+    (Task(task), ready)
+}
+
+fn count_ready(ready: &Mutex<HashMap<String, bool>>, prefix: &str) -> usize {
+    ready
+        .lock()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, r)| **r && k.starts_with(prefix))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn is_ready(ready: &Mutex<HashMap<String, bool>>, key: &str) -> bool {
+    ready
+        .lock()
+        .map(|m| m.get(key).copied().unwrap_or(false))
+        .unwrap_or(false)
+}
+
+fn vsphere_source(name: &str, sink: Value) -> Value {
+    json!({"apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "VSphereSource",
+        "metadata": {"name": name},
+        "spec": {"sink": sink, "address": "https://vc.local", "secretRef": {"name": "creds"}}})
+}
+
+fn env_secs(name: &str, default: u64) -> Duration {
+    Duration::from_secs(
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default),
+    )
+}
+
+/// Creates `name` in `ns` and waits until it is Ready (at most `limit`).
+async fn time_to_ready(
+    client: &Client,
+    ready: &Mutex<HashMap<String, bool>>,
+    ns: &str,
+    name: &str,
+    limit: Duration,
+) -> Result<Duration, String> {
+    let t = Instant::now();
+    create(
+        &Api::<VSphereSource>::namespaced(client.clone(), ns),
+        vsphere_source(name, json!({"uri": "http://sink.example"})),
+    )
+    .await;
+    let key = format!("{ns}/{name}");
+    while !is_ready(ready, &key) {
+        if t.elapsed() > limit {
+            return Err(format!("{key} not Ready after {:?}", t.elapsed()));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(t.elapsed())
+}
+
+async fn sources_mode() -> Result<(), String> {
     let count: usize = std::env::var("SCALE_SOURCES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
+    let deadline = env_secs("SCALE_DEADLINE_SECONDS", 300);
+    let quiet = env_secs("SCALE_QUIET_SECONDS", 30);
     let (server, client, ns) = cluster("scale").await;
-    basics(&client, &ns).await;
-    let (child, _, _) = controller(&server, &ns);
+    let other = server.create_namespace(&client, "other").await.expect("ns");
+    for n in [&ns, &other] {
+        basics(&client, n).await;
+    }
+    let (_deployments, marked) = deployment_controller(&client);
+    let (_tracker, ready) = ready_tracker(&client);
+    let (child, metrics, _) = controller(&server, &ns);
     let pid = child.id();
     // Idle: leader, watches established, nothing to do.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let idle = rss_kib(pid, "VmRSS:");
+    println!(
+        "sources-controller with {count} VSphereSources in one namespace, real kube-apiserver"
+    );
+    println!("  RSS idle:                        {}", mib(idle));
 
     let api: Api<VSphereSource> = Api::namespaced(client.clone(), &ns);
+    let requests0 = api_requests(&client).await;
+    let cpu0 = cpu_seconds(pid);
     let started = Instant::now();
     for i in 0..count {
-        create(&api, json!({
-            "apiVersion": "sources.tanzu.vmware.com/v1alpha1", "kind": "VSphereSource",
-            "metadata": {"name": format!("s{i}")},
-            "spec": {"sink": {"ref": {"apiVersion": "v1", "kind": "Service", "name": "display"}},
-                     "address": "https://vc.local", "secretRef": {"name": "creds"}}
-        }))
+        create(
+            &api,
+            vsphere_source(
+                &format!("s{i}"),
+                json!({"ref": {"apiVersion": "v1", "kind": "Service", "name": "display"}}),
+            ),
+        )
         .await;
     }
     let created = started.elapsed();
-    let deadline = Instant::now() + Duration::from_secs(300);
+    println!("  created {count} sources in         {created:?}");
+    let prefix = format!("{ns}/");
+    let mut report = Instant::now();
     loop {
-        let list = api.list(&ListParams::default()).await.expect("list");
-        let done = list
-            .items
-            .iter()
-            .filter(|s| {
-                s.status.as_ref().is_some_and(|st| {
-                    st.observed_generation == Some(1)
-                        && st.conditions.as_ref().is_some_and(|c| {
-                            c.iter()
-                                .any(|c| c.type_ == "SinkProvided" && c.status == "True")
-                        })
-                })
-            })
-            .count();
+        let done = count_ready(&ready, &prefix);
         if done == count {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "only {done}/{count} reconciled in 300 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let reconciled = started.elapsed();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let loaded = rss_kib(pid, "VmRSS:");
-    let peak = rss_kib(pid, "VmHWM:");
-    drop(child);
-    println!("sources-controller footprint ({count} VSphereSources, real kube-apiserver)");
-    println!("  RSS idle:                      {}", mib(idle));
-    println!("  RSS with {count} sources reconciled: {}", mib(loaded));
-    println!("  peak RSS (VmHWM):              {}", mib(peak));
-    println!("  created {count} sources in      {created:?}");
-    println!("  all reconciled after           {reconciled:?}");
-    println!(
-        "  target <= 30 MiB with 100 sources: {}",
-        if loaded <= 30 * 1024 {
-            "met"
-        } else {
-            "NOT met"
+        if started.elapsed() > deadline {
+            println!(
+                "  NOT all Ready: {done}/{count} Ready {:?} after the first was created \
+                 (RSS {}, peak {}, controller CPU {:.1} s)",
+                started.elapsed(),
+                mib(rss_kib(pid, "VmRSS:")),
+                mib(rss_kib(pid, "VmHWM:")),
+                cpu_seconds(pid) - cpu0
+            );
+            return Err(format!("only {done}/{count} Ready after {deadline:?}"));
         }
+        if report.elapsed() >= Duration::from_secs(10) {
+            report = Instant::now();
+            eprintln!("  ... {done}/{count} Ready after {:?}", started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let all_ready = started.elapsed();
+    let fill_cpu = cpu_seconds(pid) - cpu0;
+    let requests1 = api_requests(&client).await;
+    println!(
+        "  all {count} Ready after            {all_ready:?} from the first creation ({:?} after the last)",
+        all_ready.saturating_sub(created)
     );
+    println!("  controller CPU until then:       {fill_cpu:.1} s");
+    println!(
+        "  API requests until then (all clients): {}",
+        request_delta(&requests0, &requests1, count, 8)
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    println!(
+        "  RSS with {count} Ready:            {}",
+        mib(rss_kib(pid, "VmRSS:"))
+    );
+    println!(
+        "  peak RSS (VmHWM):                {}",
+        mib(rss_kib(pid, "VmHWM:"))
+    );
+
+    // Steady state: nothing changes.
+    let (cpu1, rec1, req1) = (
+        cpu_seconds(pid),
+        reconciles(metrics, "VSphereSource").await,
+        api_requests(&client).await,
+    );
+    tokio::time::sleep(quiet).await;
+    let (cpu2, rec2, req2) = (
+        cpu_seconds(pid),
+        reconciles(metrics, "VSphereSource").await,
+        api_requests(&client).await,
+    );
+    println!(
+        "  quiet {quiet:?} after: controller CPU {:.2} s, {} reconciles, API requests {}",
+        cpu2 - cpu1,
+        rec2.saturating_sub(rec1),
+        request_delta(&req1, &req2, 1, 6)
+    );
+
+    // Every source reconciled again: a logging change the adapters take
+    // (config-logging's zap-logger-config), which rewrites every adapter
+    // Deployment; meanwhile a new healthy source in another namespace and
+    // one in the busy namespace.
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    create(
+        &cms,
+        json!({"metadata": {"name": "config-logging"},
+            "data": {"zap-logger-config": "{\"level\": \"warn\"}", "loglevel.controller": "warn"}}),
+    )
+    .await;
+    let touched = Instant::now();
+    let rec3 = reconciles(metrics, "VSphereSource").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let limit = deadline;
+    let (elsewhere, same) = tokio::join!(
+        time_to_ready(&client, &ready, &other, "healthy", limit),
+        time_to_ready(&client, &ready, &ns, "healthy", limit)
+    );
+    let rewritten = |m: &Mutex<HashMap<String, i64>>| {
+        m.lock()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, g)| {
+                        k.starts_with(&prefix) && !k.ends_with("/healthy-adapter") && **g >= 2
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    while rewritten(&marked) < count {
+        if touched.elapsed() > deadline {
+            return Err(format!(
+                "only {}/{count} adapter Deployments rewritten after the logging change",
+                rewritten(&marked)
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let resynced = touched.elapsed();
+    let rec4 = reconciles(metrics, "VSphereSource").await;
+    println!(
+        "  a logging change: all {count} adapter Deployments rewritten after {resynced:?} ({} reconciles)",
+        rec4.saturating_sub(rec3)
+    );
+    println!(
+        "  a new healthy source, created 1 s into it, Ready after: {} in another namespace, {} in the same one",
+        elsewhere.map_or_else(|e| e, |d| format!("{d:?}")),
+        same.map_or_else(|e| e, |d| format!("{d:?}")),
+    );
+    println!(
+        "  peak RSS (VmHWM) after it:       {}",
+        mib(rss_kib(pid, "VmHWM:"))
+    );
+    let goal = all_ready <= Duration::from_secs(60) && rss_kib(pid, "VmHWM:") <= 64 * 1024;
+    println!(
+        "  goal (all Ready within 60 s, peak RSS <= 64 MiB): {}",
+        if goal { "met" } else { "NOT met" }
+    );
+    drop(child);
+    Ok(())
 }
 
 /// The webhook configurations of `config/`, pointed at `base`, applied.
@@ -552,16 +985,51 @@ fn at_elapsed(started: Instant, t: Instant) -> Duration {
     t.duration_since(started)
 }
 
+/// Ctrl-C or SIGTERM.
+async fn interrupted() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+// Every mode owns its processes (API server, etcd, the controller) through
+// guards that kill them when dropped: when the mode returns, fails, panics
+// (the bench profile unwinds) or is interrupted (the mode's future is dropped).
 #[tokio::main]
-async fn main() {
+async fn main() -> std::process::ExitCode {
     let mode = std::env::args()
         .skip(1)
         .find(|a| !a.starts_with('-'))
         .unwrap_or_else(|| "sources".to_owned());
-    match mode.as_str() {
-        "sources" => sources_mode().await,
-        "admission" => admission_mode().await,
-        "fairness" => fairness_mode().await,
-        other => eprintln!("unknown mode {other}: sources, admission or fairness"),
+    let run = async {
+        match mode.as_str() {
+            "sources" => sources_mode().await,
+            "admission" => {
+                admission_mode().await;
+                Ok(())
+            }
+            "fairness" => {
+                fairness_mode().await;
+                Ok(())
+            }
+            other => Err(format!(
+                "unknown mode {other}: sources, admission or fairness"
+            )),
+        }
+    };
+    tokio::select! {
+        res = run => match res {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("scale bench: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+        () = interrupted() => {
+            eprintln!("scale bench: interrupted");
+            std::process::ExitCode::from(130)
+        }
     }
 }

@@ -345,6 +345,7 @@ pub async fn run_controllers(
         recorder,
         metrics: metrics.clone(),
         pacing: pacing::Pacing::new(pacing::PacingPolicy::default()),
+        applied: reconcile::AppliedVersions::default(),
     });
     let (vtx, vrx) = mpsc::channel(1);
     let (htx, hrx) = mpsc::channel(1);

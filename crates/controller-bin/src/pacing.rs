@@ -194,6 +194,13 @@ impl Pacing {
         })
     }
 
+    /// The periodic resync `every`, with up to a tenth more or less: objects
+    /// created or changed together (a thousand sources applied at once, a
+    /// configuration change) do not all come back in the same second.
+    pub fn resync(&self, every: Duration) -> Duration {
+        jitter(every)
+    }
+
     /// How long a reconcile deferred by [`Pacing::enter`] waits (about a
     /// second).
     pub fn deferral(&self) -> Duration {

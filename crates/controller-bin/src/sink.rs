@@ -153,11 +153,17 @@ pub async fn resolve(
         namespace: ns.to_owned(),
     };
     if group.is_empty() && version == "v1" && reference.kind == "Service" {
+        // From the API server's watch cache (resourceVersion=0): the
+        // Service's existence, a moment old at most.
         let api: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), ns);
-        api.get_opt(&reference.name)
+        match api
+            .get_with(&reference.name, &kube::api::GetParams::any())
             .await
-            .map_err(SinkError::Kube)?
-            .ok_or_else(not_found)?;
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => return Err(not_found()),
+            Err(e) => return Err(SinkError::Kube(e)),
+        }
         let ca = dest.ca_certs.clone().filter(|c| !c.is_empty());
         let scheme = if ca.is_some() { "https" } else { "http" };
         let base = format!("{scheme}://{}.{ns}.svc.cluster.local", reference.name);

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::Action;
 use sources_api::conditions::ConditionStatus;
@@ -17,7 +18,7 @@ use super::steps::{
     first_not_owned, identity, mark_sink_identity, observed, resolve_destinations,
 };
 use super::trust;
-use super::{Context, DEPLOYED, ReconcileError, horizon_conditions, kerr, key_of, oidc};
+use super::{Context, DEPLOYED, ReconcileError, horizon_conditions, key_of, oidc};
 use crate::resources::{self, HorizonChildren};
 
 /// Reconciles one HorizonSource.
@@ -69,11 +70,8 @@ async fn reconcile_horizon_inner(
 
     // 2. The Secret.
     let secret_name = &src.spec.secret_ref.name;
-    let secret_missing = ctx
-        .api::<Secret>(&ns)
-        .get_opt(secret_name)
-        .await
-        .map_err(kerr(format!("get secret {secret_name:?}")))?
+    let secret_missing = super::steps::fetch::<Secret>(ctx, &ns, secret_name)
+        .await?
         .is_none();
 
     // 3. Children of these names someone else made are left alone (a named
@@ -96,7 +94,7 @@ async fn reconcile_horizon_inner(
     if let Some(oidc_sa) = &oidc_sa {
         kids.push(Child::ServiceAccount(oidc_sa));
     }
-    let foreign = first_not_owned(ctx, &parent, &kids).await?;
+    let (foreign, mut seen) = first_not_owned(ctx, &parent, &kids).await?;
 
     if foreign.is_none() {
         // 4. The ServiceAccount, created when missing (the dedicated one
@@ -108,6 +106,7 @@ async fn reconcile_horizon_inner(
             src.spec.service_account_name.as_deref(),
             &sa,
             true,
+            &seen,
         )
         .await?;
 
@@ -115,7 +114,14 @@ async fn reconcile_horizon_inner(
         //    the adapter write it (new: without them the adapter keeps its
         //    checkpoint in memory only, and a restart replays or skips
         //    events).
-        let notes = ensure_checkpoint_configmap(ctx, &ns, &children.configmap, &owner).await?;
+        let notes = ensure_checkpoint_configmap(
+            ctx,
+            &ns,
+            &children.configmap,
+            &owner,
+            seen.configmap.take(),
+        )
+        .await?;
         mark_sink_identity(&mut p, notes.sink_refusal.as_deref());
         if notes.last_replay.is_some() {
             p.status.last_replay = notes.last_replay;
@@ -128,6 +134,7 @@ async fn reconcile_horizon_inner(
             &children.configmap,
             &sa,
             oidc_sa.as_deref(),
+            &mut seen,
         )
         .await?;
         standby::apply_standby_rbac(ctx, &parent, &name, &sa, src.spec.replicas).await?;
@@ -170,8 +177,11 @@ async fn reconcile_horizon_inner(
         if let Some(t) = trust::propagate(ctx, src, &parent, &children.trust_bundles).await? {
             t.apply_to(&mut desired);
         }
-        let applied = match ctx.apply(&ns, &desired).await {
-            Ok(a) => a,
+        let live = seen.version::<Deployment>(&deployment_name);
+        let applied = match ctx.apply_seen(&ns, &desired, live).await {
+            Ok(Some(a)) => Some(a),
+            // As this reconcile read it: unchanged since the last apply.
+            Ok(None) => seen.deployment.take().flatten(),
             Err(e) => {
                 ctx.warn(
                     src,
@@ -182,7 +192,7 @@ async fn reconcile_horizon_inner(
                 return Err(e);
             }
         };
-        let (st, reason, message) = deployment_availability(Some(&applied), &deployment_name);
+        let (st, reason, message) = deployment_availability(applied.as_ref(), &deployment_name);
         let (reason, message) = if st == ConditionStatus::True {
             (reason, message)
         } else {
@@ -193,7 +203,7 @@ async fn reconcile_horizon_inner(
                     .to_owned(),
             )
         };
-        p.mark(DEPLOYED, st, &reason, &message);
+        p.mark_watched(DEPLOYED, st, &reason, &message);
     } else {
         let (st, reason, message) =
             kept_deployment_availability(ctx, &ns, &deployment_name).await?;
@@ -205,7 +215,12 @@ async fn reconcile_horizon_inner(
         &key_of(src),
         Duration::from_secs(ctx.settings.resync_seconds),
     );
-    write_status(ctx, src, "HorizonSource", &p.finish()).await?;
+    // An unchanged status is not written again: the write would change
+    // nothing, and costs the API server a server-side apply.
+    let status = p.finish();
+    if src.status.as_ref() != Some(&status) {
+        write_status(ctx, src, "HorizonSource", &status).await?;
+    }
     Ok(action)
 }
 

@@ -19,7 +19,10 @@ mod steps;
 mod trust;
 mod vsphere;
 
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hasher};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Api, Patch, PatchParams};
@@ -106,6 +109,85 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Per-object backoff, Event rate, namespace shares.
     pub pacing: Pacing,
+    /// What the controller last applied to each child, and the version the
+    /// API server stored ([`Context::apply_seen`]).
+    pub(crate) applied: AppliedVersions,
+}
+
+/// For each child the controller applied (`Kind/namespace/name`): a hash of
+/// what it applied and the resourceVersion the API server returned, and
+/// when. A child still at that version, to which the same would be applied,
+/// is as the controller left it: the apply would change nothing.
+/// Also the children a reconcile found absent and that only the controller
+/// would make (a source's retired VSphereBinding, its standby RoleBinding with
+/// one replica, its empty trust-bundle copy), and when: for a resync period the
+/// next reconciles do not look again.
+#[derive(Debug, Default)]
+pub(crate) struct AppliedVersions(
+    std::sync::Mutex<HashMap<String, (u64, String, Instant)>>,
+    std::sync::Mutex<HashMap<String, Instant>>,
+);
+
+impl AppliedVersions {
+    /// Entries kept before the ones not used for long are dropped (deleted
+    /// children).
+    const PRUNE_ABOVE: usize = 16 * 1024;
+
+    /// Whether `key` was last applied as `hash` and stored as `version`.
+    fn unchanged(&self, key: &str, hash: u64, version: &str) -> bool {
+        let Ok(mut m) = self.0.lock() else {
+            return false;
+        };
+        match m.get_mut(key) {
+            Some((h, v, at)) if *h == hash && v == version => {
+                *at = Instant::now();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether `key` (`Kind/namespace/name/owner uid`) was found absent less
+    /// than `within` ago.
+    pub(super) fn absent_within(&self, key: &str, within: Duration) -> bool {
+        self.1
+            .lock()
+            .is_ok_and(|m| m.get(key).is_some_and(|at| at.elapsed() < within))
+    }
+
+    /// `key` was found absent (or deleted) just now.
+    pub(super) fn mark_absent(&self, key: String, stale_after: Duration) {
+        if let Ok(mut m) = self.1.lock() {
+            if m.len() > Self::PRUNE_ABOVE {
+                m.retain(|_, at| at.elapsed() < stale_after);
+            }
+            m.insert(key, Instant::now());
+        }
+    }
+
+    /// `key` may exist now (the controller made it).
+    pub(super) fn forget_absent(&self, key: &str) {
+        if let Ok(mut m) = self.1.lock() {
+            m.remove(key);
+        }
+    }
+
+    fn record(&self, key: String, hash: u64, version: Option<String>, stale_after: Duration) {
+        let Ok(mut m) = self.0.lock() else {
+            return;
+        };
+        if m.len() > Self::PRUNE_ABOVE {
+            m.retain(|_, (_, _, at)| at.elapsed() < stale_after);
+        }
+        match version {
+            Some(v) => {
+                m.insert(key, (hash, v, Instant::now()));
+            }
+            None => {
+                m.remove(&key);
+            }
+        }
+    }
 }
 
 /// The pacing key of `obj`: `Kind/namespace/name`.
@@ -187,6 +269,56 @@ impl Context {
                 "apply {} {name:?}",
                 K::kind(&()).to_lowercase()
             )))
+    }
+}
+
+impl Context {
+    /// The resync period: how long a child found absent is not looked for
+    /// again ([`AppliedVersions::absent_within`]).
+    pub(super) fn resync(&self) -> Duration {
+        Duration::from_secs(self.settings.resync_seconds)
+    }
+
+    /// Like [`Context::apply`], but skipped (`None`) when the child, as this
+    /// reconcile read it (`live`: its resourceVersion), is at the version the
+    /// controller's last apply of the same object left: nobody changed it
+    /// since, and the apply would change nothing. Spares a reconcile that
+    /// finds everything in place (most of them: every child's and the
+    /// source's own change brings one) the API server's server-side applies.
+    pub(super) async fn apply_seen<K>(
+        &self,
+        ns: &str,
+        obj: &K,
+        live: Option<&str>,
+    ) -> Result<Option<K>, ReconcileError>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + Clone
+            + serde::Serialize
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let key = format!("{}/{ns}/{}", K::kind(&()), obj.name_any());
+        let mut hasher = DefaultHasher::new();
+        match serde_json::to_vec(obj) {
+            Ok(bytes) => hasher.write(&bytes),
+            // Not serialisable: the apply says why.
+            Err(_) => return self.apply(ns, obj).await.map(Some),
+        }
+        let hash = hasher.finish();
+        if let Some(v) = live
+            && self.applied.unchanged(&key, hash, v)
+        {
+            return Ok(None);
+        }
+        let applied = self.apply(ns, obj).await;
+        let version = applied
+            .as_ref()
+            .ok()
+            .and_then(|a| a.meta().resource_version.clone());
+        let stale_after = Duration::from_secs(self.settings.resync_seconds.saturating_mul(3));
+        self.applied.record(key, hash, version, stale_after);
+        applied.map(Some)
     }
 }
 

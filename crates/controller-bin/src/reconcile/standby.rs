@@ -29,7 +29,13 @@ pub(super) async fn apply_standby_rbac(
     let name = &sources_api::kmeta::child_name(source, "-standby");
     let standby = crate::resources::standby(replicas);
     let api = ctx.api::<RoleBinding>(ns);
+    // Only the controller makes it: once found absent (or deleted) with one
+    // replica, it is looked for again only after a resync period.
+    let key = format!("RoleBinding/{ns}/{name}/{}", owner.uid);
     if !standby {
+        if ctx.applied.absent_within(&key, ctx.resync()) {
+            return Ok(());
+        }
         let ours = api
             .get_opt(name)
             .await
@@ -46,8 +52,12 @@ pub(super) async fn apply_standby_rbac(
                 Err(e) => return Err(kerr(format!("delete rolebinding {name:?}"))(e)),
             }
         }
+        // A RoleBinding of that name someone else controls is left alone,
+        // and not looked at again for a while either.
+        ctx.applied.mark_absent(key, ctx.resync() * 3);
         return Ok(());
     }
+    ctx.applied.forget_absent(&key);
     let rb = RoleBinding {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),

@@ -86,6 +86,9 @@ pub(super) struct StatusDraft {
     conditions: Vec<Condition>,
     pub(super) status: SourceStatus,
     time: String,
+    /// Conditions marked from an object the controller watches (the adapter
+    /// Deployment it just applied): their change triggers a reconcile.
+    watched: Vec<&'static str>,
 }
 
 impl StatusDraft {
@@ -105,7 +108,36 @@ impl StatusDraft {
                 ..status.cloned().unwrap_or_default()
             },
             time,
+            watched: Vec::new(),
         }
+    }
+
+    /// Like [`StatusDraft::mark`], for a condition that follows an object the
+    /// controller watches (the availability of the adapter Deployment it
+    /// owns): while only such conditions keep the object from Ready, the
+    /// object's change brings the next reconcile, not a backoff poll.
+    pub(super) fn mark_watched(
+        &mut self,
+        type_: &'static str,
+        status: ConditionStatus,
+        reason: &str,
+        message: &str,
+    ) {
+        self.mark(type_, status, reason, message);
+        if !self.watched.contains(&type_) {
+            self.watched.push(type_);
+        }
+    }
+
+    /// Whether every dependent that is not True follows a watched object.
+    fn waits_only_on_watched(&self) -> bool {
+        self.set.dependents().iter().all(|d| {
+            self.watched.contains(d)
+                || self
+                    .set
+                    .get(&self.conditions, d)
+                    .is_some_and(|c| c.status == "True")
+        })
     }
 
     pub(super) fn mark(
@@ -140,13 +172,16 @@ impl StatusDraft {
         self.set.is_ready(&self.conditions)
     }
 
-    /// When to look at the object `key` again: the periodic resync once
-    /// Ready; before, after its backoff (5 s, doubling, at most 2 min: what
-    /// it waits for is not watched).
+    /// When to look at the object `key` again: the periodic resync (spread
+    /// by up to a tenth either way, so objects made together do not resync
+    /// together) once Ready, or when it waits only on watched objects (the
+    /// adapter Deployment becoming available: its change triggers the
+    /// reconcile); otherwise after its backoff (5 s, doubling, at most 2 min:
+    /// what it waits for, a sink or a Secret, is not watched).
     pub(super) fn requeue(&self, pacing: &Pacing, key: &str, resync: Duration) -> Action {
-        if self.ready() {
+        if self.ready() || self.waits_only_on_watched() {
             pacing.ready(key);
-            Action::requeue(resync)
+            Action::requeue(pacing.resync(resync))
         } else {
             Action::requeue(pacing.not_ready(key))
         }

@@ -8,7 +8,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{DeleteParams, PostParams};
+use kube::api::{DeleteParams, GetParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
@@ -179,81 +179,135 @@ pub(super) enum Child<'a> {
     Deployment(&'a str),
 }
 
-/// The controller reference of the object `name` of kind `K`: `None` when
-/// it does not exist, `Some(None)` when it has no controller.
-async fn controller_of<K>(
+/// The object `name` of kind `K` in `ns`, if it exists, as the API server's
+/// watch cache holds it (`resourceVersion=0`: no read from etcd). It may be
+/// a moment old; a change after it is a watch event that reconciles again.
+pub(super) async fn fetch<K>(
     ctx: &Context,
     ns: &str,
     name: &str,
-) -> Result<Option<Option<OwnerReference>>, ReconcileError>
+) -> Result<Option<K>, ReconcileError>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
         + serde::de::DeserializeOwned
         + std::fmt::Debug,
 {
-    let found = ctx.api::<K>(ns).get_opt(name).await.map_err(kerr(format!(
-        "get {} {name:?}",
-        K::kind(&()).to_lowercase()
-    )))?;
-    Ok(found.map(|o| {
+    match ctx.api::<K>(ns).get_with(name, &GetParams::any()).await {
+        Ok(o) => Ok(Some(o)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(kerr(format!(
+            "get {} {name:?}",
+            K::kind(&()).to_lowercase()
+        ))(e)),
+    }
+}
+
+/// The controller reference of `obj`: `None` when it does not exist,
+/// `Some(None)` when it has no controller.
+fn controller_of<K: Resource>(obj: Option<&K>) -> Option<Option<OwnerReference>> {
+    obj.map(|o| {
         o.owner_references()
             .iter()
             .find(|r| r.controller == Some(true))
             .cloned()
-    }))
+    })
+}
+
+/// The children [`first_not_owned`] read that later steps read again: each
+/// step takes it from here instead of a second GET in the same reconcile.
+/// `None`: not read; `Some(None)`: absent.
+#[derive(Debug, Default)]
+pub(super) struct Seen {
+    /// The checkpoint ConfigMap.
+    pub(super) configmap: Option<Option<ConfigMap>>,
+    /// The adapter's RoleBinding.
+    pub(super) rolebinding: Option<Option<RoleBinding>>,
+    /// The adapter Deployment.
+    pub(super) deployment: Option<Option<Deployment>>,
+    /// The resourceVersion of each child read, by `Kind/name`: an apply of
+    /// what the controller last applied to that version is skipped
+    /// ([`Context::apply_seen`]).
+    versions: std::collections::HashMap<String, String>,
+}
+
+impl Seen {
+    fn record<K: Resource<DynamicType = ()>>(&mut self, name: &str, obj: Option<&K>) {
+        if let Some(rv) = obj.and_then(|o| o.meta().resource_version.clone()) {
+            self.versions.insert(format!("{}/{name}", K::kind(&())), rv);
+        }
+    }
+
+    /// The resourceVersion of the child `name` of kind `K` as read, if read.
+    pub(super) fn version<K: Resource<DynamicType = ()>>(&self, name: &str) -> Option<&str> {
+        self.versions
+            .get(&format!("{}/{name}", K::kind(&())))
+            .map(String::as_str)
+    }
 }
 
 /// The first of `children` that exists and is not controlled by the source
 /// `parent` (by uid), if any: the children of the same names that someone
 /// else made are never taken over (a force-apply would add the source as a
-/// second owner, and its deletion would garbage-collect them).
+/// second owner, and its deletion would garbage-collect them). Also what it
+/// read that the next steps need ([`Seen`]).
 pub(super) async fn first_not_owned(
     ctx: &Context,
     parent: &Parent<'_>,
     children: &[Child<'_>],
-) -> Result<Option<NotOwned>, ReconcileError> {
+) -> Result<(Option<NotOwned>, Seen), ReconcileError> {
     let ns = parent.ns;
+    let mut seen = Seen::default();
     for child in children {
         let (kind, name, found) = match *child {
-            Child::ServiceAccount(n) => (
-                "ServiceAccount",
-                n,
-                controller_of::<ServiceAccount>(ctx, ns, n).await?,
-            ),
-            Child::ConfigMap(n) => (
-                "ConfigMap",
-                n,
+            Child::ServiceAccount(n) => {
+                let sa = fetch::<ServiceAccount>(ctx, ns, n).await?;
+                seen.record(n, sa.as_ref());
+                ("ServiceAccount", n, controller_of(sa.as_ref()))
+            }
+            Child::ConfigMap(n) => {
+                let cm = fetch::<ConfigMap>(ctx, ns, n).await?;
                 // Without a controller: the adapter's own checkpoint.
-                controller_of::<ConfigMap>(ctx, ns, n)
-                    .await?
-                    .filter(Option::is_some),
-            ),
-            Child::Role(n) => ("Role", n, controller_of::<Role>(ctx, ns, n).await?),
-            Child::RoleBinding(n) => (
-                "RoleBinding",
-                n,
-                controller_of::<RoleBinding>(ctx, ns, n).await?,
-            ),
-            Child::Deployment(n) => (
-                "Deployment",
-                n,
-                controller_of::<Deployment>(ctx, ns, n).await?,
-            ),
+                let found = controller_of(cm.as_ref()).filter(Option::is_some);
+                seen.configmap = Some(cm);
+                ("ConfigMap", n, found)
+            }
+            Child::Role(n) => {
+                let role = fetch::<Role>(ctx, ns, n).await?;
+                seen.record(n, role.as_ref());
+                ("Role", n, controller_of(role.as_ref()))
+            }
+            Child::RoleBinding(n) => {
+                let rb = fetch::<RoleBinding>(ctx, ns, n).await?;
+                let found = controller_of(rb.as_ref());
+                seen.record(n, rb.as_ref());
+                seen.rolebinding = Some(rb);
+                ("RoleBinding", n, found)
+            }
+            Child::Deployment(n) => {
+                let d = fetch::<Deployment>(ctx, ns, n).await?;
+                let found = controller_of(d.as_ref());
+                seen.record(n, d.as_ref());
+                seen.deployment = Some(d);
+                ("Deployment", n, found)
+            }
         };
         match found {
             None => {}
             Some(Some(r)) if r.uid == parent.owner.uid => {}
             Some(controller) => {
-                return Ok(Some(NotOwned {
-                    kind,
-                    name: name.to_owned(),
-                    controller: controller.map(|r| format!("{} {:?}", r.kind, r.name)),
-                }));
+                return Ok((
+                    Some(NotOwned {
+                        kind,
+                        name: name.to_owned(),
+                        controller: controller.map(|r| format!("{} {:?}", r.kind, r.name)),
+                    }),
+                    seen,
+                ));
             }
         }
     }
-    Ok(None)
+    Ok((None, seen))
 }
 
 /// The adapter's ServiceAccount: the dedicated `<name>-adapter` (applied,
@@ -267,6 +321,7 @@ pub(super) async fn ensure_service_account<K>(
     given: Option<&str>,
     sa: &str,
     create_missing: bool,
+    seen: &Seen,
 ) -> Result<bool, ReconcileError>
 where
     K: Resource<DynamicType = ()>,
@@ -275,7 +330,8 @@ where
     let dedicated = given.is_none_or(str::is_empty);
     let account = resources::adapter_service_account(sa, ns, owner, labels);
     if dedicated {
-        ctx.apply(ns, &account).await?;
+        ctx.apply_seen(ns, &account, seen.version::<ServiceAccount>(sa))
+            .await?;
         return Ok(true);
     }
     let exists = ctx
@@ -313,19 +369,21 @@ where
 /// The checkpoint ConfigMap: created when missing, never updated (an existing
 /// one keeps its owners and data, also one the adapter created itself).
 /// Returns what the adapter noted there for the controller (see
-/// [`AdapterNotes`]).
+/// [`AdapterNotes`]). `seen`: the ConfigMap as this reconcile already read
+/// it (`None`: read it now).
 pub(super) async fn ensure_checkpoint_configmap(
     ctx: &Context,
     ns: &str,
     name: &str,
     owner: &OwnerReference,
+    seen: Option<Option<ConfigMap>>,
 ) -> Result<AdapterNotes, ReconcileError> {
     let cms = ctx.api::<ConfigMap>(ns);
-    if let Some(cm) = cms
-        .get_opt(name)
-        .await
-        .map_err(kerr(format!("get configmap {name:?}")))?
-    {
+    let current = match seen {
+        Some(cm) => cm,
+        None => fetch::<ConfigMap>(ctx, ns, name).await?,
+    };
+    if let Some(cm) = current {
         let mut data = cm.data.unwrap_or_default();
         return Ok(AdapterNotes {
             sink_refusal: data.remove(checkpoint::SINK_REFUSAL_KEY),
@@ -395,7 +453,9 @@ pub(super) fn mark_sink_identity(p: &mut StatusDraft, refusal: Option<&str>) {
 /// checkpoint ConfigMap `configmap` (and, with `tokens_for`, request tokens
 /// for that OIDC ServiceAccount only), bound to the ServiceAccount `sa` by
 /// `rolebinding`. A RoleBinding to another role (an earlier release bound
-/// a ClusterRole; `roleRef` cannot change) is replaced.
+/// a ClusterRole; `roleRef` cannot change) is replaced. `seen`: the
+/// RoleBinding as this reconcile already read it (`None`: read it now).
+#[allow(clippy::too_many_arguments)] // Each names one child of the step; a struct would only rename them.
 pub(super) async fn apply_adapter_rbac(
     ctx: &Context,
     parent: &Parent<'_>,
@@ -404,6 +464,7 @@ pub(super) async fn apply_adapter_rbac(
     configmap: &str,
     sa: &str,
     tokens_for: Option<&str>,
+    seen: &mut Seen,
 ) -> Result<(), ReconcileError> {
     let Parent { ns, owner, labels } = *parent;
     let mut desired_role = resources::checkpoint_role(role, ns, configmap, owner, labels);
@@ -413,15 +474,19 @@ pub(super) async fn apply_adapter_rbac(
             .get_or_insert_with(Vec::new)
             .push(crate::oidc::token_rule(oidc_sa));
     }
-    ctx.apply(ns, &desired_role).await?;
+    ctx.apply_seen(ns, &desired_role, seen.version::<Role>(role))
+        .await?;
     let rb = resources::adapter_rolebinding(rolebinding, ns, sa, role, owner, labels);
     let rbs = ctx.api::<RoleBinding>(ns);
-    if let Some(existing) = rbs
-        .get_opt(rolebinding)
-        .await
-        .map_err(kerr(format!("get rolebinding {rolebinding:?}")))?
+    let current = match seen.rolebinding.take() {
+        Some(rb) => rb,
+        None => fetch::<RoleBinding>(ctx, ns, rolebinding).await?,
+    };
+    let mut replaced = false;
+    if let Some(existing) = current
         && existing.role_ref != rb.role_ref
     {
+        replaced = true;
         tracing::info!(
             namespace = ns,
             rolebinding,
@@ -433,7 +498,12 @@ pub(super) async fn apply_adapter_rbac(
             Err(e) => return Err(kerr(format!("delete rolebinding {rolebinding:?}"))(e)),
         }
     }
-    ctx.apply(ns, &rb).await?;
+    let live = if replaced {
+        None
+    } else {
+        seen.version::<RoleBinding>(rolebinding)
+    };
+    ctx.apply_seen(ns, &rb, live).await?;
     Ok(())
 }
 

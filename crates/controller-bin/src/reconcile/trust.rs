@@ -105,11 +105,22 @@ where
         data.clear();
     }
 
+    // Without bundles, a copy found absent is not looked for again for a
+    // resync period: only this step makes it, when there are bundles.
+    let absent_key = format!("ConfigMap/{ns}/{name}/{}", parent.owner.uid);
+    if data.is_empty() && ctx.applied.absent_within(&absent_key, ctx.resync()) {
+        return Ok(None);
+    }
     let cms = ctx.api::<ConfigMap>(ns);
     let existing = cms
         .get_opt(name)
         .await
         .map_err(kerr(format!("get configmap {name:?}")))?;
+    if existing.is_none() && data.is_empty() {
+        ctx.applied.mark_absent(absent_key, ctx.resync() * 3);
+        return Ok(None);
+    }
+    ctx.applied.forget_absent(&absent_key);
     if let Some(cm) = &existing {
         let ours = cm
             .owner_references()

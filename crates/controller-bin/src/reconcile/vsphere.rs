@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::DeleteParams;
@@ -45,11 +46,7 @@ async fn check_vsphere_secret(
     ns: &str,
     secret_name: &str,
 ) -> Result<Result<(), (&'static str, String)>, ReconcileError> {
-    let secret = ctx
-        .api::<Secret>(ns)
-        .get_opt(secret_name)
-        .await
-        .map_err(kerr(format!("get secret {secret_name:?}")))?;
+    let secret = super::steps::fetch::<Secret>(ctx, ns, secret_name).await?;
     Ok(match secret {
         None => Err((
             "SecretMissing",
@@ -137,12 +134,14 @@ async fn reconcile_vsphere_inner(
     if let Some(oidc_sa) = &oidc_sa {
         children.push(Child::ServiceAccount(oidc_sa));
     }
-    let foreign = first_not_owned(ctx, &parent, &children).await?;
+    let (foreign, mut seen) = first_not_owned(ctx, &parent, &children).await?;
 
     let sa_exists = if foreign.is_none() {
         // 4. The checkpoint ConfigMap, and the adapter's note when the sink
         //    refuses its identity.
-        let notes = ensure_checkpoint_configmap(ctx, &ns, &names.configmap, &owner).await?;
+        let notes =
+            ensure_checkpoint_configmap(ctx, &ns, &names.configmap, &owner, seen.configmap.take())
+                .await?;
         mark_sink_identity(&mut p, notes.sink_refusal.as_deref());
         if notes.last_replay.is_some() {
             p.status.last_replay = notes.last_replay;
@@ -157,6 +156,7 @@ async fn reconcile_vsphere_inner(
             src.spec.service_account_name.as_deref(),
             &sa,
             false,
+            &seen,
         )
         .await?;
 
@@ -169,6 +169,7 @@ async fn reconcile_vsphere_inner(
             &names.configmap,
             &sa,
             oidc_sa.as_deref(),
+            &mut seen,
         )
         .await?;
         standby::apply_standby_rbac(ctx, &parent, &name, &sa, src.spec.replicas).await?;
@@ -230,9 +231,14 @@ async fn reconcile_vsphere_inner(
         if let Some(t) = trust::propagate(ctx, src, &parent, &names.trust_bundles).await? {
             t.apply_to(&mut desired);
         }
-        let applied = ctx.apply(&ns, &desired).await?;
-        let (st, reason, message) = deployment_availability(Some(&applied), &names.deployment);
-        p.mark(ADAPTER_READY, st, &reason, &message);
+        let live = seen.version::<Deployment>(&names.deployment);
+        let applied = match ctx.apply_seen(&ns, &desired, live).await? {
+            Some(a) => Some(a),
+            // As this reconcile read it: unchanged since the last apply.
+            None => seen.deployment.take().flatten(),
+        };
+        let (st, reason, message) = deployment_availability(applied.as_ref(), &names.deployment);
+        p.mark_watched(ADAPTER_READY, st, &reason, &message);
     } else {
         let (st, reason, message) =
             kept_deployment_availability(ctx, &ns, &names.deployment).await?;
@@ -245,7 +251,12 @@ async fn reconcile_vsphere_inner(
         &key_of(src),
         Duration::from_secs(ctx.settings.resync_seconds),
     );
-    write_status(ctx, src, "VSphereSource", &p.finish()).await?;
+    // An unchanged status is not written again: the write would change
+    // nothing, and costs the API server a server-side apply.
+    let status = p.finish();
+    if src.status.as_ref() != Some(&status) {
+        write_status(ctx, src, "VSphereSource", &status).await?;
+    }
     Ok(action)
 }
 
@@ -260,12 +271,20 @@ async fn retire_source_binding(
     name: &str,
     uid: &str,
 ) -> Result<(), ReconcileError> {
+    // Only the Go controller and earlier releases made it: once gone, it is
+    // looked for again only after a resync period.
+    let key = format!("VSphereBinding/{ns}/{name}/{uid}");
+    if ctx.applied.absent_within(&key, ctx.resync()) {
+        return Ok(());
+    }
+    let gone = || ctx.applied.mark_absent(key.clone(), ctx.resync() * 3);
     let api = ctx.api::<VSphereBinding>(ns);
     let Some(b) = api
         .get_opt(name)
         .await
         .map_err(kerr(format!("get vspherebinding {name:?}")))?
     else {
+        gone();
         return Ok(());
     };
     let controlled = b
@@ -283,9 +302,13 @@ async fn retire_source_binding(
                 "deleted the source's own VSphereBinding: its adapter's vCenter settings are \
                  rendered by the controller"
             );
+            gone();
             Ok(())
         }
-        Err(e) if super::is_not_found(&e) => Ok(()),
+        Err(e) if super::is_not_found(&e) => {
+            gone();
+            Ok(())
+        }
         Err(e) => Err(kerr(format!("delete vspherebinding {name:?}"))(e)),
     }
 }
