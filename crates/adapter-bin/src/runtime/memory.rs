@@ -31,42 +31,54 @@ pub fn release_free_memory() {
     unsafe { libmimalloc_sys::mi_collect(true) }
 }
 
-/// Every `QUIET` interval, if events moved in the interval before but not in the last one,
-/// release free memory (once per burst; nothing is done while idle or busy). Runs until
-/// `cancel` fires.
+/// Quiet intervals after a burst at which free memory is released: at once, and after the
+/// sink's idle connections were closed (their buffers freed; `crate::deliver`'s pool closes
+/// a connection 30 to 60 s after its last use), which no activity would otherwise follow.
+const RELEASE_AFTER: [u32; 3] = [1, 17, 32];
+
+/// Every `QUIET` interval, if events moved before and not since: release free memory one
+/// interval after the burst, and twice more while it stays quiet ([`RELEASE_AFTER`]); nothing
+/// is done while idle or busy. Runs until `cancel` fires.
 pub async fn release_when_quiet(metrics: Arc<Metrics>, cancel: CancellationToken) {
     let activity = || metrics.read.get() + metrics.sent.get() + metrics.failed.get();
     let mut bursts = BurstEnd::new(activity());
     while !super::sleep_or_cancel(QUIET, &cancel).await {
-        if bursts.ended(activity()) {
+        if bursts.release_due(activity()) {
             release_free_memory();
             tracing::debug!("released free memory after a burst");
         }
     }
 }
 
-/// Tells, from an activity counter sampled at intervals, when a burst of activity has just
-/// ended: the counter moved, then stood still for one interval.
+/// Tells, from an activity counter sampled at intervals, when to release memory after a burst
+/// of activity: the counter moved, then stood still for the intervals in [`RELEASE_AFTER`].
 struct BurstEnd {
     last: u64,
-    busy: bool,
+    /// Quiet intervals since the last burst (`None`: no burst yet).
+    quiet: Option<u32>,
 }
 
 impl BurstEnd {
     fn new(count: u64) -> Self {
         Self {
             last: count,
-            busy: false,
+            quiet: None,
         }
     }
 
-    /// Take the next sample; `true` once at the end of each burst.
-    fn ended(&mut self, count: u64) -> bool {
+    /// Take the next sample; `true` when memory is to be released now.
+    fn release_due(&mut self, count: u64) -> bool {
         let moved = count != self.last;
         self.last = count;
-        let ended = self.busy && !moved;
-        self.busy = moved;
-        ended
+        if moved {
+            self.quiet = Some(0);
+            return false;
+        }
+        let Some(q) = self.quiet.as_mut() else {
+            return false;
+        };
+        *q = q.saturating_add(1);
+        RELEASE_AFTER.contains(q)
     }
 }
 
@@ -83,15 +95,18 @@ mod tests {
     }
 
     #[test]
-    fn a_burst_ends_once_when_activity_stops() {
+    fn memory_is_released_when_a_burst_ends_and_twice_more_while_quiet() {
         let mut b = BurstEnd::new(0);
         let samples = [0, 0, 5, 9, 9, 9, 12, 12, 20, 30, 40, 40];
-        let ends: Vec<bool> = samples.iter().map(|&c| b.ended(c)).collect();
+        let due: Vec<bool> = samples.iter().map(|&c| b.release_due(c)).collect();
         assert_eq!(
-            ends,
+            due,
             [
                 false, false, false, false, true, false, false, true, false, false, false, true
             ]
         );
+        // Quiet from here: released again after 17 and 32 quiet intervals, then never.
+        let later: Vec<usize> = (2..=60).filter(|_| b.release_due(40)).collect();
+        assert_eq!(later, [17, 32]);
     }
 }
