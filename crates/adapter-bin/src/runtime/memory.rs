@@ -37,7 +37,7 @@ pub fn release_free_memory() {
 const RELEASE_AFTER: [u32; 3] = [1, 17, 32];
 
 /// Every `QUIET` interval, if events moved before and not since: release free memory one
-/// interval after the burst, and twice more while it stays quiet ([`RELEASE_AFTER`]); nothing
+/// interval after the burst, and twice more while it stays quiet (`RELEASE_AFTER`); nothing
 /// is done while idle or busy. Runs until `cancel` fires.
 pub async fn release_when_quiet(metrics: Arc<Metrics>, cancel: CancellationToken) {
     let activity = || metrics.read.get() + metrics.sent.get() + metrics.failed.get();
@@ -51,7 +51,7 @@ pub async fn release_when_quiet(metrics: Arc<Metrics>, cancel: CancellationToken
 }
 
 /// Tells, from an activity counter sampled at intervals, when to release memory after a burst
-/// of activity: the counter moved, then stood still for the intervals in [`RELEASE_AFTER`].
+/// of activity: the counter moved, then stood still for the intervals in `RELEASE_AFTER`.
 struct BurstEnd {
     last: u64,
     /// Quiet intervals since the last burst (`None`: no burst yet).
