@@ -46,7 +46,7 @@ struct Script {
     default: Option<u16>,
     delay: Option<Duration>,
     /// Random trouble: the share of requests answered 503, and the longest random delay.
-    chaos: Option<(f64, Duration)>,
+    chaos: Option<(f64, u16, Duration)>,
     received: Vec<Received>,
 }
 
@@ -117,10 +117,10 @@ impl RecordingSink {
         self.serve(listener);
     }
 
-    /// Random trouble on every request: answer 503 with probability `failure_rate` and wait up
-    /// to `max_delay` (uniformly) before answering, so answers come back out of order.
-    pub fn set_chaos(&self, failure_rate: f64, max_delay: Duration) {
-        self.with(|s| s.chaos = Some((failure_rate, max_delay)));
+    /// Random trouble on every request: answer `status` with probability `failure_rate` and
+    /// wait up to `max_delay` (uniformly) before answering, so answers come back out of order.
+    pub fn set_chaos(&self, failure_rate: f64, status: u16, max_delay: Duration) {
+        self.with(|s| s.chaos = Some((failure_rate, status, max_delay)));
     }
 
     /// No more random trouble.
@@ -205,10 +205,10 @@ async fn handle(
         tokio::time::sleep(d).await;
     }
     let mut chaos_status = None;
-    if let Some((rate, max_delay)) = chaos {
+    if let Some((rate, status, max_delay)) = chaos {
         tokio::time::sleep(max_delay.mul_f64(fastrand::f64())).await;
         if fastrand::f64() < rate {
-            chaos_status = Some(503);
+            chaos_status = Some(status);
         }
     }
     let id = headers

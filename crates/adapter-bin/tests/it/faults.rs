@@ -310,6 +310,11 @@ async fn a_clock_step_back_after_a_new_collector_loses_nothing() {
 /// mid-stream, with the adapter killed (`kill -9`) twice: every event arrives, the checkpoint
 /// never names an event the sink has not taken, and a run repeats only events after the
 /// checkpoint it started from, at most as many as the killed run delivered beyond it.
+///
+/// The sink fails with 500, a failure that is not push-back, so the delivery limit stays high
+/// and many requests really are out at once when the adapter or the sink dies. (Random 503s
+/// would be push-back: the limit would shrink to one or two and the test would mostly send one
+/// request at a time; push-back is `sink_answers`' capacity test.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_in_the_sink_and_kill_9_lose_nothing_and_repeat_only_the_boundary() {
     // Enough that no run of 3 s delivers them all (about 600 events/s get through this sink).
@@ -318,7 +323,7 @@ async fn chaos_in_the_sink_and_kill_9_lose_nothing_and_repeat_only_the_boundary(
     let cp = dir.path().join("cp.json");
     let want: BTreeSet<i64> = (1..=events as i64).collect();
     let sink = RecordingSink::start().await;
-    sink.set_chaos(0.3, Duration::from_millis(20));
+    sink.set_chaos(0.3, 500, Duration::from_millis(20));
     let mut e = common::backlog_env(&sim, &sink.url(), &cp);
     e.push(("DELIVERY_CONCURRENCY", "16".into()));
     e.push(("K_DELIVERY_BACKOFF_DELAY", "PT0.02S".into()));
@@ -341,6 +346,7 @@ async fn chaos_in_the_sink_and_kill_9_lose_nothing_and_repeat_only_the_boundary(
     // What the previous run delivered beyond the checkpoint it left: the most the next run may
     // send again.
     let mut owed_again: Option<usize> = None;
+    let mut last_log = Vec::new();
     for round in 0..3 {
         let start_cp = checkpoint_key(&cp).unwrap_or(0);
         let mut adapter = Adapter::start(&e);
@@ -399,6 +405,7 @@ async fn chaos_in_the_sink_and_kill_9_lose_nothing_and_repeat_only_the_boundary(
         if round == 2 {
             sink.clear_chaos();
             assert_eq!(adapter.terminate(Duration::from_secs(30)).await, Some(0));
+            last_log = adapter.log();
         }
     }
     let missing: Vec<_> = want
@@ -406,7 +413,12 @@ async fn chaos_in_the_sink_and_kill_9_lose_nothing_and_repeat_only_the_boundary(
         .filter(|k| !seen.contains_key(k))
         .take(20)
         .collect();
-    assert!(missing.is_empty(), "missing {missing:?}");
+    let tail = &last_log[last_log.len().saturating_sub(40)..];
+    assert!(
+        missing.is_empty(),
+        "missing {missing:?}\nthe last run's log (its end):\n{}",
+        tail.join("\n")
+    );
     eprintln!("chaos: {events} events, {repeats_after_start} repeated after two kill -9");
     check_checkpoint(&sink);
     assert_eq!(checkpoint_key(&cp), Some(events as i64));
