@@ -94,9 +94,9 @@ if [[ -z "$tag" ]]; then
 fi
 semver_checks="${CARGO_SEMVER_CHECKS:-$CACHE_DIR/semver-checks-$SEMVER_CHECKS_VERSION/bin/cargo-semver-checks}"
 if [[ ! -x "$semver_checks" ]]; then
-    echo "check-libraries: building cargo-semver-checks $SEMVER_CHECKS_VERSION into the cache (once, a few minutes)"
-    cargo install --locked --quiet --version "$SEMVER_CHECKS_VERSION" \
-        --root "$CACHE_DIR/semver-checks-$SEMVER_CHECKS_VERSION" cargo-semver-checks
+    # Built (or waited for, when scripts/test.sh is building it beside) by the install script.
+    echo "check-libraries: cargo-semver-checks $SEMVER_CHECKS_VERSION is not in the cache: scripts/install-test-deps.sh --only-semver-checks"
+    "$(pwd)/scripts/install-test-deps.sh" --only-semver-checks >/dev/null
     semver_checks="$CACHE_DIR/semver-checks-$SEMVER_CHECKS_VERSION/bin/cargo-semver-checks"
 fi
 echo "check-libraries: cargo semver-checks against $tag"

@@ -6,6 +6,11 @@
 # Usage:
 #   scripts/install-test-deps.sh            # install (or reuse) everything
 #   eval "$(scripts/install-test-deps.sh --env)"   # only the export lines
+#   scripts/install-test-deps.sh --skip-semver-checks   # everything but cargo-semver-checks
+#   scripts/install-test-deps.sh --only-semver-checks   # cargo-semver-checks alone
+#
+# (scripts/test.sh builds cargo-semver-checks, which only its last steps use, beside the
+# rest: on a fresh machine its build is the longest install, ~6 minutes on 2 cores.)
 #
 # Everything goes into ${VMWARE_SOURCES_CACHE:-$HOME/.cache/vmware-sources}.
 # Each tool has a stamp file recording the pinned version it was built with;
@@ -427,7 +432,16 @@ install_debian_packages() {
 
 install_semver_checks() {
     local root="$CACHE_DIR/semver-checks-$SEMVER_CHECKS_VERSION"
-    local bin="$root/bin/cargo-semver-checks"
+    local bin="$root/bin/cargo-semver-checks" lock
+    # One build at a time: scripts/test.sh builds it beside the other installs, and
+    # scripts/check-libraries.sh asks for it (here) when it is not there yet: the second waits for
+    # the first and then finds it built.
+    mkdir -p "$CACHE_DIR"
+    exec {lock}>"$CACHE_DIR/semver-checks.lock"
+    if ! flock -n "$lock"; then
+        log "waiting for another build of cargo-semver-checks ${SEMVER_CHECKS_VERSION} to finish"
+        flock "$lock"
+    fi
     if stamp_ok semver-checks "$SEMVER_CHECKS_VERSION" "$bin"; then
         log "cargo-semver-checks ${SEMVER_CHECKS_VERSION} already installed: $bin"
     else
@@ -447,6 +461,7 @@ install_semver_checks() {
         write_stamp semver-checks "$SEMVER_CHECKS_VERSION"
         log "cargo-semver-checks ${SEMVER_CHECKS_VERSION} installed in $((SECONDS - start))s: $bin"
     fi
+    exec {lock}>&-
     ENV_LINES+=("export CARGO_SEMVER_CHECKS=$bin")
 }
 
@@ -485,11 +500,14 @@ install_cli_targets() {
 
 
 main() {
+    local semver_checks=all
     while [[ $# -gt 0 ]]; do
         case "$1" in
         --env) ENV_ONLY=1 ;;
+        --skip-semver-checks) semver_checks=skip ;;
+        --only-semver-checks) semver_checks=only ;;
         -h | --help)
-            sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+            awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
             return 0
             ;;
         *) die "unknown argument: $1" ;;
@@ -498,6 +516,11 @@ main() {
     done
 
     mkdir -p "$CACHE_DIR"
+    if [[ $semver_checks == only ]]; then
+        install_semver_checks
+        printf '%s\n' "${ENV_LINES[@]}"
+        return 0
+    fi
     install_vcsim
     install_govc
     install_pyvmomi
@@ -507,7 +530,7 @@ main() {
     install_kn
     install_rust_targets
     install_debian_packages
-    install_semver_checks
+    [[ $semver_checks == skip ]] || install_semver_checks
     install_cli_targets
 
     if [[ $ENV_ONLY -eq 0 ]]; then
