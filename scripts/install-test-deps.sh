@@ -151,9 +151,12 @@ go_install() {
         mkdir -p "$BIN_DIR"
         local start=$SECONDS
         # GOFLAGS=-mod=mod keeps a surrounding go.work/vendor setting from
-        # interfering; GOTOOLCHAIN=local never downloads another toolchain.
+        # interfering; GOTOOLCHAIN=local never downloads another toolchain. Pure Go (no C
+        # compiler run for the runtime's cgo parts) and no symbol tables or DWARF, like the
+        # other Go tools here: a quicker first build, the same program.
         if ! GOPROXY=https://proxy.golang.org GOBIN="$BIN_DIR" GOTOOLCHAIN=local \
-            GOFLAGS=-mod=mod go install "${module}@${VCSIM_VERSION}"; then
+            GOFLAGS="-mod=mod $GO_NO_DWARF" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" \
+            "${module}@${VCSIM_VERSION}"; then
             die "go install ${module}@${VCSIM_VERSION} failed"
         fi
         [[ -x "$bin" ]] || die "go install succeeded but $bin is missing"
@@ -202,9 +205,11 @@ install_pyvmomi() {
 # go_build_env: the environment every Go build here uses. GOFLAGS=-mod=mod
 # keeps a surrounding go.work/vendor setting from interfering;
 # GOTOOLCHAIN=local never downloads another toolchain; GOWORK=off ignores a
-# go.work above the cache.
+# go.work above the cache. The builds link with -s -w (no symbol table, no DWARF), so the
+# compiler writes no DWARF either (GO_NO_DWARF): less work for a cold build, the same program.
+readonly GO_NO_DWARF=-gcflags=all=-dwarf=false
 go_build_env() {
-    env GOPROXY=https://proxy.golang.org GOTOOLCHAIN=local GOFLAGS=-mod=mod GOWORK=off "$@"
+    env GOPROXY=https://proxy.golang.org GOTOOLCHAIN=local GOFLAGS="-mod=mod $GO_NO_DWARF" GOWORK=off "$@"
 }
 
 install_kube_apiserver() {
@@ -450,8 +455,12 @@ install_semver_checks() {
         mkdir -p "$CACHE_DIR/build"
         # Its own target directory under the cache: a later run of this script reuses it.
         # Its release profile asks for fat LTO in one codegen unit, which takes about twice as
-        # long to build on two cores; a tool that runs for seconds does not need it.
+        # long to build on two cores; a tool that runs for seconds does not need it, nor
+        # LLVM's heavier optimisations: at opt-level 1 it builds in 526 instead of 621 CPU
+        # seconds, and its 202 checks of a crate still take 0.04-0.1 s (rustdoc, which it runs,
+        # is most of its time).
         if ! CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+            CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
             cargo install --locked --quiet --version "$SEMVER_CHECKS_VERSION" --root "$root" \
             --target-dir "$CACHE_DIR/build/semver-checks-target" cargo-semver-checks >&2; then
             die "cargo install cargo-semver-checks@${SEMVER_CHECKS_VERSION} failed"

@@ -422,4 +422,10 @@ fi
 while read -r name digest; do
     printf 'image %-20s %s %8d bytes (tar)\n' "$name" "$digest" "$(stat -c %s "$work/a/$name.tar")"
 done <"$work/a/digests"
-if [[ -n "$images" ]]; then log "all images read and started (not rebuilt here)"; else log "all images reproducible, read and started"; fi
+if [[ -n "$images" ]]; then
+    log "all images read and started (not rebuilt here)"
+elif [[ $build_once -eq 1 ]]; then
+    log "all images read and started (built once: --reproduce builds them again)"
+else
+    log "all images reproducible, read and started"
+fi

@@ -4,15 +4,13 @@
 #
 # Steps, in order, stopping at the first failure:
 #   1. scripts/install-test-deps.sh   pinned external tools (vcsim, govc, pyVmomi, etcd, kube-apiserver,
-#                                     kn, ...), cached; cargo-semver-checks is built beside
-#                                     (in the background, until step 7 needs it)
+#                                     kn, cargo-semver-checks, ...), cached
 #   2. cargo fmt --all -- --check
 #   3. tools/catalogue/regenerate.sh --check   the vim25 catalogue is current
 #   4. cargo clippy --workspace --all-targets -- -D warnings   (started before step 1, beside
 #                                              the install; joined here)
-#   5. scripts/test-images.sh --build-once     the release images: built, read by skopeo and
-#                                              umoci, started with runc (built a second time
-#                                              beside step 7: same digests)
+#   5. scripts/test-images.sh                  the release images: built twice (same digests),
+#                                              read by skopeo and umoci, started with runc
 #   6. cargo test, built                       every test target (scripts/run-tests.py
 #                                              --build-only), benches and examples built too,
 #                                              and the doc tests run (cargo test --doc)
@@ -25,8 +23,6 @@
 #        scripts/check-libraries.sh            the library crates' docs and packages
 #        scripts/test-semver-gate.sh           check-libraries.sh's semver step, against a
 #                                              scratch tag: passes an addition, stops a break
-#        scripts/test-images.sh --reproduce    the images built again from a copy of the work
-#                                              tree elsewhere: the same digests and tarballs
 #      and, started already after step 3 (the builds of steps 4 to 6 leave a core idle at
 #      times, and a fresh machine has five cross builds to make):
 #        scripts/test-cli.sh                   the kn vsphere binaries for five platforms: built,
@@ -121,6 +117,8 @@ trap on_exit EXIT
 background() {
     local name=$1
     shift
+    # BACKGROUND's entries are PID:NAME:LOG.
+    [[ $name != *:* ]] || { echo "scripts/test.sh: a background step's name has no ':' ($name)" >&2; exit 2; }
     local log="$WORK/background-${#BACKGROUND[@]}.log"
     local niceness=${BACKGROUND_NICE:-19}
     (
@@ -208,15 +206,8 @@ wait_background() {
 CLIPPY="cargo clippy --workspace --all-targets -- -D warnings"
 BACKGROUND_NICE=0 background "$CLIPPY" cargo clippy --workspace --all-targets -- -D warnings
 
-# cargo-semver-checks is only used by the last steps (check-libraries.sh, the semver gate) and
-# is the longest install on a fresh machine: it is built beside everything up to them, at the
-# lowest priority, and check-libraries.sh waits for it if it is not done (the install script
-# builds it once, under a lock). Already built: this takes a second.
-background "scripts/install-test-deps.sh --only-semver-checks" \
-    "$REPO_ROOT/scripts/install-test-deps.sh" --only-semver-checks
-
 step "install test dependencies (scripts/install-test-deps.sh)"
-deps_env=$("$REPO_ROOT/scripts/install-test-deps.sh" --env --skip-semver-checks)
+deps_env=$("$REPO_ROOT/scripts/install-test-deps.sh" --env)
 printf '%s\n' "$deps_env"
 eval "$deps_env"
 export VCSIM_BIN
@@ -252,10 +243,10 @@ fi
 if [[ "${SKIP_IMAGES:-}" == "1" && "${CI:-}" != "true" ]]; then
     echo "SKIP_IMAGES=1: the release images are not built; the release tests use fixed references"
 else
-    step "scripts/test-images.sh --build-once (release images: readable, start)"
+    step "scripts/test-images.sh (release images: reproducible, readable, start)"
     IMAGES_DIR="$REPO_ROOT/target/images-test"
     rm -rf "$IMAGES_DIR"
-    "$REPO_ROOT/scripts/test-images.sh" --build-once --out "$IMAGES_DIR"
+    "$REPO_ROOT/scripts/test-images.sh" --out "$IMAGES_DIR"
     export RELEASE_IMAGES="$IMAGES_DIR"
 fi
 
@@ -272,12 +263,6 @@ background "scripts/check-libraries.sh (library docs and packages)" \
     "$REPO_ROOT/scripts/check-libraries.sh"
 background "scripts/test-semver-gate.sh (the semver step stops a breaking change)" \
     "$REPO_ROOT/scripts/test-semver-gate.sh"
-if [[ -n "${RELEASE_IMAGES:-}" ]]; then
-    # The images' second build (reproducibility) is CPU work, the tests mostly wait: it runs
-    # beside them (nice 19, so the tests keep their CPU).
-    background "scripts/test-images.sh --reproduce (release images: reproducible)" \
-        "$REPO_ROOT/scripts/test-images.sh" --reproduce "$RELEASE_IMAGES"
-fi
 tests_rc=0
 "$REPO_ROOT/scripts/run-tests.py" --list "$TEST_LIST" --no-doc 2>&1 | tee -a "$TEST_LOG" || tests_rc=$?
 # Totals over every test binary and the doc tests, as one closing line.
