@@ -22,8 +22,22 @@ fn main() {
     if gnu_ld && release && link_order {
         // The functions the adapter runs, side by side at the start of the code, so the pages
         // the kernel maps around them are few (tools/link-order/generate.sh).
+        // Linked from a copy in OUT_DIR, not from the checkout: cargo gives a workspace crate
+        // the same OUT_DIR whichever checkout it is built from (scripts/test-images.sh builds a
+        // copy of the work tree into the same target directory), and keeps this script's
+        // output while link/hot-text.ld is not newer, so a path into the checkout could name a
+        // copy that is gone (`ld: cannot open linker script file`).
         let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
-        let script = std::path::Path::new(&dir).join("link/hot-text.ld");
+        let out = std::env::var("OUT_DIR").unwrap_or_default();
+        let source = std::path::Path::new(&dir).join("link/hot-text.ld");
+        let script = std::path::Path::new(&out).join("hot-text.ld");
+        if let Err(e) = std::fs::copy(&source, &script) {
+            panic!(
+                "cannot copy {} to {}: {e}",
+                source.display(),
+                script.display()
+            );
+        }
         println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
         // The vSphere adapter's linker map, which tools/link-order/generate.sh reads and
         // tools/link-order/check.sh checks the list against (scripts/test-images.sh).

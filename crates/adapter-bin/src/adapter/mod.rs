@@ -175,6 +175,8 @@ pub async fn run<A: Adapter>(adapter: A, shutdown: CancellationToken) -> Result<
         }
         return Ok(());
     };
+    // Start-up is over: its code need not stay resident through the catch-up that follows.
+    crate::runtime::memory::release_unused_code();
     let reporting = cx.shutdown.child_token();
     let reporter = sink_url
         .map(|url| identity::start(cx.store.clone(), cx.metrics.clone(), url, reporting.clone()));

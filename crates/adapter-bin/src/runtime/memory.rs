@@ -5,7 +5,9 @@
 //! `benches/encode-vs-go.sh`, whose pipeline uses the same allocator. Built without transparent
 //! huge pages (the `no_thp` feature), so an idle adapter is not charged 2 MiB pages it barely
 //! touches. Freed pages go back to the system lazily; [`release_when_quiet`] forces that once a
-//! burst (a catch-up, say) is over, so the idle footprint does not keep the burst's peak.
+//! burst (a catch-up, say) is over, so the idle footprint does not keep the burst's peak, and
+//! [`release_unused_code`] gives back the program's own pages that stay resident without use
+//! (after start-up, and at those same moments).
 //!
 //! ```no_run
 //! #[global_allocator]
@@ -31,6 +33,109 @@ pub fn release_free_memory() {
     unsafe { libmimalloc_sys::mi_collect(true) }
 }
 
+/// Give back the pages of the adapter's own program file (code, constants) that are resident
+/// but not in use: those start-up ran (argument parsing, settings, logins, TLS set-up) and
+/// code that ran only during the burst. The kernel drops them from the process
+/// (`madvise(MADV_PAGEOUT)`, Linux 5.4+; clean file pages, nothing is written); code that runs
+/// again is read back from the page cache or the file. Only read-only mappings of the
+/// executable are touched; where the kernel does not know the advice, nothing happens.
+pub fn release_unused_code() {
+    #[cfg(target_os = "linux")]
+    code::page_out();
+}
+
+#[cfg(target_os = "linux")]
+mod code {
+    /// `MADV_PAGEOUT` (linux/mman.h), not in every libc crate's musl definitions.
+    const MADV_PAGEOUT: libc::c_int = 21;
+
+    pub(super) fn page_out() {
+        let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
+            return;
+        };
+        let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+            return;
+        };
+        let exe = exe.to_string_lossy();
+        let mut pages = 0usize;
+        for line in maps.lines() {
+            let Some((start, end, perms, path)) = parse(line) else {
+                continue;
+            };
+            if path != exe || perms.contains('w') {
+                continue;
+            }
+            // SAFETY: the range is one of this process's mappings, as /proc/self/maps lists
+            // it; MADV_PAGEOUT on a read-only file mapping only drops resident pages, whose
+            // contents the next access reads back from the file unchanged.
+            let rc =
+                unsafe { libc::madvise(start as *mut libc::c_void, end - start, MADV_PAGEOUT) };
+            if rc == 0 {
+                pages += (end - start) / 4096;
+            }
+        }
+        tracing::debug!(
+            pages,
+            "advised the kernel to page out the program's unused pages"
+        );
+    }
+
+    /// A /proc/self/maps line: start, end, permissions, path.
+    fn parse(line: &str) -> Option<(usize, usize, &str, &str)> {
+        let mut fields = line.split_whitespace();
+        let (start, end) = fields.next()?.split_once('-')?;
+        let perms = fields.next()?;
+        let path = fields.nth(3)?;
+        Some((
+            usize::from_str_radix(start, 16).ok()?,
+            usize::from_str_radix(end, 16).ok()?,
+            perms,
+            path,
+        ))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn a_maps_line_is_read() {
+            let line = "55d0c0a00000-55d0c0b2a000 r-xp 00200000 08:01 1234   /usr/local/bin/vsphere-adapter";
+            assert_eq!(
+                super::parse(line),
+                Some((
+                    0x55d0c0a00000,
+                    0x55d0c0b2a000,
+                    "r-xp",
+                    "/usr/local/bin/vsphere-adapter"
+                ))
+            );
+            assert_eq!(
+                super::parse("7ffd1000-7ffd2000 rw-p 00000000 00:00 0"),
+                None
+            );
+        }
+
+        fn resident_file_kib() -> u64 {
+            let status = std::fs::read_to_string("/proc/self/status").expect("status");
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("RssFile:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .expect("RssFile")
+        }
+
+        #[test]
+        fn paging_out_lowers_the_programs_resident_pages() {
+            let before = resident_file_kib();
+            super::page_out();
+            let after = resident_file_kib();
+            assert!(
+                after + 256 < before,
+                "RssFile {before} KiB before, {after} KiB after"
+            );
+        }
+    }
+}
+
 /// Quiet intervals after a burst at which free memory is released: at once, and after the
 /// sink's idle connections were closed (their buffers freed; `crate::deliver`'s pool closes
 /// a connection 30 to 60 s after its last use), which no activity would otherwise follow.
@@ -45,6 +150,7 @@ pub async fn release_when_quiet(metrics: Arc<Metrics>, cancel: CancellationToken
     while !super::sleep_or_cancel(QUIET, &cancel).await {
         if bursts.release_due(activity()) {
             release_free_memory();
+            release_unused_code();
             tracing::debug!("released free memory after a burst");
         }
     }
