@@ -97,7 +97,7 @@ if [[ -z "$tag" ]]; then
 fi
 semver_checks="${CARGO_SEMVER_CHECKS:-$CACHE_DIR/semver-checks-$SEMVER_CHECKS_VERSION/bin/cargo-semver-checks}"
 if [[ ! -x "$semver_checks" ]]; then
-    # Built (or waited for, when scripts/test.sh is building it beside) by the install script.
+    # Built by the install script (which waits if another step is building it already).
     echo "check-libraries: cargo-semver-checks $SEMVER_CHECKS_VERSION is not in the cache: scripts/install-test-deps.sh --only-semver-checks"
     "$(pwd)/scripts/install-test-deps.sh" --only-semver-checks >/dev/null
     semver_checks="$CACHE_DIR/semver-checks-$SEMVER_CHECKS_VERSION/bin/cargo-semver-checks"

@@ -6,11 +6,8 @@
 # Usage:
 #   scripts/install-test-deps.sh            # install (or reuse) everything
 #   eval "$(scripts/install-test-deps.sh --env)"   # only the export lines
-#   scripts/install-test-deps.sh --skip-semver-checks   # everything but cargo-semver-checks
 #   scripts/install-test-deps.sh --only-semver-checks   # cargo-semver-checks alone
-#
-# (scripts/test.sh builds cargo-semver-checks, which only its last steps use, beside the
-# rest: on a fresh machine its build is the longest install, ~6 minutes on 2 cores.)
+#                                       (what scripts/check-libraries.sh asks for when it is missing)
 #
 # Everything goes into ${VMWARE_SOURCES_CACHE:-$HOME/.cache/vmware-sources}.
 # Each tool has a stamp file recording the pinned version it was built with;
@@ -438,9 +435,9 @@ install_debian_packages() {
 install_semver_checks() {
     local root="$CACHE_DIR/semver-checks-$SEMVER_CHECKS_VERSION"
     local bin="$root/bin/cargo-semver-checks" lock
-    # One build at a time: scripts/test.sh builds it beside the other installs, and
-    # scripts/check-libraries.sh asks for it (here) when it is not there yet: the second waits for
-    # the first and then finds it built.
+    # One build at a time: scripts/check-libraries.sh asks for it (here) when it is missing, and
+    # scripts/test.sh runs check-libraries.sh and the semver gate (which runs it too) at once:
+    # the second waits for the first and then finds it built.
     mkdir -p "$CACHE_DIR"
     exec {lock}>"$CACHE_DIR/semver-checks.lock"
     if ! flock -n "$lock"; then
@@ -509,12 +506,11 @@ install_cli_targets() {
 
 
 main() {
-    local semver_checks=all
+    local only_semver_checks=0
     while [[ $# -gt 0 ]]; do
         case "$1" in
         --env) ENV_ONLY=1 ;;
-        --skip-semver-checks) semver_checks=skip ;;
-        --only-semver-checks) semver_checks=only ;;
+        --only-semver-checks) only_semver_checks=1 ;;
         -h | --help)
             awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
             return 0
@@ -525,7 +521,7 @@ main() {
     done
 
     mkdir -p "$CACHE_DIR"
-    if [[ $semver_checks == only ]]; then
+    if [[ $only_semver_checks -eq 1 ]]; then
         install_semver_checks
         printf '%s\n' "${ENV_LINES[@]}"
         return 0
@@ -539,7 +535,7 @@ main() {
     install_kn
     install_rust_targets
     install_debian_packages
-    [[ $semver_checks == skip ]] || install_semver_checks
+    install_semver_checks
     install_cli_targets
 
     if [[ $ENV_ONLY -eq 0 ]]; then

@@ -2,16 +2,11 @@
 # Proves the release images: reproducible, readable by other tools, and able to start.
 #
 # Usage: scripts/test-images.sh [--platforms linux/amd64[,linux/arm64]] [--keep DIR] [--images DIR]
-#                              [--out DIR] [--build-once | --reproduce DIR]
 #
-#   --keep DIR       work in DIR and leave it there (default: a temporary directory, removed)
-#   --images DIR     skip step 1 and test the images scripts/build-images.sh wrote to DIR
-#   --out DIR        copy the images of the first build there (what scripts/build-images.sh
-#                    writes: layouts, tarballs, digests), e.g. for config/release.sh --images
-#   --build-once     step 1 without its second build (then steps 2 and 3); the second build is
-#                    left to --reproduce, which scripts/test.sh runs beside the tests
-#   --reproduce DIR  only step 1's second build, compared with the images of a first build in
-#                    DIR (written by --out); the same platforms as that build
+#   --keep DIR     work in DIR and leave it there (default: a temporary directory, removed)
+#   --images DIR   skip step 1 and test the images scripts/build-images.sh wrote to DIR
+#   --out DIR      copy the images of the first build there (what scripts/build-images.sh
+#                  writes: layouts, tarballs, digests), e.g. for config/release.sh --images
 #
 #   1. builds the images (scripts/build-images.sh) twice: once in this checkout (checking the
 #      amd64 adapter's link order with tools/link-order/check.sh), once in a copy
@@ -47,18 +42,14 @@ platforms="linux/amd64"
 keep=""
 images=""
 out=""
-build_once=0
-reproduce=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
     --platforms) platforms=$2; shift ;;
     --keep) keep=$2; shift ;;
     --images) images=$2; shift ;;
     --out) out=$2; shift ;;
-    --build-once) build_once=1 ;;
-    --reproduce) reproduce=$2; shift ;;
     -h | --help)
-        sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) echo "test-images.sh: unknown argument: $1" >&2; exit 2 ;;
@@ -109,47 +100,6 @@ if [[ -n "$(git -C "$REPO_ROOT" status --porcelain --untracked-files=no)" ]]; th
 fi
 export SOURCE_DATE_EPOCH SOURCE_REVISION
 
-# second_build FIRST: step 1's second build, from a copy of the work tree at another path into
-# the same target directory; its digests and tarballs must equal those of the first build, in
-# FIRST (what build-images.sh wrote).
-second_build() {
-    local first=$1 start build2 name digest pkg target_dir
-    target_dir=$(cd "$REPO_ROOT" && cargo metadata --format-version 1 --no-deps |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-    log "build 2 of 2: a copy of the work tree at $work/src, into the same target directory"
-    start=$SECONDS
-    mkdir -p "$work/src"
-    # Tracked and untracked-but-not-ignored files: what the first build compiled.
-    # Extracted with new modification times (-m): cargo then compiles every workspace crate
-    # again instead of taking the copy's sources for the ones it built from this checkout.
-    (cd "$REPO_ROOT" && git ls-files -z --cached --others --exclude-standard |
-        while IFS= read -r -d '' f; do [[ -e "$f" ]] && printf '%s\0' "$f"; done |
-        tar --null -T - -cf -) | tar -xmf - -C "$work/src"
-    "$work/src/scripts/build-images.sh" --platforms "$platforms" --out "$work/b" --target-dir "$target_dir" \
-        2>&1 | tee "$work/build2.log" >&2
-    build2=$((SECONDS - start))
-
-    diff -u "$first/digests" "$work/b/digests" || die "the two builds gave different digests"
-    while read -r name digest; do
-        cmp "$first/$name.tar" "$work/b/$name.tar" || die "$name.tar differs between the builds"
-    done <"$first/digests"
-    log "reproducible: both builds gave the same digests and tarballs (${build1:+build 1: ${build1}s, }build 2: ${build2}s)"
-    # A second build that compiled nothing would prove nothing: every image's package was
-    # compiled again, from the copy.
-    for pkg in adapter-bin controller-bin examples vsphere-client; do
-        grep -q "Compiling $pkg v.* ($work/src/" "$work/build2.log" ||
-            die "build 2 did not compile $pkg from the copy (see $work/build2.log)"
-    done
-    rm -rf "$work/src" "$work/b"
-}
-
-if [[ -n "$reproduce" ]]; then
-    [[ -f "$reproduce/digests" ]] || die "--reproduce $reproduce: no digests file there (a first build's --out)"
-    build1=""
-    second_build "$reproduce"
-    exit 0
-fi
-
 # 1. Two builds.
 if [[ -n "$images" ]]; then
     log "testing the images in $images (not rebuilt: reproducibility is not checked)"
@@ -170,11 +120,34 @@ if [[ ",$platforms," == *",linux/amd64,"* ]]; then
     MAP="$work/vsphere-adapter.map" "$REPO_ROOT/tools/link-order/check.sh" ||
         die "crates/adapter-bin/link/hot-text.ld is stale: run tools/link-order/generate.sh"
 fi
-if [[ $build_once -eq 1 ]]; then
-    log "build 2 of 2 left to --reproduce (--build-once)"
-else
-    second_build "$work/a"
-fi
+
+target_dir=$(cd "$REPO_ROOT" && cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+log "build 2 of 2: a copy of the work tree at $work/src, into the same target directory"
+start=$SECONDS
+mkdir -p "$work/src"
+# Tracked and untracked-but-not-ignored files: what the first build compiled.
+# Extracted with new modification times (-m): cargo then compiles every workspace crate again
+# instead of taking the copy's sources for the ones it built from this checkout.
+(cd "$REPO_ROOT" && git ls-files -z --cached --others --exclude-standard |
+    while IFS= read -r -d '' f; do [[ -e "$f" ]] && printf '%s\0' "$f"; done |
+    tar --null -T - -cf -) | tar -xmf - -C "$work/src"
+"$work/src/scripts/build-images.sh" --platforms "$platforms" --out "$work/b" --target-dir "$target_dir" \
+    2>&1 | tee "$work/build2.log" >&2
+build2=$((SECONDS - start))
+
+diff -u "$work/a/digests" "$work/b/digests" || die "the two builds gave different digests"
+while read -r name digest; do
+    cmp "$work/a/$name.tar" "$work/b/$name.tar" || die "$name.tar differs between the builds"
+done <"$work/a/digests"
+log "reproducible: both builds gave the same digests and tarballs (build 1: ${build1}s, build 2: ${build2}s)"
+# A second build that compiled nothing would prove nothing: every image's package was compiled
+# again, from the copy.
+for pkg in adapter-bin controller-bin examples vsphere-client; do
+    grep -q "Compiling $pkg v.* ($work/src/" "$work/build2.log" ||
+        die "build 2 did not compile $pkg from the copy (see $work/build2.log)"
+done
+rm -rf "$work/src" "$work/b"
 fi
 
 if [[ -n "$out" ]]; then
@@ -422,10 +395,4 @@ fi
 while read -r name digest; do
     printf 'image %-20s %s %8d bytes (tar)\n' "$name" "$digest" "$(stat -c %s "$work/a/$name.tar")"
 done <"$work/a/digests"
-if [[ -n "$images" ]]; then
-    log "all images read and started (not rebuilt here)"
-elif [[ $build_once -eq 1 ]]; then
-    log "all images read and started (built once: --reproduce builds them again)"
-else
-    log "all images reproducible, read and started"
-fi
+if [[ -n "$images" ]]; then log "all images read and started (not rebuilt here)"; else log "all images reproducible, read and started"; fi

@@ -45,7 +45,8 @@ struct Script {
     by_id: HashMap<String, u16>,
     default: Option<u16>,
     delay: Option<Duration>,
-    /// Random trouble: the share of requests answered 503, and the longest random delay.
+    /// Random trouble: the share of requests refused, with which status, and the longest
+    /// random delay.
     chaos: Option<(f64, u16, Duration)>,
     received: Vec<Received>,
 }

@@ -57,7 +57,7 @@ mod code {
             return;
         };
         let exe = exe.to_string_lossy();
-        let mut pages = 0usize;
+        let mut bytes = 0usize;
         for line in maps.lines() {
             let Some((start, end, perms, path)) = parse(line) else {
                 continue;
@@ -71,11 +71,11 @@ mod code {
             let rc =
                 unsafe { libc::madvise(start as *mut libc::c_void, end - start, MADV_PAGEOUT) };
             if rc == 0 {
-                pages += (end - start) / 4096;
+                bytes += end - start;
             }
         }
         tracing::debug!(
-            pages,
+            bytes,
             "advised the kernel to page out the program's unused pages"
         );
     }
