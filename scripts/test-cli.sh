@@ -74,7 +74,7 @@ if [[ $build -eq 1 ]]; then
     # in the cache (a fresh checkout then compiles only the workspace's crates); other keys'
     # directories are removed.
     # (The profile is part of the key: build-cli.sh --quick changing it leaves no stale artifacts.)
-    key=$( (cat "$REPO_ROOT/Cargo.lock" "$REPO_ROOT/rust-toolchain.toml"; echo "build-cli.sh --quick: opt-level 0") |
+    key=$( (cat "$REPO_ROOT/Cargo.lock" "$REPO_ROOT/rust-toolchain.toml"; echo "build-cli.sh --quick: opt-level 0, per-package overrides too") |
         sha256sum | cut -c1-16)
     cli_target="$CACHE_DIR/cli-build/$key"
     mkdir -p "$CACHE_DIR/cli-build"

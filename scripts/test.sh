@@ -18,8 +18,9 @@
 #                                              (scripts/run-tests.py; TEST_JOBS, default 3).
 #                                              With RELEASE_IMAGES: release.yaml names the
 #                                              images step 5 built, by digest.
-#      While they run, at the lowest CPU priority (nice 19), so that they only take what the
-#      waiting tests leave idle, each with its own log:
+#      While they run, at the lowest CPU priority (nice 19, which ranks them below the tests
+#      only where the kernel does not schedule each session as a group: see background()),
+#      each with its own log:
 #        scripts/check-libraries.sh            the library crates' docs and packages
 #        scripts/test-semver-gate.sh           check-libraries.sh's semver step, against a
 #                                              scratch tag: passes an addition, stops a break
@@ -92,8 +93,15 @@ on_exit() {
         pgid=$(cat "${job##*:}.pgid" 2>/dev/null || true)
         [[ -z "$pgid" ]] || kill -- "-$pgid" 2>/dev/null || true
     done
-    # Their output lives in $WORK: let them end before it goes.
+    # Their output lives in $WORK: let them end before it goes (they are not this shell's
+    # children, see background: their status files say they ended), ten seconds at most.
     wait 2>/dev/null || true
+    for job in "${BACKGROUND[@]}"; do
+        for _ in {1..20}; do
+            [[ ! -e "${job##*:}.pgid" || -e "${job##*:}.status" ]] && break
+            sleep 0.5
+        done
+    done
     if [[ $rc -ne 0 && -n "$CURRENT_STEP" ]]; then
         summary_line FAIL "$((SECONDS - STEP_START))" "$(($(cpu_centis) - STEP_CPU))" "$CURRENT_STEP"
     fi
@@ -113,50 +121,62 @@ on_exit() {
 trap on_exit EXIT
 
 # background NAME COMMAND...: starts COMMAND at the lowest CPU priority (BACKGROUND_NICE, default
-# 19), its output in a log.
+# 19), its output in a log. (Where the kernel groups each session for the scheduler,
+# /proc/sys/kernel/sched_autogroup_enabled, a niceness only ranks processes inside their session,
+# and setsid below gives the step a session of its own: there it shares the CPU equally.)
+#
+# The step is not a child of this shell but of a subshell that has exited: bash reaps a finished
+# child at once and adds its CPU time to this shell's, which would count a background step's CPU
+# into whichever step was running when it ended. Its end is known by its status file.
 background() {
     local name=$1
     shift
-    # BACKGROUND's entries are PID:NAME:LOG.
+    # BACKGROUND's entries are NAME:LOG.
     [[ $name != *:* ]] || { echo "scripts/test.sh: a background step's name has no ':' ($name)" >&2; exit 2; }
     local log="$WORK/background-${#BACKGROUND[@]}.log"
     local niceness=${BACKGROUND_NICE:-19}
     (
-        start=$SECONDS
-        set +e
-        # Its own process group (setsid keeps the pid when not a group leader), so that a
-        # failure elsewhere can stop all of it.
-        setsid nice -n "$niceness" "$@" >"$log" 2>&1 &
-        echo "$!" >"$log.pgid"
-        wait "$!"
-        rc=$?
-        # Wall seconds and this job's CPU (its children's user+sys), for the summary. The pid is
-        # taken here: inside $(...) BASHPID would name the command substitution's own subshell,
-        # which has no children (the summary then read 0 cpu-s).
-        me=$BASHPID
-        printf '%s %s %s\n' "$rc" "$((SECONDS - start))" \
-            "$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($16 + $17) * 100 / hz }' "/proc/$me/stat")" \
-            >"$log.status"
-        exit "$rc"
-    ) &
-    BACKGROUND+=("$!:$name:$log")
+        (
+            start=$SECONDS
+            set +e
+            # Its own process group (setsid keeps the pid when not a group leader), so that a
+            # failure elsewhere can stop all of it.
+            setsid nice -n "$niceness" "$@" >"$log" 2>&1 &
+            echo "$!" >"$log.pgid"
+            wait "$!"
+            rc=$?
+            # Wall seconds and this job's CPU (its children's user+sys), for the summary. The
+            # pid is taken here: inside $(...) BASHPID would name the command substitution's own
+            # subshell, which has no children (the summary then read 0 cpu-s).
+            me=$BASHPID
+            printf '%s %s %s\n' "$rc" "$((SECONDS - start))" \
+                "$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($16 + $17) * 100 / hz }' "/proc/$me/stat")" \
+                >"$log.status.tmp"
+            mv "$log.status.tmp" "$log.status"
+        ) &
+    )
+    BACKGROUND+=("$name:$log")
+}
+
+# await_background LOG: waits until the background step logging to LOG has ended.
+await_background() {
+    until [[ -e "$1.status" ]]; do
+        sleep 1
+    done
 }
 
 # join_background NAME: waits for the background step NAME (started by `background`), prints its
 # log and adds it to the summary as a step; fails when it failed.
 join_background() {
-    local want=$1 job pid name log rc secs cpu rest=()
+    local want=$1 job name log rc secs cpu rest=()
     for job in "${BACKGROUND[@]}"; do
-        name=${job#*:}
-        name=${name%%:*}
+        name=${job%%:*}
         if [[ $name != "$want" ]]; then
             rest+=("$job")
             continue
         fi
-        pid=${job%%:*}
         log=${job#*:}
-        log=${log#*:}
-        wait "$pid" || true
+        await_background "$log"
         banner "$name (its output)"
         cat "$log"
         read -r rc secs cpu <"$log.status" || { rc=1 secs=0 cpu=0; }
@@ -176,13 +196,11 @@ join_background() {
 # wait_background: prints each background step's log and adds it to the summary; fails when one
 # failed.
 wait_background() {
-    local job pid name log rc secs cpu failed=""
+    local job name log rc secs cpu failed=""
     for job in "${BACKGROUND[@]}"; do
-        pid=${job%%:*}
-        name=${job#*:}
-        log=${name#*:}
-        name=${name%%:*}
-        wait "$pid" || true
+        name=${job%%:*}
+        log=${job#*:}
+        await_background "$log"
         banner "$name (ran in the background; its output)"
         cat "$log"
         read -r rc secs cpu <"$log.status" || { rc=1 secs=0 cpu=0; }
