@@ -54,6 +54,7 @@ SUMMARY=()
 TEST_TOTALS=""
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vmware-sources-test.XXXXXX")
 BACKGROUND=()
+BACKGROUND_STARTED=0
 
 banner() {
     printf '\n==> %s\n' "$*"
@@ -133,7 +134,10 @@ background() {
     shift
     # BACKGROUND's entries are NAME:LOG.
     [[ $name != *:* ]] || { echo "scripts/test.sh: a background step's name has no ':' ($name)" >&2; exit 2; }
-    local log="$WORK/background-${#BACKGROUND[@]}.log"
+    # Numbered by a counter, not by BACKGROUND's length, which a joined step shortens: a later
+    # step then took an earlier one's log and status file, and was taken as ended at once.
+    BACKGROUND_STARTED=$((BACKGROUND_STARTED + 1))
+    local log="$WORK/background-$BACKGROUND_STARTED.log"
     local niceness=${BACKGROUND_NICE:-19}
     (
         (
