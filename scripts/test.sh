@@ -18,9 +18,9 @@
 #                                              (scripts/run-tests.py; TEST_JOBS, default 3).
 #                                              With RELEASE_IMAGES: release.yaml names the
 #                                              images step 5 built, by digest.
-#      While they run, at the lowest CPU priority (nice 19, which ranks them below the tests
-#      only where the kernel does not schedule each session as a group: see background()),
-#      each with its own log:
+#      While they run, at the lowest CPU priority (nice 19, their scheduling group's too: see
+#      background()), so that they only take what the waiting tests leave idle, each with its
+#      own log:
 #        scripts/check-libraries.sh            the library crates' docs and packages
 #        scripts/test-semver-gate.sh           check-libraries.sh's semver step, against a
 #                                              scratch tag: passes an addition, stops a break
@@ -122,9 +122,10 @@ on_exit() {
 trap on_exit EXIT
 
 # background NAME COMMAND...: starts COMMAND at the lowest CPU priority (BACKGROUND_NICE, default
-# 19), its output in a log. (Where the kernel groups each session for the scheduler,
-# /proc/sys/kernel/sched_autogroup_enabled, a niceness only ranks processes inside their session,
-# and setsid below gives the step a session of its own: there it shares the CPU equally.)
+# 19), its output in a log. Where the kernel schedules each session as a group
+# (/proc/sys/kernel/sched_autogroup_enabled), a niceness only ranks processes inside their
+# session, and setsid below gives the step a session of its own: so the session's group is
+# given the niceness as well, or the step would share the CPU equally with the foreground.
 #
 # The step is not a child of this shell but of a subshell that has exited: bash reaps a finished
 # child at once and adds its CPU time to this shell's, which would count a background step's CPU
@@ -144,8 +145,12 @@ background() {
             start=$SECONDS
             set +e
             # Its own process group (setsid keeps the pid when not a group leader), so that a
-            # failure elsewhere can stop all of it.
-            setsid nice -n "$niceness" "$@" >"$log" 2>&1 &
+            # failure elsewhere can stop all of it. Its session's scheduling group gets the
+            # niceness too (/proc/self/autogroup; where there is none, the write fails and
+            # nice alone ranks the step).
+            # (The single quotes are the inner bash's: it expands $1 and ${@:2}.)
+            setsid bash -c 'echo "$1" >/proc/self/autogroup 2>/dev/null; exec nice -n "$1" "${@:2}"' \
+                background-step "$niceness" "$@" >"$log" 2>&1 &
             echo "$!" >"$log.pgid"
             wait "$!"
             rc=$?
