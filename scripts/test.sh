@@ -96,7 +96,6 @@ on_exit() {
     done
     # Their output lives in $WORK: let them end before it goes (they are not this shell's
     # children, see background: their status files say they ended), ten seconds at most.
-    wait 2>/dev/null || true
     for job in "${BACKGROUND[@]}"; do
         for _ in {1..20}; do
             [[ ! -e "${job##*:}.pgid" || -e "${job##*:}.status" ]] && break
@@ -142,6 +141,7 @@ background() {
     local niceness=${BACKGROUND_NICE:-19}
     (
         (
+            echo "$BASHPID" >"$log.pid"
             start=$SECONDS
             set +e
             # Its own process group (setsid keeps the pid when not a group leader), so that a
@@ -167,9 +167,16 @@ background() {
     BACKGROUND+=("$name:$log")
 }
 
-# await_background LOG: waits until the background step logging to LOG has ended.
+# await_background LOG: waits until the background step logging to LOG has ended: its status
+# file is there, or the subshell that would write it is gone (then the step counts as failed).
 await_background() {
+    local pid
     until [[ -e "$1.status" ]]; do
+        pid=$(cat "$1.pid" 2>/dev/null || true)
+        if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
+            [[ -e "$1.status" ]] || echo "scripts/test.sh: a background step ended without its status ($1)" >&2
+            return 0
+        fi
         sleep 1
     done
 }
