@@ -1,9 +1,12 @@
 //! The runtime around an adapter: shutdown on signals, waits that end at cancellation, and the
 //! [`Sidecars`] that run beside the pipeline (the metrics and health server, giving memory back
-//! after bursts) until they are dropped.
+//! after bursts) until they are dropped, and the [memory functions](string_functions) of the x86_64
+//! musl images.
 
 pub mod memory;
 mod sidecars;
+#[cfg(target_arch = "x86_64")]
+pub mod string_functions;
 
 use std::time::Duration;
 
