@@ -10,6 +10,7 @@
 //! the event goes to the dead-letter sink. Without a dead-letter sink an event is never given
 //! up on: it is retried until the sink takes it (readiness turns false meanwhile).
 
+mod client;
 mod gate;
 pub mod identity;
 mod retry;
@@ -209,7 +210,7 @@ impl Target {
 /// A keep-alive HTTP client for the sink and the dead-letter sink.
 #[derive(Clone)]
 pub struct Sink {
-    http: reqwest::Client,
+    http: Arc<client::SinkClient>,
     config: Arc<SinkConfig>,
     metrics: Arc<Metrics>,
     /// Requests in a row the sink did not take (any event); reset by an answer it means.
@@ -256,61 +257,7 @@ impl Attempt {
 impl Sink {
     /// Build the client.
     pub fn new(config: SinkConfig, metrics: Arc<Metrics>) -> Result<Self, SinkError> {
-        vsphere_client::install_crypto_provider();
-        let mut builder = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .tcp_nodelay(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!(
-                "vmware-sources-adapter/",
-                env!("CARGO_PKG_VERSION")
-            ));
-        let trusted = [
-            (adapter_env::name::K_CA_CERTS, &config.ca_certs),
-            (
-                adapter_env::name::K_DEAD_LETTER_SINK_CA_CERTS,
-                &config.dead_letter_ca_certs,
-            ),
-        ];
-        for (setting, pem) in trusted {
-            let Some(pem) = pem else { continue };
-            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
-                SinkError::CaCerts {
-                    setting,
-                    reason: e.to_string(),
-                }
-            })?;
-            if certs.is_empty() {
-                return Err(SinkError::CaCerts {
-                    setting,
-                    reason: "no certificate in the PEM".into(),
-                });
-            }
-            for c in certs {
-                builder = builder.add_root_certificate(c);
-            }
-        }
-        for bundle in &config.trust_bundles {
-            let certs =
-                reqwest::Certificate::from_pem_bundle(bundle.pem.as_bytes()).map_err(|e| {
-                    SinkError::TrustBundle {
-                        file: bundle.file.clone(),
-                        reason: e.to_string(),
-                    }
-                })?;
-            if certs.is_empty() {
-                warn!(file = %bundle.file, "a trust bundle without a certificate: skipped");
-            }
-            debug!(file = %bundle.file, certificates = certs.len(), "trusting a trust bundle");
-            for c in certs {
-                builder = builder.add_root_certificate(c);
-            }
-        }
-        let http = builder
-            .build()
-            .map_err(|e| SinkError::Client(e.to_string()))?;
+        let http = Arc::new(client::SinkClient::new(&config)?);
         Ok(Self {
             http,
             config: Arc::new(config),
@@ -684,69 +631,94 @@ impl Sink {
         headers: &HeaderMap,
         body: &Bytes,
     ) -> (Attempt, Option<String>) {
-        let req = self.http.post(url.clone()).headers(headers.clone());
-        match req.body(body.clone()).send().await {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let retry_after = resp
-                    .headers()
-                    .get(http::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
-                let verdict = classify_status(status);
-                let location = if verdict == Verdict::Redirect {
-                    resp.headers()
-                        .get(http::header::LOCATION)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned)
-                } else {
-                    None
-                };
-                let detail = if verdict == Verdict::Accepted {
-                    String::new()
-                } else {
-                    // The start of the answer for the log; never the whole of it: a sink's
-                    // error page can be large, or never end.
-                    let start = body_start(resp, ERROR_BODY_BYTES).await;
-                    let text: String = String::from_utf8_lossy(&start).chars().take(200).collect();
-                    format!("HTTP {status} {text}")
-                };
-                debug!(status, "sink answered");
-                let attempt = Attempt {
-                    verdict,
-                    status,
-                    retry_after,
-                    detail,
-                };
-                (attempt, location)
-            }
-            Err(e) => {
-                let attempt = Attempt {
-                    verdict: Verdict::Retry,
-                    status: 0,
-                    retry_after: None,
-                    detail: error_chain(&e),
-                };
-                (attempt, None)
-            }
+        let timeout = self.config.timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let no_answer = |detail| {
+            let attempt = Attempt {
+                verdict: Verdict::Retry,
+                status: 0,
+                retry_after: None,
+                detail,
+            };
+            (attempt, None)
+        };
+        match tokio::time::timeout_at(deadline, self.http.post(url, headers, body)).await {
+            Ok(Ok(client::Answer::Direct(resp))) => read_answer(resp, deadline).await,
+            Ok(Ok(client::Answer::Proxied(resp))) => read_answer(resp, deadline).await,
+            Ok(Err(detail)) => no_answer(detail),
+            Err(_) => no_answer(format!(
+                "error sending request for url ({url}): operation timed out (no answer within {timeout:?})"
+            )),
         }
     }
+}
+
+/// What an answer says: the attempt's verdict, and the `Location` of a redirect. The start of
+/// a refusal's body is read for the log, until `deadline` at the latest.
+async fn read_answer<B>(
+    resp: http::Response<B>,
+    deadline: tokio::time::Instant,
+) -> (Attempt, Option<String>)
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+{
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+    let verdict = classify_status(status);
+    let location = if verdict == Verdict::Redirect {
+        resp.headers()
+            .get(http::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    } else {
+        None
+    };
+    let detail = if verdict == Verdict::Accepted {
+        String::new()
+    } else {
+        // The start of the answer for the log; never the whole of it: a sink's error page
+        // can be large, or never end.
+        let start =
+            tokio::time::timeout_at(deadline, body_start(resp.into_body(), ERROR_BODY_BYTES))
+                .await
+                .unwrap_or_default();
+        let text: String = String::from_utf8_lossy(&start).chars().take(200).collect();
+        format!("HTTP {status} {text}")
+    };
+    debug!(status, "sink answered");
+    let attempt = Attempt {
+        verdict,
+        status,
+        retry_after,
+        detail,
+    };
+    (attempt, location)
 }
 
 /// How much of a refusal's body is read for the log.
 const ERROR_BODY_BYTES: usize = 1024;
 
-/// The first `cap` bytes of `resp`'s body (fewer if it ends or fails first). A body that ends
-/// within them leaves the connection reusable; a longer one is cut off with its connection.
-async fn body_start(mut resp: reqwest::Response, cap: usize) -> Vec<u8> {
+/// The first `cap` bytes of `body` (fewer if it ends or fails first). A body that ends within
+/// them leaves the connection reusable; a longer one is cut off with its connection.
+async fn body_start<B>(mut body: B, cap: usize) -> Vec<u8>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+{
+    use http_body_util::BodyExt as _;
     let mut out = Vec::new();
     while out.len() < cap {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                let take = chunk.len().min(cap - out.len());
-                out.extend_from_slice(&chunk[..take]);
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(chunk) = frame.into_data() {
+                    let take = chunk.len().min(cap - out.len());
+                    out.extend_from_slice(&chunk[..take]);
+                }
             }
-            Ok(None) | Err(_) => break,
+            Some(Err(_)) | None => break,
         }
     }
     out

@@ -408,3 +408,56 @@ async fn without_a_sink_events_are_structured_cloudevent_lines_on_stdout() {
     assert_eq!(got, want, "every event once, in order");
     assert_eq!(checkpoint_key(&cp), want.last().copied());
 }
+
+/// `HTTP_PROXY` and `NO_PROXY` as Go's `http.ProxyFromEnvironment` reads them: a sink whose
+/// name only the proxy knows gets its events through the proxy (the recording sink plays the
+/// proxy: it takes the absolute-form requests), while a host in `NO_PROXY` (the vCenter here;
+/// in the second run the sink too, with the proxy a closed port) is reached directly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_behind_an_http_proxy_gets_its_events_through_it_and_no_proxy_goes_direct() {
+    let proxy = RecordingSink::start().await;
+    let (sim, dir) = common::backlog(20).await;
+    let mut env = common::backlog_env(&sim, "http://sink.invalid/", &dir.path().join("cp.json"));
+    env.push(("HTTP_PROXY", proxy.url()));
+    env.push(("NO_PROXY", "127.0.0.1".into()));
+    let adapter = Adapter::start(&env);
+    let all = eventually(Duration::from_secs(30), || proxy.received().len() >= 20).await;
+    assert!(
+        all,
+        "the proxy got {} of 20 events; log:\n{}",
+        proxy.received().len(),
+        adapter.log().join("\n")
+    );
+    let received = proxy.received();
+    let mut got = ids(&received);
+    got.sort_unstable();
+    assert_eq!(got, (1..=20).collect::<Vec<_>>());
+    assert!(
+        received
+            .iter()
+            .all(|r| r.header("host") == Some("sink.invalid")),
+        "requests not meant for sink.invalid: {:?}",
+        received
+            .iter()
+            .map(|r| r.header("host"))
+            .collect::<Vec<_>>()
+    );
+    drop(adapter);
+
+    let sink = RecordingSink::start().await;
+    let (sim, dir) = common::backlog(20).await;
+    let mut env = common::backlog_env(&sim, &sink.url(), &dir.path().join("cp.json"));
+    env.push(("HTTP_PROXY", "http://127.0.0.1:9/".into()));
+    env.push(("NO_PROXY", "127.0.0.1".into()));
+    let adapter = Adapter::start(&env);
+    let all = eventually(Duration::from_secs(30), || sink.received().len() >= 20).await;
+    assert!(
+        all,
+        "the sink got {} of 20 events directly; log:\n{}",
+        sink.received().len(),
+        adapter.log().join("\n")
+    );
+    let mut got = ids(&sink.received());
+    got.sort_unstable();
+    assert_eq!(got, (1..=20).collect::<Vec<_>>());
+}
