@@ -13,7 +13,7 @@
 //! `http.ProxyFromEnvironment`) honour them: a request they send to a proxy goes through
 //! reqwest, which implements proxying; every other request goes direct.
 
-use std::sync::Arc;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -45,28 +45,38 @@ pub(super) enum Answer {
     Proxied(Response<reqwest::Body>),
 }
 
+/// The client for https URLs.
+type TlsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
 /// The sinks' client ([module docs](self)).
-#[derive(Clone)]
+///
+/// Its TLS client and its proxied client are built when first needed (at once when the sink or
+/// the dead-letter sink needs them, so that a configuration they refuse stops the start-up):
+/// each loads the system's CA certificates, which takes longer than thousands of plain requests
+/// and keeps them in memory, and a sink over plain http with no proxy needs neither.
 pub(super) struct SinkClient {
-    direct: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
-    proxied: reqwest::Client,
-    proxies: Arc<Matcher>,
+    /// For http URLs.
+    plain: Client<HttpConnector, Full<Bytes>>,
+    /// For https URLs.
+    tls: OnceLock<Result<TlsClient, String>>,
+    /// For URLs the proxy settings send to a proxy.
+    proxied: OnceLock<Result<reqwest::Client, String>>,
+    proxies: Matcher,
     user_agent: HeaderValue,
+    timeout: Duration,
+    /// The certificates trusted beyond the system's, and their PEM texts.
+    extra_certs: Vec<CertificateDer<'static>>,
+    extra_pem: Vec<u8>,
 }
 
 impl SinkClient {
     /// A client trusting the system's CAs and those of `config` (`K_CA_CERTS`,
     /// `K_DEAD_LETTER_SINK_CA_CERTS`, the trust bundles).
     pub(super) fn new(config: &SinkConfig) -> Result<Self, SinkError> {
-        // The PEM texts of every extra CA, for the direct client's rustls configuration.
+        // For reqwest here, and the binary's other reqwest clients (which have relied on it).
+        vsphere_client::install_crypto_provider();
+        let mut extra_certs = Vec::new();
         let mut extra_pem = Vec::new();
-        let mut proxied = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(connect_timeout(config))
-            .pool_idle_timeout(IDLE_TIMEOUT)
-            .tcp_nodelay(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(USER_AGENT);
         let trusted = [
             (adapter_env::name::K_CA_CERTS, &config.ca_certs),
             (
@@ -84,60 +94,91 @@ impl SinkClient {
                     reason: "no certificate in the PEM".into(),
                 });
             }
-            proxied = trust(proxied, &certs, |reason| SinkError::CaCerts {
-                setting,
-                reason,
-            })?;
+            extra_certs.extend(certs);
             vsphere_client::transport::append_pem(&mut extra_pem, pem.as_bytes());
         }
         for bundle in &config.trust_bundles {
-            let file = || bundle.file.clone();
             let certs = certificates(&bundle.pem).map_err(|reason| SinkError::TrustBundle {
-                file: file(),
+                file: bundle.file.clone(),
                 reason,
             })?;
             if certs.is_empty() {
                 warn!(file = %bundle.file, "a trust bundle without a certificate: skipped");
+                continue;
             }
             debug!(file = %bundle.file, certificates = certs.len(), "trusting a trust bundle");
-            if !certs.is_empty() {
-                proxied = trust(proxied, &certs, |reason| SinkError::TrustBundle {
-                    file: file(),
-                    reason,
-                })?;
-                vsphere_client::transport::append_pem(&mut extra_pem, bundle.pem.as_bytes());
+            extra_certs.extend(certs);
+            vsphere_client::transport::append_pem(&mut extra_pem, bundle.pem.as_bytes());
+        }
+        let client = Self {
+            plain: Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(IDLE_TIMEOUT)
+                .pool_timer(TokioTimer::new())
+                .build(tcp_connector(config.timeout)),
+            tls: OnceLock::new(),
+            proxied: OnceLock::new(),
+            proxies: Matcher::from_env(),
+            user_agent: HeaderValue::from_static(USER_AGENT),
+            timeout: config.timeout,
+            extra_certs,
+            extra_pem,
+        };
+        for url in std::iter::once(&config.url).chain(&config.dead_letter) {
+            let uri: Uri = url
+                .as_str()
+                .parse()
+                .map_err(|e| SinkError::Client(format!("invalid URL {url}: {e}")))?;
+            if client.proxies.intercept(&uri).is_some() {
+                client.proxied().map_err(SinkError::Client)?;
+            } else if url.scheme() == "https" {
+                client.tls().map_err(SinkError::Client)?;
             }
         }
-        vsphere_client::install_crypto_provider();
-        let proxied = proxied
-            .build()
-            .map_err(|e| SinkError::Client(e.to_string()))?;
+        Ok(client)
+    }
 
-        let extra_pem = (!extra_pem.is_empty()).then_some(extra_pem.as_slice());
-        let mut tls = vsphere_client::transport::tls_config(false, extra_pem)
-            .map_err(|e| SinkError::Client(e.to_string()))?;
-        // HTTP/1.1 only (the connector sets ALPN to match): one request per connection at a
-        // time, as many connections as the delivery concurrency asks for.
-        tls.alpn_protocols.clear();
-        let mut tcp = HttpConnector::new();
-        tcp.enforce_http(false);
-        tcp.set_nodelay(true);
-        tcp.set_connect_timeout(Some(connect_timeout(config)));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(tcp);
-        let direct = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(IDLE_TIMEOUT)
-            .pool_timer(TokioTimer::new())
-            .build(connector);
-        Ok(Self {
-            direct,
-            proxied,
-            proxies: Arc::new(Matcher::from_env()),
-            user_agent: HeaderValue::from_static(USER_AGENT),
-        })
+    /// The https client, built on first use.
+    fn tls(&self) -> Result<&TlsClient, String> {
+        let built = self.tls.get_or_init(|| {
+            let extra = (!self.extra_pem.is_empty()).then_some(self.extra_pem.as_slice());
+            let mut tls = vsphere_client::transport::tls_config(false, extra)
+                .map_err(|e| format!("cannot set up TLS for the sink: {e}"))?;
+            // HTTP/1.1 only (the connector sets ALPN to match): one request per connection at
+            // a time, as many connections as the delivery concurrency asks for.
+            tls.alpn_protocols.clear();
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls)
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(tcp_connector(self.timeout));
+            Ok(Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(IDLE_TIMEOUT)
+                .pool_timer(TokioTimer::new())
+                .build(connector))
+        });
+        built.as_ref().map_err(Clone::clone)
+    }
+
+    /// The client for requests through a proxy, built on first use.
+    fn proxied(&self) -> Result<&reqwest::Client, String> {
+        let built = self.proxied.get_or_init(|| {
+            let mut builder = reqwest::Client::builder()
+                .timeout(self.timeout)
+                .connect_timeout(connect_timeout(self.timeout))
+                .pool_idle_timeout(IDLE_TIMEOUT)
+                .tcp_nodelay(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(USER_AGENT);
+            for cert in &self.extra_certs {
+                let cert = reqwest::Certificate::from_der(cert)
+                    .map_err(|e| format!("cannot trust a sink CA certificate: {e}"))?;
+                builder = builder.add_root_certificate(cert);
+            }
+            builder
+                .build()
+                .map_err(|e| format!("cannot build the sink client for the proxy: {e}"))
+        });
+        built.as_ref().map_err(Clone::clone)
     }
 
     /// POST `body` with `headers` to `url`: the answer's head (its body is read by the caller),
@@ -154,7 +195,7 @@ impl SinkClient {
             .map_err(|e| format!("invalid sink URL {url}: {e}"))?;
         if self.proxies.intercept(&uri).is_some() {
             let sent = self
-                .proxied
+                .proxied()?
                 .post(url.clone())
                 .headers(headers.clone())
                 .body(body.clone())
@@ -165,13 +206,19 @@ impl SinkClient {
                 Err(e) => Err(error_chain(&e)),
             };
         }
+        let https = url.scheme() == "https";
         let mut request = Request::post(uri)
             .body(Full::new(body.clone()))
             .map_err(|e| format!("cannot build the request to {url}: {e}"))?;
         let request_headers = request.headers_mut();
         *request_headers = headers.clone();
         request_headers.insert(http::header::USER_AGENT, self.user_agent.clone());
-        match self.direct.request(request).await {
+        let sent = if https {
+            self.tls()?.request(request).await
+        } else {
+            self.plain.request(request).await
+        };
+        match sent {
             Ok(resp) => Ok(Answer::Direct(resp)),
             Err(e) => Err(format!(
                 "error sending request for url ({url}): {}",
@@ -181,9 +228,18 @@ impl SinkClient {
     }
 }
 
+/// The TCP connector of both direct clients.
+fn tcp_connector(timeout: Duration) -> HttpConnector {
+    let mut tcp = HttpConnector::new();
+    tcp.enforce_http(false);
+    tcp.set_nodelay(true);
+    tcp.set_connect_timeout(Some(connect_timeout(timeout)));
+    tcp
+}
+
 /// The connection timeout: the request timeout, at most 10 s.
-fn connect_timeout(config: &SinkConfig) -> Duration {
-    config.timeout.min(Duration::from_secs(10))
+fn connect_timeout(timeout: Duration) -> Duration {
+    timeout.min(Duration::from_secs(10))
 }
 
 /// The certificates of a PEM bundle (none when it holds none).
@@ -191,17 +247,4 @@ fn certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())
-}
-
-/// `builder` trusting `certs` too.
-fn trust(
-    mut builder: reqwest::ClientBuilder,
-    certs: &[CertificateDer<'static>],
-    error: impl Fn(String) -> SinkError,
-) -> Result<reqwest::ClientBuilder, SinkError> {
-    for cert in certs {
-        let cert = reqwest::Certificate::from_der(cert).map_err(|e| error(e.to_string()))?;
-        builder = builder.add_root_certificate(cert);
-    }
-    Ok(builder)
 }
