@@ -13,7 +13,7 @@
 //! `http.ProxyFromEnvironment`) honour them: a request they send to a proxy goes through
 //! reqwest, which implements proxying; every other request goes direct.
 
-use std::sync::OnceLock;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,6 +27,7 @@ use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
+use tokio::sync::OnceCell;
 use tracing::{debug, warn};
 
 use super::{SinkConfig, SinkError, error_chain};
@@ -53,20 +54,20 @@ type TlsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 /// Its TLS client and its proxied client are built when first needed (at once when the sink or
 /// the dead-letter sink needs them, so that a configuration they refuse stops the start-up):
 /// each loads the system's CA certificates, which takes longer than thousands of plain requests
-/// and keeps them in memory, and a sink over plain http with no proxy needs neither.
+/// and keeps them in memory, and a sink over plain http with no proxy needs neither. Built
+/// later, they are built on tokio's blocking threads, not on the runtime's.
 pub(super) struct SinkClient {
     /// For http URLs.
     plain: Client<HttpConnector, Full<Bytes>>,
     /// For https URLs.
-    tls: OnceLock<Result<TlsClient, String>>,
+    tls: OnceCell<TlsClient>,
     /// For URLs the proxy settings send to a proxy.
-    proxied: OnceLock<Result<reqwest::Client, String>>,
+    proxied: OnceCell<reqwest::Client>,
     proxies: Matcher,
     user_agent: HeaderValue,
     timeout: Duration,
-    /// The certificates trusted beyond the system's, and their PEM texts.
-    extra_certs: Vec<CertificateDer<'static>>,
-    extra_pem: Vec<u8>,
+    /// The PEM texts of the CAs trusted beyond the system's.
+    extra_pem: Arc<[u8]>,
 }
 
 impl SinkClient {
@@ -75,7 +76,6 @@ impl SinkClient {
     pub(super) fn new(config: &SinkConfig) -> Result<Self, SinkError> {
         // For reqwest here, and the binary's other reqwest clients (which have relied on it).
         vsphere_client::install_crypto_provider();
-        let mut extra_certs = Vec::new();
         let mut extra_pem = Vec::new();
         let trusted = [
             (adapter_env::name::K_CA_CERTS, &config.ca_certs),
@@ -94,7 +94,6 @@ impl SinkClient {
                     reason: "no certificate in the PEM".into(),
                 });
             }
-            extra_certs.extend(certs);
             vsphere_client::transport::append_pem(&mut extra_pem, pem.as_bytes());
         }
         for bundle in &config.trust_bundles {
@@ -107,78 +106,59 @@ impl SinkClient {
                 continue;
             }
             debug!(file = %bundle.file, certificates = certs.len(), "trusting a trust bundle");
-            extra_certs.extend(certs);
             vsphere_client::transport::append_pem(&mut extra_pem, bundle.pem.as_bytes());
         }
-        let client = Self {
-            plain: Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(IDLE_TIMEOUT)
-                .pool_timer(TokioTimer::new())
-                .build(tcp_connector(config.timeout)),
-            tls: OnceLock::new(),
-            proxied: OnceLock::new(),
-            proxies: Matcher::from_env(),
-            user_agent: HeaderValue::from_static(USER_AGENT),
-            timeout: config.timeout,
-            extra_certs,
-            extra_pem,
-        };
+        let proxies = Matcher::from_env();
+        let (mut tls, mut proxied) = (OnceCell::new(), OnceCell::new());
         for url in std::iter::once(&config.url).chain(&config.dead_letter) {
             let uri: Uri = url
                 .as_str()
                 .parse()
                 .map_err(|e| SinkError::Client(format!("invalid URL {url}: {e}")))?;
-            if client.proxies.intercept(&uri).is_some() {
-                client.proxied().map_err(SinkError::Client)?;
-            } else if url.scheme() == "https" {
-                client.tls().map_err(SinkError::Client)?;
+            if proxies.intercept(&uri).is_some() {
+                if !proxied.initialized() {
+                    let client = build_proxied(config.timeout, &extra_pem);
+                    proxied = OnceCell::new_with(Some(client.map_err(SinkError::Client)?));
+                }
+            } else if url.scheme() == "https" && !tls.initialized() {
+                let client = build_tls(config.timeout, &extra_pem);
+                tls = OnceCell::new_with(Some(client.map_err(SinkError::Client)?));
             }
         }
-        Ok(client)
+        Ok(Self {
+            plain: pooled(tcp_connector(config.timeout)),
+            tls,
+            proxied,
+            proxies,
+            user_agent: HeaderValue::from_static(USER_AGENT),
+            timeout: config.timeout,
+            extra_pem: extra_pem.into(),
+        })
     }
 
     /// The https client, built on first use.
-    fn tls(&self) -> Result<&TlsClient, String> {
-        let built = self.tls.get_or_init(|| {
-            let extra = (!self.extra_pem.is_empty()).then_some(self.extra_pem.as_slice());
-            let mut tls = vsphere_client::transport::tls_config(false, extra)
-                .map_err(|e| format!("cannot set up TLS for the sink: {e}"))?;
-            // HTTP/1.1 only (the connector sets ALPN to match): one request per connection at
-            // a time, as many connections as the delivery concurrency asks for.
-            tls.alpn_protocols.clear();
-            let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(tls)
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(tcp_connector(self.timeout));
-            Ok(Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(IDLE_TIMEOUT)
-                .pool_timer(TokioTimer::new())
-                .build(connector))
-        });
-        built.as_ref().map_err(Clone::clone)
+    async fn tls(&self) -> Result<&TlsClient, String> {
+        self.tls
+            .get_or_try_init(|| self.build_off_runtime(build_tls))
+            .await
     }
 
     /// The client for requests through a proxy, built on first use.
-    fn proxied(&self) -> Result<&reqwest::Client, String> {
-        let built = self.proxied.get_or_init(|| {
-            let mut builder = reqwest::Client::builder()
-                .timeout(self.timeout)
-                .connect_timeout(connect_timeout(self.timeout))
-                .pool_idle_timeout(IDLE_TIMEOUT)
-                .tcp_nodelay(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(USER_AGENT);
-            for cert in &self.extra_certs {
-                let cert = reqwest::Certificate::from_der(cert)
-                    .map_err(|e| format!("cannot trust a sink CA certificate: {e}"))?;
-                builder = builder.add_root_certificate(cert);
-            }
-            builder
-                .build()
-                .map_err(|e| format!("cannot build the sink client for the proxy: {e}"))
-        });
-        built.as_ref().map_err(Clone::clone)
+    async fn proxied(&self) -> Result<&reqwest::Client, String> {
+        self.proxied
+            .get_or_try_init(|| self.build_off_runtime(build_proxied))
+            .await
+    }
+
+    /// `build` on a blocking thread: it reads the system's CA certificates.
+    async fn build_off_runtime<T: Send + 'static>(
+        &self,
+        build: fn(Duration, &[u8]) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let (timeout, extra_pem) = (self.timeout, self.extra_pem.clone());
+        tokio::task::spawn_blocking(move || build(timeout, &extra_pem))
+            .await
+            .map_err(|e| format!("cannot build the sink client: {e}"))?
     }
 
     /// POST `body` with `headers` to `url`: the answer's head (its body is read by the caller),
@@ -195,7 +175,8 @@ impl SinkClient {
             .map_err(|e| format!("invalid sink URL {url}: {e}"))?;
         if self.proxies.intercept(&uri).is_some() {
             let sent = self
-                .proxied()?
+                .proxied()
+                .await?
                 .post(url.clone())
                 .headers(headers.clone())
                 .body(body.clone())
@@ -214,7 +195,7 @@ impl SinkClient {
         *request_headers = headers.clone();
         request_headers.insert(http::header::USER_AGENT, self.user_agent.clone());
         let sent = if https {
-            self.tls()?.request(request).await
+            self.tls().await?.request(request).await
         } else {
             self.plain.request(request).await
         };
@@ -226,6 +207,54 @@ impl SinkClient {
             )),
         }
     }
+}
+
+/// The https client, trusting the system's CAs and those of `extra_pem` (PEM texts).
+fn build_tls(timeout: Duration, extra_pem: &[u8]) -> Result<TlsClient, String> {
+    let extra = (!extra_pem.is_empty()).then_some(extra_pem);
+    let mut tls = vsphere_client::transport::tls_config(false, extra)
+        .map_err(|e| format!("cannot set up TLS for the sink: {e}"))?;
+    // HTTP/1.1 only (the connector sets ALPN to match): one request per connection at a time,
+    // as many connections as the delivery concurrency asks for.
+    tls.alpn_protocols.clear();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(tcp_connector(timeout));
+    Ok(pooled(connector))
+}
+
+/// reqwest, for requests through a proxy, trusting the system's CAs and those of `extra_pem`.
+fn build_proxied(timeout: Duration, extra_pem: &[u8]) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(connect_timeout(timeout))
+        .pool_idle_timeout(IDLE_TIMEOUT)
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(USER_AGENT);
+    if !extra_pem.is_empty() {
+        let certs = reqwest::Certificate::from_pem_bundle(extra_pem)
+            .map_err(|e| format!("cannot trust the sink CA certificates: {e}"))?;
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| format!("cannot build the sink client for the proxy: {e}"))
+}
+
+/// A client pooling `connector`'s connections, idle ones for [`IDLE_TIMEOUT`].
+fn pooled<C>(connector: C) -> Client<C, Full<Bytes>>
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone,
+{
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(IDLE_TIMEOUT)
+        .pool_timer(TokioTimer::new())
+        .build(connector)
 }
 
 /// The TCP connector of both direct clients.
