@@ -378,8 +378,18 @@ async fn the_release_installs_runs_and_takes_every_sample() {
         image.as_deref(),
         Some(release.vsphere_adapter_image.as_str())
     );
-    let source = sources.get("vcenter-to-broker").await.expect("source");
-    let v = serde_json::to_value(&source).expect("JSON");
+    // The controller writes the status after it applies the Deployment: wait for the sink URI
+    // it resolves, then check it.
+    let v = match eventually("the sample source's status.sinkUri", LONG, || async {
+        let source = sources.get("vcenter-to-broker").await.ok()?;
+        let v = serde_json::to_value(&source).ok()?;
+        (!v["status"]["sinkUri"].is_null()).then_some(v)
+    })
+    .await
+    {
+        Ok(v) => v,
+        Err(e) => panic!("{e}"),
+    };
     assert_eq!(
         v["status"]["sinkUri"],
         format!("http://broker-ingress.knative-eventing.svc.cluster.local/{ns}/default"),
